@@ -1,0 +1,1 @@
+# bs_sheepdog: owned by its component

@@ -1,0 +1,1 @@
+# dog: owned by its component

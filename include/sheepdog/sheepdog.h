@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * libsheepdog: client library for Sheepdog clusters.
+ *
+ * Model (the aiocb split): one user request on a vdi is split into
+ * per-object sheep requests, which are pipelined over a small pool of
+ * connections; the user request completes when every part has.
+ *
+ * Threads: the library starts none.  A struct sd_cluster and everything
+ * hanging off it belongs to one thread at a time.  All I/O progress happens
+ * inside sd_cluster_service(), which the application calls when the fd
+ * returned by sd_cluster_fd() is readable (it aggregates every socket and
+ * timer of the handle, so its number never changes).  The synchronous calls
+ * are a poll loop over the same machinery and must not be called from inside
+ * a completion callback.
+ *
+ * Errors: functions return 0 (or a count) on success and a negative errno on
+ * failure; constructors return NULL and set errno.  Sheep result codes map to
+ * errnos as follows (sd_result_to_errno()):
+ *   NO_VDI, NO_TAG, NO_OBJ         -ENOENT
+ *   VDI_EXIST                      -EEXIST
+ *   READONLY                       -EROFS   (write to a snapshot)
+ *   NO_SPACE                       -ENOSPC
+ *   NO_MEM                         -ENOMEM
+ *   INVALID_PARMS                  -EINVAL
+ *   VDI_LOCKED                     -EBUSY
+ *   FULL_VDI                       -EMFILE
+ *   WAIT_FOR_FORMAT                -ENODEV  (cluster not formatted)
+ *   SHUTDOWN, HALT, WAIT_FOR_JOIN,
+ *   KILLED, NETWORK_ERROR          -EAGAIN  (retried internally first)
+ *   EIO and anything else          -EIO
+ * Transport failures: -ETIMEDOUT (a request outlived its timeout),
+ * -ENOTCONN (the cluster stayed unreachable past the retry window),
+ * -ECANCELED (the handle was closed with the request pending).
+ * sd_cluster_errmsg() keeps a human-readable description of the last error.
+ *
+ * Async contract: if a submit call fails, its callback never runs; if it
+ * succeeds, the callback runs exactly once, from sd_cluster_service() (or a
+ * sync call's internal loop), never from inside the submit call.
+ */
+#ifndef SHEEPDOG_SHEEPDOG_H
+#define SHEEPDOG_SHEEPDOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sheepdog/proto.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct sd_cluster;
+struct sd_vdi;
+
+/* ------------------------------------------------------------------ */
+/* Cluster handle                                                       */
+/* ------------------------------------------------------------------ */
+
+struct sd_cluster_opts {
+	size_t struct_size;		/* sizeof(struct sd_cluster_opts) */
+	unsigned nr_connections;	/* I/O connections in the pool; default 4 */
+	unsigned connect_timeout_ms;	/* one connect attempt; default 5000 */
+	unsigned io_timeout_ms;		/* one sheep request; default 30000 */
+	unsigned retry_timeout_ms;	/* a lost cluster is retried this long before
+					 * pending requests fail; default 60000 */
+	unsigned max_inflight;		/* sheep requests outstanding per handle;
+					 * default 512 */
+};
+
+/* Fill *opts with the defaults above. */
+void sd_cluster_opts_init(struct sd_cluster_opts *opts);
+
+/*
+ * Connect to a sheep.  addr: "host:port", "host" (port 7000), "[v6addr]:port",
+ * "unix:/path/to/sock" or an absolute path of a UNIX socket.  Blocks for at
+ * most connect_timeout_ms.  Returns NULL with errno set (EINVAL for a bad
+ * address, ECONNREFUSED, ETIMEDOUT, ENOMEM, ...).
+ */
+struct sd_cluster *sd_connect(const char *addr);
+struct sd_cluster *sd_connect_opts(const char *addr, const struct sd_cluster_opts *opts);
+
+/*
+ * Close the handle.  Requests still pending complete with -ECANCELED (their
+ * callbacks run inside this call).  Open vdis must be closed first
+ * (returns -EBUSY otherwise and does nothing).
+ */
+int sd_disconnect(struct sd_cluster *c);
+
+/* Last error as text; valid until the next call on the handle. */
+const char *sd_cluster_errmsg(const struct sd_cluster *c);
+
+/* Log hook; the library is silent without one. level: LOG_ERR..LOG_DEBUG. */
+typedef void (*sd_log_cb)(int level, const char *msg, void *opaque);
+void sd_set_log_cb(struct sd_cluster *c, sd_log_cb cb, void *opaque);
+
+/* Event-loop integration: poll this fd for readability (POLLIN/EPOLLIN). */
+int sd_cluster_fd(const struct sd_cluster *c);
+
+/*
+ * Make progress without blocking: read replies, send queued requests, fire
+ * timeouts and reconnects, and run completion callbacks.  Returns 0, or a
+ * negative errno for a broken handle (e.g. -ENOMEM on the internal epoll).
+ */
+int sd_cluster_service(struct sd_cluster *c);
+
+/* Map a sheep result code to a negative errno (table above); 0 for SUCCESS. */
+int sd_result_to_errno(int result);
+
+/*
+ * Run one raw request synchronously.  hdr is sent as is (id is assigned by
+ * the library); with SD_FLAG_CMD_WRITE, data holds hdr->data_length payload
+ * bytes, otherwise data receives at most hdr->data_length reply bytes.  On
+ * return hdr holds the 48-byte reply header (cast to struct sd_rsp).
+ * Returns the sheep result (>= 0), or a negative errno for transport errors.
+ */
+int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data);
+
+/* ------------------------------------------------------------------ */
+/* Vdi handle                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Open a vdi.  snapid 0 and tag NULL/"" open the working vdi (read-write);
+ * a non-zero snapid or a tag opens that snapshot, read-only.
+ * Blocks (bounded by the cluster timeouts).  NULL + errno on failure
+ * (ENOENT: no such vdi or snapshot).
+ */
+struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid,
+			   const char *tag);
+/* Waits for the vdi's pending requests, then releases it.  0 or -errno. */
+int sd_vdi_close(struct sd_vdi *vdi);
+
+uint64_t sd_vdi_size(const struct sd_vdi *vdi);		/* bytes */
+uint32_t sd_vdi_id(const struct sd_vdi *vdi);		/* current vid */
+uint32_t sd_vdi_object_size(const struct sd_vdi *vdi);	/* bytes */
+int sd_vdi_is_readonly(const struct sd_vdi *vdi);	/* opened snapshot */
+const char *sd_vdi_name(const struct sd_vdi *vdi);
+
+/* Completion of an async vdi request: ret is 0 or a negative errno. */
+typedef void (*sd_aio_cb)(struct sd_vdi *vdi, int ret, void *opaque);
+
+/* Flags for sd_vdi_aio_write. */
+#define SD_AIO_FUA 0x1	/* durable before completion (write + flush) */
+
+/*
+ * Async I/O.  buf must stay valid until the callback runs.  Ranges beyond
+ * sd_vdi_size() fail at submit with -EINVAL; writes on a read-only vdi fail
+ * at submit with -EROFS.  Unallocated objects read as zeros.  A write that
+ * races with a snapshot taken elsewhere is redirected (COW) transparently.
+ * Submit can fail with -ENOMEM; otherwise the request is queued, even if the
+ * cluster is momentarily unreachable.
+ */
+int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset,
+		    sd_aio_cb cb, void *opaque);
+int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+		     unsigned flags, sd_aio_cb cb, void *opaque);
+/* Make every completed write durable (FLUSH_VDI; INVALID_PARMS counts as done). */
+int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
+/* Deallocate whole objects inside the range; partial objects are zeroed. */
+int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset,
+		       sd_aio_cb cb, void *opaque);
+
+/* Synchronous wrappers over the calls above. */
+int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset);
+int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset);
+int sd_vdi_flush(struct sd_vdi *vdi);
+int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset);
+
+/* ------------------------------------------------------------------ */
+/* Administration (synchronous)                                         */
+/* ------------------------------------------------------------------ */
+
+struct sd_vdi_create_opts {
+	size_t struct_size;		/* sizeof(struct sd_vdi_create_opts) */
+	uint8_t nr_copies;		/* 0: cluster default */
+	uint8_t block_size_shift;	/* 0: cluster default */
+	int prealloc;			/* allocate every object now */
+};
+
+int sd_vdi_create(struct sd_cluster *c, const char *name, uint64_t size);
+int sd_vdi_create_opts(struct sd_cluster *c, const char *name, uint64_t size,
+		       const struct sd_vdi_create_opts *opts);
+/* tag NULL/"": the working vdi (its objects are released first). */
+int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag);
+/* Snapshot the working vdi; tag may be NULL.  The working vdi gets a new vid;
+ * open handles follow it on their next write. */
+int sd_vdi_snapshot(struct sd_cluster *c, const char *name, const char *tag);
+/* Clone snapshot (srcname, srctag or snapid) into a new working vdi dstname. */
+int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid,
+		 const char *srctag, const char *dstname);
+/* Grow a working vdi. -EINVAL when shrinking or beyond the flat-index limit. */
+int sd_vdi_resize(struct sd_cluster *c, const char *name, uint64_t new_size);
+
+struct sd_vdi_info {
+	char name[SD_MAX_VDI_LEN];
+	char tag[SD_MAX_VDI_TAG_LEN];
+	uint32_t vid;
+	uint32_t snap_id;
+	uint32_t parent_vid;
+	uint64_t size;
+	uint64_t create_time;	/* seconds << 32 | nanoseconds */
+	int is_snapshot;
+	uint8_t nr_copies;
+	uint8_t block_size_shift;
+};
+
+/*
+ * List live vdis and snapshots.  On success *out is a malloc'ed array the
+ * caller frees with free(); returns the number of entries (>= 0).
+ */
+int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHEEPDOG_SHEEPDOG_H */

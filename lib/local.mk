@@ -1,0 +1,1 @@
+# lib: owned by its component

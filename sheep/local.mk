@@ -1,0 +1,1 @@
+# sheep: owned by its component

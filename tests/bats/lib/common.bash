@@ -1,0 +1,92 @@
+# Shared bats helpers: temp dirs, ports, starting and stopping sheep by PID.
+# Every wait is bounded.  Source from a .bats file:  load lib/common
+#
+# Environment (set by `make check`, or by hand):
+#   SHEEP, DOG            built binaries
+#   SD_TOP_SRCDIR, SD_TOP_BUILDDIR
+#   SD_WRAP               optional command prefix for daemons/tools
+#                         (e.g. "valgrind --error-exitcode=99 ...")
+
+: "${SD_TOP_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}"
+: "${SD_TOP_BUILDDIR:=$SD_TOP_SRCDIR}"
+: "${SHEEP:=$SD_TOP_BUILDDIR/sheep/sheep}"
+: "${DOG:=$SD_TOP_BUILDDIR/dog/dog}"
+: "${SD_WRAP:=}"
+SD_TOOLS="$SD_TOP_BUILDDIR/tests/tools"
+
+# A free TCP port on 127.0.0.1.  digits=4 keeps it below 10000 (the built-in
+# tgt sheepdog client truncates 5-digit ports).
+sd_free_port() {
+	local digits=${1:-5} lo hi p i
+	if [ "$digits" = 4 ]; then lo=7100; hi=9900; else lo=20000; hi=60000; fi
+	for i in $(seq 1 200); do
+		p=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo) ))
+		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+			echo "$p"; return 0
+		fi
+	done
+	return 1
+}
+
+# Poll a command until it succeeds, at most $1 seconds.
+sd_wait_for() {
+	local secs=$1; shift
+	local end=$(( $(date +%s) + secs ))
+	while ! "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+sd_tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# sheep_start STORE [PORT] [extra sheep args...]: runs sheep in the
+# foreground (as a background job), records SHEEP_PID and SHEEP_PORT.
+sheep_start() {
+	local store=$1; shift
+	local port=${1:-}; [ $# -gt 0 ] && shift
+	[ -n "$port" ] || port=$(sd_free_port)
+	mkdir -p "$store"
+	$SD_WRAP "$SHEEP" -f -b 127.0.0.1 -p "$port" "$@" "$store" \
+		>>"$store/stdout.log" 2>&1 &
+	SHEEP_PID=$!
+	SHEEP_PORT=$port
+	SHEEP_STORE=$store
+	export SHEEP_PID SHEEP_PORT SHEEP_STORE
+	if ! sd_wait_for 30 sd_tcp_open "$port"; then
+		echo "sheep did not start listening on $port" >&2
+		cat "$store/stdout.log" "$store/sheep.log" >&2 2>/dev/null
+		return 1
+	fi
+}
+
+# sheep_stop [signal]: stop by PID with a bounded wait; returns sheep's exit
+# status (0 for a clean TERM exit; valgrind findings surface as 99).
+sheep_stop() {
+	local sig=${1:-TERM} i rc=0
+	[ -n "${SHEEP_PID:-}" ] || return 0
+	kill -"$sig" "$SHEEP_PID" 2>/dev/null || true
+	for i in $(seq 1 300); do
+		kill -0 "$SHEEP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SHEEP_PID" 2>/dev/null; then
+		kill -KILL "$SHEEP_PID" 2>/dev/null || true
+		echo "sheep $SHEEP_PID did not exit on $sig" >&2
+		rc=1
+	fi
+	wait "$SHEEP_PID" 2>/dev/null || rc=$?
+	SHEEP_PID=
+	[ "$sig" = TERM ] || rc=0
+	return $rc
+}
+
+# dog against the sheep started by sheep_start, bounded in time.
+sd_dog() {
+	timeout 120 $SD_WRAP "$DOG" "$@" -a 127.0.0.1 -p "$SHEEP_PORT"
+}
+
+# A fresh per-test directory under bats' temp dir.
+sd_tmpdir() {
+	mktemp -d "${BATS_TMPDIR:-/tmp}/sd.XXXXXX"
+}
