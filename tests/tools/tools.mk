@@ -1,0 +1,1 @@
+# test tools: owned by the tgt-harness engineer
