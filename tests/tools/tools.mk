@@ -1,1 +1,2 @@
-# test tools: owned by the tgt-harness engineer
+# Test tools and the tgtd test harness (tgt-harness engineer).
+dist_noinst_DATA += tests/bats/lib/tgtd.bash
