@@ -1,0 +1,662 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * iscsi-io: drive N outstanding READ/WRITE commands against one iSCSI LUN
+ * with libiscsi's async API, writing and verifying a deterministic pattern.
+ *
+ *   iscsi-io URL --mode write|verify|read|randread|randwrite|randrw
+ *	[--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]
+ *	[--time SECONDS] [--count N] [--fua] [--op10|--op16]
+ *	[--verify-reads] [--timeout SECONDS]
+ *
+ * The pattern is a function of the seed and of the 512-byte block number
+ * (byte offset / 512), so every 512-byte block is distinct and data written
+ * by any mode (sequential or random) verifies with the same seed.
+ *
+ * write/verify/read walk [offset, offset+length) in --bs chunks (the last
+ * one may be shorter) with --qd commands outstanding; --count caps the
+ * number of chunks.  verify reports the lowest mismatching LBA.  The rand*
+ * modes issue --bs-aligned commands at random positions in the range until
+ * --time seconds (default 10) or --count commands, whichever comes first;
+ * randrw mixes reads and writes 50/50; writes always carry the pattern, and
+ * --verify-reads checks random reads against it.  Every mode ends with
+ *   iops=N mbps=N.N ops=N errors=N
+ * on stdout.  A SCSI error prints the command and its sense data, stops
+ * new submissions, drains and exits 1.
+ *
+ * Exit status: 0 success, 1 SCSI error or data mismatch, 2 usage, connect
+ * or transport failure, or the overall --timeout (default: --time + 120 s,
+ * or 600 s) expired.
+ *
+ * Threading: single-threaded; one poll loop over iscsi_get_fd() /
+ * iscsi_which_events() / iscsi_service().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+
+#define IO_PATTERN_BLOCK 512
+#define IO_INITIATOR "iqn.2026-11.org.sheepdog.tests:iscsi-io"
+
+enum io_mode { IO_WRITE, IO_VERIFY, IO_READ, IO_RANDREAD, IO_RANDWRITE, IO_RANDRW };
+
+struct io_opts {
+	const char *url;
+	enum io_mode mode;
+	unsigned int qd;
+	uint64_t bs;
+	uint64_t offset;
+	uint64_t length;
+	bool length_set;
+	uint64_t seed;
+	double time;
+	uint64_t count;
+	bool fua;
+	bool op10;
+	bool verify_reads;
+	unsigned int timeout;
+};
+
+struct io_slot {
+	struct io_ctx *ctx;
+	unsigned char *buf;
+	uint64_t off;
+	uint32_t len;
+	bool write;
+	bool busy;
+};
+
+struct io_ctx {
+	struct io_opts o;
+	struct iscsi_context *iscsi;
+	int lun;
+	uint32_t block_size;
+	uint64_t capacity;		/* bytes */
+	struct io_slot *slots;
+	unsigned int inflight;
+	uint64_t next_off;		/* sequential modes */
+	uint64_t submitted;
+	uint64_t completed;
+	uint64_t bytes;
+	uint64_t errors;
+	uint64_t mismatches;
+	uint64_t first_bad_block;	/* lowest mismatching 512-byte block */
+	bool stop;
+	uint64_t rng;
+	double t_start;
+	double t_end;
+};
+
+static double io_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t io_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+static uint64_t io_rand(struct io_ctx *c)
+{
+	c->rng = io_mix(c->rng);
+	return c->rng;
+}
+
+/* One 512-byte block of the pattern: block number, seed, then a stream. */
+static void io_pattern_block(unsigned char *p, uint64_t blk, uint64_t seed)
+{
+	uint64_t s = io_mix(seed ^ io_mix(blk));
+	uint64_t w[IO_PATTERN_BLOCK / 8];
+	size_t i;
+
+	w[0] = blk;
+	w[1] = seed;
+	for (i = 2; i < IO_PATTERN_BLOCK / 8; i++) {
+		s = io_mix(s);
+		w[i] = s;
+	}
+	memcpy(p, w, sizeof(w));
+}
+
+static void io_pattern_fill(unsigned char *buf, uint64_t off, uint32_t len, uint64_t seed)
+{
+	uint32_t i;
+
+	for (i = 0; i < len; i += IO_PATTERN_BLOCK)
+		io_pattern_block(buf + i, (off + i) / IO_PATTERN_BLOCK, seed);
+}
+
+static void io_pattern_check(struct io_ctx *c, const unsigned char *buf, uint64_t off, uint32_t len)
+{
+	unsigned char want[IO_PATTERN_BLOCK];
+	uint64_t blk;
+	uint32_t i;
+
+	for (i = 0; i < len; i += IO_PATTERN_BLOCK) {
+		blk = (off + i) / IO_PATTERN_BLOCK;
+		io_pattern_block(want, blk, c->o.seed);
+		if (memcmp(buf + i, want, IO_PATTERN_BLOCK) == 0)
+			continue;
+		if (c->mismatches == 0 || blk < c->first_bad_block)
+			c->first_bad_block = blk;
+		c->mismatches++;
+	}
+}
+
+static const char *io_op_name(const struct io_ctx *c, bool write)
+{
+	if (c->o.op10)
+		return write ? "WRITE10" : "READ10";
+	return write ? "WRITE16" : "READ16";
+}
+
+static void io_report_error(struct io_ctx *c, struct io_slot *s, int status,
+			    struct scsi_task *task)
+{
+	uint64_t lba = s->off / c->block_size;
+
+	c->errors++;
+	c->stop = true;
+	if (status == SCSI_STATUS_CHECK_CONDITION && task) {
+		fprintf(stderr,
+			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32
+			": CHECK CONDITION sense key=0x%x (%s) asc=0x%02x ascq=0x%02x (%s)\n",
+			io_op_name(c, s->write), lba, s->len / c->block_size,
+			task->sense.key, scsi_sense_key_str(task->sense.key),
+			(task->sense.ascq >> 8) & 0xff, task->sense.ascq & 0xff,
+			scsi_sense_ascq_str(task->sense.ascq));
+	} else {
+		fprintf(stderr, "iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32
+			": status 0x%x: %s\n", io_op_name(c, s->write), lba,
+			s->len / c->block_size, status, iscsi_get_error(c->iscsi));
+	}
+}
+
+static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_data,
+		       void *private_data)
+{
+	struct io_slot *s = private_data;
+	struct io_ctx *c = s->ctx;
+	struct scsi_task *task = command_data;
+
+	s->busy = false;
+	c->inflight--;
+	c->completed++;
+	if (status != SCSI_STATUS_GOOD) {
+		io_report_error(c, s, status, task);
+	} else if (!s->write) {
+		bool check = c->o.mode == IO_VERIFY || c->o.verify_reads;
+
+		if (!task || task->datain.size < (int)s->len) {
+			fprintf(stderr, "iscsi-io: %s lba=%" PRIu64 ": short read (%d of %" PRIu32 ")\n",
+				io_op_name(c, false), s->off / c->block_size,
+				task ? task->datain.size : -1, s->len);
+			c->errors++;
+			c->stop = true;
+		} else {
+			if (check)
+				io_pattern_check(c, task->datain.data, s->off, s->len);
+			c->bytes += s->len;
+		}
+	} else {
+		c->bytes += s->len;
+	}
+	if (task)
+		scsi_free_scsi_task(task);
+}
+
+/* Picks the next command; returns false when the run is over. */
+static bool io_next(struct io_ctx *c, uint64_t *off, uint32_t *len, bool *write)
+{
+	uint64_t end = c->o.offset + c->o.length, nchunks;
+
+	if (c->stop || (c->o.count && c->submitted >= c->o.count))
+		return false;
+	switch (c->o.mode) {
+	case IO_WRITE:
+	case IO_VERIFY:
+	case IO_READ:
+		if (c->next_off >= end)
+			return false;
+		*off = c->next_off;
+		*len = (uint32_t)(end - c->next_off < c->o.bs ? end - c->next_off : c->o.bs);
+		*write = c->o.mode == IO_WRITE;
+		c->next_off += *len;
+		return true;
+	default:
+		if (c->o.time > 0 && io_now() >= c->t_end)
+			return false;
+		nchunks = c->o.length / c->o.bs;
+		*off = c->o.offset + (io_rand(c) % nchunks) * c->o.bs;
+		*len = (uint32_t)c->o.bs;
+		if (c->o.mode == IO_RANDRW)
+			*write = io_rand(c) & 1;
+		else
+			*write = c->o.mode == IO_RANDWRITE;
+		return true;
+	}
+}
+
+static int io_submit(struct io_ctx *c, struct io_slot *s)
+{
+	uint64_t lba = s->off / c->block_size;
+	int fua = s->write && c->o.fua;
+	struct scsi_task *t;
+
+	if (s->write)
+		io_pattern_fill(s->buf, s->off, s->len, c->o.seed);
+	if (c->o.op10 && s->write)
+		t = iscsi_write10_task(c->iscsi, c->lun, (uint32_t)lba, s->buf, s->len,
+				       c->block_size, 0, 0, fua, 0, 0, io_done_cb, s);
+	else if (c->o.op10)
+		t = iscsi_read10_task(c->iscsi, c->lun, (uint32_t)lba, s->len,
+				      c->block_size, 0, 0, 0, 0, 0, io_done_cb, s);
+	else if (s->write)
+		t = iscsi_write16_task(c->iscsi, c->lun, lba, s->buf, s->len,
+				       c->block_size, 0, 0, fua, 0, 0, io_done_cb, s);
+	else
+		t = iscsi_read16_task(c->iscsi, c->lun, lba, s->len,
+				      c->block_size, 0, 0, 0, 0, 0, io_done_cb, s);
+	if (!t) {
+		fprintf(stderr, "iscsi-io: cannot queue %s: %s\n", io_op_name(c, s->write),
+			iscsi_get_error(c->iscsi));
+		return -EIO;
+	}
+	s->busy = true;
+	c->inflight++;
+	c->submitted++;
+	return 0;
+}
+
+static int io_fill_queue(struct io_ctx *c)
+{
+	unsigned int i;
+	uint64_t off;
+	uint32_t len;
+	bool write;
+
+	for (i = 0; i < c->o.qd && c->inflight < c->o.qd; i++) {
+		struct io_slot *s = &c->slots[i];
+
+		if (s->busy)
+			continue;
+		if (!io_next(c, &off, &len, &write))
+			break;
+		s->off = off;
+		s->len = len;
+		s->write = write;
+		if (io_submit(c, s) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+static int io_run(struct io_ctx *c)
+{
+	struct pollfd pfd;
+	int n;
+
+	c->t_start = io_now();
+	c->t_end = c->t_start + c->o.time;
+	for (;;) {
+		if (io_fill_queue(c) < 0)
+			return -EIO;
+		if (c->inflight == 0)
+			return 0;
+		pfd.fd = iscsi_get_fd(c->iscsi);
+		pfd.events = iscsi_which_events(c->iscsi);
+		pfd.revents = 0;
+		if (pfd.events == 0) {
+			/* libiscsi is between reconnect attempts */
+			usleep(100000);
+			n = 0;
+		} else {
+			n = poll(&pfd, 1, 1000);
+		}
+		if (n < 0 && errno != EINTR) {
+			perror("iscsi-io: poll");
+			return -EIO;
+		}
+		if (iscsi_service(c->iscsi, n > 0 ? pfd.revents : 0) < 0) {
+			fprintf(stderr, "iscsi-io: transport: %s\n", iscsi_get_error(c->iscsi));
+			return -EIO;
+		}
+	}
+}
+
+static int io_parse_u64(const char *s, uint64_t *out, bool suffix)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	errno = 0;
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 0);
+	if (errno)
+		return -errno;
+	if (suffix && *end) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ULL << 10; break;
+		case 'm': case 'M': mul = 1ULL << 20; break;
+		case 'g': case 'G': mul = 1ULL << 30; break;
+		case 't': case 'T': mul = 1ULL << 40; break;
+		default: return -EINVAL;
+		}
+		end++;
+	}
+	if (*end)
+		return -EINVAL;
+	if (v > UINT64_MAX / mul)
+		return -ERANGE;
+	*out = v * mul;
+	return 0;
+}
+
+static void io_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
+		"       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
+		"       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
+		"       [--verify-reads] [--timeout SECONDS]\n"
+		"URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
+}
+
+static int io_parse_mode(const char *s, enum io_mode *m)
+{
+	static const char *const names[] = {
+		[IO_WRITE] = "write", [IO_VERIFY] = "verify", [IO_READ] = "read",
+		[IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
+		[IO_RANDRW] = "randrw",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*m = (enum io_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int io_parse_args(int argc, char **argv, struct io_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "mode", required_argument, NULL, 'm' },
+		{ "qd", required_argument, NULL, 'q' },
+		{ "bs", required_argument, NULL, 'b' },
+		{ "offset", required_argument, NULL, 'o' },
+		{ "length", required_argument, NULL, 'l' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "time", required_argument, NULL, 't' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "fua", no_argument, NULL, 'F' },
+		{ "op10", no_argument, NULL, '1' },
+		{ "op16", no_argument, NULL, '6' },
+		{ "verify-reads", no_argument, NULL, 'V' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_mode = false;
+	uint64_t v;
+	char *end;
+	int ch, r = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->qd = 1;
+	o->bs = 4096;
+	o->seed = 1;
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'm':
+			r = io_parse_mode(optarg, &o->mode);
+			have_mode = r == 0;
+			break;
+		case 'q':
+			r = io_parse_u64(optarg, &v, false);
+			if (!r && (v < 1 || v > 4096))
+				r = -ERANGE;
+			o->qd = (unsigned int)v;
+			break;
+		case 'b':
+			r = io_parse_u64(optarg, &o->bs, true);
+			if (!r && (o->bs == 0 || o->bs > (32U << 20)))
+				r = -ERANGE;
+			break;
+		case 'o':
+			r = io_parse_u64(optarg, &o->offset, true);
+			break;
+		case 'l':
+			r = io_parse_u64(optarg, &o->length, true);
+			o->length_set = true;
+			break;
+		case 's':
+			r = io_parse_u64(optarg, &o->seed, false);
+			break;
+		case 't':
+			errno = 0;
+			o->time = strtod(optarg, &end);
+			if (errno || *end || o->time <= 0)
+				r = -EINVAL;
+			break;
+		case 'c':
+			r = io_parse_u64(optarg, &o->count, false);
+			break;
+		case 'F':
+			o->fua = true;
+			break;
+		case '1':
+			o->op10 = true;
+			break;
+		case '6':
+			o->op10 = false;
+			break;
+		case 'V':
+			o->verify_reads = true;
+			break;
+		case 'T':
+			r = io_parse_u64(optarg, &v, false);
+			if (!r && (v < 1 || v > 86400))
+				r = -ERANGE;
+			o->timeout = (unsigned int)v;
+			break;
+		case 'h':
+			io_usage(stdout);
+			exit(0);
+		default:
+			io_usage(stderr);
+			return -EINVAL;
+		}
+		if (r) {
+			fprintf(stderr, "iscsi-io: bad option value '%s'\n", optarg);
+			return r;
+		}
+	}
+	if (optind != argc - 1 || !have_mode) {
+		io_usage(stderr);
+		return -EINVAL;
+	}
+	o->url = argv[optind];
+	if (o->mode >= IO_RANDREAD && o->time == 0 && o->count == 0)
+		o->time = 10;
+	if (o->timeout == 0)
+		o->timeout = o->time > 0 ? (unsigned int)o->time + 120 : 600;
+	return 0;
+}
+
+static void io_alarm(int sig)
+{
+	static const char msg[] = "iscsi-io: overall timeout expired\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(2);
+}
+
+static int io_connect(struct io_ctx *c)
+{
+	struct iscsi_url *url;
+	struct scsi_task *task;
+	struct scsi_readcapacity16 *rc16;
+
+	c->iscsi = iscsi_create_context(IO_INITIATOR);
+	if (!c->iscsi) {
+		fprintf(stderr, "iscsi-io: cannot create iscsi context\n");
+		return -ENOMEM;
+	}
+	url = iscsi_parse_full_url(c->iscsi, c->o.url);
+	if (!url) {
+		fprintf(stderr, "iscsi-io: bad URL %s: %s\n", c->o.url, iscsi_get_error(c->iscsi));
+		return -EINVAL;
+	}
+	iscsi_set_targetname(c->iscsi, url->target);
+	iscsi_set_session_type(c->iscsi, ISCSI_SESSION_NORMAL);
+	iscsi_set_header_digest(c->iscsi, ISCSI_HEADER_DIGEST_NONE_CRC32C);
+	c->lun = url->lun;
+	if (iscsi_full_connect_sync(c->iscsi, url->portal, url->lun) != 0) {
+		fprintf(stderr, "iscsi-io: login to %s failed: %s\n", c->o.url,
+			iscsi_get_error(c->iscsi));
+		iscsi_destroy_url(url);
+		return -EIO;
+	}
+	iscsi_destroy_url(url);
+
+	task = iscsi_readcapacity16_sync(c->iscsi, c->lun);
+	if (!task || task->status != SCSI_STATUS_GOOD) {
+		fprintf(stderr, "iscsi-io: READ CAPACITY(16) failed: %s\n", iscsi_get_error(c->iscsi));
+		if (task)
+			scsi_free_scsi_task(task);
+		return -EIO;
+	}
+	rc16 = scsi_datain_unmarshall(task);
+	if (!rc16 || rc16->block_length == 0) {
+		fprintf(stderr, "iscsi-io: cannot parse READ CAPACITY(16) data\n");
+		scsi_free_scsi_task(task);
+		return -EIO;
+	}
+	c->block_size = rc16->block_length;
+	c->capacity = (rc16->returned_lba + 1) * (uint64_t)rc16->block_length;
+	scsi_free_scsi_task(task);
+	return 0;
+}
+
+static int io_check_geometry(struct io_ctx *c)
+{
+	struct io_opts *o = &c->o;
+	uint64_t align = c->block_size > IO_PATTERN_BLOCK ? c->block_size : IO_PATTERN_BLOCK;
+
+	if (align % IO_PATTERN_BLOCK || align % c->block_size) {
+		fprintf(stderr, "iscsi-io: unsupported block size %u\n", c->block_size);
+		return -EINVAL;
+	}
+	if (!o->length_set) {
+		if (o->offset >= c->capacity) {
+			fprintf(stderr, "iscsi-io: offset beyond the LUN (%" PRIu64 " bytes)\n",
+				c->capacity);
+			return -EINVAL;
+		}
+		o->length = c->capacity - o->offset;
+	}
+	if (o->bs % align || o->offset % align || o->length % align || o->length == 0) {
+		fprintf(stderr, "iscsi-io: bs, offset and length must be non-zero multiples of %" PRIu64 "\n",
+			align);
+		return -EINVAL;
+	}
+	if (o->offset + o->length > c->capacity || o->offset + o->length < o->offset) {
+		fprintf(stderr, "iscsi-io: range %" PRIu64 "+%" PRIu64 " beyond the LUN (%" PRIu64
+			" bytes)\n", o->offset, o->length, c->capacity);
+		return -EINVAL;
+	}
+	if (o->mode >= IO_RANDREAD && o->length < o->bs) {
+		fprintf(stderr, "iscsi-io: range shorter than --bs\n");
+		return -EINVAL;
+	}
+	if (o->op10 && ((o->offset + o->length) / c->block_size > UINT32_MAX ||
+			o->bs / c->block_size > 0xffff)) {
+		fprintf(stderr, "iscsi-io: range or --bs too large for 10-byte CDBs\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct io_ctx c;
+	double secs;
+	unsigned int i;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	if (io_parse_args(argc, argv, &c.o) < 0)
+		return 2;
+	signal(SIGALRM, io_alarm);
+	alarm(c.o.timeout);
+
+	if (io_connect(&c) < 0 || io_check_geometry(&c) < 0) {
+		if (c.iscsi)
+			iscsi_destroy_context(c.iscsi);
+		return 2;
+	}
+	c.slots = calloc(c.o.qd, sizeof(*c.slots));
+	if (!c.slots) {
+		fprintf(stderr, "iscsi-io: out of memory\n");
+		return 2;
+	}
+	for (i = 0; i < c.o.qd; i++) {
+		c.slots[i].ctx = &c;
+		c.slots[i].buf = malloc(c.o.bs);
+		if (!c.slots[i].buf) {
+			fprintf(stderr, "iscsi-io: out of memory\n");
+			return 2;
+		}
+	}
+	c.next_off = c.o.offset;
+	/* Random positions are reproducible for a given seed. */
+	c.rng = io_mix(c.o.seed ^ 0x72616e646f6dULL);
+
+	rc = io_run(&c);
+	secs = io_now() - c.t_start;
+	if (secs <= 0)
+		secs = 1e-9;
+	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 "\n",
+	       c.completed / secs, c.bytes / secs / 1e6, c.completed, c.errors);
+	if (c.mismatches) {
+		printf("mismatch: first bad lba=%" PRIu64 " (byte offset %" PRIu64
+		       "), %" PRIu64 " bad 512-byte blocks\n",
+		       c.first_bad_block * IO_PATTERN_BLOCK / c.block_size,
+		       c.first_bad_block * IO_PATTERN_BLOCK, c.mismatches);
+	}
+	fflush(stdout);
+	if (rc == 0)
+		iscsi_logout_sync(c.iscsi);
+	iscsi_destroy_context(c.iscsi);
+	for (i = 0; i < c.o.qd; i++)
+		free(c.slots[i].buf);
+	free(c.slots);
+	if (rc < 0)
+		return 2;
+	return (c.errors || c.mismatches) ? 1 : 0;
+}
