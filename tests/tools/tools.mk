@@ -8,3 +8,8 @@ tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
 endif
+
+# tgt build plumbing, benchmark and testing notes.
+dist_noinst_SCRIPTS += scripts/fetch-tgt-source
+# `make distcheck` configures the unpacked tarball, which has no tgt-src/.
+AM_DISTCHECK_CONFIGURE_FLAGS = $(TGT_DISTCHECK_CONFIGURE_FLAGS)
