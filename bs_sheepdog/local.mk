@@ -1,1 +1,54 @@
-# bs_sheepdog: owned by its component
+# bs_sheepdog: the tgtd backing-store module (owned by the bs_sheepdog engineer).
+#
+# bs_sheepdog.so is a libtool module loaded by the stock tgtd with
+# dlopen(RTLD_NOW|RTLD_LOCAL) from /usr/lib/tgt/backing-store.  It resolves
+# tgtd's own symbols at load time (tgtd is linked -Wl,-E), so it is linked
+# without -no-undefined.  libsheepdog is linked in statically (its
+# uninstalled convenience library, PIC): the module is one self-contained file
+# that works wherever tgtd loads it, with no runtime search path for
+# libsheepdog.so; the version script keeps every symbol but
+# register_bs_module local.
+#
+# bsdir: tgtd's compiled-in BSDIR is /usr/lib/tgt/backing-store, i.e.
+# $(prefix)/lib/tgt/backing-store for --prefix=/usr (not $(libdir), which is
+# multiarch on Debian).  Override with `make install bsdir=DIR`; DESTDIR is
+# honoured.
+
+bsdir = $(prefix)/lib/tgt/backing-store
+
+BSS_COMMON_SOURCES = \
+	bs_sheepdog/bss_config.c bs_sheepdog/bss_config.h \
+	bs_sheepdog/bss_sense.c bs_sheepdog/bss_sense.h
+
+if BUILD_BS_SHEEPDOG
+bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
+bs_sheepdog_bs_sheepdog_la_SOURCES = \
+	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
+	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c \
+	$(BSS_COMMON_SOURCES)
+bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
+	-Wl,--version-script=$(srcdir)/bs_sheepdog/bs_sheepdog.map
+bs_sheepdog_bs_sheepdog_la_LIBADD = $(BSS_LIBSHEEPDOG)
+EXTRA_bs_sheepdog_bs_sheepdog_la_DEPENDENCIES = bs_sheepdog/bs_sheepdog.map
+
+TESTS += $(BSS_BATS)
+endif
+
+# Unit tests of the tgt-independent parts (built even without tgt sources).
+check_PROGRAMS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
+bs_sheepdog_tests_test_bss_config_SOURCES = bs_sheepdog/tests/test_bss_config.c \
+	$(BSS_COMMON_SOURCES)
+bs_sheepdog_tests_test_bss_sense_SOURCES = bs_sheepdog/tests/test_bss_sense.c \
+	$(BSS_COMMON_SOURCES)
+TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
+
+BSS_BATS = \
+	tests/bats/bs_io.bats \
+	tests/bats/bs_errors.bats \
+	tests/bats/bs_conformance.bats
+
+EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
+	tests/bats/lib/bss.bash \
+	conf/targets.conf.example conf/sheep.service conf/sheep@.service \
+	docs/export.md

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bs_sheepdog private header: per-LU state and the split between the control
+ * path (bss_main.c: bs_init/bs_open/bs_close/bs_exit, registration) and the
+ * data path (bss_io.c: bs_cmd_submit and completions).
+ *
+ * Threading: tgtd is single-threaded for everything the module does.  Every
+ * function here runs on tgtd's main thread: bs_* ops from tgtd's dispatch or
+ * tgtadm handling, completions from the epoll callback registered on the
+ * library's fd (sd_cluster_service() runs the libsheepdog callbacks) or from
+ * the LU's scheduled "done" event.  No locks, no threads.
+ *
+ * Ownership: tgt owns struct scsi_lu and the private area behind it
+ * (struct bss_lu, zeroed by tgt, lifetime bs_init..bs_exit).  The module
+ * borrows each scsi_cmd from bss_cmd_submit() until it calls
+ * target_cmd_io_done() for it, exactly once.  Each in-flight command has one
+ * struct bss_aiocb owned by the LU (on `inflight` or `done`, recycled through
+ * `free_acbs`).
+ */
+#ifndef BSS_H
+#define BSS_H
+
+#include "bss_tgt.h"
+#include <sheepdog/sheepdog.h>
+
+#include "bss_config.h"
+#include "bss_sense.h"
+
+/* One SCSI command in the module. */
+struct bss_aiocb {
+	struct list_head entry;		/* on bss_lu.inflight / done / free_acbs */
+	struct bss_lu *blu;
+	struct scsi_cmd *cmd;
+	int phase;			/* enum bss_phase (bss_io.c) */
+	int is_write;			/* the current phase writes (for sense) */
+	uint64_t offset;		/* bytes */
+	size_t length;			/* bytes */
+	void *tmp;			/* verify read-back buffer, malloc'ed */
+	int err;			/* deferred completion: negative errno */
+};
+
+struct bss_lu {
+	struct scsi_lu *lu;
+	struct bss_opts opts;
+	struct bss_path path;
+	struct sd_cluster *cluster;
+	struct sd_vdi *vdi;
+	int cluster_fd;			/* registered with tgt_event_add, or -1 */
+	int opened;			/* bs_open succeeded, bs_close not yet run */
+
+	struct list_head inflight;	/* submitted to libsheepdog */
+	struct list_head done;		/* failed at submit, completed by done_ev */
+	struct list_head free_acbs;	/* cache, at most BSS_ACB_CACHE entries */
+	unsigned int nr_inflight;
+	unsigned int nr_free;
+	struct event_data done_ev;	/* tgt scheduled event draining `done` */
+
+	unsigned int nr_errors;		/* failed commands, for rate-limited logs */
+	char label[48];			/* "tid:lun" for log messages */
+};
+
+#define BSS_ACB_CACHE 256
+
+static inline struct bss_lu *bss_lu_of(struct scsi_lu *lu)
+{
+	return (struct bss_lu *)((char *)lu + sizeof(*lu));
+}
+
+/* bss_io.c: data path. */
+
+/* tgt's bs_cmd_submit (main thread): starts the command, 0 or -1 (core then
+ * answers HARDWARE ERROR).  Completes the command later unless it returns
+ * without marking it async (zero-length, no-op opcodes). */
+int bss_cmd_submit(struct scsi_cmd *cmd);
+
+/* tgt_event_add() handler for the library's fd. */
+void bss_cluster_event_cb(int fd, int events, void *data);
+
+/* Scheduled-event handler: completes acbs parked on blu->done. */
+void bss_done_event_cb(struct event_data *ev);
+
+/* Free the acb cache (bs_exit). */
+void bss_acb_cache_free(struct bss_lu *blu);
+
+/* bss_main.c: the operations table and GET LBA STATUS override. */
+void register_bs_module(void);
+
+#endif

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bs_sheepdog configuration: the --backing-store path, the --bsopts string
+ * and the stable SCSI identifiers derived from a vdi.
+ *
+ * Pure functions with no tgt dependency (unit-tested in
+ * bs_sheepdog/tests/test_bss_config.c).  Callers own every buffer; nothing
+ * here allocates.  Thread context: any (no shared state).
+ */
+#ifndef BSS_CONFIG_H
+#define BSS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sheepdog/proto.h>
+
+/*
+ * A parsed --backing-store string.
+ *
+ *   unix:SOCKPATH:VDI[:SNAP]
+ *   tcp:HOST:PORT:VDI[:SNAP]        HOST = name, IPv4 literal or [IPv6]
+ *
+ * SNAP selects a snapshot, exported read-only: all digits -> snapshot id
+ * (non-zero), anything else -> tag (which may itself contain ':').  VDI names
+ * cannot contain ':'.  Ports are decimal 1..65535 (5 digits work).
+ */
+struct bss_path {
+	char addr[128];			/* for sd_connect(): "unix:/p", "h:port", "[v6]:port" */
+	char vdi[SD_MAX_VDI_LEN];
+	char tag[SD_MAX_VDI_TAG_LEN];	/* "" unless a tag was given */
+	uint32_t snapid;		/* 0 unless a snapshot id was given */
+};
+
+/*
+ * Parse path into *p.  Returns 0, or -EINVAL with a one-line reason in
+ * err[errlen] (always NUL-terminated when errlen > 0).
+ */
+int bss_parse_path(const char *path, struct bss_path *p, char *err, size_t errlen);
+
+/* True if the path names a snapshot (a read-only LUN). */
+static inline int bss_path_is_snapshot(const struct bss_path *p)
+{
+	return p->snapid != 0 || p->tag[0] != '\0';
+}
+
+/*
+ * Tuning from --bsopts: ';'-separated key=value pairs (tgtadm itself splits
+ * its parameters on ',').  Keys, with defaults and ranges:
+ *   conns=N            I/O connections to sheep            4     1..64
+ *   timeout=SEC        one sheep request                   30    1..3600
+ *   retry=SEC          reconnect window before I/O fails   60    0..3600
+ *   connect_timeout=SEC  one connect attempt (bounds open) 5     1..600
+ *   max_inflight=N     sheep requests in flight per LUN    512   1..65536
+ */
+struct bss_opts {
+	unsigned int conns;
+	unsigned int timeout_sec;
+	unsigned int retry_sec;
+	unsigned int connect_timeout_sec;
+	unsigned int max_inflight;
+};
+
+void bss_opts_init(struct bss_opts *o);
+
+/*
+ * Parse s (NULL or "" leaves the defaults) into *o, which must have been
+ * initialised.  Returns 0, or -EINVAL (unknown key, bad or out-of-range
+ * value, missing '=') with a reason in err.  *o is unchanged on failure.
+ */
+int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen);
+
+/*
+ * Stable SCSI identity of an exported vdi: the same on every gateway that
+ * exports the same vdi (or the same snapshot), whatever its tid/lun.
+ *   vdi:     vdi name
+ *   snapvid: 0 for the working vdi, else the snapshot's vid (unique in the
+ *            cluster, and the same whether it was opened by tag or by id).
+ * Fills sn (VPD 0x80 serial, 16 hex digits), id (VPD 0x83 T10 vendor id;
+ * its last 32 characters are hex digits, from which tgt also derives its
+ * NAA-6 designator) and *naa (tgt's NAA-3 "locally assigned" value).
+ */
+#define BSS_SN_LEN	16
+#define BSS_ID_LEN	35
+void bss_make_ids(const char *vdi, uint32_t snapvid, char sn[BSS_SN_LEN + 1],
+		  char id[BSS_ID_LEN + 1], uint64_t *naa);
+
+#endif

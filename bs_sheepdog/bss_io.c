@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bs_sheepdog data path: SCSI commands -> libsheepdog async requests ->
+ * completion on tgtd's main loop.
+ *
+ * tgt core has already done the SBC checks (reservations, write protect,
+ * LBA range, PI bits) and set cmd->offset / cmd->tl in bytes when
+ * bs_cmd_submit runs (sbc_rw, sbc_verify, sbc_sync_cache).  Each command gets
+ * one bss_aiocb; it is marked async and completed later with
+ * target_cmd_io_done(), from the library callback (run by
+ * sd_cluster_service() in bss_cluster_event_cb) or, if the library refused
+ * the submit, from the LU's scheduled "done" event: completing inside
+ * bs_cmd_submit would race with core, which still touches the command after
+ * the submit returns (target_cmd_perform).
+ */
+#include "bss.h"
+
+enum bss_phase {
+	BSS_PH_READ,		/* READ 6..16 */
+	BSS_PH_WRITE,		/* WRITE 6..16 */
+	BSS_PH_WRITE_VERIFY,	/* WRITE AND VERIFY: write, then BSS_PH_COMPARE */
+	BSS_PH_COMPARE,		/* read-back done: compare with the data-out buffer */
+	BSS_PH_COMPARE_SAME,	/* VERIFY BYTCHK=11b: every block vs one block */
+	BSS_PH_FLUSH,		/* SYNCHRONIZE CACHE */
+};
+
+static struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd)
+{
+	struct bss_aiocb *acb;
+
+	if (!list_empty(&blu->free_acbs)) {
+		acb = list_first_entry(&blu->free_acbs, struct bss_aiocb, entry);
+		list_del(&acb->entry);
+		blu->nr_free--;
+	} else {
+		acb = malloc(sizeof(*acb));
+		if (!acb)
+			return NULL;
+	}
+	memset(acb, 0, sizeof(*acb));
+	INIT_LIST_HEAD(&acb->entry);
+	acb->blu = blu;
+	acb->cmd = cmd;
+	return acb;
+}
+
+static void bss_acb_put(struct bss_lu *blu, struct bss_aiocb *acb)
+{
+	free(acb->tmp);
+	acb->tmp = NULL;
+	if (blu->nr_free < BSS_ACB_CACHE) {
+		list_add(&acb->entry, &blu->free_acbs);
+		blu->nr_free++;
+	} else {
+		free(acb);
+	}
+}
+
+void bss_acb_cache_free(struct bss_lu *blu)
+{
+	struct bss_aiocb *acb, *next;
+
+	list_for_each_entry_safe(acb, next, &blu->free_acbs, entry) {
+		list_del(&acb->entry);
+		free(acb);
+	}
+	blu->nr_free = 0;
+}
+
+/* Hand the command back to core; sense (if any) is already built. */
+static void bss_finish(struct bss_aiocb *acb, int status)
+{
+	struct bss_lu *blu = acb->blu;
+	struct scsi_cmd *cmd = acb->cmd;
+
+	list_del(&acb->entry);
+	blu->nr_inflight--;
+	bss_acb_put(blu, acb);
+	target_cmd_io_done(cmd, status);
+}
+
+static void bss_fail(struct bss_aiocb *acb, int err)
+{
+	struct bss_lu *blu = acb->blu;
+	struct scsi_cmd *cmd = acb->cmd;
+	struct bss_sense s = bss_errno_to_sense(err, acb->is_write);
+
+	/* Log the first failures, then one in a thousand: a dead cluster must
+	 * not flood tgtd's log with one line per command. */
+	blu->nr_errors++;
+	if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
+		eprintf("%s: op 0x%02x offset %" PRIu64 " length %zu failed: %s "
+			"(sense %x/%04x, %u errors so far)\n", blu->label, cmd->scb[0],
+			acb->offset, acb->length, strerror(-err), s.key, s.asc,
+			blu->nr_errors);
+
+	if (!acb->is_write)
+		scsi_set_in_resid_by_actual(cmd, 0);
+	sense_data_build(cmd, s.key, s.asc);
+	bss_finish(acb, SAM_STAT_CHECK_CONDITION);
+}
+
+/* First differing byte of buf against the expected data, or -1. */
+static int64_t bss_first_mismatch(const struct bss_aiocb *acb, const uint8_t *expect,
+				  size_t expect_len)
+{
+	const uint8_t *got = acb->tmp;
+	size_t i;
+
+	if (acb->phase == BSS_PH_COMPARE) {
+		if (!memcmp(got, expect, acb->length))
+			return -1;
+		for (i = 0; i < acb->length; i++)
+			if (got[i] != expect[i])
+				return (int64_t)i;
+		return -1;
+	}
+	/* BYTCHK=11b: the single data-out block is compared with each block. */
+	for (i = 0; i < acb->length; i += expect_len)
+		if (memcmp(got + i, expect, expect_len))
+			break;
+	for (; i < acb->length; i++)
+		if (got[i] != expect[i % expect_len])
+			return (int64_t)i;
+	return -1;
+}
+
+static void bss_compare_done(struct bss_aiocb *acb)
+{
+	struct scsi_cmd *cmd = acb->cmd;
+	size_t expect_len = acb->phase == BSS_PH_COMPARE ? acb->length
+							 : (size_t)1 << cmd->dev->blk_shift;
+	int64_t pos = bss_first_mismatch(acb, scsi_get_out_buffer(cmd), expect_len);
+
+	if (pos < 0) {
+		bss_finish(acb, SAM_STAT_GOOD);
+		return;
+	}
+	/* INFORMATION = offset of the first differing byte (SBC VERIFY). */
+	sense_data_build_with_info(cmd, MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY_OPERATION,
+				   (uint64_t)pos);
+	bss_finish(acb, SAM_STAT_CHECK_CONDITION);
+}
+
+/* libsheepdog completion, from sd_cluster_service() on the main thread. */
+static void bss_aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
+{
+	struct bss_aiocb *acb = opaque;
+
+	if (ret < 0) {
+		bss_fail(acb, ret);
+		return;
+	}
+
+	switch (acb->phase) {
+	case BSS_PH_WRITE_VERIFY:
+		acb->tmp = malloc(acb->length);
+		if (!acb->tmp) {
+			bss_fail(acb, -ENOMEM);
+			return;
+		}
+		acb->phase = BSS_PH_COMPARE;
+		acb->is_write = 0;
+		ret = sd_vdi_aio_read(vdi, acb->tmp, acb->length, acb->offset, bss_aio_cb, acb);
+		if (ret < 0)
+			bss_fail(acb, ret);
+		return;
+	case BSS_PH_COMPARE:
+	case BSS_PH_COMPARE_SAME:
+		bss_compare_done(acb);
+		return;
+	default:
+		bss_finish(acb, SAM_STAT_GOOD);
+		return;
+	}
+}
+
+/* The caching mode page's WCE bit (tgt default 1; tgt-admin can clear it). */
+static int bss_write_cache_enabled(struct scsi_lu *lu)
+{
+	struct mode_pg *pg = find_mode_page(lu, 0x08, 0);
+
+	return pg ? !!(pg->mode_data[0] & 0x04) : 1;
+}
+
+static int bss_submit_acb(struct bss_aiocb *acb, void *buf, unsigned int flags)
+{
+	struct sd_vdi *vdi = acb->blu->vdi;
+
+	switch (acb->phase) {
+	case BSS_PH_READ:
+	case BSS_PH_COMPARE:
+	case BSS_PH_COMPARE_SAME:
+		return sd_vdi_aio_read(vdi, buf, acb->length, acb->offset, bss_aio_cb, acb);
+	case BSS_PH_WRITE:
+	case BSS_PH_WRITE_VERIFY:
+		return sd_vdi_aio_write(vdi, buf, acb->length, acb->offset, flags, bss_aio_cb,
+					acb);
+	case BSS_PH_FLUSH:
+		return sd_vdi_aio_flush(vdi, bss_aio_cb, acb);
+	}
+	return -EINVAL;
+}
+
+void bss_done_event_cb(struct event_data *ev)
+{
+	struct bss_lu *blu = ev->data;
+	struct bss_aiocb *acb;
+
+	while (!list_empty(&blu->done)) {
+		acb = list_first_entry(&blu->done, struct bss_aiocb, entry);
+		bss_fail(acb, acb->err);
+	}
+}
+
+void bss_cluster_event_cb(int fd, int events, void *data)
+{
+	struct bss_lu *blu = data;
+	int ret;
+
+	ret = sd_cluster_service(blu->cluster);
+	if (ret < 0) {
+		blu->nr_errors++;
+		if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
+			eprintf("%s: sd_cluster_service: %s\n", blu->label, strerror(-ret));
+	}
+}
+
+/* Length in bytes the backend moves: what core validated (cmd->tl) clamped
+ * to the buffer the initiator gave us (residuals are core's business). */
+static size_t bss_xfer_len(struct scsi_cmd *cmd, int write)
+{
+	uint32_t buflen = write ? scsi_get_out_length(cmd) : scsi_get_in_length(cmd);
+
+	return cmd->tl < buflen ? cmd->tl : buflen;
+}
+
+int bss_cmd_submit(struct scsi_cmd *cmd)
+{
+	struct scsi_lu *lu = cmd->dev;
+	struct bss_lu *blu = bss_lu_of(lu);
+	uint8_t op = cmd->scb[0];
+	struct bss_aiocb *acb;
+	unsigned int flags = 0;
+	void *buf = NULL;
+	size_t blksize = (size_t)1 << lu->blk_shift;
+	int phase, is_write = 0, ret;
+	size_t len = 0;
+
+	switch (op) {
+	case READ_6:
+	case READ_10:
+	case READ_12:
+	case READ_16:
+		phase = BSS_PH_READ;
+		len = bss_xfer_len(cmd, 0);
+		buf = scsi_get_in_buffer(cmd);
+		break;
+	case WRITE_6:
+	case WRITE_10:
+	case WRITE_12:
+	case WRITE_16:
+		phase = BSS_PH_WRITE;
+		is_write = 1;
+		len = bss_xfer_len(cmd, 1);
+		buf = scsi_get_out_buffer(cmd);
+		/* WRITE(6) has no FUA bit; the others carry it in byte 1. */
+		if ((op != WRITE_6 && (cmd->scb[1] & 0x08)) || !bss_write_cache_enabled(lu))
+			flags |= SD_AIO_FUA;
+		break;
+	case WRITE_VERIFY:
+	case WRITE_VERIFY_12:
+	case WRITE_VERIFY_16:
+		/* The verify reads the medium, so the write must be on it. */
+		phase = BSS_PH_WRITE_VERIFY;
+		is_write = 1;
+		len = bss_xfer_len(cmd, 1);
+		buf = scsi_get_out_buffer(cmd);
+		flags |= SD_AIO_FUA;
+		break;
+	case VERIFY_10:
+	case VERIFY_12:
+	case VERIFY_16:
+		/* Core answers BYTCHK=0 itself and, unlike sbc_rw, leaves
+		 * cmd->tl unset: take the length from the CDB. */
+		len = (size_t)scsi_rw_count(cmd->scb) << lu->blk_shift;
+		if ((cmd->scb[1] & 0x06) == 0x06) {
+			phase = BSS_PH_COMPARE_SAME;
+			if (scsi_get_out_length(cmd) < blksize)
+				len = 0;
+		} else {
+			phase = BSS_PH_COMPARE;
+			if (len > scsi_get_out_length(cmd))
+				len = scsi_get_out_length(cmd);
+		}
+		break;
+	case SYNCHRONIZE_CACHE:
+	case SYNCHRONIZE_CACHE_16:
+		/* The range is ignored: sheep flushes the whole vdi.  IMMED is
+		 * honoured by simply completing after the flush. */
+		phase = BSS_PH_FLUSH;
+		len = 1;
+		break;
+	case PRE_FETCH_10:
+	case PRE_FETCH_16:
+		/* No cache to load: GOOD is the "not cached" answer. */
+		return 0;
+	default:
+		eprintf("%s: unexpected opcode 0x%02x reached the backend\n", blu->label, op);
+		return EIO;
+	}
+
+	/* Nothing to move (transfer length 0): core answers GOOD. */
+	if (len == 0)
+		return 0;
+
+	acb = bss_acb_get(blu, cmd);
+	if (!acb)
+		return EIO;	/* core: HARDWARE ERROR / INTERNAL TARGET FAILURE */
+	acb->phase = phase;
+	acb->is_write = is_write;
+	acb->offset = cmd->offset;
+	acb->length = phase == BSS_PH_FLUSH ? 0 : len;
+
+	if (phase == BSS_PH_COMPARE || phase == BSS_PH_COMPARE_SAME) {
+		acb->tmp = malloc(len);
+		if (!acb->tmp) {
+			bss_acb_put(blu, acb);
+			return EIO;
+		}
+		buf = acb->tmp;
+	}
+
+	set_cmd_async(cmd);
+	blu->nr_inflight++;
+	ret = bss_submit_acb(acb, buf, flags);
+	if (ret < 0) {
+		/* Refused up front (e.g. -ENOMEM, -EROFS): complete with the
+		 * precise sense from the main loop, never from here. */
+		acb->err = ret;
+		list_add_tail(&acb->entry, &blu->done);
+		tgt_add_sched_event(&blu->done_ev);
+		return 0;
+	}
+	list_add_tail(&acb->entry, &blu->inflight);
+	return 0;
+}

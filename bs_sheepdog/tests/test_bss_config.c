@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests: --backing-store parsing, --bsopts parsing, stable ids. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../bss_config.h"
+
+static int g_failures;
+
+#define CHECK(cond)                                                                  \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+				#cond);                                              \
+			g_failures++;                                                \
+		}                                                                    \
+	} while (0)
+
+static void test_path_ok(void)
+{
+	struct bss_path p;
+	char err[256];
+
+	CHECK(bss_parse_path("unix:/var/lib/sheepdog/sock:vol0", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "unix:/var/lib/sheepdog/sock"));
+	CHECK(!strcmp(p.vdi, "vol0"));
+	CHECK(p.snapid == 0 && p.tag[0] == '\0' && !bss_path_is_snapshot(&p));
+
+	CHECK(bss_parse_path("tcp:127.0.0.1:7000:vol0", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "127.0.0.1:7000"));
+	CHECK(!strcmp(p.vdi, "vol0"));
+
+	/* 5-digit ports are not truncated (the built-in client's bug). */
+	CHECK(bss_parse_path("tcp:localhost:17000:v", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "localhost:17000"));
+
+	CHECK(bss_parse_path("tcp:[::1]:65535:v", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "[::1]:65535"));
+	CHECK(!strcmp(p.vdi, "v"));
+
+	CHECK(bss_parse_path("tcp:h:7000:vol:42", &p, err, sizeof(err)) == 0);
+	CHECK(p.snapid == 42 && p.tag[0] == '\0' && bss_path_is_snapshot(&p));
+
+	CHECK(bss_parse_path("unix:/s:vol:monday", &p, err, sizeof(err)) == 0);
+	CHECK(p.snapid == 0 && !strcmp(p.tag, "monday") && bss_path_is_snapshot(&p));
+
+	/* A tag may itself contain ':' (everything after the vdi name). */
+	CHECK(bss_parse_path("unix:/s:vol:2024-01-01T10:00", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.tag, "2024-01-01T10:00"));
+}
+
+static void test_path_bad(void)
+{
+	static const char *const bad[] = {
+		"", "vol0", "file:/x:vol", "unix:", "unix:/sock", "unix:/sock:", "unix::vol",
+		"tcp:", "tcp:host", "tcp:host:7000", "tcp:host:7000:", "tcp::7000:v",
+		"tcp:host::v", "tcp:host:0:v", "tcp:host:65536:v", "tcp:host:70a0:v",
+		"tcp:host:-1:v", "tcp:[::1:7000:v", "tcp:[::1]7000:v", "tcp:[]:7000:v",
+		"tcp:h:7000:vol:", "tcp:h:7000:vol:0", "tcp:h:7000:vol:99999999999",
+		"tcp:h:12345678901:v",
+	};
+	struct bss_path p;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&p, 0x5a, sizeof(p));
+		err[0] = '\0';
+		if (bss_parse_path(bad[i], &p, err, sizeof(err)) != -EINVAL) {
+			fprintf(stderr, "accepted bad path '%s'\n", bad[i]);
+			g_failures++;
+		}
+		if (!err[0]) {
+			fprintf(stderr, "no reason for bad path '%s'\n", bad[i]);
+			g_failures++;
+		}
+	}
+	CHECK(bss_parse_path(NULL, &p, err, sizeof(err)) == -EINVAL);
+
+	/* Over-long names are refused, not truncated. */
+	{
+		char path[600];
+
+		memset(path, 'a', sizeof(path));
+		memcpy(path, "unix:/s:", 8);
+		path[8 + SD_MAX_VDI_LEN] = '\0';
+		CHECK(bss_parse_path(path, &p, err, sizeof(err)) == -EINVAL);
+		path[8 + SD_MAX_VDI_LEN - 1] = '\0';
+		CHECK(bss_parse_path(path, &p, err, sizeof(err)) == 0);
+		CHECK(strlen(p.vdi) == SD_MAX_VDI_LEN - 1);
+	}
+}
+
+static void test_opts(void)
+{
+	struct bss_opts o, d;
+	char err[256];
+
+	bss_opts_init(&d);
+	CHECK(d.conns == 4 && d.timeout_sec == 30 && d.retry_sec == 60 &&
+	      d.connect_timeout_sec == 5 && d.max_inflight == 512);
+
+	o = d;
+	CHECK(bss_parse_opts(NULL, &o, err, sizeof(err)) == 0);
+	CHECK(!memcmp(&o, &d, sizeof(o)));
+	CHECK(bss_parse_opts("", &o, err, sizeof(err)) == 0);
+
+	CHECK(bss_parse_opts("conns=8;timeout=5;retry=0;connect_timeout=2;max_inflight=64", &o,
+			     err, sizeof(err)) == 0);
+	CHECK(o.conns == 8 && o.timeout_sec == 5 && o.retry_sec == 0 &&
+	      o.connect_timeout_sec == 2 && o.max_inflight == 64);
+
+	o = d;
+	CHECK(bss_parse_opts(" conns=2 ;; timeout=7;", &o, err, sizeof(err)) == 0);
+	CHECK(o.conns == 2 && o.timeout_sec == 7);
+
+	/* Failures leave *o untouched and say why. */
+	o = d;
+	CHECK(bss_parse_opts("conns=2;bogus=1", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(!memcmp(&o, &d, sizeof(o)));
+	CHECK(strstr(err, "unknown option 'bogus'") != NULL);
+	CHECK(bss_parse_opts("conns", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "key=value") != NULL);
+	CHECK(bss_parse_opts("conns=0", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("conns=65", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("conns=", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("conns=4x", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("timeout=0", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "timeout") != NULL);
+	CHECK(bss_parse_opts("conns=99999999999999", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("Conns=4", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(!memcmp(&o, &d, sizeof(o)));
+}
+
+static void test_ids(void)
+{
+	char sn1[BSS_SN_LEN + 1], id1[BSS_ID_LEN + 1], sn2[BSS_SN_LEN + 1],
+		id2[BSS_ID_LEN + 1];
+	uint64_t naa1, naa2;
+	size_t i;
+
+	bss_make_ids("vol0", 0, sn1, id1, &naa1);
+	bss_make_ids("vol0", 0, sn2, id2, &naa2);
+	CHECK(!strcmp(sn1, sn2) && !strcmp(id1, id2) && naa1 == naa2);	/* stable */
+	CHECK(strlen(sn1) == BSS_SN_LEN && strlen(id1) == BSS_ID_LEN);
+	CHECK((naa1 >> 60) == 0);	/* tgt ORs the NAA type into the top nibble */
+	for (i = 3; i < BSS_ID_LEN; i++)	/* tgt derives NAA-6 from hex digits */
+		CHECK((id1[i] >= '0' && id1[i] <= '9') || (id1[i] >= 'a' && id1[i] <= 'f'));
+
+	bss_make_ids("vol1", 0, sn2, id2, &naa2);
+	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
+	bss_make_ids("vol0", 0x1234, sn2, id2, &naa2);	/* a snapshot differs */
+	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
+}
+
+int main(void)
+{
+	test_path_ok();
+	test_path_bad();
+	test_opts();
+	test_ids();
+	if (g_failures) {
+		fprintf(stderr, "%d check(s) failed\n", g_failures);
+		return 1;
+	}
+	printf("test_bss_config: ok\n");
+	return 0;
+}
