@@ -1,0 +1,292 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* dog: cluster format/info/shutdown and node list. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "net.h"
+#include "dog.h"
+
+/* Ask on stdout, read the answer from stdin; anything but "yes" exits 0. */
+static void confirm(const char *msg)
+{
+	char input[8] = "";
+
+	printf("%s", msg);
+	fflush(stdout);
+	if (!fgets(input, sizeof(input), stdin) || strncasecmp(input, "yes", 3)) {
+		dog_conn_close();
+		exit(DOG_EXIT_SUCCESS);
+	}
+}
+
+static int any_vdi_in_use(bool *in_use)
+{
+	struct sd_req req;
+	struct sd_rsp rsp;
+	uint64_t *bits;
+	size_t i;
+	int ret;
+
+	bits = calloc(1, SD_VDI_BITMAP_SIZE);
+	if (!bits) {
+		dog_err("Out of memory");
+		return DOG_EXIT_SYSFAIL;
+	}
+	dog_init_req(&req, SD_OP_READ_VDIS);
+	req.data_length = SD_VDI_BITMAP_SIZE;
+	ret = dog_exec(&req, NULL, bits, SD_VDI_BITMAP_SIZE, &rsp);
+	if (ret) {
+		free(bits);
+		return DOG_EXIT_SYSFAIL;
+	}
+	*in_use = false;
+	if (rsp.result == SD_RES_SUCCESS)
+		for (i = 0; i < SD_VDI_BITMAP_SIZE / sizeof(*bits) && !*in_use; i++)
+			*in_use = bits[i] != 0;
+	free(bits);
+	return DOG_EXIT_SUCCESS;
+}
+
+static void list_stores(void)
+{
+	char buf[512];
+	struct sd_req req;
+	struct sd_rsp rsp;
+
+	memset(buf, 0, sizeof(buf));
+	dog_init_req(&req, SD_OP_GET_STORE_LIST);
+	req.data_length = sizeof(buf) - 1;
+	if (!dog_exec(&req, NULL, buf, sizeof(buf) - 1, &rsp) && rsp.result == SD_RES_SUCCESS)
+		dog_err("Available stores: %s", buf);
+}
+
+int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv)
+{
+	const char *store = o->store[0] ? o->store : "plain";
+	struct sd_node *nodes;
+	struct sd_req req;
+	struct sd_rsp rsp;
+	struct timeval tv;
+	unsigned nr = 0;
+	uint32_t epoch;
+	bool in_use;
+	int ret;
+
+	ret = dog_node_list(&nodes, &nr, &epoch);
+	if (ret)
+		return ret;
+	free(nodes);
+	if (o->has_copies && !o->copy_policy && o->copies > nr && !o->force) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg),
+			 "Number of copies (%d) is larger than number of nodes (%u).\n"
+			 "Are you sure you want to continue? [yes/no]: ", o->copies, nr);
+		confirm(msg);
+	}
+	if (!o->force) {
+		ret = any_vdi_in_use(&in_use);
+		if (ret)
+			return ret;
+		if (in_use)
+			confirm("Format will erase all data in the cluster. "
+				"Are you sure you want to continue? [yes/no]: ");
+	}
+
+	gettimeofday(&tv, NULL);
+	dog_init_req(&req, SD_OP_MAKE_FS);
+	req.flags = SD_FLAG_CMD_WRITE;
+	req.data_length = (uint32_t)strlen(store) + 1;
+	req.cluster.copies = o->copies;
+	req.cluster.copy_policy = o->copy_policy;
+	req.cluster.flags = SD_CLUSTER_FLAG_AUTO_VNODES;
+	req.cluster.block_size_shift = o->block_shift;
+	req.cluster.ctime = ((uint64_t)tv.tv_sec << 32) | (uint64_t)(tv.tv_usec * 1000);
+
+	printf("using backend %s store\n", store);
+	if (dog_exec(&req, store, NULL, 0, &rsp))
+		return DOG_EXIT_SYSFAIL;
+	if (rsp.result != SD_RES_SUCCESS) {
+		dog_err("Format failed: %s", sd_strerror((int)rsp.result));
+		if (rsp.result == SD_RES_NO_STORE)
+			list_stores();
+		return DOG_EXIT_SYSFAIL;
+	}
+	return DOG_EXIT_SUCCESS;
+}
+
+static void print_epoch(const struct dog_opts *o, const struct sd_epoch_log *log,
+			const struct sd_node *nodes, unsigned nodes_nr)
+{
+	char when[64], host[80];
+	time_t t = (time_t)log->time;
+	unsigned j, nr = log->nr_nodes < nodes_nr ? log->nr_nodes : nodes_nr;
+	struct tm tm;
+
+	if (o->raw) {
+		snprintf(when, sizeof(when), "%" PRIu64, log->time);
+		printf("%s %" PRIu32, when, log->epoch);
+	} else {
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		printf("%s %6" PRIu32, when, log->epoch);
+	}
+	printf(" [");
+	for (j = 0; j < nr; j++)
+		printf("%s%s:%u", j ? ", " : "", dog_node_str(&nodes[j], host, sizeof(host)),
+		       nodes[j].nr_vnodes);
+	printf("]\n");
+}
+
+static int print_verbose(void)
+{
+	struct sd_cluster_info *ci;
+	struct sd_req req;
+	struct sd_rsp rsp;
+	char red[16];
+
+	ci = calloc(1, sizeof(*ci));
+	if (!ci) {
+		dog_err("Out of memory");
+		return DOG_EXIT_SYSFAIL;
+	}
+	dog_init_req(&req, SD_OP_CLUSTER_INFO);
+	req.data_length = sizeof(*ci);
+	if (dog_exec(&req, NULL, ci, sizeof(*ci), &rsp)) {
+		free(ci);
+		return DOG_EXIT_SYSFAIL;
+	}
+	if (rsp.result == SD_RES_SUCCESS && ci->ctime) {
+		ci->default_store[sizeof(ci->default_store) - 1] = '\0';
+		printf("Cluster store: %s with %s redundancy policy\n",
+		       ci->default_store[0] ? ci->default_store : "plain",
+		       dog_redundancy_str(ci->nr_copies, ci->copy_policy, red, sizeof(red)));
+		printf("Cluster vnode mode: %s\n",
+		       ci->flags & SD_CLUSTER_FLAG_AUTO_VNODES ? "auto" : "manual");
+		printf("Cluster block size shift: %u\n",
+		       ci->block_size_shift ? ci->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+	}
+	free(ci);
+	return DOG_EXIT_SUCCESS;
+}
+
+int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
+{
+	struct sd_node *nodes;
+	struct sd_req req;
+	struct sd_rsp rsp;
+	unsigned nr = 0, nodes_nr, nr_logs, i;
+	uint32_t epoch;
+	size_t rec, len;
+	char *logs = NULL;
+	int ret;
+
+	ret = dog_node_list(&nodes, &nr, &epoch);
+	if (ret)
+		return ret;
+	free(nodes);
+	nodes_nr = nr ? nr : 1;
+	for (;;) {
+		rec = sizeof(struct sd_epoch_log) + (size_t)nodes_nr * sizeof(struct sd_node);
+		len = (epoch ? epoch : 1) * rec;
+		if (len > (64u << 20))
+			len = (64u << 20) / rec * rec;
+		free(logs);
+		logs = calloc(1, len);
+		if (!logs) {
+			dog_err("Out of memory");
+			return DOG_EXIT_SYSFAIL;
+		}
+		dog_init_req(&req, SD_OP_STAT_CLUSTER);
+		req.data_length = (uint32_t)len;
+		req.cluster.nodes_nr = nodes_nr;
+		if (dog_exec(&req, NULL, logs, len, &rsp)) {
+			free(logs);
+			return DOG_EXIT_SYSFAIL;
+		}
+		if (rsp.result != SD_RES_BUFFER_SMALL || nodes_nr >= SD_MAX_NODES)
+			break;
+		nodes_nr *= 2;
+	}
+
+	if (!o->raw)
+		printf("Cluster status: ");
+	if (rsp.result == SD_RES_SUCCESS)
+		printf("running, auto-recovery %s\n",
+		       rsp.data_length >= sizeof(struct sd_epoch_log) &&
+		       ((struct sd_epoch_log *)logs)->disable_recovery ? "disabled" : "enabled");
+	else
+		printf("%s\n", sd_strerror((int)rsp.result));
+
+	if (o->verbose && (ret = print_verbose())) {
+		free(logs);
+		return ret;
+	}
+	len = rsp.data_length < len ? rsp.data_length : len;
+	nr_logs = (unsigned)(len / rec);
+	if (!o->raw && nr_logs) {
+		struct sd_epoch_log first;
+		time_t ct;
+		char cbuf[64];
+
+		memcpy(&first, logs, sizeof(first));
+		ct = (time_t)(first.ctime >> 32);
+		printf("\nCluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
+		printf("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
+	}
+	for (i = 0; i < nr_logs; i++) {
+		struct sd_epoch_log log;
+		const char *p = logs + (size_t)i * rec;
+
+		memcpy(&log, p, sizeof(log));
+		print_epoch(o, &log, (const struct sd_node *)(const void *)(p + sizeof(log)),
+			    nodes_nr);
+	}
+	free(logs);
+	return DOG_EXIT_SUCCESS;
+}
+
+int dog_cmd_cluster_shutdown(const struct dog_opts *o, int argc, char **argv)
+{
+	struct sd_req req;
+	struct sd_rsp rsp;
+
+	dog_init_req(&req, SD_OP_SHUTDOWN);
+	if (dog_exec(&req, NULL, NULL, 0, &rsp))
+		return DOG_EXIT_SYSFAIL;
+	if (rsp.result != SD_RES_SUCCESS) {
+		dog_err("Failed to shutdown server: %s", sd_strerror((int)rsp.result));
+		return DOG_EXIT_SYSFAIL;
+	}
+	return DOG_EXIT_SUCCESS;
+}
+
+int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv)
+{
+	struct sd_node *nodes;
+	unsigned nr = 0, i;
+	uint32_t epoch;
+	char host[80];
+	int ret;
+
+	ret = dog_node_list(&nodes, &nr, &epoch);
+	if (ret)
+		return ret;
+	if (!o->raw)
+		printf("  Id   Host:Port         V-Nodes       Zone\n");
+	for (i = 0; i < nr; i++) {
+		dog_node_str(&nodes[i], host, sizeof(host));
+		if (o->raw)
+			printf("%u %s %u %" PRIu32 "\n", i, host, nodes[i].nr_vnodes,
+			       nodes[i].zone);
+		else
+			printf("%4u   %-20s\t%2u%11" PRIu32 "\n", i, host, nodes[i].nr_vnodes,
+			       nodes[i].zone);
+	}
+	free(nodes);
+	return DOG_EXIT_SUCCESS;
+}

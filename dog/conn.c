@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * dog: the one connection to sheep and the request helpers built on it
+ * (vdi lookup, object I/O, inode access, node list).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "dog.h"
+
+#define DOG_CONNECT_TIMEOUT_MS	10000
+#define DOG_NODE_LIST_LEN	(SD_MAX_NODES * sizeof(struct sd_node))
+
+static struct sdc_addr g_addr = { .host = "127.0.0.1", .port = SD_LISTEN_PORT };
+static char g_addr_name[300] = "127.0.0.1:7000";
+static int g_fd = -1;
+static uint32_t g_next_id;
+
+int dog_conn_configure(const char *addr, unsigned port)
+{
+	struct sdc_addr a;
+	const char *why = NULL;
+
+	if (addr) {
+		if (sdc_parse_addr(addr, &a, &why)) {
+			dog_err("Invalid address '%s': %s", addr, why);
+			return -EINVAL;
+		}
+	} else {
+		a = g_addr;
+	}
+	if (port)
+		a.port = port;
+	g_addr = a;
+	sdc_addr_str(&g_addr, g_addr_name, sizeof(g_addr_name));
+	return 0;
+}
+
+const char *dog_conn_name(void)
+{
+	return g_addr_name;
+}
+
+void dog_conn_close(void)
+{
+	if (g_fd >= 0)
+		close(g_fd);
+	g_fd = -1;
+}
+
+void dog_init_req(struct sd_req *req, uint8_t opcode)
+{
+	memset(req, 0, sizeof(*req));
+	req->opcode = opcode;
+	req->proto_ver = opcode >= 0x80 ? SD_SHEEP_PROTO_VER : SD_PROTO_VER;
+}
+
+int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
+	     struct sd_rsp *rsp)
+{
+	int ret;
+
+	if (g_fd < 0) {
+		ret = sdc_connect(&g_addr, DOG_CONNECT_TIMEOUT_MS);
+		if (ret < 0) {
+			dog_err("Failed to connect to %s: %s", g_addr_name, strerror(-ret));
+			return ret;
+		}
+		g_fd = ret;
+	}
+	req->id = g_next_id++;
+	memset(rsp, 0, sizeof(*rsp));
+	ret = sdc_exec(g_fd, req, data, rbuf, rbuf_len, rsp);
+	if (ret) {
+		dog_err("Failed to communicate with %s: %s", g_addr_name, strerror(-ret));
+		dog_conn_close();
+		return ret;
+	}
+	return 0;
+}
+
+int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_t *vid)
+{
+	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sd_req req;
+	struct sd_rsp rsp;
+	int ret;
+
+	memset(buf, 0, sizeof(buf));
+	strncpy(buf, name, SD_MAX_VDI_LEN - 1);
+	if (tag)
+		strncpy(buf + SD_MAX_VDI_LEN, tag, SD_MAX_VDI_TAG_LEN - 1);
+	dog_init_req(&req, SD_OP_GET_VDI_INFO);
+	req.flags = SD_FLAG_CMD_WRITE;
+	req.data_length = sizeof(buf);
+	req.vdi.snapid = snapid;
+	ret = dog_exec(&req, buf, NULL, 0, &rsp);
+	if (ret)
+		return ret;
+	if (rsp.result == SD_RES_SUCCESS)
+		*vid = rsp.vdi.vdi_id;
+	return (int)rsp.result;
+}
+
+int dog_read_obj_res(uint64_t oid, void *buf, uint32_t len, uint64_t offset, bool direct)
+{
+	struct sd_req req;
+	struct sd_rsp rsp;
+	int ret;
+
+	dog_init_req(&req, SD_OP_READ_OBJ);
+	req.data_length = len;
+	req.flags = direct ? SD_FLAG_CMD_DIRECT : 0;
+	req.obj.oid = oid;
+	req.obj.offset = (uint32_t)offset;
+	ret = dog_exec(&req, NULL, buf, len, &rsp);
+	if (ret)
+		return ret;
+	if (rsp.result == SD_RES_SUCCESS && rsp.data_length != len)
+		return SD_RES_EIO;	/* short read: never trust a partial buffer */
+	return (int)rsp.result;
+}
+
+int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t len,
+		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy,
+		      bool create)
+{
+	struct sd_req req;
+	struct sd_rsp rsp;
+	int ret;
+
+	dog_init_req(&req, create ? SD_OP_CREATE_AND_WRITE_OBJ : SD_OP_WRITE_OBJ);
+	req.flags = flags | SD_FLAG_CMD_WRITE;
+	if (create && cow_oid)
+		req.flags |= SD_FLAG_CMD_COW;
+	req.data_length = len;
+	req.obj.oid = oid;
+	req.obj.cow_oid = cow_oid;
+	req.obj.copies = copies;
+	req.obj.copy_policy = policy;
+	req.obj.offset = (uint32_t)offset;
+	ret = dog_exec(&req, buf, NULL, 0, &rsp);
+	if (ret)
+		return ret;
+	return (int)rsp.result;
+}
+
+int dog_res_to_exit(int res)
+{
+	switch (res) {
+	case SD_RES_SUCCESS:
+		return DOG_EXIT_SUCCESS;
+	case SD_RES_NO_VDI:
+	case SD_RES_NO_TAG:
+		return DOG_EXIT_MISSING;
+	case SD_RES_VDI_EXIST:
+		return DOG_EXIT_EXISTED;
+	case SD_RES_NO_SPACE:
+	case SD_RES_FULL_VDI:
+		return DOG_EXIT_FULL;
+	case SD_RES_WAIT_FOR_FORMAT:
+	case SD_RES_WAIT_FOR_JOIN:
+	case SD_RES_SHUTDOWN:
+	case SD_RES_KILLED:
+	case SD_RES_HALT:
+		return DOG_EXIT_SYSFAIL;
+	default:
+		return res < 0 ? DOG_EXIT_SYSFAIL : DOG_EXIT_FAILURE;
+	}
+}
+
+void dog_inode_free(struct dog_inode *ino)
+{
+	free(ino->vids);
+	ino->vids = NULL;
+}
+
+static void snap_desc(char *buf, size_t len, uint32_t snapid, const char *tag)
+{
+	if (snapid)
+		snprintf(buf, len, " (snapshot id %" PRIu32 ")", snapid);
+	else if (tag && tag[0])
+		snprintf(buf, len, " (snapshot tag '%s')", tag);
+	else
+		buf[0] = '\0';
+}
+
+int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool index,
+		   struct dog_inode *ino)
+{
+	char desc[300];
+	uint64_t len;
+	int res;
+
+	memset(ino, 0, sizeof(*ino));
+	snap_desc(desc, sizeof(desc), snapid, tag);
+	res = dog_find_vdi_res(name, snapid, tag, &ino->vid);
+	if (res < 0)
+		return DOG_EXIT_SYSFAIL;
+	if (res != SD_RES_SUCCESS) {
+		dog_err("Failed to open VDI %s%s: %s", name, desc, sd_strerror(res));
+		return dog_res_to_exit(res);
+	}
+	res = dog_read_obj_res(sd_vid_to_vdi_oid(ino->vid), &ino->hdr, sizeof(ino->hdr), 0, true);
+	if (res) {
+		if (res > 0)
+			dog_err("Failed to read the inode of VDI %s%s: %s", name, desc,
+				sd_strerror(res));
+		return dog_res_to_exit(res);
+	}
+	if (ino->hdr.store_policy != SD_STORE_POLICY_FLAT) {
+		dog_err("VDI %s is a hyper volume (B-tree index), which dog does not support", name);
+		return DOG_EXIT_FAILURE;
+	}
+	ino->obj_size = sd_inode_object_size(&ino->hdr);
+	ino->nr_objs = sd_count_data_objs(ino->hdr.vdi_size,
+					  ino->hdr.block_size_shift ? ino->hdr.block_size_shift
+								    : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+	if (ino->nr_objs > SD_INODE_DATA_INDEX) {
+		dog_err("VDI %s: size %" PRIu64 " exceeds the flat index", name,
+			ino->hdr.vdi_size);
+		return DOG_EXIT_FAILURE;
+	}
+	if (!index)
+		return DOG_EXIT_SUCCESS;
+	ino->vids = calloc(ino->nr_objs ? ino->nr_objs : 1, sizeof(uint32_t));
+	if (!ino->vids) {
+		dog_err("Out of memory");
+		return DOG_EXIT_SYSFAIL;
+	}
+	len = ino->nr_objs * sizeof(uint32_t);
+	if (!len)
+		return DOG_EXIT_SUCCESS;
+	res = dog_read_obj_res(sd_vid_to_vdi_oid(ino->vid), ino->vids, (uint32_t)len,
+			       SD_INODE_HEADER_SIZE, true);
+	if (res) {
+		if (res > 0)
+			dog_err("Failed to read the index of VDI %s%s: %s", name, desc,
+				sd_strerror(res));
+		dog_inode_free(ino);
+		return dog_res_to_exit(res);
+	}
+	return DOG_EXIT_SUCCESS;
+}
+
+int dog_inode_write_vids_res(const struct dog_inode *ino, uint64_t start, uint64_t end,
+			     uint16_t flags)
+{
+	return dog_write_obj_res(sd_vid_to_vdi_oid(ino->vid), 0, ino->vids + start,
+				 (uint32_t)((end - start) * sizeof(uint32_t)),
+				 sd_inode_index_offset((uint32_t)start), flags,
+				 ino->hdr.nr_copies, ino->hdr.copy_policy, false);
+}
+
+const char *dog_node_str(const struct sd_node *n, char *buf, size_t len)
+{
+	static const uint8_t v4_prefix[12];
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!memcmp(n->nid.addr, v4_prefix, sizeof(v4_prefix))) {
+		inet_ntop(AF_INET, n->nid.addr + 12, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, n->nid.port);
+	} else {
+		inet_ntop(AF_INET6, n->nid.addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, n->nid.port);
+	}
+	return buf;
+}
+
+int dog_node_list(struct sd_node **nodes, unsigned *nr, uint32_t *epoch)
+{
+	struct sd_epoch_log log;
+	struct sd_req req;
+	struct sd_rsp rsp;
+	struct sd_node *buf;
+	int ret;
+
+	*nodes = NULL;
+	buf = calloc(SD_MAX_NODES, sizeof(*buf));
+	if (!buf) {
+		dog_err("Out of memory");
+		return DOG_EXIT_SYSFAIL;
+	}
+	dog_init_req(&req, SD_OP_GET_NODE_LIST);
+	req.data_length = DOG_NODE_LIST_LEN;
+	ret = dog_exec(&req, NULL, buf, DOG_NODE_LIST_LEN, &rsp);
+	if (ret)
+		goto fail;
+	if (rsp.result != SD_RES_SUCCESS) {
+		dog_err("Failed to get node list: %s", sd_strerror((int)rsp.result));
+		goto fail;
+	}
+	*nr = rsp.data_length / sizeof(struct sd_node);
+
+	/* dog only takes the epoch from this one; the status is not an error */
+	dog_init_req(&req, SD_OP_STAT_CLUSTER);
+	req.data_length = sizeof(log);
+	req.cluster.nodes_nr = 0;
+	ret = dog_exec(&req, NULL, &log, sizeof(log), &rsp);
+	if (ret)
+		goto fail;
+	*epoch = rsp.epoch;
+	*nodes = buf;
+	return DOG_EXIT_SUCCESS;
+fail:
+	free(buf);
+	return DOG_EXIT_SYSFAIL;
+}

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dog: private header of the admin CLI.
+ *
+ * dog is a single-threaded, synchronous program: it opens one connection to
+ * one sheep (lazily, on the first request) and runs its requests one after
+ * the other over it with the blocking helpers of common/net.h.  Nothing here
+ * is thread-safe and nothing needs to be.
+ *
+ * Conventions: helpers returning `int` return 0 or -errno for local and
+ * transport failures; functions named *_res return a sheep SD_RES_* code
+ * (>= 0) or a negative errno for transport failures; command handlers
+ * (dog_cmd_*) return a process exit code (DOG_EXIT_*), having printed the
+ * reason on stderr.
+ */
+#ifndef DOG_DOG_H
+#define DOG_DOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sheepdog/proto.h>
+
+/* Exit codes, as upstream dog (include/exits.h) so scripts keep working. */
+#define DOG_EXIT_SUCCESS	0	/* command executed successfully */
+#define DOG_EXIT_FAILURE	1	/* command failed to execute */
+#define DOG_EXIT_SYSFAIL	2	/* sheep unreachable or cluster not usable */
+#define DOG_EXIT_EXISTED	3	/* the object already exists */
+#define DOG_EXIT_FULL		4	/* no space or no free vdi id left */
+#define DOG_EXIT_MISSING	5	/* the vdi (or snapshot) does not exist */
+#define DOG_EXIT_USAGE		64	/* invalid command, arguments or options */
+
+/* Everything the option parser collected for one subcommand. */
+struct dog_opts {
+	bool raw;		/* -r: machine-readable output */
+	bool prealloc;		/* -P: allocate every object now */
+	bool force;		/* -f: do not ask for confirmation */
+	bool verbose;		/* -v */
+	bool has_copies;	/* -c given */
+	uint8_t copies;		/* -c N, or d+p for N:M erasure coding */
+	uint8_t copy_policy;	/* -c d:p */
+	uint8_t block_shift;	/* -z: 0 = default */
+	uint32_t snapid;	/* -s NUMBER */
+	char tag[SD_MAX_VDI_TAG_LEN];	/* -s TEXT, NUL-terminated */
+	bool has_snap;		/* -s given */
+	char store[16];		/* -b: store driver for cluster format */
+};
+
+/* ---- util.c: parsing and formatting (pure; unit-tested) ---- */
+
+/*
+ * Parse a size such as "10G", "512", "1.5MB", "4k": an unsigned decimal with
+ * an optional fraction and an optional K/M/G/T/P suffix (case-insensitive,
+ * powers of 1024) itself optionally followed by 'B'; a lone 'B' means bytes.
+ * Returns 0 with *out set, -EINVAL for malformed input, -ERANGE on overflow.
+ */
+int dog_parse_size(const char *s, uint64_t *out);
+
+/* Parse an unsigned decimal integer in [min, max]; 0 or -EINVAL/-ERANGE. */
+int dog_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/*
+ * Human-readable size as upstream's strnumber: MB, GB, TB, PB, EB (powers of
+ * 1024, starting at MB), "%.1f" below 10 units, "%.0f" from 10 on; with raw
+ * set, the plain byte count.  Writes into buf (NUL-terminated, truncated to
+ * len) and returns buf.
+ */
+const char *dog_strnumber(uint64_t size, bool raw, char *buf, size_t len);
+
+/* Print name to f, with each whitespace character and '\' escaped by '\'. */
+void dog_fput_escaped(FILE *f, const char *name);
+
+/* "N" replication or "d:p" erasure coding, as upstream's redundancy_scheme. */
+const char *dog_redundancy_str(uint8_t copies, uint8_t policy, char *buf, size_t len);
+
+/*
+ * Parse "-c" values: "N" (1..31 replicas) or "d:p" (d in 2,4,8,16; p in 1..15,
+ * p < d).  Returns 0 and fills copies/policy, or -EINVAL.
+ */
+int dog_parse_copies(const char *s, uint8_t *copies, uint8_t *policy);
+
+/*
+ * Progress display on stderr for long transfers, only when stderr is a
+ * terminal.  dog_progress_update() redraws at most a few times a second,
+ * starting after the first 200 ms (short transfers show nothing);
+ * dog_progress_end() draws the final state if anything was drawn.
+ */
+struct dog_progress {
+	bool enabled;
+	bool drawn;		/* something was drawn: end() finishes the line */
+	uint64_t total;
+	int64_t last_ms;
+};
+void dog_progress_begin(struct dog_progress *p, uint64_t total);
+void dog_progress_update(struct dog_progress *p, uint64_t done);
+void dog_progress_end(struct dog_progress *p, uint64_t done);
+
+/* ---- conn.c: the connection to sheep and request helpers ---- */
+
+/*
+ * Target address: `addr` is a host, IPv4/IPv6 literal or "unix:/path";
+ * port 0 keeps the default (7000).  Returns 0 or -EINVAL with a message
+ * already printed.
+ */
+int dog_conn_configure(const char *addr, unsigned port);
+
+/* "127.0.0.1:7000" or "unix:/path" of the configured target. */
+const char *dog_conn_name(void);
+
+/* Close the connection (idempotent). */
+void dog_conn_close(void);
+
+/*
+ * Send one request and wait for the reply.  proto_ver is filled from the
+ * opcode.  `data` is the payload when SD_FLAG_CMD_WRITE is set; at most
+ * rbuf_len reply bytes are stored in rbuf.  Connects on first use.  On a
+ * transport failure the reason is printed and a negative errno returned;
+ * otherwise 0 with the sheep result in rsp->result.
+ */
+int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
+	     struct sd_rsp *rsp);
+
+/* Initialise a request header for `opcode`. */
+void dog_init_req(struct sd_req *req, uint8_t opcode);
+
+/*
+ * Look a vdi up with GET_VDI_INFO (name, snapid, tag; tag may be NULL/"").
+ * Returns the SD_RES_* result (vid set on success) or -errno.
+ */
+int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_t *vid);
+
+/* Object I/O.  Each returns an SD_RES_* result or -errno (transport). */
+int dog_read_obj_res(uint64_t oid, void *buf, uint32_t len, uint64_t offset, bool direct);
+int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t len,
+		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy,
+		      bool create);
+
+/*
+ * An inode as dog uses it: the header plus the flat data_vdi_id array for
+ * the objects the vdi spans (vids[0 .. nr_objs)); owned by the caller and
+ * released with dog_inode_free().
+ */
+struct dog_inode {
+	struct sd_inode_header hdr;
+	uint32_t vid;
+	uint64_t obj_size;
+	uint64_t nr_objs;
+	uint32_t *vids;
+};
+
+/*
+ * Find the vdi (name, snapid, tag) and read its inode; with index set, also
+ * the data_vdi_id entries.  Prints "Failed to open VDI NAME: reason" on
+ * failure and returns a DOG_EXIT_* code (DOG_EXIT_SUCCESS when ino is set).
+ */
+int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool index,
+		   struct dog_inode *ino);
+void dog_inode_free(struct dog_inode *ino);
+
+/* Write data_vdi_id[start .. end) of ino to sheep.  SD_RES_* or -errno. */
+int dog_inode_write_vids_res(const struct dog_inode *ino, uint64_t start, uint64_t end,
+			     uint16_t flags);
+
+/* Exit code for a failed sheep result (MISSING, EXISTED, FULL, FAILURE...). */
+int dog_res_to_exit(int res);
+
+/*
+ * The prelude of commands that need the node list: GET_NODE_LIST then
+ * STAT_CLUSTER.  On success *nodes (malloc'ed, caller frees) holds *nr
+ * entries and *epoch the cluster epoch.  Returns a DOG_EXIT_* code.
+ */
+int dog_node_list(struct sd_node **nodes, unsigned *nr, uint32_t *epoch);
+
+/* "127.0.0.1:7000" of a node (into buf). */
+const char *dog_node_str(const struct sd_node *n, char *buf, size_t len);
+
+/* ---- command handlers: argv holds the positional arguments only ---- */
+int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_cluster_shutdown(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_create(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_list(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_delete(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_clone(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_resize(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_read(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_write(const struct dog_opts *o, int argc, char **argv);
+
+/* Print "ERR" style messages on stderr (printf-checked). */
+void dog_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
