@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Every allocation of the library goes through here, so tests can make the
+ * nth one fail (SQLite-style fault injection) and count leaks.  The counters
+ * are thread-local: a handle belongs to one thread, and tests inject faults
+ * only in their own thread.
+ */
+#include <stdlib.h>
+
+#include "sdl_priv.h"
+
+static _Thread_local long g_fail_countdown;
+static _Thread_local long g_live;
+static _Thread_local long g_calls;
+
+static int sdl_alloc_should_fail(void)
+{
+	g_calls++;
+	if (g_fail_countdown > 0 && --g_fail_countdown == 0)
+		return 1;
+	return 0;
+}
+
+void *sdl_malloc(size_t size)
+{
+	void *p;
+
+	if (sdl_alloc_should_fail())
+		return NULL;
+	p = malloc(size ? size : 1);
+	if (p)
+		g_live++;
+	return p;
+}
+
+void *sdl_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if (sdl_alloc_should_fail())
+		return NULL;
+	p = calloc(n ? n : 1, size ? size : 1);
+	if (p)
+		g_live++;
+	return p;
+}
+
+void sdl_free(void *p)
+{
+	if (!p)
+		return;
+	g_live--;
+	free(p);
+}
+
+void sdl_alloc_fail_nth(long nth)
+{
+	g_fail_countdown = nth > 0 ? nth : 0;
+}
+
+long sdl_alloc_live(void)
+{
+	return g_live;
+}
+
+long sdl_alloc_calls(void)
+{
+	return g_calls;
+}

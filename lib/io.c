@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The vdi data path: split a user request into per-object parts, send
+ * them through the engine, allocate objects on first write (one create per
+ * object at a time, COW from the owner recorded in the index), persist
+ * index changes in batched inode writes before acknowledging, and recover
+ * from READONLY / INODE_INVALIDATED through a reload of the inode (vdi.c).
+ */
+#include <errno.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "sdl_io.h"
+
+#define SDL_IO_FLAGS (SD_FLAG_CMD_TGT)
+
+static void sdl_part_start(struct sdl_part *p);
+
+static void sdl_vdi_need_kick(struct sd_vdi *vdi)
+{
+	if (!vdi->c->in_service)
+		sdl_signal(vdi->c);
+}
+
+void sdl_run_completions(struct sd_cluster *c)
+{
+	struct sdl_list local, *n;
+
+	sdl_list_init(&local);
+	sdl_list_splice_tail(&c->done_acbs, &local);
+	while ((n = sdl_list_pop(&local))) {
+		struct sdl_acb *acb = sdl_container_of(n, struct sdl_acb, link);
+		struct sd_vdi *vdi = acb->vdi;
+		sd_aio_cb cb = acb->cb;
+		void *opaque = acb->opaque;
+		int ret = acb->ret;
+
+		sdl_free(acb->zbuf);
+		sdl_free(acb);
+		vdi->nr_acbs--;
+		if (cb)
+			cb(vdi, ret, opaque);
+	}
+	if (!sdl_list_empty(&c->done_acbs))
+		sdl_signal(c);
+}
+
+static void sdl_acb_complete(struct sdl_acb *acb)
+{
+	struct sd_cluster *c = acb->vdi->c;
+
+	sdl_list_add_tail(&acb->link, &c->done_acbs);
+	if (!c->in_service)
+		sdl_signal(c);
+}
+
+static void sdl_part_done(struct sdl_part *p, int ret)
+{
+	struct sdl_acb *acb = p->acb;
+
+	p->stage = SDL_PS_DONE;
+	if (ret && !acb->ret)
+		acb->ret = ret;
+	if (--acb->nr_pending)
+		return;
+	if (acb->fua_state == 1 && !acb->ret) {
+		acb->fua_state = 2;
+		acb->nr_pending = 1;
+		sdl_part_start(&acb->parts[acb->nr_parts - 1]);
+		return;
+	}
+	sdl_acb_complete(acb);
+}
+
+static struct sdl_part *sdl_find_busy(struct sd_vdi *vdi, uint32_t idx)
+{
+	struct sdl_list *n;
+
+	for (n = vdi->creates.next; n != &vdi->creates; n = n->next) {
+		struct sdl_part *p = sdl_container_of(n, struct sdl_part, blink);
+
+		if (p->idx == idx)
+			return p;
+	}
+	return NULL;
+}
+
+/* Give up ownership of the index entry; waiters start over. */
+static void sdl_release_busy(struct sdl_part *p)
+{
+	struct sdl_list w, *n;
+
+	if (!p->busy)
+		return;
+	p->busy = 0;
+	sdl_list_del(&p->blink);
+	sdl_list_init(&w);
+	sdl_list_splice_tail(&p->bwaiters, &w);
+	while ((n = sdl_list_pop(&w))) {
+		struct sdl_part *q = sdl_container_of(n, struct sdl_part, wlink);
+
+		sdl_part_start(q);
+	}
+}
+
+static void sdl_take_busy(struct sdl_part *p)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+
+	p->busy = 1;
+	sdl_list_add_tail(&p->blink, &vdi->creates);
+}
+
+static void sdl_park_for_reload(struct sdl_part *p, int mode)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+
+	if (mode > vdi->reload_want)
+		vdi->reload_want = mode;
+	p->stage = SDL_PS_WAIT_RELOAD;
+	sdl_list_add_tail(&p->wlink, &vdi->reload_waiters);
+	sdl_vdi_need_kick(vdi);
+}
+
+static void sdl_add_dirty(struct sdl_part *p)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+	struct sdl_list *n;
+
+	p->stage = SDL_PS_DIRTY;
+	/* keep the list sorted by index; writes are mostly sequential */
+	for (n = vdi->dirty.prev; n != &vdi->dirty; n = n->prev) {
+		struct sdl_part *q = sdl_container_of(n, struct sdl_part, wlink);
+
+		if (q->idx <= p->idx)
+			break;
+	}
+	sdl_list_insert(&p->wlink, n, n->next);
+	sdl_vdi_need_kick(vdi);
+}
+
+static void sdl_part_req_done(struct sdl_req *req, int ret);
+
+static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint64_t cow_oid)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+	struct sd_req *h = &p->req.hdr;
+	uint16_t flags = SDL_IO_FLAGS;
+
+	if (opcode == SD_OP_WRITE_OBJ || opcode == SD_OP_CREATE_AND_WRITE_OBJ)
+		flags |= SD_FLAG_CMD_WRITE;
+	if (cow_oid)
+		flags |= SD_FLAG_CMD_COW;
+	sdl_init_hdr(h, opcode, flags, opcode == SD_OP_FLUSH_VDI ? 0 : p->len);
+	h->obj.oid = oid;
+	h->obj.cow_oid = cow_oid;
+	h->obj.copies = vdi->hdr->nr_copies;
+	h->obj.copy_policy = vdi->hdr->copy_policy;
+	h->obj.offset = p->off;
+	p->req.wbuf = (flags & SD_FLAG_CMD_WRITE) ? p->buf : NULL;
+	p->req.rbuf = opcode == SD_OP_READ_OBJ ? p->buf : NULL;
+	p->req.rlen = opcode == SD_OP_READ_OBJ ? p->len : 0;
+	p->req.done = sdl_part_req_done;
+	p->req.priv = p;
+	p->is_create = opcode == SD_OP_CREATE_AND_WRITE_OBJ;
+	p->stage = SDL_PS_SENT;
+	sdl_req_submit(vdi->c, &p->req);
+}
+
+static void sdl_part_start(struct sdl_part *p)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+	struct sdl_part *owner_part;
+	uint32_t owner;
+
+	p->stage = SDL_PS_IDLE;
+	if (vdi->reload_want || vdi->reloading) {
+		sdl_park_for_reload(p, SDL_RELOAD_NONE);
+		return;
+	}
+	switch (p->kind) {
+	case SDL_PK_NOP:
+		sdl_part_done(p, 0);
+		return;
+	case SDL_PK_FLUSH:
+		sdl_part_send(p, SD_OP_FLUSH_VDI, sd_vid_to_vdi_oid(vdi->vid), 0);
+		return;
+	case SDL_PK_READ:
+		owner = vdi->index[p->idx];
+		if (!owner) {
+			memset(p->buf, 0, p->len);
+			sdl_part_done(p, 0);
+			return;
+		}
+		sdl_part_send(p, SD_OP_READ_OBJ, sd_vid_to_data_oid(owner, p->idx), 0);
+		return;
+	default:
+		break;
+	}
+	/* writes and discards: one owner of an index entry at a time */
+	owner_part = sdl_find_busy(vdi, p->idx);
+	if (owner_part) {
+		p->stage = SDL_PS_WAIT_BUSY;
+		sdl_list_add_tail(&p->wlink, &owner_part->bwaiters);
+		return;
+	}
+	owner = vdi->index[p->idx];
+	if (p->kind == SDL_PK_DISCARD) {
+		if (!owner) {
+			sdl_part_done(p, 0);
+			return;
+		}
+		sdl_take_busy(p);
+		p->old_owner = owner;
+		vdi->index[p->idx] = 0;
+		sdl_add_dirty(p);
+		return;
+	}
+	if (owner == vdi->vid) {
+		sdl_part_send(p, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(owner, p->idx), 0);
+		return;
+	}
+	sdl_take_busy(p);
+	p->old_owner = owner;
+	sdl_part_send(p, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(vdi->vid, p->idx),
+		      owner ? sd_vid_to_data_oid(owner, p->idx) : 0);
+}
+
+static void sdl_part_fail(struct sdl_part *p, int ret)
+{
+	sdl_release_busy(p);
+	sdl_part_done(p, ret);
+}
+
+static void sdl_part_req_done(struct sdl_req *req, int ret)
+{
+	struct sdl_part *p = req->priv;
+	struct sd_vdi *vdi = p->acb->vdi;
+	uint32_t res = req->rsp.result;
+
+	if (ret < 0) {
+		sdl_set_err(vdi->c, "%s of %s: %s", sd_opcode_name(req->hdr.opcode), vdi->name,
+			    strerror(-ret));
+		sdl_part_fail(p, ret);
+		return;
+	}
+	if (res == SD_RES_READONLY && p->kind == SDL_PK_WRITE) {
+		/* a snapshot was taken underneath: find the new working vdi */
+		sdl_log(vdi->c, LOG_INFO, "%s: vid %x became read-only, reloading", vdi->name,
+			vdi->vid);
+		vdi->reload_want = vdi->reload_want > SDL_RELOAD_HEADER ? vdi->reload_want
+									 : SDL_RELOAD_HEADER;
+		sdl_release_busy(p);
+		sdl_park_for_reload(p, SDL_RELOAD_HEADER);
+		return;
+	}
+	if (res == SD_RES_INODE_INVALIDATED) {
+		vdi->reload_want = SDL_RELOAD_FULL;
+		sdl_release_busy(p);
+		sdl_park_for_reload(p, SDL_RELOAD_FULL);
+		return;
+	}
+	if (p->kind == SDL_PK_FLUSH && res == SD_RES_INVALID_PARMS)
+		res = SD_RES_SUCCESS;
+	if (res != SD_RES_SUCCESS) {
+		sdl_set_err(vdi->c, "%s of %s (oid %llx): %s", sd_opcode_name(req->hdr.opcode),
+			    vdi->name, (unsigned long long)req->hdr.obj.oid, sd_strerror((int)res));
+		sdl_part_fail(p, sd_result_to_errno((int)res));
+		return;
+	}
+	if (p->kind == SDL_PK_WRITE && p->is_create) {
+		if (sd_oid_to_vid(req->hdr.obj.oid) != vdi->vid) {
+			/* created under a vid that was replaced meanwhile: redo */
+			sdl_release_busy(p);
+			sdl_part_start(p);
+			return;
+		}
+		vdi->index[p->idx] = vdi->vid;
+		sdl_add_dirty(p);
+		return;
+	}
+	sdl_part_done(p, 0);
+}
+
+/* ---- inode updates ---- */
+
+struct sdl_iupd {
+	struct sdl_req req;
+	struct sd_vdi *vdi;
+	struct sdl_list waiters;
+	uint32_t start, count;
+	uint32_t data[];
+};
+
+static void sdl_iupd_fail_parts(struct sd_vdi *vdi, struct sdl_list *parts, int ret)
+{
+	struct sdl_list *n;
+
+	while ((n = sdl_list_pop(parts))) {
+		struct sdl_part *p = sdl_container_of(n, struct sdl_part, wlink);
+
+		vdi->index[p->idx] = p->old_owner;
+		sdl_part_fail(p, ret);
+	}
+}
+
+static void sdl_iupd_done(struct sdl_req *req, int ret)
+{
+	struct sdl_iupd *u = req->priv;
+	struct sd_vdi *vdi = u->vdi;
+	struct sdl_list *n;
+
+	vdi->nr_iupd--;
+	if (!ret && req->rsp.result == SD_RES_INODE_INVALIDATED) {
+		/* re-applied after the reload (sdl_vdi_after_reload) */
+		while ((n = sdl_list_pop(&u->waiters))) {
+			struct sdl_part *p = sdl_container_of(n, struct sdl_part, wlink);
+
+			sdl_add_dirty(p);
+		}
+		vdi->reload_want = SDL_RELOAD_FULL;
+	} else if (ret || req->rsp.result != SD_RES_SUCCESS) {
+		if (!ret)
+			ret = sd_result_to_errno((int)req->rsp.result);
+		sdl_set_err(vdi->c, "inode update of %s: %s", vdi->name, strerror(-ret));
+		sdl_iupd_fail_parts(vdi, &u->waiters, ret);
+	} else {
+		while ((n = sdl_list_pop(&u->waiters))) {
+			struct sdl_part *p = sdl_container_of(n, struct sdl_part, wlink);
+
+			sdl_release_busy(p);
+			sdl_part_done(p, 0);
+		}
+	}
+	sdl_free(u);
+	sdl_vdi_need_kick(vdi);
+}
+
+void sdl_vdi_flush_dirty(struct sd_vdi *vdi)
+{
+	if (vdi->reload_want || vdi->reloading)
+		return;
+	while (!sdl_list_empty(&vdi->dirty)) {
+		struct sdl_part *first = sdl_container_of(vdi->dirty.next, struct sdl_part, wlink);
+		struct sdl_list run, *n;
+		uint32_t start = first->idx, end = first->idx, i;
+		struct sdl_iupd *u;
+
+		sdl_list_init(&run);
+		while (!sdl_list_empty(&vdi->dirty)) {
+			struct sdl_part *p = sdl_container_of(vdi->dirty.next, struct sdl_part,
+							      wlink);
+
+			if (p->idx > end + 1)
+				break;
+			if (p->idx > end)
+				end = p->idx;
+			sdl_list_del(&p->wlink);
+			sdl_list_add_tail(&p->wlink, &run);
+		}
+		u = sdl_malloc(sizeof(*u) + 4u * (end - start + 1));
+		if (!u) {
+			sdl_set_err(vdi->c, "inode update of %s: out of memory", vdi->name);
+			sdl_iupd_fail_parts(vdi, &run, -ENOMEM);
+			continue;
+		}
+		memset(u, 0, sizeof(*u));
+		u->vdi = vdi;
+		u->start = start;
+		u->count = end - start + 1;
+		sdl_list_init(&u->waiters);
+		for (n = run.next; n != &run; n = n->next)
+			sdl_container_of(n, struct sdl_part, wlink)->stage = SDL_PS_IUPD;
+		sdl_list_splice_tail(&run, &u->waiters);
+		for (i = 0; i < u->count; i++)
+			u->data[i] = vdi->index[start + i];
+		sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE | SDL_IO_FLAGS,
+			     4u * u->count);
+		u->req.hdr.obj.oid = sd_vid_to_vdi_oid(vdi->vid);
+		u->req.hdr.obj.copies = vdi->hdr->nr_copies;
+		u->req.hdr.obj.copy_policy = vdi->hdr->copy_policy;
+		u->req.hdr.obj.offset = sd_inode_index_offset(start);
+		u->req.wbuf = u->data;
+		u->req.done = sdl_iupd_done;
+		u->req.priv = u;
+		vdi->nr_iupd++;
+		sdl_req_submit(vdi->c, &u->req);
+	}
+}
+
+void sdl_vdi_release_waiters(struct sd_vdi *vdi, int ret)
+{
+	struct sdl_list w, *n;
+
+	sdl_list_init(&w);
+	sdl_list_splice_tail(&vdi->reload_waiters, &w);
+	while ((n = sdl_list_pop(&w))) {
+		struct sdl_part *p = sdl_container_of(n, struct sdl_part, wlink);
+
+		if (ret)
+			sdl_part_fail(p, ret);
+		else
+			sdl_part_start(p);
+	}
+}
+
+void sdl_vdi_after_reload(struct sd_vdi *vdi, uint32_t old_vid)
+{
+	struct sdl_list w, *n;
+
+	sdl_list_init(&w);
+	sdl_list_splice_tail(&vdi->dirty, &w);
+	while ((n = sdl_list_pop(&w))) {
+		struct sdl_part *p = sdl_container_of(n, struct sdl_part, wlink);
+
+		if (vdi->vid == old_vid) {
+			vdi->index[p->idx] = p->kind == SDL_PK_DISCARD ? 0 : vdi->vid;
+			sdl_add_dirty(p);
+			continue;
+		}
+		/* the change went to the old (now snapshot) vdi: redo it */
+		vdi->index[p->idx] = p->old_owner;
+		sdl_release_busy(p);
+		sdl_park_for_reload(p, SDL_RELOAD_NONE);
+	}
+}
+
+/* ---- submission ---- */
+
+static struct sdl_acb *sdl_acb_new(struct sd_vdi *vdi, unsigned nr_parts, sd_aio_cb cb,
+				   void *opaque)
+{
+	struct sdl_acb *acb;
+	unsigned i;
+
+	acb = sdl_malloc(sizeof(*acb) + nr_parts * sizeof(struct sdl_part));
+	if (!acb)
+		return NULL;
+	memset(acb, 0, sizeof(*acb));
+	sdl_list_init(&acb->link);
+	acb->vdi = vdi;
+	acb->cb = cb;
+	acb->opaque = opaque;
+	acb->nr_parts = nr_parts;
+	for (i = 0; i < nr_parts; i++) {
+		struct sdl_part *p = &acb->parts[i];
+
+		memset(p, 0, sizeof(*p));
+		p->acb = acb;
+		sdl_list_init(&p->wlink);
+		sdl_list_init(&p->blink);
+		sdl_list_init(&p->bwaiters);
+	}
+	return acb;
+}
+
+static void sdl_acb_start(struct sdl_acb *acb, unsigned nr_active)
+{
+	unsigned i;
+
+	acb->vdi->nr_acbs++;
+	acb->nr_pending = nr_active;
+	if (!nr_active) {
+		sdl_acb_complete(acb);
+		return;
+	}
+	for (i = 0; i < nr_active; i++)
+		sdl_part_start(&acb->parts[i]);
+}
+
+static int sdl_check_range(struct sd_vdi *vdi, size_t count, uint64_t offset)
+{
+	if (offset > vdi->size || count > vdi->size - offset) {
+		sdl_set_err(vdi->c, "%s: range %llu+%zu beyond size %llu", vdi->name,
+			    (unsigned long long)offset, count, (unsigned long long)vdi->size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static unsigned sdl_nr_objs(struct sd_vdi *vdi, size_t count, uint64_t offset)
+{
+	if (!count)
+		return 0;
+	return (unsigned)(((offset + count - 1) >> vdi->shift) - (offset >> vdi->shift) + 1);
+}
+
+/* Split [offset, offset+count) into parts of the given kind. */
+static void sdl_acb_split(struct sdl_acb *acb, int kind, char *buf, size_t count,
+			  uint64_t offset)
+{
+	struct sd_vdi *vdi = acb->vdi;
+	unsigned i = 0;
+
+	while (count) {
+		struct sdl_part *p = &acb->parts[i++];
+		uint32_t off = (uint32_t)(offset & (vdi->obj_size - 1));
+		size_t len = vdi->obj_size - off;
+
+		if (len > count)
+			len = count;
+		p->kind = (uint8_t)kind;
+		p->idx = (uint32_t)(offset >> vdi->shift);
+		p->off = off;
+		p->len = (uint32_t)len;
+		p->buf = buf;
+		if (buf)
+			buf += len;
+		offset += len;
+		count -= len;
+	}
+}
+
+int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset,
+		    sd_aio_cb cb, void *opaque)
+{
+	struct sdl_acb *acb;
+	unsigned n;
+	int ret;
+
+	ret = sdl_check_range(vdi, count, offset);
+	if (ret)
+		return ret;
+	n = sdl_nr_objs(vdi, count, offset);
+	acb = sdl_acb_new(vdi, n, cb, opaque);
+	if (!acb)
+		return -ENOMEM;
+	sdl_acb_split(acb, SDL_PK_READ, buf, count, offset);
+	sdl_acb_start(acb, n);
+	return 0;
+}
+
+int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+		     unsigned flags, sd_aio_cb cb, void *opaque)
+{
+	struct sdl_acb *acb;
+	unsigned n, fua = !!(flags & SD_AIO_FUA);
+	int ret;
+
+	if (vdi->readonly) {
+		sdl_set_err(vdi->c, "%s is a read-only snapshot", vdi->name);
+		return -EROFS;
+	}
+	ret = sdl_check_range(vdi, count, offset);
+	if (ret)
+		return ret;
+	n = sdl_nr_objs(vdi, count, offset);
+	acb = sdl_acb_new(vdi, n + fua, cb, opaque);
+	if (!acb)
+		return -ENOMEM;
+	sdl_acb_split(acb, SDL_PK_WRITE, (char *)buf, count, offset);
+	if (fua) {
+		acb->parts[n].kind = SDL_PK_FLUSH;
+		acb->fua_state = 1;
+		if (!n) {
+			acb->fua_state = 2;
+			n = 1;
+		}
+	}
+	sdl_acb_start(acb, n);
+	return 0;
+}
+
+int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
+{
+	struct sdl_acb *acb;
+
+	acb = sdl_acb_new(vdi, 1, cb, opaque);
+	if (!acb)
+		return -ENOMEM;
+	acb->parts[0].kind = SDL_PK_FLUSH;
+	sdl_acb_start(acb, 1);
+	return 0;
+}
+
+int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio_cb cb,
+		       void *opaque)
+{
+	struct sdl_acb *acb;
+	uint32_t zlen = 0;
+	unsigned n, i;
+	int ret;
+
+	if (vdi->readonly) {
+		sdl_set_err(vdi->c, "%s is a read-only snapshot", vdi->name);
+		return -EROFS;
+	}
+	ret = sdl_check_range(vdi, count, offset);
+	if (ret)
+		return ret;
+	n = sdl_nr_objs(vdi, count, offset);
+	acb = sdl_acb_new(vdi, n, cb, opaque);
+	if (!acb)
+		return -ENOMEM;
+	sdl_acb_split(acb, SDL_PK_DISCARD, NULL, count, offset);
+	for (i = 0; i < n; i++) {
+		struct sdl_part *p = &acb->parts[i];
+		uint64_t obj_start = (uint64_t)p->idx << vdi->shift;
+		int whole = p->off == 0 &&
+			    (p->len == vdi->obj_size || obj_start + p->len >= vdi->size);
+
+		if (whole)
+			continue;
+		/* partial object: zero it, but only where something is allocated */
+		if (!vdi->index[p->idx]) {
+			p->kind = SDL_PK_NOP;
+			continue;
+		}
+		p->kind = SDL_PK_WRITE;
+		if (p->len > zlen)
+			zlen = p->len;
+	}
+	if (zlen) {
+		acb->zbuf = sdl_calloc(1, zlen);
+		if (!acb->zbuf) {
+			sdl_free(acb);
+			return -ENOMEM;
+		}
+		for (i = 0; i < n; i++)
+			if (acb->parts[i].kind == SDL_PK_WRITE)
+				acb->parts[i].buf = acb->zbuf;
+	}
+	sdl_acb_start(acb, n);
+	return 0;
+}
+
+/* ---- synchronous wrappers ---- */
+
+struct sdl_sync_io {
+	int done;
+	int ret;
+};
+
+static void sdl_sync_io_cb(struct sd_vdi *vdi, int ret, void *opaque)
+{
+	struct sdl_sync_io *s = opaque;
+
+	s->ret = ret;
+	s->done = 1;
+}
+
+static int sdl_sync_finish(struct sd_vdi *vdi, int ret, struct sdl_sync_io *s)
+{
+	if (ret)
+		return ret;
+	ret = sdl_wait(vdi->c, &s->done);
+	return ret ? ret : s->ret;
+}
+
+int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset)
+{
+	struct sdl_sync_io s = { 0, 0 };
+
+	return sdl_sync_finish(vdi, sd_vdi_aio_read(vdi, buf, count, offset, sdl_sync_io_cb, &s),
+			       &s);
+}
+
+int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset)
+{
+	struct sdl_sync_io s = { 0, 0 };
+
+	return sdl_sync_finish(vdi, sd_vdi_aio_write(vdi, buf, count, offset, 0, sdl_sync_io_cb,
+						     &s), &s);
+}
+
+int sd_vdi_flush(struct sd_vdi *vdi)
+{
+	struct sdl_sync_io s = { 0, 0 };
+
+	return sdl_sync_finish(vdi, sd_vdi_aio_flush(vdi, sdl_sync_io_cb, &s), &s);
+}
+
+int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset)
+{
+	struct sdl_sync_io s = { 0, 0 };
+
+	return sdl_sync_finish(vdi, sd_vdi_aio_discard(vdi, count, offset, sdl_sync_io_cb, &s),
+			       &s);
+}

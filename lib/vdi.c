@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Vdi handles: open (lock + full inode read), close (drain + release), the
+ * asynchronous inode reload used after READONLY / INODE_INVALIDATED, and
+ * the small synchronous helpers admin.c shares.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "sdl_priv.h"
+
+#define SDL_NOOBJ_RETRIES	40
+#define SDL_NOOBJ_DELAY_MS	50
+
+static int sdl_name_ok(struct sd_cluster *c, const char *name, const char *tag)
+{
+	if (!name || !*name || strlen(name) >= SD_MAX_VDI_LEN) {
+		sdl_set_err(c, "invalid vdi name");
+		return -EINVAL;
+	}
+	if (tag && strlen(tag) >= SD_MAX_VDI_TAG_LEN) {
+		sdl_set_err(c, "snapshot tag too long");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint32_t snapid,
+		   const char *tag, uint32_t *vid)
+{
+	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdl_req req;
+	int ret;
+
+	ret = sdl_name_ok(c, name, tag);
+	if (ret)
+		return ret;
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf, name, strlen(name));
+	if (tag)
+		memcpy(buf + SD_MAX_VDI_LEN, tag, strlen(tag));
+	memset(&req, 0, sizeof(req));
+	sdl_init_hdr(&req.hdr, opcode, SD_FLAG_CMD_WRITE, sizeof(buf));
+	req.hdr.vdi.snapid = snapid;
+	if (opcode == SD_OP_LOCK_VDI)
+		req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+	req.wbuf = buf;
+	ret = sdl_run_req(c, &req);
+	if (ret < 0) {
+		sdl_set_err(c, "looking up vdi %s: %s", name, strerror(-ret));
+		return ret;
+	}
+	if (req.rsp.result != SD_RES_SUCCESS) {
+		sdl_set_err(c, "vdi %s%s%s: %s", name, tag && *tag ? " tag " : "",
+			    tag && *tag ? tag : "", sd_strerror((int)req.rsp.result));
+		return sd_result_to_errno((int)req.rsp.result);
+	}
+	*vid = req.rsp.vdi.vdi_id;
+	return 0;
+}
+
+int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len,
+		      uint32_t offset, int retry_noobj)
+{
+	struct sdl_req req;
+	int tries = 0, ret;
+
+	for (;;) {
+		memset(&req, 0, sizeof(req));
+		sdl_init_hdr(&req.hdr, SD_OP_READ_OBJ, 0, len);
+		req.hdr.obj.oid = oid;
+		req.hdr.obj.offset = offset;
+		req.rbuf = buf;
+		req.rlen = len;
+		ret = sdl_run_req(c, &req);
+		if (ret < 0) {
+			sdl_set_err(c, "reading object %llx: %s", (unsigned long long)oid,
+				    strerror(-ret));
+			return ret;
+		}
+		if (req.rsp.result == SD_RES_NO_OBJ && retry_noobj && ++tries < SDL_NOOBJ_RETRIES) {
+			poll(NULL, 0, SDL_NOOBJ_DELAY_MS);
+			continue;
+		}
+		if (req.rsp.result != SD_RES_SUCCESS) {
+			sdl_set_err(c, "reading object %llx: %s", (unsigned long long)oid,
+				    sd_strerror((int)req.rsp.result));
+			return sd_result_to_errno((int)req.rsp.result);
+		}
+		if (req.rsp.data_length < len)
+			memset((char *)buf + req.rsp.data_length, 0, len - req.rsp.data_length);
+		return 0;
+	}
+}
+
+int sdl_write_obj_sync(struct sd_cluster *c, uint64_t oid, const void *buf, uint32_t len,
+		       uint32_t offset, uint8_t opcode, uint16_t extra_flags)
+{
+	struct sdl_req req;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	sdl_init_hdr(&req.hdr, opcode, SD_FLAG_CMD_WRITE | extra_flags, len);
+	req.hdr.obj.oid = oid;
+	req.hdr.obj.offset = offset;
+	req.wbuf = buf;
+	ret = sdl_run_req(c, &req);
+	if (ret < 0) {
+		sdl_set_err(c, "writing object %llx: %s", (unsigned long long)oid, strerror(-ret));
+		return ret;
+	}
+	if (req.rsp.result != SD_RES_SUCCESS) {
+		sdl_set_err(c, "writing object %llx: %s", (unsigned long long)oid,
+			    sd_strerror((int)req.rsp.result));
+		return sd_result_to_errno((int)req.rsp.result);
+	}
+	return 0;
+}
+
+static void sdl_release_vid(struct sd_cluster *c, uint32_t vid)
+{
+	struct sdl_req req;
+
+	memset(&req, 0, sizeof(req));
+	sdl_init_hdr(&req.hdr, SD_OP_RELEASE_VDI, 0, 0);
+	req.hdr.vdi.base_vdi_id = vid;
+	req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+	if (sdl_run_req(c, &req) < 0)
+		sdl_log(c, LOG_WARNING, "releasing vid %x failed", vid);
+}
+
+static int sdl_vdi_apply_header(struct sd_vdi *vdi)
+{
+	const struct sd_inode_header *h = vdi->hdr;
+	unsigned shift = h->block_size_shift ? h->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT;
+
+	if (h->store_policy != SD_STORE_POLICY_FLAT) {
+		sdl_set_err(vdi->c, "%s is a hyper volume (B-tree index), not supported",
+			    vdi->name);
+		return -ENOTSUP;
+	}
+	if (shift < SD_MIN_BLOCK_SIZE_SHIFT || shift > SD_MAX_BLOCK_SIZE_SHIFT) {
+		sdl_set_err(vdi->c, "%s: bad block_size_shift %u", vdi->name, shift);
+		return -EIO;
+	}
+	vdi->shift = shift;
+	vdi->obj_size = UINT32_C(1) << shift;
+	vdi->size = h->vdi_size;
+	if (vdi->size > sd_max_flat_vdi_size(shift))
+		vdi->size = sd_max_flat_vdi_size(shift);
+	return 0;
+}
+
+struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid,
+			   const char *tag)
+{
+	struct sd_vdi *vdi;
+	int ret, locked = 0;
+
+	ret = sdl_name_ok(c, name, tag);
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	vdi = sdl_calloc(1, sizeof(*vdi));
+	if (!vdi) {
+		sdl_set_err(c, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	vdi->c = c;
+	sdl_list_init(&vdi->link);
+	sdl_list_init(&vdi->creates);
+	sdl_list_init(&vdi->dirty);
+	sdl_list_init(&vdi->reload_waiters);
+	memcpy(vdi->name, name, strlen(name));
+	if (tag)
+		memcpy(vdi->tag, tag, strlen(tag));
+	vdi->snapid = snapid;
+	vdi->inode = sdl_malloc(SD_INODE_INDEX_END);
+	if (!vdi->inode) {
+		sdl_set_err(c, "out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	vdi->hdr = (struct sd_inode_header *)vdi->inode;
+	vdi->index = (uint32_t *)(vdi->inode + SD_INODE_HEADER_SIZE);
+	ret = sdl_vdi_lookup(c, SD_OP_LOCK_VDI, name, snapid, tag, &vdi->vid);
+	if (ret)
+		goto fail;
+	locked = 1;
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END,
+				0, 1);
+	if (ret)
+		goto fail;
+	ret = sdl_vdi_apply_header(vdi);
+	if (ret)
+		goto fail;
+	vdi->readonly = snapid || vdi->tag[0] || sd_inode_is_snapshot(vdi->hdr);
+	sdl_list_add_tail(&vdi->link, &c->vdis);
+	c->nr_vdis++;
+	sdl_log(c, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s)", name, vdi->vid,
+		(unsigned long long)vdi->size, vdi->obj_size, vdi->readonly ? ", read-only" : "");
+	return vdi;
+fail:
+	if (locked)
+		sdl_release_vid(c, vdi->vid);
+	sdl_free(vdi->inode);
+	sdl_free(vdi);
+	errno = -ret;
+	return NULL;
+}
+
+static int sdl_vdi_busy(const struct sd_vdi *vdi)
+{
+	return vdi->nr_acbs || vdi->nr_iupd || vdi->reloading || vdi->reload ||
+	       !sdl_list_empty(&vdi->dirty);
+}
+
+int sd_vdi_close(struct sd_vdi *vdi)
+{
+	struct sd_cluster *c;
+
+	if (!vdi)
+		return -EINVAL;
+	c = vdi->c;
+	while (sdl_vdi_busy(vdi)) {
+		struct pollfd pfd = { .fd = c->epfd, .events = POLLIN };
+		int ret = sdl_service(c);
+
+		if (ret)
+			return ret;
+		if (!sdl_vdi_busy(vdi))
+			break;
+		poll(&pfd, 1, 200);
+	}
+	sdl_release_vid(c, vdi->vid);
+	sdl_list_del(&vdi->link);
+	c->nr_vdis--;
+	sdl_free(vdi->inode);
+	sdl_free(vdi);
+	return 0;
+}
+
+uint64_t sd_vdi_size(const struct sd_vdi *vdi)
+{
+	return vdi->size;
+}
+
+uint32_t sd_vdi_id(const struct sd_vdi *vdi)
+{
+	return vdi->vid;
+}
+
+uint32_t sd_vdi_object_size(const struct sd_vdi *vdi)
+{
+	return vdi->obj_size;
+}
+
+int sd_vdi_is_readonly(const struct sd_vdi *vdi)
+{
+	return vdi->readonly;
+}
+
+const char *sd_vdi_name(const struct sd_vdi *vdi)
+{
+	return vdi->name;
+}
+
+/* ---- asynchronous reload ---- */
+
+enum { SDL_RL_LOCK, SDL_RL_READ };
+
+struct sdl_reload {
+	struct sdl_req req;
+	struct sd_vdi *vdi;
+	int stage;
+	int mode;
+	int tries;
+	uint32_t new_vid;
+	char names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	char *buf;
+};
+
+static void sdl_reload_finish(struct sd_vdi *vdi, int ret)
+{
+	struct sdl_reload *r = vdi->reload;
+
+	vdi->reload = NULL;
+	if (r) {
+		sdl_free(r->buf);
+		sdl_free(r);
+	}
+	sdl_vdi_reload_done(vdi, ret);
+}
+
+void sdl_vdi_reload_done(struct sd_vdi *vdi, int ret)
+{
+	vdi->reloading = 0;
+	if (ret)
+		sdl_log(vdi->c, LOG_ERR, "reloading %s failed: %s", vdi->name, strerror(-ret));
+	sdl_vdi_release_waiters(vdi, ret);
+	if (!vdi->c->in_service)
+		sdl_signal(vdi->c);
+}
+
+static void sdl_reload_send_read(struct sdl_reload *r)
+{
+	uint32_t len = r->mode == SDL_RELOAD_FULL ? SD_INODE_INDEX_END : SD_INODE_HEADER_SIZE;
+
+	r->stage = SDL_RL_READ;
+	memset(&r->req.hdr, 0, sizeof(r->req.hdr));
+	sdl_init_hdr(&r->req.hdr, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, len);
+	r->req.hdr.obj.oid = sd_vid_to_vdi_oid(r->new_vid);
+	r->req.wbuf = NULL;
+	r->req.rbuf = r->buf;
+	r->req.rlen = len;
+}
+
+static void sdl_reload_req_done(struct sdl_req *req, int ret)
+{
+	struct sdl_reload *r = req->priv;
+	struct sd_vdi *vdi = r->vdi;
+	uint32_t res = req->rsp.result, old_vid;
+
+	if (ret < 0) {
+		sdl_reload_finish(vdi, ret);
+		return;
+	}
+	if (r->stage == SDL_RL_LOCK) {
+		if (res != SD_RES_SUCCESS) {
+			sdl_set_err(vdi->c, "reload of %s: %s", vdi->name, sd_strerror((int)res));
+			sdl_reload_finish(vdi, sd_result_to_errno((int)res));
+			return;
+		}
+		r->new_vid = req->rsp.vdi.vdi_id;
+		sdl_reload_send_read(r);
+		sdl_req_submit(vdi->c, &r->req);
+		return;
+	}
+	if (res == SD_RES_NO_OBJ && ++r->tries < SDL_NOOBJ_RETRIES) {
+		/* the new inode of a snapshot in progress is not written yet */
+		sdl_reload_send_read(r);
+		sdl_req_submit_delayed(vdi->c, &r->req, SDL_NOOBJ_DELAY_MS);
+		return;
+	}
+	if (res != SD_RES_SUCCESS) {
+		sdl_set_err(vdi->c, "reload of %s: %s", vdi->name, sd_strerror((int)res));
+		sdl_reload_finish(vdi, sd_result_to_errno((int)res));
+		return;
+	}
+	if (((struct sd_inode_header *)r->buf)->store_policy != SD_STORE_POLICY_FLAT) {
+		sdl_reload_finish(vdi, -ENOTSUP);
+		return;
+	}
+	memcpy(vdi->inode, r->buf, r->mode == SDL_RELOAD_FULL ? SD_INODE_INDEX_END
+							      : SD_INODE_HEADER_SIZE);
+	old_vid = vdi->vid;
+	vdi->vid = r->new_vid;
+	ret = sdl_vdi_apply_header(vdi);
+	if (old_vid != vdi->vid)
+		sdl_log(vdi->c, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name, vdi->vid,
+			old_vid);
+	sdl_vdi_after_reload(vdi, old_vid);
+	sdl_reload_finish(vdi, ret);
+}
+
+void sdl_vdi_reload_kick(struct sd_vdi *vdi)
+{
+	struct sdl_reload *r;
+	int mode = vdi->reload_want;
+
+	if (!mode || vdi->reloading || vdi->nr_iupd)
+		return;
+	vdi->reload_want = SDL_RELOAD_NONE;
+	vdi->reloading = 1;
+	r = sdl_calloc(1, sizeof(*r));
+	if (r)
+		r->buf = sdl_malloc(mode == SDL_RELOAD_FULL ? SD_INODE_INDEX_END
+							    : SD_INODE_HEADER_SIZE);
+	if (!r || !r->buf) {
+		sdl_free(r);
+		sdl_set_err(vdi->c, "reload of %s: out of memory", vdi->name);
+		sdl_vdi_reload_done(vdi, -ENOMEM);
+		return;
+	}
+	vdi->reload = r;
+	r->vdi = vdi;
+	r->mode = mode;
+	r->req.done = sdl_reload_req_done;
+	r->req.priv = r;
+	if (vdi->readonly) {
+		r->new_vid = vdi->vid;
+		sdl_reload_send_read(r);
+	} else {
+		r->stage = SDL_RL_LOCK;
+		memcpy(r->names, vdi->name, strlen(vdi->name));
+		sdl_init_hdr(&r->req.hdr, SD_OP_LOCK_VDI, SD_FLAG_CMD_WRITE, sizeof(r->names));
+		r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+		r->req.wbuf = r->names;
+	}
+	sdl_req_submit(vdi->c, &r->req);
+}
+
+void sdl_vdis_kick(struct sd_cluster *c)
+{
+	struct sdl_list *n;
+
+	for (n = c->vdis.next; n != &c->vdis; n = n->next) {
+		struct sd_vdi *vdi = sdl_container_of(n, struct sd_vdi, link);
+
+		sdl_vdi_flush_dirty(vdi);
+		sdl_vdi_reload_kick(vdi);
+	}
+}
