@@ -1,1 +1,40 @@
-# sheep: owned by its component
+# sheep: the single-node server, its unit tests, its raw-protocol test tool
+# and its system tests.
+sbin_PROGRAMS += sheep/sheep
+
+# Everything but main() goes into a convenience library the unit tests link.
+noinst_LTLIBRARIES += sheep/libsheep.la
+sheep_libsheep_la_SOURCES = \
+	sheep/sheep.h sheep/sheep_ops.h \
+	sheep/log.c sheep/store.c sheep/vdi.c sheep/work.c \
+	sheep/ops.c sheep/admin.c sheep/event.c
+sheep_libsheep_la_LIBADD = common/libsdcommon.la
+
+sheep_sheep_SOURCES = sheep/main.c
+sheep_sheep_LDADD = sheep/libsheep.la
+
+# Raw-frame test client used by the bats tests.
+check_PROGRAMS += tests/tools/sd-raw
+tests_tools_sd_raw_SOURCES = tests/tools/sd-raw.c
+tests_tools_sd_raw_LDADD = common/libsdcommon.la
+
+check_PROGRAMS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi
+tests_unit_test_sheep_store_SOURCES = tests/unit/test_sheep_store.c
+tests_unit_test_sheep_store_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
+tests_unit_test_sheep_store_LDADD = sheep/libsheep.la
+tests_unit_test_sheep_vdi_SOURCES = tests/unit/test_sheep_vdi.c
+tests_unit_test_sheep_vdi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
+tests_unit_test_sheep_vdi_LDADD = sheep/libsheep.la
+TESTS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi
+
+dist_noinst_DATA += tests/bats/lib/raw.bash
+TESTS += \
+	tests/bats/sheep_cli.bats \
+	tests/bats/sheep_proto.bats \
+	tests/bats/sheep_badinput.bats \
+	tests/bats/sheep_persist.bats
+EXTRA_DIST += \
+	tests/bats/sheep_cli.bats \
+	tests/bats/sheep_proto.bats \
+	tests/bats/sheep_badinput.bats \
+	tests/bats/sheep_persist.bats

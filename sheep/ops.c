@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The opcode table and the request handlers.  Handlers run on worker
+ * threads; they fill req->rsp and req->rdata and return an SD_RES_* code.
+ * VDI metadata (bitmaps, inode headers and indexes, the format config) is
+ * only touched with g_sheep.vdi.lock held, which serialises NEW/DEL/
+ * GET_INFO/LOCK, inode writes and MAKE_FS against each other.  Data object
+ * I/O runs without that lock, in parallel.  The admin ops live in admin.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "sheep.h"
+#include "sheep_ops.h"
+
+struct sheep_server g_sheep;
+
+/* ---- helpers ---- */
+
+uint64_t sheep_now_encoded(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return ((uint64_t)tv.tv_sec << 32) | ((uint64_t)tv.tv_usec * 1000);
+}
+
+static void vdi_lock(void)
+{
+	pthread_mutex_lock(&g_sheep.vdi.lock);
+}
+
+static void vdi_unlock(void)
+{
+	pthread_mutex_unlock(&g_sheep.vdi.lock);
+}
+
+static uint8_t default_shift(void)
+{
+	uint8_t s;
+
+	vdi_lock();
+	s = g_sheep.cfg.block_size_shift;
+	vdi_unlock();
+	return s ? s : SD_DEFAULT_BLOCK_SIZE_SHIFT;
+}
+
+/* Size an object of this oid has (or gets when created). */
+static uint64_t object_size(uint64_t oid)
+{
+	struct sd_inode_header h;
+
+	if (sd_is_vdi_obj(oid))
+		return SD_INODE_SIZE;
+	if (oid & SD_VDI_ATTR_BIT)
+		return SD_ATTR_OBJ_SIZE;
+	if (oid & (SD_VDI_BTREE_BIT | SD_LEDGER_BIT))
+		return SD_INODE_DATA_INDEX_SIZE;
+	if (!sheep_vdi_read_header(&g_sheep.store, sd_oid_to_vid(oid), &h) &&
+	    h.block_size_shift >= SD_MIN_BLOCK_SIZE_SHIFT &&
+	    h.block_size_shift <= SD_MAX_BLOCK_SIZE_SHIFT)
+		return UINT64_C(1) << h.block_size_shift;
+	return UINT64_C(1) << default_shift();
+}
+
+/* Data objects of a snapshot are read-only (section 6.2). */
+static int check_readonly(uint64_t oid)
+{
+	struct sd_inode_header h;
+
+	if (!sd_is_data_obj(oid))
+		return SD_RES_SUCCESS;
+	if (sheep_vdi_read_header(&g_sheep.store, sd_oid_to_vid(oid), &h))
+		return SD_RES_SUCCESS;
+	return sd_inode_is_snapshot(&h) ? SD_RES_READONLY : SD_RES_SUCCESS;
+}
+
+static int is_inode_oid(uint64_t oid)
+{
+	return (oid & SD_OID_KIND_MASK) == SD_VDI_BIT && !sd_oid_to_idx(oid) && sd_oid_to_vid(oid);
+}
+
+/* ---- object I/O (6.2) ---- */
+
+static int op_create_and_write(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	uint64_t oid = h->obj.oid, cow = 0, size;
+	int r;
+
+	/* inodes only come into being through NEW_VDI, keeping the bitmaps true */
+	if (!oid || sd_is_vdi_obj(oid))
+		return SD_RES_INVALID_PARMS;
+	if (h->flags & SD_FLAG_CMD_COW) {
+		cow = h->obj.cow_oid;
+		if (!cow || cow == oid)
+			return SD_RES_INVALID_PARMS;
+	}
+	size = object_size(oid);
+	if (h->obj.offset > size || h->data_length > size - h->obj.offset)
+		return SD_RES_INVALID_PARMS;
+	r = check_readonly(oid);
+	if (r)
+		return r;
+	r = sheep_store_create(&g_sheep.store, oid, size, cow, req->data, h->data_length,
+			       h->obj.offset);
+	if (r)
+		sheep_debug("create %016" PRIx64 " failed: %s", oid, strerror(-r));
+	return sheep_errno_to_res(r);
+}
+
+static int op_read_obj(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	uint64_t size;
+	int r;
+
+	r = sheep_store_size(&g_sheep.store, h->obj.oid, &size);
+	if (r)
+		return sheep_errno_to_res(r);
+	if (h->obj.offset > size || h->data_length > size - h->obj.offset)
+		return SD_RES_INVALID_PARMS;
+	req->rdata = malloc(h->data_length ? h->data_length : 1);
+	if (!req->rdata)
+		return SD_RES_NO_MEM;
+	r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
+			     h->obj.offset);
+	if (r)
+		return sheep_errno_to_res(r);
+	req->rsp.data_length = h->data_length;
+	return SD_RES_SUCCESS;
+}
+
+static int op_write_obj(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	uint64_t oid = h->obj.oid;
+	uint32_t off = h->obj.offset, len = h->data_length;
+	int r;
+
+	if (sd_is_vdi_obj(oid)) {
+		if (!is_inode_oid(oid))
+			return SD_RES_INVALID_PARMS;
+		vdi_lock();
+		if (off >= SD_INODE_HEADER_SIZE && off <= SD_INODE_INDEX_END &&
+		    len <= SD_INODE_INDEX_END - off)
+			r = sheep_vdi_write_index(&g_sheep.vdi, sd_oid_to_vid(oid), req->data, len,
+						  off);
+		else
+			r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data,
+								 len, off));
+		vdi_unlock();
+		return r;
+	}
+	r = check_readonly(oid);
+	if (r)
+		return r;
+	return sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data, len, off));
+}
+
+static int op_remove_obj(struct sheep_request *req)
+{
+	if (sd_is_vdi_obj(req->hdr.obj.oid))
+		return SD_RES_INVALID_PARMS;
+	return sheep_errno_to_res(sheep_store_remove(&g_sheep.store, req->hdr.obj.oid));
+}
+
+static int op_discard_obj(struct sheep_request *req)
+{
+	uint64_t oid = req->hdr.obj.oid;
+	uint32_t vid = sd_oid_to_vid(oid), idx = sd_oid_to_idx(oid), entry, zero = 0;
+	int r;
+
+	if (!sd_is_data_obj(oid) || idx >= SD_INODE_DATA_INDEX)
+		return SD_RES_INVALID_PARMS;
+	vdi_lock();
+	r = sheep_store_read(&g_sheep.store, sd_vid_to_vdi_oid(vid), &entry, 4,
+			     sd_inode_index_offset(idx));
+	if (r)
+		r = sheep_errno_to_res(r);
+	else if (entry)
+		r = sheep_vdi_write_index(&g_sheep.vdi, vid, &zero, 4, sd_inode_index_offset(idx));
+	vdi_unlock();
+	return r;
+}
+
+static int op_exist(struct sheep_request *req)
+{
+	uint64_t size;
+
+	return sheep_errno_to_res(sheep_store_size(&g_sheep.store, req->hdr.obj.oid, &size));
+}
+
+static int op_flush_vdi(struct sheep_request *req)
+{
+	if (g_sheep.store.nosync)
+		return sheep_errno_to_res(sheep_store_sync(&g_sheep.store));
+	return SD_RES_SUCCESS;
+}
+
+/* ---- VDI ops (6.3 - 6.5) ---- */
+
+/* Name (and optional tag) payload: 256 or 512 bytes, each NUL-terminated. */
+static int parse_name_tag(const struct sheep_request *req, int tag_ok, const char **name,
+			  const char **tag)
+{
+	const char *p = req->data;
+	uint32_t len = req->hdr.data_length;
+
+	if (!p || (len != SD_MAX_VDI_LEN && (!tag_ok || len != SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN)))
+		return SD_RES_INVALID_PARMS;
+	if (!memchr(p, 0, SD_MAX_VDI_LEN))
+		return SD_RES_INVALID_PARMS;
+	*name = p;
+	*tag = "";
+	if (len > SD_MAX_VDI_LEN) {
+		if (!memchr(p + SD_MAX_VDI_LEN, 0, SD_MAX_VDI_TAG_LEN))
+			return SD_RES_INVALID_PARMS;
+		*tag = p + SD_MAX_VDI_LEN;
+	}
+	return SD_RES_SUCCESS;
+}
+
+static int op_new_vdi(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	struct sheep_vdi_create_args a = { 0 };
+	const char *tag;
+	uint32_t vid = 0;
+	int r;
+
+	r = parse_name_tag(req, 0, &a.name, &tag);
+	if (r)
+		return r;
+	if (!a.name[0] || h->vdi.store_policy > SD_STORE_POLICY_BTREE)
+		return SD_RES_INVALID_PARMS;
+	vdi_lock();
+	a.size = h->vdi.vdi_size;
+	a.base_vid = h->vdi.base_vdi_id;
+	a.snapid = h->vdi.snapid;
+	a.copies = h->vdi.copies ? h->vdi.copies : g_sheep.cfg.nr_copies;
+	a.copy_policy = h->vdi.copies ? h->vdi.copy_policy : g_sheep.cfg.copy_policy;
+	a.store_policy = h->vdi.store_policy;
+	a.block_size_shift = h->vdi.block_size_shift ? h->vdi.block_size_shift
+						      : g_sheep.cfg.block_size_shift;
+	a.now = sheep_now_encoded();
+	if (a.block_size_shift < SD_MIN_BLOCK_SIZE_SHIFT ||
+	    a.block_size_shift > SD_MAX_BLOCK_SIZE_SHIFT || a.base_vid >= SD_NR_VDIS ||
+	    (a.store_policy == SD_STORE_POLICY_FLAT &&
+	     a.size > sd_max_flat_vdi_size(a.block_size_shift)))
+		r = SD_RES_INVALID_PARMS;
+	else
+		r = sheep_vdi_create(&g_sheep.vdi, &a, &vid);
+	vdi_unlock();
+	if (r)
+		return r;
+	req->rsp.vdi.vdi_id = vid;
+	req->rsp.vdi.copies = a.copies;
+	req->rsp.vdi.block_size_shift = a.block_size_shift;
+	return SD_RES_SUCCESS;
+}
+
+/* GET_VDI_INFO and LOCK_VDI (no cluster lock mode: identical). */
+static int op_get_vdi_info(struct sheep_request *req)
+{
+	struct sd_inode_header ih;
+	const char *name, *tag;
+	uint32_t vid = 0;
+	int r;
+
+	r = parse_name_tag(req, 1, &name, &tag);
+	if (r)
+		return r;
+	vdi_lock();
+	r = sheep_vdi_lookup(&g_sheep.vdi, name, tag, req->hdr.vdi.snapid, &vid);
+	if (!r && sheep_vdi_read_header(&g_sheep.store, vid, &ih))
+		r = SD_RES_EIO;
+	vdi_unlock();
+	if (r)
+		return r;
+	req->rsp.vdi.vdi_id = vid;
+	req->rsp.vdi.copies = ih.nr_copies;
+	req->rsp.vdi.block_size_shift = ih.block_size_shift;
+	return SD_RES_SUCCESS;
+}
+
+static int op_release_vdi(struct sheep_request *req)
+{
+	return SD_RES_SUCCESS;
+}
+
+static int op_del_vdi(struct sheep_request *req)
+{
+	const char *name, *tag;
+	uint32_t vid = 0;
+	int r;
+
+	r = parse_name_tag(req, 1, &name, &tag);
+	if (r)
+		return r;
+	vdi_lock();
+	r = sheep_vdi_lookup(&g_sheep.vdi, name, tag, req->hdr.vdi.snapid, &vid);
+	if (!r)
+		r = sheep_vdi_delete(&g_sheep.vdi, vid);
+	vdi_unlock();
+	if (r)
+		return r;
+	req->rsp.vdi.vdi_id = vid;
+	return SD_RES_SUCCESS;
+}
+
+static int read_bitmap(struct sheep_request *req, int deleted)
+{
+	if (req->hdr.data_length != SD_VDI_BITMAP_SIZE)
+		return SD_RES_INVALID_PARMS;
+	req->rdata = malloc(SD_VDI_BITMAP_SIZE);
+	if (!req->rdata)
+		return SD_RES_NO_MEM;
+	vdi_lock();
+	memcpy(req->rdata, deleted ? g_sheep.vdi.deleted : g_sheep.vdi.inuse, SD_VDI_BITMAP_SIZE);
+	vdi_unlock();
+	req->rsp.data_length = SD_VDI_BITMAP_SIZE;
+	return SD_RES_SUCCESS;
+}
+
+static int op_read_vdis(struct sheep_request *req)
+{
+	return read_bitmap(req, 0);
+}
+
+static int op_read_del_vdis(struct sheep_request *req)
+{
+	return read_bitmap(req, 1);
+}
+
+static int op_noop(struct sheep_request *req)
+{
+	return SD_RES_SUCCESS;
+}
+
+/* ---- the table ---- */
+
+#define NAME_PAYLOAD (SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN)
+
+static const struct sheep_op g_ops[256] = {
+	[SD_OP_CREATE_AND_WRITE_OBJ] = { "CREATE_AND_WRITE_OBJ", 0, 1, SD_MAX_OBJ_SIZE,
+					 op_create_and_write },
+	[SD_OP_READ_OBJ] = { "READ_OBJ", 0, 0, 0, op_read_obj },
+	[SD_OP_WRITE_OBJ] = { "WRITE_OBJ", 0, 1, SD_MAX_OBJ_SIZE, op_write_obj },
+	[SD_OP_REMOVE_OBJ] = { "REMOVE_OBJ", 0, 0, 0, op_remove_obj },
+	[SD_OP_DISCARD_OBJ] = { "DISCARD_OBJ", 0, 0, 0, op_discard_obj },
+	[SD_OP_NEW_VDI] = { "NEW_VDI", 0, 1, NAME_PAYLOAD, op_new_vdi },
+	[SD_OP_LOCK_VDI] = { "LOCK_VDI", 0, 1, NAME_PAYLOAD, op_get_vdi_info },
+	[SD_OP_RELEASE_VDI] = { "RELEASE_VDI", 0, 0, 0, op_release_vdi },
+	[SD_OP_GET_VDI_INFO] = { "GET_VDI_INFO", 0, 1, NAME_PAYLOAD, op_get_vdi_info },
+	[SD_OP_READ_VDIS] = { "READ_VDIS", 1, 0, 0, op_read_vdis },
+	[SD_OP_FLUSH_VDI] = { "FLUSH_VDI", 0, 0, 0, op_flush_vdi },
+	[SD_OP_DEL_VDI] = { "DEL_VDI", 0, 1, NAME_PAYLOAD, op_del_vdi },
+	[SD_OP_GET_CLUSTER_DEFAULT] = { "GET_CLUSTER_DEFAULT", 1, 0, 0,
+					sheep_op_get_cluster_default },
+	[SD_OP_GET_NODE_LIST] = { "GET_NODE_LIST", 1, 0, 0, sheep_op_get_node_list },
+	[SD_OP_MAKE_FS] = { "MAKE_FS", 1, 1, 256, sheep_op_make_fs },
+	[SD_OP_SHUTDOWN] = { "SHUTDOWN", 1, 0, 0, sheep_op_shutdown },
+	[SD_OP_STAT_SHEEP] = { "STAT_SHEEP", 0, 0, 0, sheep_op_stat_sheep },
+	[SD_OP_STAT_CLUSTER] = { "STAT_CLUSTER", 1, 0, 0, sheep_op_stat_cluster },
+	[SD_OP_GET_STORE_LIST] = { "GET_STORE_LIST", 1, 0, 0, sheep_op_get_store_list },
+	[SD_OP_FLUSH_DEL_CACHE] = { "FLUSH_DEL_CACHE", 0, 0, 0, op_noop },
+	[SD_OP_DELETE_CACHE] = { "DELETE_CACHE", 0, 0, 0, op_noop },
+	[SD_OP_EXIST] = { "EXIST", 1, 0, 0, op_exist },
+	[SD_OP_CLUSTER_INFO] = { "CLUSTER_INFO", 1, 0, 0, sheep_op_cluster_info },
+	[SD_OP_READ_DEL_VDIS] = { "READ_DEL_VDIS", 1, 0, 0, op_read_del_vdis },
+};
+
+const struct sheep_op *sheep_op_get(uint8_t opcode)
+{
+	return g_ops[opcode].handler ? &g_ops[opcode] : NULL;
+}
+
+int sheep_op_precheck(const struct sd_req *hdr, const struct sheep_op *op)
+{
+	if (hdr->opcode >= 0x80 ? hdr->proto_ver != SD_SHEEP_PROTO_VER
+				: hdr->proto_ver > SD_PROTO_VER)
+		return SD_RES_VER_MISMATCH;
+	if (!op)
+		return SD_RES_INVALID_PARMS;
+	if (__atomic_load_n(&g_sheep.shutting_down, __ATOMIC_ACQUIRE))
+		return SD_RES_SHUTDOWN;
+	if (!op->force && !__atomic_load_n(&g_sheep.formatted, __ATOMIC_ACQUIRE))
+		return SD_RES_WAIT_FOR_FORMAT;
+	/* payload shape: required with WRITE, forbidden without a use for it */
+	if (op->needs_payload && !(hdr->flags & SD_FLAG_CMD_WRITE))
+		return SD_RES_INVALID_PARMS;
+	if (!op->needs_payload && (hdr->flags & SD_FLAG_CMD_WRITE) && hdr->data_length)
+		return SD_RES_INVALID_PARMS;
+	return SD_RES_SUCCESS;
+}
+
+void sheep_op_execute(struct sheep_request *req)
+{
+	const struct sheep_op *op = sheep_op_get(req->hdr.opcode);
+	int r;
+
+	r = op->handler(req);
+	req->rsp.result = (uint32_t)r;
+	if (r != SD_RES_SUCCESS) {
+		free(req->rdata);
+		req->rdata = NULL;
+		req->rsp.data_length = 0;
+		sheep_debug("%s id %u: %s", op->name, req->hdr.id, sd_strerror(r));
+	}
+	/* never send more than the client asked for: it would desynchronise it */
+	if (req->rsp.data_length >
+	    ((req->hdr.flags & SD_FLAG_CMD_WRITE) ? 0 : req->hdr.data_length)) {
+		sheep_err("%s reply of %u bytes exceeds the request's %u", op->name,
+			  req->rsp.data_length, req->hdr.data_length);
+		abort();
+	}
+}

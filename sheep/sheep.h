@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * sheep: private header of the single-node Sheepdog server.
+ *
+ * Architecture (see sheep/README-ish comments in each file):
+ *  - event.c: one epoll loop thread owns every connection and all
+ *    connection state; it reads and validates frames and queues requests.
+ *  - work.c: a worker pool runs request handlers (which may block on disk);
+ *    each request's done step runs back on the loop thread (eventfd wakeup).
+ *  - ops.c: the opcode table and the handlers; runs on workers.
+ *  - vdi.c: VDI bitmaps, lookup, allocation, NEW/DEL, reference handling.
+ *    All VDI metadata is serialised by one mutex (struct sheep_vdi.lock).
+ *  - store.c: the object store on disk (atomic create, sync policy).
+ *  - log.c: the log file.
+ *
+ * Errors: functions return 0 or -errno unless documented to return an
+ * SD_RES_* code ("sd result").  Sheep results never travel in errno.
+ */
+#ifndef SHEEP_SHEEP_H
+#define SHEEP_SHEEP_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sheepdog/proto.h>
+
+/* ---------------------------------------------------------------- log.c */
+enum sheep_log_level { SHEEP_LOG_ERR, SHEEP_LOG_WARN, SHEEP_LOG_INFO, SHEEP_LOG_DEBUG };
+
+/*
+ * Open the log file (append).  path NULL: log to stderr only.  Thread-safe
+ * after open: every line is written with one write(2) on an O_APPEND fd.
+ */
+int sheep_log_open(const char *path, enum sheep_log_level level, int also_stderr);
+void sheep_log_close(void);
+int sheep_log_enabled(enum sheep_log_level level);
+void sheep_log_msg(enum sheep_log_level level, const char *func, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Arguments must have no side effects: they are skipped below the level. */
+#define sheep_log(lvl, ...) \
+	do { \
+		if (sheep_log_enabled(lvl)) \
+			sheep_log_msg(lvl, __func__, __LINE__, __VA_ARGS__); \
+	} while (0)
+#define sheep_err(...) sheep_log(SHEEP_LOG_ERR, __VA_ARGS__)
+#define sheep_warn(...) sheep_log(SHEEP_LOG_WARN, __VA_ARGS__)
+#define sheep_info(...) sheep_log(SHEEP_LOG_INFO, __VA_ARGS__)
+#define sheep_debug(...) sheep_log(SHEEP_LOG_DEBUG, __VA_ARGS__)
+
+/* -------------------------------------------------------------- store.c */
+
+/* Steps of an atomic object create, for fault-injection tests. */
+enum sheep_fault_point {
+	SHEEP_FAULT_TMP_OPEN = 1,	/* temp file created, empty */
+	SHEEP_FAULT_TMP_WRITTEN,	/* temp file holds (part of) the data */
+	SHEEP_FAULT_TMP_SYNCED,		/* temp file data durable */
+	SHEEP_FAULT_RENAMED,		/* renamed over the target */
+	SHEEP_FAULT_DIR_SYNCED,		/* directory entry durable */
+	SHEEP_FAULT_NR
+};
+
+/* Persistent cluster parameters (written atomically to <store>/config). */
+struct sheep_config {
+	uint64_t ctime;			/* 0: not formatted */
+	uint16_t flags;
+	uint8_t nr_copies;
+	uint8_t copy_policy;
+	uint8_t block_size_shift;
+	char store[16];
+	uint64_t epoch_time;		/* when epoch 1 started */
+};
+
+/*
+ * The object store: <dir>/obj/<16 hex oid> files, full size (sparse).
+ * A store is shared by all workers; the struct is read-only after open.
+ */
+struct sheep_store {
+	int dir_fd;		/* store root */
+	int obj_fd;		/* obj/ directory */
+	int nosync;		/* -n: no fdatasync before replies */
+	/* test hook, NULL in the daemon: called at each create step */
+	void (*fault_cb)(void *arg, enum sheep_fault_point point);
+	void *fault_arg;
+};
+
+/*
+ * Open (creating obj/ if needed) the store under `dir` and remove stale
+ * temp files left by a crash.  Returns 0 or -errno.
+ */
+int sheep_store_open(struct sheep_store *st, const char *dir, int nosync);
+void sheep_store_close(struct sheep_store *st);
+
+/*
+ * Atomically (re)create object `oid` of `size` bytes: zero-filled, or a copy
+ * of `cow_oid` when cow_oid != 0, with `len` bytes of `data` overlaid at
+ * `off`.  Readers see the old object or the complete new one, never a mix.
+ * Returns 0, -ENOENT (cow source missing), -EINVAL (range), -ENOSPC, -EIO.
+ */
+int sheep_store_create(struct sheep_store *st, uint64_t oid, uint64_t size, uint64_t cow_oid,
+		       const void *data, uint32_t len, uint64_t off);
+/*
+ * Same, with `hdr_len` bytes of header and `idx` (the inode index image,
+ * written sparsely) for inode objects: the content is header at 0 and
+ * idx_len bytes at SD_INODE_HEADER_SIZE, total size SD_INODE_SIZE.
+ */
+int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *hdr,
+			     const void *idx, size_t idx_len);
+/* pread exactly len bytes at off; -ENOENT, -EINVAL when outside the object. */
+int sheep_store_read(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len, uint64_t off);
+/* pwrite len bytes at off of an existing object (durable unless nosync). */
+int sheep_store_write(struct sheep_store *st, uint64_t oid, const void *buf, uint32_t len,
+		      uint64_t off);
+int sheep_store_remove(struct sheep_store *st, uint64_t oid);
+/* Object size in *size; -ENOENT if absent. */
+int sheep_store_size(struct sheep_store *st, uint64_t oid, uint64_t *size);
+/* Remove every object (MAKE_FS). */
+int sheep_store_wipe(struct sheep_store *st);
+/* Make everything durable (FLUSH_VDI in nosync mode). */
+int sheep_store_sync(struct sheep_store *st);
+/* Call cb for each stored inode object; stops on a non-zero return. */
+int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint32_t vid),
+			       void *arg);
+/* Config: load returns -ENOENT when never formatted; save is atomic. */
+int sheep_store_config_load(struct sheep_store *st, struct sheep_config *cfg);
+int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *cfg);
+
+/* ---------------------------------------------------------------- vdi.c */
+
+/*
+ * VDI state: the two bitmaps of section 5.2 (rebuilt from stored inodes at
+ * start-up) and the list of VIDs in use.  Every function below that takes a
+ * struct sheep_vdi must be called with vdi->lock held, except
+ * sheep_vdi_init/destroy.  Functions returning "sd result" return SD_RES_*.
+ */
+struct sheep_vdi {
+	pthread_mutex_t lock;
+	struct sheep_store *store;
+	uint8_t *inuse;		/* SD_VDI_BITMAP_SIZE bytes */
+	uint8_t *deleted;	/* SD_VDI_BITMAP_SIZE bytes */
+	uint32_t *vids;		/* VIDs in use, unsorted */
+	size_t nr_vids, cap_vids;
+};
+
+struct sheep_vdi_create_args {
+	const char *name;
+	uint64_t size;
+	uint32_t base_vid;
+	uint32_t snapid;	/* != 0: snapshot / rebase */
+	uint8_t copies, copy_policy, store_policy, block_size_shift; /* resolved */
+	uint64_t now;		/* create_time / snap_ctime encoding */
+};
+
+/* Allocate bitmaps; scan the store to rebuild them.  0 or -errno. */
+int sheep_vdi_init(struct sheep_vdi *vdi, struct sheep_store *st);
+void sheep_vdi_destroy(struct sheep_vdi *vdi);
+/* Forget everything (MAKE_FS). */
+void sheep_vdi_reset(struct sheep_vdi *vdi);
+/* Rebuild from the store (start-up). 0 or -errno. */
+int sheep_vdi_rebuild(struct sheep_vdi *vdi);
+int sheep_vdi_test_inuse(const struct sheep_vdi *vdi, uint32_t vid);
+int sheep_vdi_test_deleted(const struct sheep_vdi *vdi, uint32_t vid);
+
+/*
+ * Lookup per section 5.4.  tag may be NULL or empty.  On SUCCESS *vid is the
+ * match.  sd result: SUCCESS, NO_VDI, NO_TAG, EIO.
+ */
+int sheep_vdi_lookup(struct sheep_vdi *vdi, const char *name, const char *tag, uint32_t snapid,
+		     uint32_t *vid);
+/* Free VID for a new VDI of `name` (section 5.3). sd result. */
+int sheep_vdi_alloc_vid(struct sheep_vdi *vdi, const char *name, uint32_t *vid);
+/* NEW_VDI (section 6.3); *new_vid is the reply vdi_id.  sd result. */
+int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *a,
+		     uint32_t *new_vid);
+/* DEL_VDI (section 6.5) of vid; reclaims unreferenced objects.  sd result. */
+int sheep_vdi_delete(struct sheep_vdi *vdi, uint32_t vid);
+/*
+ * Write `len` bytes at `off` (inside the flat index) of inode `vid` and drop
+ * objects no live inode references any more (section 6.8).  sd result.
+ */
+int sheep_vdi_write_index(struct sheep_vdi *vdi, uint32_t vid, const void *buf, uint32_t len,
+			  uint32_t off);
+/* Read the inode header of vid.  0 or -errno (-ENOENT). */
+int sheep_vdi_read_header(struct sheep_store *st, uint32_t vid, struct sd_inode_header *h);
+
+/* Map -errno from the store to an SD_RES_* code. */
+int sheep_errno_to_res(int err);
+
+/* ---------------------------------------------------------------- work.c */
+struct sheep_work {
+	void (*fn)(struct sheep_work *w);	/* worker thread */
+	void (*done)(struct sheep_work *w);	/* loop thread */
+	struct sheep_work *next;
+};
+
+/* Start nr threads; returns the eventfd the loop must poll, or -errno. */
+int sheep_work_init(int nr);
+/* Queue work (any thread). */
+void sheep_work_queue(struct sheep_work *w);
+/* Loop thread: run done steps of finished work (after eventfd is readable). */
+void sheep_work_run_done(void);
+/* Stop and join the workers; queued work and its done steps still run. */
+void sheep_work_exit(void);
+
+/* --------------------------------------------------------------- server */
+struct sheep_server {
+	struct sheep_store store;
+	struct sheep_vdi vdi;
+	struct sheep_config cfg;	/* protected by vdi.lock */
+	int formatted;			/* atomic; loop reads it */
+	int shutting_down;		/* atomic */
+	uint8_t node_addr[16];		/* reported in GET_NODE_LIST */
+	uint16_t node_port;
+};
+
+extern struct sheep_server g_sheep;
+
+/* ---------------------------------------------------------------- ops.c */
+struct sheep_request {
+	struct sheep_work work;
+	struct sd_req hdr;
+	struct sd_rsp rsp;
+	void *data;		/* request payload (WRITE) or NULL */
+	void *rdata;		/* reply payload, rsp.data_length bytes */
+	struct sheep_conn *conn;
+	struct sheep_request *next;	/* conn reply queue */
+	size_t sent;		/* bytes of reply already written */
+};
+
+struct sheep_op {
+	const char *name;
+	int force;		/* allowed before format */
+	int needs_payload;	/* 1: WRITE + payload required */
+	uint32_t max_payload;	/* cap on a WRITE payload */
+	int (*handler)(struct sheep_request *req);	/* worker; sd result */
+};
+
+/* Opcode table lookup; NULL for unsupported opcodes. */
+const struct sheep_op *sheep_op_get(uint8_t opcode);
+/*
+ * Checks of section 1.6 that need no disk: version, opcode, status, write
+ * flag shape.  Returns SD_RES_SUCCESS or the error to reply.
+ */
+int sheep_op_precheck(const struct sd_req *hdr, const struct sheep_op *op);
+/* Worker: run the handler, fill req->rsp / req->rdata. */
+void sheep_op_execute(struct sheep_request *req);
+
+/* --------------------------------------------------------------- event.c */
+struct sheep_listen_opts {
+	const char *bind_addr;	/* NULL: all addresses */
+	unsigned port;
+	const char *unix_path;
+};
+
+/* Bind the listeners; 0 or -errno with a message logged. */
+int sheep_event_init(const struct sheep_listen_opts *o);
+/* Run the loop until SIGTERM/SIGINT/SHUTDOWN; returns 0 on a clean exit. */
+int sheep_event_loop(void);
+/* Loop thread: close the listeners (SHUTDOWN). */
+void sheep_event_stop_listening(void);
+
+#endif /* SHEEP_SHEEP_H */

@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The object store: one file per object under <store>/obj, named by the
+ * 16-hex-digit oid, always at the object's full size (sparse).
+ *
+ * Crash safety: an object is only ever created by writing a temp file
+ * (".tmp.*"), syncing it, renaming it over the final name and syncing the
+ * directory, so a crash leaves either no object, the old object or the
+ * complete new one.  Temp files are removed when the store is opened.
+ * In-place writes (WRITE_OBJ) are pwrite + fdatasync; with -n (nosync) the
+ * syncs are skipped and sheep_store_sync() makes everything durable.
+ *
+ * Thread context: any worker thread; the struct is read-only after open.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sheep.h"
+
+#define TMP_PREFIX ".tmp."
+#define CONFIG_NAME "config"
+#define COPY_CHUNK (1u << 20)
+
+static unsigned long g_tmp_counter;
+
+static void fault(struct sheep_store *st, enum sheep_fault_point p)
+{
+	if (st->fault_cb)
+		st->fault_cb(st->fault_arg, p);
+}
+
+static void oid_name(char *buf, size_t len, uint64_t oid)
+{
+	snprintf(buf, len, "%016" PRIx64, oid);
+}
+
+static void tmp_name(char *buf, size_t len, const char *what)
+{
+	unsigned long n = __atomic_add_fetch(&g_tmp_counter, 1, __ATOMIC_RELAXED);
+
+	snprintf(buf, len, TMP_PREFIX "%s.%ld.%lu", what, (long)getpid(), n);
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads past EOF return -EIO: objects are always stored at full size. */
+static int pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int is_zero(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	return len == 0 || (p[0] == 0 && !memcmp(p, p + 1, len - 1));
+}
+
+/* Write buf at off, skipping all-zero 4 KiB chunks so the file stays sparse. */
+static int pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = len - done < 4096 ? len - done : 4096;
+
+		if (!is_zero(p + done, n)) {
+			int r = pwrite_full(fd, p + done, n, off + done);
+
+			if (r)
+				return r;
+		}
+		done += n;
+	}
+	return 0;
+}
+
+static void remove_temps(int dfd)
+{
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0)
+		return;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (!strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX))) {
+			sheep_info("removing stale temp file %s", de->d_name);
+			unlinkat(dfd, de->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
+int sheep_store_open(struct sheep_store *st, const char *dir, int nosync)
+{
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	st->nosync = nosync;
+	st->obj_fd = -1;
+	st->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dir_fd < 0)
+		return -errno;
+	if (mkdirat(st->dir_fd, "obj", 0755) < 0 && errno != EEXIST) {
+		r = -errno;
+		goto err;
+	}
+	st->obj_fd = openat(st->dir_fd, "obj", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->obj_fd < 0) {
+		r = -errno;
+		goto err;
+	}
+	remove_temps(st->dir_fd);
+	remove_temps(st->obj_fd);
+	return 0;
+err:
+	close(st->dir_fd);
+	st->dir_fd = -1;
+	return r;
+}
+
+void sheep_store_close(struct sheep_store *st)
+{
+	if (st->obj_fd >= 0)
+		close(st->obj_fd);
+	if (st->dir_fd >= 0)
+		close(st->dir_fd);
+	st->obj_fd = st->dir_fd = -1;
+}
+
+/* Copy the first min(size, source size) bytes of src into dst, keeping holes. */
+static int copy_object(int src, int dst, uint64_t size)
+{
+	struct stat sb;
+	uint64_t off = 0, end;
+	char *buf;
+	int r = 0;
+
+	if (fstat(src, &sb) < 0)
+		return -errno;
+	end = (uint64_t)sb.st_size < size ? (uint64_t)sb.st_size : size;
+	buf = malloc(COPY_CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	while (off < end) {
+		size_t n = end - off < COPY_CHUNK ? (size_t)(end - off) : COPY_CHUNK;
+
+		r = pread_full(src, buf, n, off);
+		if (r)
+			break;
+		r = pwrite_sparse(dst, buf, n, off);
+		if (r)
+			break;
+		off += n;
+	}
+	free(buf);
+	return r;
+}
+
+struct create_spec {
+	uint64_t size;
+	uint64_t cow_oid;
+	const void *data;
+	size_t len;
+	uint64_t off;
+	/* inode variant */
+	const void *hdr;
+	const void *idx;
+	size_t idx_len;
+};
+
+static int create_common(struct sheep_store *st, uint64_t oid, const struct create_spec *s)
+{
+	char name[32], tmp[64];
+	int fd, src = -1, r;
+
+	oid_name(name, sizeof(name), oid);
+	if (s->cow_oid && s->len != s->size) {
+		char sname[32];
+
+		oid_name(sname, sizeof(sname), s->cow_oid);
+		src = openat(st->obj_fd, sname, O_RDONLY | O_CLOEXEC);
+		if (src < 0)
+			return -errno;
+	}
+	tmp_name(tmp, sizeof(tmp), name);
+	fd = openat(st->obj_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out_src;
+	}
+	fault(st, SHEEP_FAULT_TMP_OPEN);
+	if (src >= 0) {
+		r = copy_object(src, fd, s->size);
+		if (r)
+			goto err;
+	}
+	if (s->hdr) {
+		r = pwrite_full(fd, s->hdr, SD_INODE_HEADER_SIZE, 0);
+		if (!r && s->idx)
+			r = pwrite_sparse(fd, s->idx, s->idx_len, SD_INODE_HEADER_SIZE);
+		if (r)
+			goto err;
+	}
+	if (s->len) {
+		r = pwrite_full(fd, s->data, s->len, s->off);
+		if (r)
+			goto err;
+	}
+	fault(st, SHEEP_FAULT_TMP_WRITTEN);
+	if (ftruncate(fd, (off_t)s->size) < 0) {
+		r = -errno;
+		goto err;
+	}
+	if (!st->nosync && fdatasync(fd) < 0) {
+		r = -errno;
+		goto err;
+	}
+	fault(st, SHEEP_FAULT_TMP_SYNCED);
+	if (renameat(st->obj_fd, tmp, st->obj_fd, name) < 0) {
+		r = -errno;
+		goto err;
+	}
+	fault(st, SHEEP_FAULT_RENAMED);
+	close(fd);
+	if (src >= 0)
+		close(src);
+	if (!st->nosync && fsync(st->obj_fd) < 0)
+		return -errno;
+	fault(st, SHEEP_FAULT_DIR_SYNCED);
+	return 0;
+err:
+	close(fd);
+	unlinkat(st->obj_fd, tmp, 0);
+out_src:
+	if (src >= 0)
+		close(src);
+	return r;
+}
+
+int sheep_store_create(struct sheep_store *st, uint64_t oid, uint64_t size, uint64_t cow_oid,
+		       const void *data, uint32_t len, uint64_t off)
+{
+	struct create_spec s = {
+		.size = size, .cow_oid = cow_oid, .data = data, .len = len, .off = off,
+	};
+
+	if (off > size || len > size - off)
+		return -EINVAL;
+	return create_common(st, oid, &s);
+}
+
+int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *hdr,
+			     const void *idx, size_t idx_len)
+{
+	struct create_spec s = {
+		.size = SD_INODE_SIZE, .hdr = hdr, .idx = idx, .idx_len = idx_len,
+	};
+
+	if (idx_len > SD_INODE_INDEX_END - SD_INODE_HEADER_SIZE)
+		return -EINVAL;
+	return create_common(st, oid, &s);
+}
+
+static int open_obj(struct sheep_store *st, uint64_t oid, int flags, uint64_t *size)
+{
+	char name[32];
+	struct stat sb;
+	int fd;
+
+	oid_name(name, sizeof(name), oid);
+	fd = openat(st->obj_fd, name, flags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*size = (uint64_t)sb.st_size;
+	return fd;
+}
+
+int sheep_store_read(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len, uint64_t off)
+{
+	uint64_t size;
+	int fd, r;
+
+	fd = open_obj(st, oid, O_RDONLY, &size);
+	if (fd < 0)
+		return fd;
+	if (off > size || len > size - off)
+		r = -EINVAL;
+	else
+		r = pread_full(fd, buf, len, off);
+	close(fd);
+	return r;
+}
+
+int sheep_store_write(struct sheep_store *st, uint64_t oid, const void *buf, uint32_t len,
+		      uint64_t off)
+{
+	uint64_t size;
+	int fd, r;
+
+	fd = open_obj(st, oid, O_WRONLY, &size);
+	if (fd < 0)
+		return fd;
+	if (off > size || len > size - off)
+		r = -EINVAL;
+	else
+		r = pwrite_full(fd, buf, len, off);
+	if (!r && len && !st->nosync && fdatasync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int sheep_store_remove(struct sheep_store *st, uint64_t oid)
+{
+	char name[32];
+
+	oid_name(name, sizeof(name), oid);
+	if (unlinkat(st->obj_fd, name, 0) < 0)
+		return -errno;
+	if (!st->nosync && fsync(st->obj_fd) < 0)
+		return -errno;
+	return 0;
+}
+
+int sheep_store_size(struct sheep_store *st, uint64_t oid, uint64_t *size)
+{
+	char name[32];
+	struct stat sb;
+
+	oid_name(name, sizeof(name), oid);
+	if (fstatat(st->obj_fd, name, &sb, 0) < 0)
+		return -errno;
+	*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static int for_each_name(struct sheep_store *st, int (*cb)(struct sheep_store *st,
+							  const char *name, void *arg),
+			 void *arg)
+{
+	int fd = openat(st->obj_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		r = cb(st, de->d_name, arg);
+		if (r)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+static int wipe_one(struct sheep_store *st, const char *name, void *arg)
+{
+	if (unlinkat(st->obj_fd, name, 0) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int sheep_store_wipe(struct sheep_store *st)
+{
+	int r = for_each_name(st, wipe_one, NULL);
+
+	if (!r && fsync(st->obj_fd) < 0)
+		r = -errno;
+	return r;
+}
+
+int sheep_store_sync(struct sheep_store *st)
+{
+	return syncfs(st->obj_fd) < 0 ? -errno : 0;
+}
+
+struct inode_iter {
+	int (*cb)(void *arg, uint32_t vid);
+	void *arg;
+};
+
+static int inode_one(struct sheep_store *st, const char *name, void *arg)
+{
+	struct inode_iter *it = arg;
+	uint64_t oid;
+	char *end;
+
+	if (strlen(name) != 16)
+		return 0;
+	errno = 0;
+	oid = strtoull(name, &end, 16);
+	if (errno || *end)
+		return 0;
+	if ((oid & SD_OID_KIND_MASK) != SD_VDI_BIT || sd_oid_to_idx(oid) || !sd_oid_to_vid(oid))
+		return 0;
+	return it->cb(it->arg, sd_oid_to_vid(oid));
+}
+
+int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint32_t vid),
+			       void *arg)
+{
+	struct inode_iter it = { .cb = cb, .arg = arg };
+
+	return for_each_name(st, inode_one, &it);
+}
+
+/* ---- config: "key=value" lines, replaced atomically ---- */
+
+int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *cfg)
+{
+	char buf[512], tmp[64];
+	int fd, n, r = 0;
+
+	n = snprintf(buf, sizeof(buf),
+		     "ctime=%" PRIu64 "\nflags=%u\ncopies=%u\ncopy_policy=%u\n"
+		     "block_size_shift=%u\nstore=%.15s\nepoch_time=%" PRIu64 "\n",
+		     cfg->ctime, cfg->flags, cfg->nr_copies, cfg->copy_policy,
+		     cfg->block_size_shift, cfg->store, cfg->epoch_time);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -EINVAL;
+	tmp_name(tmp, sizeof(tmp), CONFIG_NAME);
+	fd = openat(st->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	r = pwrite_full(fd, buf, (size_t)n, 0);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (!r && renameat(st->dir_fd, tmp, st->dir_fd, CONFIG_NAME) < 0)
+		r = -errno;
+	if (r) {
+		unlinkat(st->dir_fd, tmp, 0);
+		return r;
+	}
+	if (fsync(st->dir_fd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || end == v || *end || *out > max || *v == '-')
+		return -EINVAL;
+	return 0;
+}
+
+int sheep_store_config_load(struct sheep_store *st, struct sheep_config *cfg)
+{
+	char buf[512];
+	char *line, *next;
+	ssize_t n;
+	unsigned seen = 0;
+	int fd;
+
+	memset(cfg, 0, sizeof(*cfg));
+	fd = openat(st->dir_fd, CONFIG_NAME, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -EIO;
+	buf[n] = '\0';
+	for (line = buf; *line; line = next) {
+		char *eq;
+		uint64_t v;
+
+		next = strchr(line, '\n');
+		if (!next)
+			return -EINVAL;
+		*next++ = '\0';
+		eq = strchr(line, '=');
+		if (!eq)
+			return -EINVAL;
+		*eq++ = '\0';
+		if (!strcmp(line, "store")) {
+			snprintf(cfg->store, sizeof(cfg->store), "%s", eq);
+			seen |= 1u << 5;
+			continue;
+		}
+		if (parse_u64(eq, UINT64_MAX, &v))
+			return -EINVAL;
+		if (!strcmp(line, "ctime")) {
+			cfg->ctime = v;
+			seen |= 1u << 0;
+		} else if (!strcmp(line, "flags") && v <= UINT16_MAX) {
+			cfg->flags = (uint16_t)v;
+			seen |= 1u << 1;
+		} else if (!strcmp(line, "copies") && v <= UINT8_MAX) {
+			cfg->nr_copies = (uint8_t)v;
+			seen |= 1u << 2;
+		} else if (!strcmp(line, "copy_policy") && v <= UINT8_MAX) {
+			cfg->copy_policy = (uint8_t)v;
+			seen |= 1u << 3;
+		} else if (!strcmp(line, "block_size_shift") && v >= SD_MIN_BLOCK_SIZE_SHIFT &&
+			   v <= SD_MAX_BLOCK_SIZE_SHIFT) {
+			cfg->block_size_shift = (uint8_t)v;
+			seen |= 1u << 4;
+		} else if (!strcmp(line, "epoch_time")) {
+			cfg->epoch_time = v;
+			seen |= 1u << 6;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return seen == 0x7f ? 0 : -EINVAL;
+}
