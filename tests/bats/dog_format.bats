@@ -1,0 +1,133 @@
+#!/usr/bin/env bats
+# dog cluster format / cluster info / node list / cluster shutdown.
+
+load lib/common
+load lib/dog
+
+setup() {
+	DOG_TMP=$(sd_tmpdir)
+	sheep_start "$DOG_TMP/store"
+}
+
+teardown() {
+	dog_teardown
+}
+
+@test "format: node list and cluster info before and after format" {
+	run sd_dog node list
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "  Id   Host:Port         V-Nodes       Zone" ]
+	[[ "${lines[1]}" =~ ^\ \ \ \ 0\ \ \ 127\.0\.0\.1:$SHEEP_PORT\ +$'\t'128\ +16777343$ ]]
+	[ "${#lines[@]}" -eq 2 ]
+	run sd_dog node list -r
+	[ "$status" -eq 0 ]
+	[ "$output" = "0 127.0.0.1:$SHEEP_PORT 128 16777343" ]
+
+	run sd_dog cluster info
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "Cluster status: Waiting for cluster to be formatted" ]
+	[[ "$output" != *"Cluster created at"* ]]
+
+	run sd_dog cluster format
+	[ "$status" -eq 0 ]
+	[ "$output" = "using backend plain store" ]
+
+	run sd_dog cluster info
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "Cluster status: running, auto-recovery enabled" ]
+	[[ "${lines[1]}" == "Cluster created at "* ]]
+	[[ "${lines[1]}" == *" $(date +%Y)" ]]
+	[ "${lines[2]}" = "Epoch Time           Version [Host:Port:V-Nodes,,,]" ]
+	[[ "${lines[3]}" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9]{2}:[0-9]{2}:[0-9]{2}\ {6}1\ \[127\.0\.0\.1:$SHEEP_PORT:128\]$ ]]
+	# the blank lines of upstream's layout are there too
+	run bash -c "timeout 60 $SD_WRAP '$DOG' cluster info -p $SHEEP_PORT | sed -n '2p;4p'"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+
+	run sd_dog cluster info -r
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "running, auto-recovery enabled" ]
+	[[ "${lines[1]}" =~ ^[0-9]+\ 1\ \[127\.0\.0\.1:$SHEEP_PORT:128\]$ ]]
+
+	run sd_dog node list -r
+	[ "$output" = "0 127.0.0.1:$SHEEP_PORT 128 16777343" ]
+}
+
+@test "format: cluster creation time is now" {
+	local before after created
+	before=$(date +%s)
+	sd_dog cluster format >/dev/null
+	after=$(date +%s)
+	created=$(sd_dog cluster info | sed -n 's/^Cluster created at //p')
+	created=$(date -d "$created" +%s)
+	[ "$created" -ge $((before - 1)) ]
+	[ "$created" -le $((after + 1)) ]
+}
+
+@test "format: -c and -z set the defaults new vdis get" {
+	sd_dog cluster format -c 2 -z 20 >/dev/null
+	sd_dog vdi create v1 100M
+	run dog_list_raw_line v1 =
+	[ "$(echo "$output" | awk '{ print $9 }')" = 2 ]
+	[ "$(echo "$output" | awk '{ print $10 }')" = 20 ]
+	run sd_dog cluster info -v
+	[[ "$output" == *"Cluster block size shift: 20"* ]]
+	# explicit per-vdi values override the defaults
+	sd_dog vdi create -c 1 -z 22 v2 100M
+	run dog_list_raw_line v2 =
+	[ "$(echo "$output" | awk '{ print $9 }')" = 1 ]
+	[ "$(echo "$output" | awk '{ print $10 }')" = 22 ]
+}
+
+@test "format: default copies is 3 and default object size 4 MiB" {
+	sd_dog cluster format >/dev/null
+	sd_dog vdi create v1 1G
+	run dog_list_raw_line v1 =
+	[ "$(echo "$output" | awk '{ print $9 }')" = 3 ]
+	[ "$(echo "$output" | awk '{ print $10 }')" = 22 ]
+}
+
+@test "format: re-format asks before erasing vdis; -f does not" {
+	sd_dog cluster format >/dev/null
+	sd_dog vdi create keep 1G
+	run bash -c "echo no | timeout 60 $SD_WRAP '$DOG' cluster format -p $SHEEP_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Are you sure you want to continue? [yes/no]"* ]]
+	[[ "$output" != *"using backend"* ]]
+	[ -n "$(dog_list_raw_line keep =)" ]
+
+	run bash -c "echo yes | timeout 60 $SD_WRAP '$DOG' cluster format -p $SHEEP_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"using backend plain store"* ]]
+	[ -z "$(dog_list_raw_line keep =)" ]
+
+	sd_dog vdi create keep2 1G
+	run sd_dog cluster format -f </dev/null
+	[ "$status" -eq 0 ]
+	[ -z "$(sd_dog vdi list -r)" ]
+	# and the cluster is usable again
+	sd_dog vdi create again 1G
+	[ -n "$(dog_list_raw_line again =)" ]
+}
+
+@test "format: unknown backend store is refused" {
+	run sd_dog cluster format -b nosuchstore
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"Format failed: Targeted backend store is not found"* ]]
+	run sd_dog cluster info
+	[ "${lines[0]}" = "Cluster status: Waiting for cluster to be formatted" ]
+}
+
+@test "format: cluster shutdown stops sheep" {
+	local i
+	sd_dog cluster format >/dev/null
+	run sd_dog cluster shutdown
+	[ "$status" -eq 0 ]
+	for i in $(seq 1 100); do
+		kill -0 "$SHEEP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$SHEEP_PID" 2>/dev/null
+	run sd_dog vdi list
+	[ "$status" -eq 2 ]
+}
