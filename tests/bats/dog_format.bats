@@ -17,7 +17,7 @@ teardown() {
 	run sd_dog node list
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "  Id   Host:Port         V-Nodes       Zone" ]
-	[[ "${lines[1]}" =~ ^\ \ \ \ 0\ \ \ 127\.0\.0\.1:$SHEEP_PORT\ +$'\t'128\ +16777343$ ]]
+	[[ "${lines[1]}" =~ ^\ \ \ 0\ \ \ 127\.0\.0\.1:$SHEEP_PORT\ +$'\t'128\ +16777343$ ]]
 	[ "${#lines[@]}" -eq 2 ]
 	run sd_dog node list -r
 	[ "$status" -eq 0 ]
@@ -65,7 +65,13 @@ teardown() {
 }
 
 @test "format: -c and -z set the defaults new vdis get" {
-	sd_dog cluster format -c 2 -z 20 >/dev/null
+	# more copies than nodes: upstream asks first; "no" leaves it unformatted
+	run bash -c "echo no | timeout 60 $SD_WRAP '$DOG' cluster format -c 2 -p $SHEEP_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Number of copies (2) is larger than number of nodes (1)"* ]]
+	run sd_dog cluster info
+	[ "${lines[0]}" = "Cluster status: Waiting for cluster to be formatted" ]
+	sd_dog cluster format -f -c 2 -z 20 >/dev/null
 	sd_dog vdi create v1 100M
 	run dog_list_raw_line v1 =
 	[ "$(echo "$output" | awk '{ print $9 }')" = 2 ]

@@ -55,7 +55,7 @@ teardown() {
 	[[ "$output" =~ (^|$'\n')s\ base\ +1\ .*snap1\ +22 ]]
 }
 
-@test "snapshot: writes to the snapshot are impossible, reads by tag and id agree" {
+@test "snapshot: several snapshots; tag and id agree; vdi write targets the working vdi" {
 	sd_dog vdi snapshot -s first base
 	sd_dog vdi snapshot base
 	sd_dog vdi snapshot -s third base
