@@ -29,7 +29,7 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
 	-Wl,--version-script=$(srcdir)/bs_sheepdog/bs_sheepdog.map
-bs_sheepdog_bs_sheepdog_la_LIBADD = $(BSS_LIBSHEEPDOG)
+bs_sheepdog_bs_sheepdog_la_LIBADD = lib/libsheepdog_internal.la
 EXTRA_bs_sheepdog_bs_sheepdog_la_DEPENDENCIES = bs_sheepdog/bs_sheepdog.map
 
 TESTS += $(BSS_BATS)
@@ -52,3 +52,11 @@ EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \
 	conf/targets.conf.example conf/sheep.service conf/sheep@.service \
 	docs/export.md
+
+# bss-raw: one raw CDB through libiscsi, prints status and parsed sense.
+if HAVE_LIBISCSI
+check_PROGRAMS += bs_sheepdog/tests/bss-raw
+bs_sheepdog_tests_bss_raw_SOURCES = bs_sheepdog/tests/bss_raw.c
+bs_sheepdog_tests_bss_raw_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+bs_sheepdog_tests_bss_raw_LDADD = $(LIBISCSI_LIBS)
+endif
