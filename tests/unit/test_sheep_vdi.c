@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of sheep's VDI metadata (sheep/vdi.c): VID allocation by
+ * linear probing (hash collisions, wrap-around), lookup by name, tag and
+ * snapid, snapshot/clone, deletion, reference-based reclamation of data
+ * objects, bitmap rebuild after a restart, and a crash in the middle of a
+ * NEW_VDI leaving a consistent state.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sheep.h"
+
+static int g_failures;
+
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			g_failures++; \
+		} \
+	} while (0)
+
+#define OBJ_SHIFT 22
+
+static char g_dir[256];
+static struct sheep_store g_st;
+static struct sheep_vdi g_vdi;
+
+static void setup(void)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/test_sheep_vdi.XXXXXX");
+	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) ||
+	    sheep_vdi_init(&g_vdi, &g_st) || sheep_vdi_rebuild(&g_vdi)) {
+		fprintf(stderr, "setup failed\n");
+		exit(1);
+	}
+}
+
+static void teardown(void)
+{
+	char cmd[300];
+
+	sheep_vdi_destroy(&g_vdi);
+	sheep_store_close(&g_st);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", g_dir);
+}
+
+/* Simulate a restart: drop the in-memory state and rebuild it from disk. */
+static void restart(void)
+{
+	sheep_vdi_destroy(&g_vdi);
+	sheep_store_close(&g_st);
+	CHECK(sheep_store_open(&g_st, g_dir, 1) == 0);
+	CHECK(sheep_vdi_init(&g_vdi, &g_st) == 0);
+	CHECK(sheep_vdi_rebuild(&g_vdi) == 0);
+}
+
+static int create(const char *name, uint32_t base, uint32_t snapid, uint32_t *vid)
+{
+	struct sheep_vdi_create_args a = {
+		.name = name, .size = 64ull << 20, .base_vid = base, .snapid = snapid,
+		.copies = 1, .block_size_shift = OBJ_SHIFT, .now = 0x100000000ull,
+	};
+
+	return sheep_vdi_create(&g_vdi, &a, vid);
+}
+
+static uint32_t lookup(const char *name, const char *tag, uint32_t snapid, int *res)
+{
+	uint32_t vid = 0;
+
+	*res = sheep_vdi_lookup(&g_vdi, name, tag, snapid, &vid);
+	return vid;
+}
+
+/* Two different names with the same 24-bit start VID. */
+static void find_collision(char *a, char *b, size_t len)
+{
+	static uint32_t *seen;
+	uint32_t i;
+
+	seen = calloc(SD_NR_VDIS, sizeof(*seen));
+	if (!seen)
+		exit(1);
+	for (i = 1;; i++) {
+		char name[32];
+		uint32_t h;
+
+		snprintf(name, sizeof(name), "n%u", i);
+		h = sd_hash_vdi(name);
+		if (seen[h]) {
+			snprintf(a, len, "n%u", seen[h]);
+			snprintf(b, len, "%s", name);
+			break;
+		}
+		seen[h] = i;
+	}
+	free(seen);
+}
+
+static void test_alloc_and_lookup(void)
+{
+	char a[32], b[32];
+	uint32_t va = 0, vb = 0, vt = 0, free_vid = 0;
+	int res;
+
+	setup();
+	CHECK(create("test", 0, 0, &vt) == SD_RES_SUCCESS);
+	CHECK(vt == 0x7c2b25);	/* the protocol notes' test vector */
+	CHECK(create("test", 0, 0, &vt) == SD_RES_VDI_EXIST);
+	CHECK(lookup("nosuch", "", 0, &res) == 0 && res == SD_RES_NO_VDI);
+
+	find_collision(a, b, sizeof(a));
+	CHECK(create(a, 0, 0, &va) == SD_RES_SUCCESS);
+	CHECK(va == sd_hash_vdi(a));
+	CHECK(sheep_vdi_alloc_vid(&g_vdi, b, &free_vid) == SD_RES_SUCCESS &&
+	      free_vid == va + 1);
+	CHECK(create(b, 0, 0, &vb) == SD_RES_SUCCESS);
+	CHECK(vb == va + 1);	/* linear probing */
+	CHECK(lookup(a, "", 0, &res) == va && res == SD_RES_SUCCESS);
+	CHECK(lookup(b, NULL, 0, &res) == vb && res == SD_RES_SUCCESS);
+	CHECK(sheep_vdi_test_inuse(&g_vdi, va) && sheep_vdi_test_inuse(&g_vdi, vb));
+
+	/* deleting the chain head keeps the chain walkable */
+	CHECK(sheep_vdi_delete(&g_vdi, va) == SD_RES_SUCCESS);
+	CHECK(sheep_vdi_test_deleted(&g_vdi, va) && sheep_vdi_test_inuse(&g_vdi, va));
+	CHECK(lookup(a, "", 0, &res) == 0 && res == SD_RES_NO_VDI);
+	CHECK(lookup(b, "", 0, &res) == vb && res == SD_RES_SUCCESS);
+
+	/* everything survives a restart (bitmaps rebuilt from inodes) */
+	restart();
+	CHECK(sheep_vdi_test_deleted(&g_vdi, va) && sheep_vdi_test_inuse(&g_vdi, va));
+	CHECK(!sheep_vdi_test_deleted(&g_vdi, vb) && sheep_vdi_test_inuse(&g_vdi, vb));
+	CHECK(lookup(b, "", 0, &res) == vb && res == SD_RES_SUCCESS);
+	CHECK(lookup("test", "", 0, &res) == 0x7c2b25 && res == SD_RES_SUCCESS);
+	/* a re-created a lands after the chain, not on its deleted slot */
+	CHECK(create(a, 0, 0, &va) == SD_RES_SUCCESS && va == vb + 1);
+	teardown();
+}
+
+static uint32_t find_high_name(char *name, size_t len)
+{
+	uint32_t i;
+
+	for (i = 0;; i++) {
+		snprintf(name, len, "w%u", i);
+		if (sd_hash_vdi(name) >= SD_NR_VDIS - 4)
+			return sd_hash_vdi(name);
+	}
+}
+
+static void test_wraparound(void)
+{
+	char name[32];
+	uint32_t h, v, vid = 0;
+	int res;
+
+	setup();
+	h = find_high_name(name, sizeof(name));
+	/* occupy [h, 2^24) so the probe must wrap to VID 1 */
+	for (v = h; v < SD_NR_VDIS; v++)
+		g_vdi.inuse[v / 8] |= (uint8_t)(1u << (v % 8));
+	CHECK(create(name, 0, 0, &vid) == SD_RES_SUCCESS && vid == 1);
+	CHECK(lookup(name, "", 0, &res) == 1 && res == SD_RES_SUCCESS);
+	teardown();
+}
+
+static void test_snapshot_clone(void)
+{
+	uint32_t v1 = 0, v2 = 0, v3 = 0, c = 0, got;
+	struct sd_inode_header h;
+	char tag[SD_MAX_VDI_TAG_LEN] = "snap-one";
+	int res;
+
+	setup();
+	CHECK(create("alice", 0, 0, &v1) == SD_RES_SUCCESS && v1 == 0xa03907);
+	/* dog writes the tag into the working inode, then asks for the snapshot */
+	CHECK(sheep_store_write(&g_st, sd_vid_to_vdi_oid(v1), tag, sizeof(tag), 256) == 0);
+	CHECK(create("alice", v1, 1, &v2) == SD_RES_SUCCESS);
+	CHECK(v2 == v1 + 1);
+	CHECK(sheep_vdi_read_header(&g_st, v1, &h) == 0 && sd_inode_is_snapshot(&h) &&
+	      h.snap_id == 1);
+	CHECK(sheep_vdi_read_header(&g_st, v2, &h) == 0 && !sd_inode_is_snapshot(&h) &&
+	      h.snap_id == 2 && h.parent_vdi_id == v1 && !h.tag[0]);
+	CHECK(lookup("alice", "", 0, &res) == v2 && res == SD_RES_SUCCESS);
+	CHECK(lookup("alice", "snap-one", 0, &res) == v1 && res == SD_RES_SUCCESS);
+	CHECK(lookup("alice", "", 1, &res) == v1 && res == SD_RES_SUCCESS);
+	CHECK(lookup("alice", "nope", 0, &res) == 0 && res == SD_RES_NO_TAG);
+	CHECK(lookup("alice", "", 7, &res) == 0 && res == SD_RES_NO_TAG);
+	CHECK(lookup("bob", "snap-one", 0, &res) == 0 && res == SD_RES_NO_VDI);
+	/* snapshot of a name without a working vdi */
+	CHECK(create("bob", 0, 1, &got) == SD_RES_NO_VDI);
+
+	/* clone from the snapshot */
+	CHECK(create("alice-clone", v1, 0, &c) == SD_RES_SUCCESS);
+	CHECK(sheep_vdi_read_header(&g_st, c, &h) == 0 && h.parent_vdi_id == v1 &&
+	      h.snap_id == 1 && !sd_inode_is_snapshot(&h));
+
+	/* delete the working vdi: only the snapshot is left, a new one continues the family */
+	CHECK(sheep_vdi_delete(&g_vdi, v2) == SD_RES_SUCCESS);
+	CHECK(lookup("alice", "", 0, &res) == 0 && res == SD_RES_NO_VDI);
+	CHECK(lookup("alice", "", 1, &res) == v1 && res == SD_RES_SUCCESS);
+	CHECK(create("alice", 0, 0, &v3) == SD_RES_SUCCESS);
+	CHECK(sheep_vdi_read_header(&g_st, v3, &h) == 0 && h.snap_id == 2);
+	teardown();
+}
+
+static int obj_exists(uint32_t vid, uint32_t idx)
+{
+	uint64_t size;
+
+	return sheep_store_size(&g_st, sd_vid_to_data_oid(vid, idx), &size) == 0;
+}
+
+static void test_references(void)
+{
+	uint32_t a = 0, b = 0, own, zero = 0;
+	uint64_t osize = 1ull << OBJ_SHIFT;
+
+	setup();
+	CHECK(create("refs", 0, 0, &a) == SD_RES_SUCCESS);
+	/* a owns objects 0 and 1 */
+	CHECK(sheep_store_create(&g_st, sd_vid_to_data_oid(a, 0), osize, 0, NULL, 0, 0) == 0);
+	CHECK(sheep_store_create(&g_st, sd_vid_to_data_oid(a, 1), osize, 0, NULL, 0, 0) == 0);
+	CHECK(sheep_vdi_write_index(&g_vdi, a, &a, 4, sd_inode_index_offset(0)) == 0);
+	CHECK(sheep_vdi_write_index(&g_vdi, a, &a, 4, sd_inode_index_offset(1)) == 0);
+	/* snapshot: b inherits both */
+	CHECK(create("refs", a, 1, &b) == SD_RES_SUCCESS);
+	/* b COWs object 0 and points its entry at itself: (a,0) is still the snapshot's */
+	CHECK(sheep_store_create(&g_st, sd_vid_to_data_oid(b, 0), osize,
+				 sd_vid_to_data_oid(a, 0), NULL, 0, 0) == 0);
+	CHECK(sheep_vdi_write_index(&g_vdi, b, &b, 4, sd_inode_index_offset(0)) == 0);
+	CHECK(obj_exists(a, 0) && obj_exists(b, 0));
+	/* dog-style delete of the snapshot: zero its entries, then DEL_VDI */
+	{
+		uint32_t zeros[2] = { 0, 0 };
+
+		CHECK(sheep_vdi_write_index(&g_vdi, a, zeros, 8, sd_inode_index_offset(0)) == 0);
+	}
+	CHECK(!obj_exists(a, 0));	/* nobody references (a,0) any more */
+	CHECK(obj_exists(a, 1));	/* b still reads it */
+	CHECK(obj_exists(b, 0));
+	CHECK(sheep_vdi_delete(&g_vdi, a) == SD_RES_SUCCESS);
+	CHECK(obj_exists(a, 1));
+	/* b drops its inherited entry: now (a,1) goes */
+	CHECK(sheep_vdi_write_index(&g_vdi, b, &zero, 4, sd_inode_index_offset(1)) == 0);
+	CHECK(!obj_exists(a, 1));
+	/* DEL_VDI reclaims what the client left behind */
+	CHECK(sheep_vdi_delete(&g_vdi, b) == SD_RES_SUCCESS);
+	CHECK(!obj_exists(b, 0));
+	CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(b), &own, 4,
+			       sd_inode_index_offset(0)) == 0 && own == 0);
+	/* index writes outside the flat array are refused */
+	CHECK(sheep_vdi_write_index(&g_vdi, b, &zero, 4, SD_INODE_INDEX_END - 2) ==
+	      SD_RES_INVALID_PARMS);
+	teardown();
+}
+
+static void crash_at(void *arg, enum sheep_fault_point p)
+{
+	if ((int)p == *(int *)arg)
+		_exit(77);
+}
+
+/* A crash during a snapshot leaves the old inode intact and bitmaps consistent. */
+static void test_crash_during_new_vdi(void)
+{
+	int point;
+
+	for (point = SHEEP_FAULT_TMP_OPEN; point < SHEEP_FAULT_NR; point++) {
+		uint32_t v1 = 0, v, vid = 0;
+		struct sd_inode_header h;
+		int status, res;
+		pid_t pid;
+
+		setup();
+		CHECK(create("crashy", 0, 0, &v1) == SD_RES_SUCCESS);
+		CHECK(sheep_vdi_write_index(&g_vdi, v1, &v1, 4, sd_inode_index_offset(9)) == 0);
+		pid = fork();
+		if (pid == 0) {
+			g_st.fault_cb = crash_at;
+			g_st.fault_arg = &point;
+			_exit(create("crashy", v1, 1, &vid) ? 1 : 0);
+		}
+		CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 77);
+		restart();
+		/* the old inode is complete, whatever happened */
+		CHECK(sheep_vdi_read_header(&g_st, v1, &h) == 0 && !strcmp(h.name, "crashy"));
+		CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v1), &v, 4,
+				       sd_inode_index_offset(9)) == 0 && v == v1);
+		v = lookup("crashy", "", 0, &res);
+		if (point >= SHEEP_FAULT_RENAMED) {
+			CHECK(res == SD_RES_SUCCESS && v == v1 + 1);
+			CHECK(sheep_vdi_test_inuse(&g_vdi, v1 + 1));
+			CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v1 + 1), &v, 4,
+					       sd_inode_index_offset(9)) == 0 && v == v1);
+		} else {
+			/* snapshot taken, new working inode never appeared */
+			CHECK(res == SD_RES_NO_VDI);
+			CHECK(!sheep_vdi_test_inuse(&g_vdi, v1 + 1));
+			CHECK(lookup("crashy", "", 1, &res) == v1 && res == SD_RES_SUCCESS);
+		}
+		teardown();
+	}
+}
+
+int main(void)
+{
+	sheep_log_open(NULL, SHEEP_LOG_ERR, 1);
+	test_alloc_and_lookup();
+	test_wraparound();
+	test_snapshot_clone();
+	test_references();
+	test_crash_during_new_vdi();
+	if (g_failures) {
+		fprintf(stderr, "test_sheep_vdi: %d failure(s)\n", g_failures);
+		return 1;
+	}
+	printf("test_sheep_vdi: ok\n");
+	return 0;
+}
