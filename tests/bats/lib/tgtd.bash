@@ -140,8 +140,8 @@ tgtd_start() {
 
 	end=$(( $(date +%s) + TGTD_START_TIMEOUT ))
 	while :; do
-		_tgtd_answers
-		rc=$?
+		rc=0
+		_tgtd_answers || rc=$?	# set -e safe (bats, scripts/demo)
 		[ $rc -eq 0 ] && return 0
 		if [ $rc -eq 2 ] || [ "$(date +%s)" -ge "$end" ]; then
 			break
