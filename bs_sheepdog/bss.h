@@ -52,6 +52,7 @@ struct bss_lu {
 	struct list_head done;		/* failed at submit, completed by done_ev */
 	struct list_head free_acbs;	/* cache, at most BSS_ACB_CACHE entries */
 	unsigned int nr_inflight;
+	unsigned int peak_inflight;	/* high-water mark, logged at close */
 	unsigned int nr_free;
 	struct event_data done_ev;	/* tgt scheduled event draining `done` */
 

@@ -332,7 +332,8 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 	}
 
 	set_cmd_async(cmd);
-	blu->nr_inflight++;
+	if (++blu->nr_inflight > blu->peak_inflight)
+		blu->peak_inflight = blu->nr_inflight;
 	ret = bss_submit_acb(acb, buf, flags);
 	if (ret < 0) {
 		/* Refused up front (e.g. -ENOMEM, -EROFS): complete with the

@@ -184,6 +184,8 @@ static void bss_close(struct scsi_lu *lu)
 	if (blu->nr_inflight)
 		eprintf("%s: sheepdog: %u commands still in flight after close\n", blu->label,
 			blu->nr_inflight);
+	eprintf("%s: sheepdog: closed vdi '%s' (at most %u commands were in flight, %u failed)\n",
+		blu->label, blu->path.vdi, blu->peak_inflight, blu->nr_errors);
 	if (bss_path_is_snapshot(&blu->path))
 		lu->attrs.readonly = 0;
 }

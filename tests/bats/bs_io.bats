@@ -42,6 +42,14 @@ teardown() {
 	run bss_raw 1 "$(bss_cdb16 0x88 0 $((60 * MiB / 512)) 8)" --in 4096 --dump
 	[ "${lines[0]}" = "status=GOOD" ]
 	[ "${lines[1]}" = "data=$(printf '0%.0s' $(seq 1 8192))" ]
+	# The module kept many commands in flight at once (it logs the peak
+	# when the LUN closes).
+	tgt_lun_del 1 1
+	peak=$(sed -n "s/.*closed vdi 'vol' (at most \([0-9]*\) commands were in flight.*/\1/p" \
+		"$TGTD_LOG")
+	echo "peak in flight: $peak"
+	[ -n "$peak" ]
+	[ "$peak" -ge 16 ]
 }
 
 @test "bs_io: data written through tgtd is what dog vdi read returns, and vice versa" {
