@@ -18,10 +18,12 @@ SD_TOOLS="$SD_TOP_BUILDDIR/tests/tools"
 # tgt sheepdog client truncates 5-digit ports).
 sd_free_port() {
 	local digits=${1:-5} lo hi p i
-	if [ "$digits" = 4 ]; then lo=7100; hi=9900; else lo=20000; hi=60000; fi
+	# stay below Linux's ephemeral range (32768+): a port that is some
+	# client's local port makes bind() fail with EADDRINUSE
+	if [ "$digits" = 4 ]; then lo=7100; hi=9900; else lo=20000; hi=32700; fi
 	for i in $(seq 1 200); do
 		p=$(( lo + (RANDOM * 32768 + RANDOM) % (hi - lo) ))
-		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+		if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
 			echo "$p"; return 0
 		fi
 	done
