@@ -176,8 +176,8 @@ int bss_parse_path(const char *path, struct bss_path *p, char *err, size_t errle
 void bss_opts_init(struct bss_opts *o)
 {
 	o->conns = 4;
-	o->timeout_sec = 30;
-	o->retry_sec = 60;
+	o->timeout_sec = 20;
+	o->retry_sec = 20;
 	o->connect_timeout_sec = 5;
 	o->max_inflight = 512;
 }

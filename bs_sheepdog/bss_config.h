@@ -47,10 +47,18 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  * Tuning from --bsopts: ';'-separated key=value pairs (tgtadm itself splits
  * its parameters on ',').  Keys, with defaults and ranges:
  *   conns=N            I/O connections to sheep            4     1..64
- *   timeout=SEC        one sheep request                   30    1..3600
- *   retry=SEC          reconnect window before I/O fails   60    0..3600
+ *   timeout=SEC        one sheep request                   20    1..3600
+ *   retry=SEC          reconnect window before I/O fails   20    0..3600
  *   connect_timeout=SEC  one connect attempt (bounds open) 5     1..600
  *   max_inflight=N     sheep requests in flight per LUN    512   1..65536
+ *
+ * Why 20 s: a command must fail back to the initiator before the
+ * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
+ * abort a command inside a backing store (the abort or LUN reset would wait
+ * for it, and the session would be torn down).  ABORTED COMMAND at 20 s is
+ * retried by the initiator instead, so a sheep restart of a minute or two
+ * is still ridden out.  The same window bounds how long deleting a LUN
+ * whose sheep is dead blocks tgtd (the vdi release is retried that long).
  */
 struct bss_opts {
 	unsigned int conns;

@@ -260,4 +260,6 @@ void register_bs_module(void)
 
 	bs_create_opcode_map(&bss_template, opcodes, ARRAY_SIZE(opcodes));
 	register_backingstore_template(&bss_template);
+	eprintf("bs_sheepdog: registered backing store 'sheepdog' (%s %s, replaces the "
+		"built-in client)\n", PACKAGE_NAME, PACKAGE_VERSION);
 }

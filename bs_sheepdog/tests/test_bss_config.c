@@ -98,7 +98,7 @@ static void test_opts(void)
 	char err[256];
 
 	bss_opts_init(&d);
-	CHECK(d.conns == 4 && d.timeout_sec == 30 && d.retry_sec == 60 &&
+	CHECK(d.conns == 4 && d.timeout_sec == 20 && d.retry_sec == 20 &&
 	      d.connect_timeout_sec == 5 && d.max_inflight == 512);
 
 	o = d;

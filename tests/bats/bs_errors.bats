@@ -148,3 +148,24 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$port" 
 	run bss_io 1 --mode write --qd 8 --bs 65536 --offset $((4 * MiB)) --length $((MiB)) --seed 10
 	[ "$status" -eq 0 ]
 }
+
+@test "bs_errors: default options: with sheep gone, I/O fails before 30 s and delete is bounded" {
+	local t0 t1
+	sheep_stop KILL
+	t0=$(date +%s)
+	run bss_raw 1 "$(bss_cdb10 0x28 0 0 8)" --in 4096
+	t1=$(date +%s)
+	echo "$output (after $((t1 - t0)) s)"
+	[[ "$output" == "status=CHECK_CONDITION key=0x0b asc=0x08 ascq=0x0"[01] ]]
+	# Below Linux's 30 s SCSI command timeout, so the initiator retries
+	# instead of aborting.
+	[ $((t1 - t0)) -lt 30 ]
+	t0=$(date +%s)
+	run tgt_lun_del 1 1
+	t1=$(date +%s)
+	echo "delete: $status $output (after $((t1 - t0)) s)"
+	[ "$status" -eq 0 ]
+	[ $((t1 - t0)) -le 30 ]
+	run timeout 5 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode sys
+	[ "$status" -eq 0 ]
+}

@@ -20,6 +20,7 @@ teardown() {
 }
 
 @test "bs_io: qd32 writes straddling 4 MiB object boundaries read back intact" {
+	bss_log_has "bs_sheepdog: registered backing store 'sheepdog'"
 	bss_vdi_create vol 64M
 	bss_lun 1 "$(bss_tcp vol)"
 	# 192 KiB does not divide 4 MiB: many commands straddle two objects.
@@ -289,4 +290,53 @@ teardown() {
 	[ "${lines[1]}" = "$sn1" ]
 	run timeout 60 "$BSS_RAW" "$(tgt_url 7 5)" 12018300ff00 --in 255 --dump
 	[ "${lines[1]}" = "$id1" ]
+}
+
+@test "bs_io: tgt-admin exports sheepdog LUNs with the targets.conf workaround" {
+	bss_vdi_create avol 16M
+	sd_dog vdi snapshot -s s1 avol
+	# Same layout as conf/targets.conf.example: target-level `bs-type rbd`
+	# gets past tgt-admin's file-existence check, the per-LUN bs-type is
+	# what tgtadm receives; multi-option bsopts are single-quoted.
+	cat >"$T/sheepdog.conf" <<-CONF
+	default-driver iscsi
+	<target $IQN.admin>
+		bs-type rbd
+		<backing-store tcp:127.0.0.1:$SHEEP_PORT:avol>
+			bs-type sheepdog
+			bsopts "'conns=2;timeout=20'"
+			lun 1
+		</backing-store>
+		<backing-store unix:$SHEEP_STORE/sock:avol:s1>
+			bs-type sheepdog
+			lun 2
+		</backing-store>
+		initiator-address ALL
+	</target>
+	CONF
+	run timeout 60 tgt-admin -C "$TGTD_CTL" -c "$T/sheepdog.conf" -e
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run tgt_adm --op show --mode target
+	echo "$output"
+	[[ "$output" == *"Backing store type: sheepdog"* ]]
+	[[ "$output" == *"Backing store path: tcp:127.0.0.1:$SHEEP_PORT:avol"* ]]
+	[[ "$output" == *"Backing store path: unix:$SHEEP_STORE/sock:avol:s1"* ]]
+	[[ "$output" != *"Backing store type: rbd"* ]]
+	bss_log_has "bsopts=conns=2;timeout=20"
+	tid=$(echo "$output" | sed -n "s/^Target \([0-9]*\): $IQN.admin\$/\1/p")
+	[ -n "$tid" ]
+	run timeout 120 "$IO" "$(tgt_url "$tid" 1)" --mode write --qd 8 --bs 65536 --length $((MiB)) \
+		--seed 51
+	[ "$status" -eq 0 ]
+	run timeout 60 "$BSS_RAW" "$(tgt_url "$tid" 2)" "$(bss_cdb10 0x2a 0 0 1)" --out-byte 1 \
+		--out-len 512
+	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
+	# Without the workaround tgt-admin skips the LUNs (--pretend: print the
+	# tgtadm commands only).
+	sed -i 's/^bs-type rbd$/bs-type sheepdog/; s/admin>/admin2>/' "$T/sheepdog.conf"
+	run timeout 60 tgt-admin -p -C "$TGTD_CTL" -c "$T/sheepdog.conf" -e
+	echo "$output"
+	[[ "$output" == *"tcp:127.0.0.1:$SHEEP_PORT:avol does not exist - please check"* ]]
+	[[ "$output" != *"--mode logicalunit"* ]]
 }
