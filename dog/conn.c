@@ -214,7 +214,8 @@ int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool inde
 		return dog_res_to_exit(res);
 	}
 	if (ino->hdr.store_policy != SD_STORE_POLICY_FLAT) {
-		dog_err("VDI %s is a hyper volume (B-tree index), which dog does not support", name);
+		dog_err("VDI %s is a hyper volume (B-tree index), which dog does not support",
+			name);
 		return DOG_EXIT_FAILURE;
 	}
 	ino->obj_size = sd_inode_object_size(&ino->hdr);

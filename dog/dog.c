@@ -75,10 +75,11 @@ static const struct option g_long_opts[] = {
 static const char *opt_help(int c)
 {
 	switch (c) {
-	case 'a': return "specify the daemon address (default: localhost)";
+	case 'a': return "specify the daemon address or unix:PATH (default: 127.0.0.1)";
 	case 'p': return "specify the daemon port";
 	case 'h': return "display this help and exit";
-	case 'r': return "raw output mode: omit headers, separate fields with single spaces and print all sizes in decimal bytes";
+	case 'r': return "raw output mode: omit headers, separate fields with single spaces "
+			 "and print all sizes in decimal bytes";
 	case 'v': return "print more information than default";
 	case 'P': return "preallocate all the data objects";
 	case 'f': return "do not prompt for confirmation";

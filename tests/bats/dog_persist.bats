@@ -51,9 +51,14 @@ check_usable() {
 	sd_dog vdi write fresh 1M <"$DOG_TMP/B"
 	sd_dog vdi read fresh 1M 2M >"$DOG_TMP/r3"
 	dog_same "$DOG_TMP/r3" "$DOG_TMP/B"
+	# object 0 is still shared with the snapshot: this write is a COW
 	sd_dog vdi write keep 0 <"$DOG_TMP/B"
 	sd_dog vdi read -s before keep >"$DOG_TMP/r4"
 	dog_same "$DOG_TMP/r4" "$DOG_TMP/keep.snap"
+	cp "$DOG_TMP/keep.cur" "$DOG_TMP/keep.new"
+	dog_overlay "$DOG_TMP/keep.new" "$DOG_TMP/B" 0
+	sd_dog vdi read keep >"$DOG_TMP/r6"
+	dog_same "$DOG_TMP/r6" "$DOG_TMP/keep.new"
 	run sd_dog vdi create keep 1G
 	[ "$status" -eq 3 ]
 }

@@ -73,6 +73,11 @@ teardown() {
 	sd_dog vdi write base 0 <"$DOG_TMP/C"
 	sd_dog vdi read -s first base >"$DOG_TMP/f"
 	dog_same "$DOG_TMP/f" "$DOG_TMP/imgA"
+	# the rest of the COWed object came from the snapshot
+	cp "$DOG_TMP/imgA" "$DOG_TMP/imgAC"
+	dog_overlay "$DOG_TMP/imgAC" "$DOG_TMP/C" 0
+	sd_dog vdi read base >"$DOG_TMP/w"
+	dog_same "$DOG_TMP/w" "$DOG_TMP/imgAC"
 }
 
 @test "snapshot: tag errors" {
