@@ -62,7 +62,7 @@ teardown() {
 	sheep_start_any "$STORE"
 	[ "$(cat "$STORE/sheep.pid")" = "$SHEEP_PID" ]
 	[ -S "$STORE/sock" ]
-	grep -Eq '^[A-Z][a-z]{2} [0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} INFO .*listening on 127\.0\.0\.1 port '"$SHEEP_PORT" "$STORE/sheep.log"
+	sd_wait_for 20 grep -Eq '^[A-Z][a-z]{2} [0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3} INFO .*listening on 127\.0\.0\.1 port '"$SHEEP_PORT" "$STORE/sheep.log"
 	run timeout 20 "$SD_RAW" -u "$STORE/sock" req 0x82 --len 491520
 	[ "$(sd_field result "$output")" = 0x00 ]
 	sheep_stop

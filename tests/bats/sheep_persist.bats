@@ -10,8 +10,10 @@ setup() {
 }
 
 teardown() {
-	sheep_stop || true
+	local rc=0
+	sheep_stop || rc=$?
 	rm -rf "$STORE"
+	[ "$rc" -eq 0 ]
 }
 
 # Build some state: formatted with shift 21, vdi "keep" with data in objects

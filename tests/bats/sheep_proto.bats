@@ -11,8 +11,10 @@ setup() {
 }
 
 teardown() {
-	sheep_stop
+	local rc=0
+	sheep_stop || rc=$?
 	rm -rf "$STORE"
+	[ "$rc" -eq 0 ]
 }
 
 @test "before format: non-force ops get WAIT_FOR_FORMAT, force ops answer" {

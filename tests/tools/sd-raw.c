@@ -303,6 +303,8 @@ static int cmd_req(int argc, char **argv)
 			total = (size_t)send_bytes;
 		r = sdc_write_full(fd, frame, total);
 		free(frame);
+		free(p.buf);
+		p.buf = NULL;
 		if (r)
 			die("send failed: %s", strerror(-r));
 	}
@@ -335,6 +337,7 @@ static int cmd_req(int argc, char **argv)
 	if (rsp.data_length) {
 		if (!(hdr.flags & SD_FLAG_CMD_WRITE) && rsp.data_length > hdr.data_length) {
 			printf("error=reply payload longer than requested\n");
+			free(rbuf);
 			close(fd);
 			return 2;
 		}
@@ -367,6 +370,8 @@ static int cmd_req(int argc, char **argv)
 		payload_file(&e, expect);
 		if (e.len != rsp.data_length || (e.len && memcmp(e.buf, rbuf, e.len))) {
 			printf("mismatch\n");
+			free(e.buf);
+			free(rbuf);
 			return 3;
 		}
 		free(e.buf);
