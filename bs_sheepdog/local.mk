@@ -60,3 +60,16 @@ bs_sheepdog_tests_bss_raw_SOURCES = bs_sheepdog/tests/bss_raw.c
 bs_sheepdog_tests_bss_raw_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 bs_sheepdog_tests_bss_raw_LDADD = $(LIBISCSI_LIBS)
 endif
+
+# tgtd dlopen()s every file in its module directory: do not leave
+# bs_sheepdog.la there (it would log "invalid ELF header" at each start).
+# Dependency-only hook lines, so other fragments can hook in too.
+if BUILD_BS_SHEEPDOG
+install-data-hook: bss-install-data-hook
+uninstall-hook: bss-uninstall-hook
+endif
+bss-install-data-hook:
+	rm -f "$(DESTDIR)$(bsdir)/bs_sheepdog.la"
+bss-uninstall-hook:
+	rm -f "$(DESTDIR)$(bsdir)/bs_sheepdog.so"
+.PHONY: bss-install-data-hook bss-uninstall-hook
