@@ -104,11 +104,14 @@ static int op_create_and_write(struct sheep_request *req)
 	size = object_size(oid);
 	if (h->obj.offset > size || h->data_length > size - h->obj.offset)
 		return SD_RES_INVALID_PARMS;
+	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
 	r = check_readonly(oid);
-	if (r)
+	if (!r)
+		r = sheep_store_create(&g_sheep.store, oid, size, cow, req->data, h->data_length,
+				       h->obj.offset);
+	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
+	if (r > 0)
 		return r;
-	r = sheep_store_create(&g_sheep.store, oid, size, cow, req->data, h->data_length,
-			       h->obj.offset);
 	if (r)
 		sheep_debug("create %016" PRIx64 " failed: %s", oid, strerror(-r));
 	return sheep_errno_to_res(r);
@@ -157,10 +160,13 @@ static int op_write_obj(struct sheep_request *req)
 		vdi_unlock();
 		return r;
 	}
+	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
 	r = check_readonly(oid);
-	if (r)
-		return r;
-	return sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data, len, off));
+	if (!r)
+		r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data, len,
+							 off));
+	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
+	return r;
 }
 
 static int op_remove_obj(struct sheep_request *req)

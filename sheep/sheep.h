@@ -136,6 +136,14 @@ int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *c
  */
 struct sheep_vdi {
 	pthread_mutex_t lock;
+	/*
+	 * Data-object writes hold io_lock shared across their READONLY check
+	 * and the write; a snapshot takes it exclusively while it turns the
+	 * working inode into a snapshot, so no write slips in between.  Lock
+	 * order: lock, then io_lock; data writes never take lock while
+	 * holding io_lock.
+	 */
+	pthread_rwlock_t io_lock;
 	struct sheep_store *store;
 	uint8_t *inuse;		/* SD_VDI_BITMAP_SIZE bytes */
 	uint8_t *deleted;	/* SD_VDI_BITMAP_SIZE bytes */

@@ -125,6 +125,15 @@ int sheep_vdi_init(struct sheep_vdi *vdi, struct sheep_store *st)
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&vdi->lock, NULL);
+	{
+		pthread_rwlockattr_t attr;
+
+		/* a snapshot must not starve behind a stream of writes */
+		pthread_rwlockattr_init(&attr);
+		pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&vdi->io_lock, &attr);
+		pthread_rwlockattr_destroy(&attr);
+	}
 	return 0;
 }
 
@@ -134,6 +143,7 @@ void sheep_vdi_destroy(struct sheep_vdi *vdi)
 	free(vdi->deleted);
 	free(vdi->vids);
 	pthread_mutex_destroy(&vdi->lock);
+	pthread_rwlock_destroy(&vdi->io_lock);
 	vdi->inuse = vdi->deleted = NULL;
 	vdi->vids = NULL;
 }
@@ -428,8 +438,10 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 	}
 	if (a->snapid) {
 		/* the current working VDI becomes the snapshot, then the new one appears */
+		pthread_rwlock_wrlock(&vdi->io_lock);
 		r = sheep_store_write(vdi->store, sd_vid_to_vdi_oid(lk.vid), &a->now,
 				      sizeof(a->now), offsetof(struct sd_inode_header, snap_ctime));
+		pthread_rwlock_unlock(&vdi->io_lock);
 		if (r) {
 			r = SD_RES_BASE_VDI_WRITE;
 			goto out;
