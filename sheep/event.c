@@ -51,6 +51,7 @@ struct sheep_conn {
 	struct ev_handler ev;
 	int refcnt;
 	int closed;		/* socket closed; replies are dropped */
+	int eof;		/* peer stopped sending: answer what is queued, then close */
 	uint32_t events;	/* current epoll mask */
 	char peer[64];
 	struct sheep_conn *prev, *next;	/* all open connections */
@@ -102,7 +103,7 @@ static void conn_update_events(struct sheep_conn *c)
 {
 	uint32_t ev = 0;
 
-	if (c->nr_queued < MAX_QUEUED)
+	if (c->nr_queued < MAX_QUEUED && !c->eof)
 		ev |= EPOLLIN;
 	if (c->sq_head)
 		ev |= EPOLLOUT;
@@ -178,6 +179,10 @@ static int conn_flush(struct sheep_conn *c)
 			c->nr_queued--;
 			request_free(h);
 		}
+	}
+	if (c->eof && !c->nr_queued) {
+		conn_close(c);
+		return -1;
 	}
 	conn_update_events(c);
 	/* frames left buffered while throttled get no new EPOLLIN: resume them */
@@ -383,9 +388,13 @@ static void conn_read(struct sheep_conn *c)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		if (n == 0 && (c->have_hdr || c->rstart != c->rend))
+		if (n == 0 && (c->have_hdr || c->rstart != c->rend)) {
 			sheep_warn("%s closed the connection mid-frame", c->peer);
-		else if (n < 0)
+		} else if (n == 0 && c->nr_queued) {
+			/* half-close: the replies still go out */
+			c->eof = 1;
+			break;
+		} else if (n < 0)
 			sheep_info("read from %s: %s", c->peer, strerror(errno));
 		conn_close(c);
 		return;
@@ -398,7 +407,9 @@ static void conn_event(struct ev_handler *h, uint32_t events)
 	struct sheep_conn *c = (struct sheep_conn *)h;
 
 	c->refcnt++;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLHUP | EPOLLERR))
+		conn_close(c);
+	else if (events & EPOLLIN)
 		conn_read(c);
 	if (!c->closed && (events & EPOLLOUT))
 		conn_flush(c);

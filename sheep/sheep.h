@@ -2,7 +2,7 @@
 /*
  * sheep: private header of the single-node Sheepdog server.
  *
- * Architecture (see sheep/README-ish comments in each file):
+ * Architecture (each file starts with a comment on its job):
  *  - event.c: one epoll loop thread owns every connection and all
  *    connection state; it reads and validates frames and queues requests.
  *  - work.c: a worker pool runs request handlers (which may block on disk);

@@ -229,6 +229,16 @@ teardown() {
 	[ "$status" -eq 0 ]
 }
 
+@test "a client that half-closes after its request still gets the reply" {
+	sd_format
+	vid=$(sd_new_vdi half 8388608)
+	sd_req_ok 0x01 --oid $(sd_data_oid $vid 0) --fill 0x48:8 >/dev/null
+	run sd_raw req 0x02 --oid $(sd_data_oid $vid 0) --len 4194304 --hex 2 --shut-wr
+	[ "$(sd_field result "$output")" = 0x00 ]
+	[ "$(sd_field data "$output")" = 4848 ]
+	sheep_alive
+}
+
 @test "pipelined requests on the UNIX socket" {
 	sd_format
 	vid=$(sd_new_vdi unixpipe 41943040)

@@ -20,7 +20,8 @@
  *       bytes as data=), --expect-data F (compare payload, exit 3 on mismatch).
  *       Faults: --send-bytes N (send only the first N bytes of the frame,
  *       then close), --expect-close (exit 0 only if the server closes the
- *       connection without replying).
+ *       connection without replying), --shut-wr (half-close the connection
+ *       after sending, then read the reply).
  *   sd-raw ... pipeline --vid VID --objects K --count N [--size B] [--errors]
  *       On ONE connection: create K objects, then keep N writes in flight
  *       (distinct 'B'-byte slots, data derived from the id), then N reads
@@ -188,7 +189,7 @@ static int cmd_req(int argc, char **argv)
 	struct payload p = { 0 };
 	const char *out = NULL, *expect = NULL;
 	long send_bytes = -1, hexn = 0;
-	int have_flags = 0, have_len = 0, expect_close = 0, fd, r, i;
+	int have_flags = 0, have_len = 0, expect_close = 0, shut_wr = 0, fd, r, i;
 	char *rbuf = NULL;
 
 	if (argc < 1)
@@ -201,6 +202,10 @@ static int cmd_req(int argc, char **argv)
 
 		if (!strcmp(o, "--expect-close")) {
 			expect_close = 1;
+			continue;
+		}
+		if (!strcmp(o, "--shut-wr")) {
+			shut_wr = 1;
 			continue;
 		}
 		if (!v)
@@ -308,6 +313,8 @@ static int cmd_req(int argc, char **argv)
 		if (r)
 			die("send failed: %s", strerror(-r));
 	}
+	if (shut_wr)
+		shutdown(fd, SHUT_WR);
 	if (send_bytes >= 0) {
 		close(fd);
 		printf("sent=%ld\n", send_bytes);
