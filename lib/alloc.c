@@ -12,12 +12,15 @@
 static _Thread_local long g_fail_countdown;
 static _Thread_local long g_live;
 static _Thread_local long g_calls;
+static _Thread_local long g_injected;
 
 static int sdl_alloc_should_fail(void)
 {
 	g_calls++;
-	if (g_fail_countdown > 0 && --g_fail_countdown == 0)
+	if (g_fail_countdown > 0 && --g_fail_countdown == 0) {
+		g_injected++;
 		return 1;
+	}
 	return 0;
 }
 
@@ -66,4 +69,9 @@ long sdl_alloc_live(void)
 long sdl_alloc_calls(void)
 {
 	return g_calls;
+}
+
+long sdl_alloc_injected(void)
+{
+	return g_injected;
 }

@@ -39,6 +39,8 @@ void sdl_free(void *p);
 void sdl_alloc_fail_nth(long nth);
 long sdl_alloc_live(void);
 long sdl_alloc_calls(void);
+/* Number of failures injected so far. */
+long sdl_alloc_injected(void);
 
 /* ---- transport table (transport.c has the socket one) ---- */
 struct sdl_transport {

@@ -1,0 +1,386 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libsheepdog request engine against the fake sheep: pipelining and id
+ * matching, request timeouts, reconnect with resend, failure after the
+ * retry window, retryable results, cancellation, and connect errors.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "sdl_check.h"
+#include "sdl_fake.h"
+
+int g_check_failed;
+
+#define ALL (~UINT64_C(0))
+
+struct rreq {
+	struct sdl_req req;
+	int calls;
+	int ret;
+	char buf[64];
+};
+
+static void rreq_done(struct sdl_req *req, int ret)
+{
+	struct rreq *r = sdl_container_of(req, struct rreq, req);
+
+	r->calls++;
+	r->ret = ret;
+}
+
+static void rreq_init(struct rreq *r, uint64_t oid)
+{
+	memset(r, 0, sizeof(*r));
+	sdl_init_hdr(&r->req.hdr, SD_OP_READ_OBJ, 0, sizeof(r->buf));
+	r->req.hdr.obj.oid = oid;
+	r->req.rbuf = r->buf;
+	r->req.rlen = sizeof(r->buf);
+	r->req.done = rreq_done;
+}
+
+static struct sd_cluster *connect_opts(struct fake *f, unsigned nconn, unsigned io_ms,
+				       unsigned retry_ms)
+{
+	struct sd_cluster_opts o;
+
+	sd_cluster_opts_init(&o);
+	o.nr_connections = nconn;
+	o.io_timeout_ms = io_ms;
+	o.retry_timeout_ms = retry_ms;
+	o.connect_timeout_ms = 500;
+	return fake_connect(f, &o);
+}
+
+static void pump_until(struct fake *f, struct sd_cluster *c, const int *flag, int ms)
+{
+	uint64_t end = sdl_now_ms() + (uint64_t)ms;
+
+	while (!*flag && sdl_now_ms() < end)
+		fake_pump(f, c, 20);
+}
+
+static void dbg_log(int level, const char *msg, void *opaque)
+{
+	if (getenv("SDL_DEBUG"))
+		fprintf(stderr, "lib: %s\n", msg);
+}
+
+static void wait_held(struct fake *f, struct sd_cluster *c, int n, int ms)
+{
+	uint64_t end = sdl_now_ms() + (uint64_t)ms;
+
+	while (fake_nr_held(f) < n && sdl_now_ms() < end)
+		fake_pump(f, c, 20);
+}
+
+static void test_pipelining(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r[6];
+	struct fake_obj *o;
+	int i, conn_used[FAKE_MAX_CONNS] = { 0 }, nconn = 0;
+
+	fake_init(&f, 20);
+	for (i = 0; i < 6; i++) {
+		o = fake_obj_create(&f, 100 + i, 64);
+		memset(o->data, 'A' + i, 64);
+	}
+	c = connect_opts(&f, 2, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	for (i = 0; i < 6; i++) {
+		rreq_init(&r[i], 100 + i);
+		sdl_req_submit(c, &r[i].req);
+		CHECK_EQ(r[i].calls, 0);
+	}
+	fake_pump(&f, c, 50);
+	CHECK_EQ(fake_nr_held(&f), 6);
+	for (i = 0; i < 6; i++) {
+		struct fake_req *q = fake_held(&f, i);
+		int j;
+
+		for (j = i + 1; j < 6; j++)
+			CHECK(q->hdr.id != fake_held(&f, j)->hdr.id);
+		if (!conn_used[q->conn]++)
+			nconn++;
+	}
+	CHECK_EQ(nconn, 2);	/* spread over the pool, several per connection */
+	/* answer newest first: replies are matched by id */
+	CHECK_EQ(fake_serve_all(&f), 6);
+	fake_pump(&f, c, 50);
+	for (i = 0; i < 6; i++) {
+		CHECK_EQ(r[i].calls, 1);
+		CHECK_EQ(r[i].ret, 0);
+		CHECK_EQ(r[i].req.rsp.result, SD_RES_SUCCESS);
+		CHECK_EQ(r[i].buf[0], 'A' + i);
+		CHECK_EQ(r[i].buf[63], 'A' + i);
+	}
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+static void test_timeout(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r;
+	uint64_t t0;
+	int connects;
+
+	fake_init(&f, 20);
+	c = connect_opts(&f, 1, 150, 700);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	connects = f.nr_connects;
+	rreq_init(&r, 42);
+	t0 = sdl_now_ms();
+	sdl_req_submit(c, &r.req);
+	fake_pump(&f, c, 30);
+	CHECK_EQ(fake_nr_held(&f), 1);
+	/* never answered: the connection is declared dead and the request resent */
+	pump_until(&f, c, &r.calls, 400);
+	CHECK_EQ(r.calls, 0);
+	CHECK(f.nr_connects > connects);
+	CHECK_EQ(fake_nr_held(&f), 1);	/* the resent copy */
+	pump_until(&f, c, &r.calls, 2000);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ETIMEDOUT);
+	CHECK(sdl_now_ms() - t0 >= 700);
+	CHECK(sdl_now_ms() - t0 < 1800);
+	fake_pump(&f, c, 20);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
+static void test_reconnect_resend(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r[3];
+	int i, connects;
+
+	fake_init(&f, 20);
+	for (i = 0; i < 3; i++)
+		memset(fake_obj_create(&f, 200 + i, 64)->data, 'a' + i, 64);
+	c = connect_opts(&f, 2, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	sd_set_log_cb(c, dbg_log, NULL);
+	for (i = 0; i < 3; i++) {
+		rreq_init(&r[i], 200 + i);
+		sdl_req_submit(c, &r[i].req);
+	}
+	fake_pump(&f, c, 50);
+	CHECK_EQ(fake_nr_held(&f), 3);
+	connects = f.nr_connects;
+	fake_kill_all(&f);	/* the server drops every connection */
+	CHECK_EQ(fake_nr_held(&f), 0);
+	wait_held(&f, c, 3, 1000);
+	fake_pump(&f, c, 50);
+	CHECK(f.nr_connects >= connects + 2);
+	CHECK_EQ(fake_nr_held(&f), 3);	/* all three resent */
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(r[i].calls, 0);
+	fake_serve_all(&f);
+	fake_pump(&f, c, 50);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(r[i].calls, 1);
+		CHECK_EQ(r[i].ret, 0);
+		CHECK_EQ(r[i].buf[5], 'a' + i);
+	}
+	/* a send error is handled the same way */
+	rreq_init(&r[0], 200);
+	f.fail_send = 1;
+	sdl_req_submit(c, &r[0].req);
+	fake_pump(&f, c, 200);
+	CHECK_EQ(fake_nr_held(&f), 1);
+	fake_serve_all(&f);
+	fake_pump(&f, c, 50);
+	CHECK_EQ(r[0].calls, 1);
+	CHECK_EQ(r[0].ret, 0);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
+static void test_retry_window(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r, r2;
+	uint64_t t0;
+
+	fake_init(&f, 20);
+	c = connect_opts(&f, 2, 5000, 400);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	rreq_init(&r, 1);
+	sdl_req_submit(c, &r.req);
+	fake_pump(&f, c, 30);
+	CHECK_EQ(fake_nr_held(&f), 1);
+	f.refuse = 1;
+	fake_kill_all(&f);
+	t0 = sdl_now_ms();
+	/* queued while the cluster is unreachable: accepted, fails later */
+	rreq_init(&r2, 2);
+	sdl_req_submit(c, &r2.req);
+	pump_until(&f, c, &r.calls, 2000);
+	pump_until(&f, c, &r2.calls, 2000);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ENOTCONN);
+	CHECK_EQ(r2.calls, 1);
+	CHECK_EQ(r2.ret, -ENOTCONN);
+	CHECK(sdl_now_ms() - t0 >= 350);
+	CHECK(sdl_now_ms() - t0 < 1500);
+	/* the server comes back: the handle recovers by itself */
+	f.refuse = 0;
+	rreq_init(&r, 3);
+	fake_obj_create(&f, 3, 64);
+	sdl_req_submit(c, &r.req);
+	wait_held(&f, c, 1, 3000);
+	fake_serve_all(&f);
+	pump_until(&f, c, &r.calls, 500);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
+static void test_retryable_result(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r;
+	struct fake_req *q;
+
+	fake_init(&f, 20);
+	memset(fake_obj_create(&f, 9, 64)->data, 'q', 64);
+	c = connect_opts(&f, 1, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	rreq_init(&r, 9);
+	sdl_req_submit(c, &r.req);
+	fake_pump(&f, c, 30);
+	q = fake_find(&f, SD_OP_READ_OBJ, 9);
+	CHECK(q != NULL);
+	if (q)
+		fake_reply(&f, q, SD_RES_HALT, NULL, 0);
+	fake_pump(&f, c, 20);
+	CHECK_EQ(r.calls, 0);
+	CHECK_EQ(fake_nr_held(&f), 0);
+	wait_held(&f, c, 1, 1000);
+	CHECK_EQ(fake_nr_held(&f), 1);	/* retried after a backoff */
+	q = fake_find(&f, SD_OP_READ_OBJ, 9);
+	if (q)
+		fake_reply(&f, q, SD_RES_NETWORK_ERROR, NULL, 0);
+	wait_held(&f, c, 1, 1000);
+	fake_serve_all(&f);
+	pump_until(&f, c, &r.calls, 500);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(r.req.rsp.result, SD_RES_SUCCESS);
+	CHECK_EQ(r.buf[0], 'q');
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
+static void test_cancel_and_sync(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r;
+	struct sd_req hdr;
+	char buf[64];
+
+	fake_init(&f, 20);
+	memset(fake_obj_create(&f, 77, 64)->data, 's', 64);
+	c = connect_opts(&f, 1, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	/* raw synchronous request */
+	f.auto_serve = 1;
+	sdl_init_hdr(&hdr, SD_OP_READ_OBJ, 0, sizeof(buf));
+	hdr.obj.oid = 77;
+	CHECK_EQ(sd_run_sdreq(c, &hdr, buf), SD_RES_SUCCESS);
+	CHECK_EQ(((struct sd_rsp *)&hdr)->data_length, 64);
+	CHECK_EQ(buf[10], 's');
+	hdr.obj.oid = 78;
+	hdr.opcode = SD_OP_READ_OBJ;
+	hdr.data_length = sizeof(buf);
+	CHECK_EQ(sd_run_sdreq(c, &hdr, buf), SD_RES_NO_OBJ);
+	f.auto_serve = 0;
+	/* disconnect cancels what is pending */
+	rreq_init(&r, 77);
+	sdl_req_submit(c, &r.req);
+	fake_pump(&f, c, 30);
+	CHECK_EQ(sd_disconnect(c), 0);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ECANCELED);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+static void test_connect_errors(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	char addr[64];
+	int fd;
+
+	fake_init(&f, 20);
+	f.refuse = 1;
+	errno = 0;
+	c = fake_connect(&f, NULL);
+	CHECK(c == NULL);
+	CHECK_EQ(errno, ECONNREFUSED);
+	fake_fini(&f);
+
+	/* the real transport: a port nobody listens on */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK_EQ(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	getsockname(fd, (struct sockaddr *)&sin, &len);
+	close(fd);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", ntohs(sin.sin_port));
+	errno = 0;
+	c = sd_connect(addr);
+	CHECK(c == NULL);
+	CHECK_EQ(errno, ECONNREFUSED);
+	c = sd_connect("unix:/nonexistent/sock");
+	CHECK(c == NULL);
+	CHECK_EQ(errno, ENOENT);
+	c = sd_connect("host:notaport");
+	CHECK(c == NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+int main(void)
+{
+	int passed = 0, failed = 0;
+
+	RUN_TEST(test_pipelining, passed, failed);
+	RUN_TEST(test_timeout, passed, failed);
+	RUN_TEST(test_reconnect_resend, passed, failed);
+	RUN_TEST(test_retry_window, passed, failed);
+	RUN_TEST(test_retryable_result, passed, failed);
+	RUN_TEST(test_cancel_and_sync, passed, failed);
+	RUN_TEST(test_connect_errors, passed, failed);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

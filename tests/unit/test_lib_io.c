@@ -1,0 +1,778 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libsheepdog data path against the fake sheep (tests/unit/sdl_fake.c):
+ * split/merge at object boundaries, reply order, holes, allocation races,
+ * COW, batched inode updates, READONLY/INODE_INVALIDATED reloads, discard,
+ * FUA, the callback contract and allocation-failure injection.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sdl_check.h"
+#include "sdl_fake.h"
+
+int g_check_failed;
+
+#define SHIFT 20
+#define OBJ (1u << SHIFT)
+#define ALL (~UINT64_C(0))
+
+struct env {
+	struct fake f;
+	struct sd_cluster *c;
+	struct sd_vdi *v;
+	uint32_t vid;
+};
+
+struct rec {
+	int calls;
+	int ret;
+	int in_submit;
+};
+
+static int g_in_submit;
+
+static void rec_cb(struct sd_vdi *v, int ret, void *opaque)
+{
+	struct rec *r = opaque;
+
+	r->calls++;
+	r->ret = ret;
+	if (g_in_submit)
+		r->in_submit++;
+}
+
+#define SUBMIT(expr) ({ int _r; g_in_submit = 1; _r = (expr); g_in_submit = 0; _r; })
+
+static void env_setup(struct env *e, const char *name, uint64_t size)
+{
+	struct sd_cluster_opts o;
+
+	sd_cluster_opts_init(&o);
+	o.io_timeout_ms = 5000;
+	o.retry_timeout_ms = 5000;
+	if (!e->f.shift)
+		fake_init(&e->f, SHIFT);
+	if (!e->vid)
+		e->vid = fake_vdi_create(&e->f, name, size, 0);
+	e->f.auto_serve = 1;
+	e->c = fake_connect(&e->f, &o);
+	CHECK(e->c != NULL);
+	e->v = e->c ? sd_vdi_open(e->c, name, 0, NULL) : NULL;
+	CHECK(e->v != NULL);
+	e->f.auto_serve = 0;
+}
+
+static void env_open(struct env *e, uint64_t size)
+{
+	memset(e, 0, sizeof(*e));
+	env_setup(e, "v", size);
+}
+
+static void env_close(struct env *e)
+{
+	e->f.auto_serve = 1;
+	if (e->v)
+		CHECK_EQ(sd_vdi_close(e->v), 0);
+	if (e->c)
+		CHECK_EQ(sd_disconnect(e->c), 0);
+	fake_fini(&e->f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+/* Serve everything (newest first) until rec has completed. */
+static void drive(struct env *e, struct rec *r)
+{
+	int i;
+
+	for (i = 0; i < 50 && !r->calls; i++) {
+		fake_pump(&e->f, e->c, 50);
+		fake_serve_all(&e->f);
+	}
+	fake_pump(&e->f, e->c, 20);
+}
+
+static int count_op(struct fake *f, uint8_t op)
+{
+	int n = 0, i;
+
+	for (i = 0; i < fake_nr_held(f); i++)
+		if (fake_held(f, i)->hdr.opcode == op)
+			n++;
+	return n;
+}
+
+static void fill(char *buf, size_t len, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (char)((i * 31 + seed) & 0xff);
+}
+
+static void test_split_merge(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	struct fake_req *q;
+	char *w = malloc(3 * OBJ), *rd = malloc(4 * OBJ), *expect = calloc(1, 4 * OBJ);
+
+	env_open(&e, 4 * OBJ);
+	/* 1 object, unaligned, inside object 0 */
+	fill(w, OBJ, 1);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 1000, 4097, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_held(&e.f, 0);
+	CHECK_EQ(q->hdr.opcode, SD_OP_CREATE_AND_WRITE_OBJ);
+	CHECK(q->hdr.obj.oid == sd_vid_to_data_oid(e.vid, 0));
+	CHECK_EQ(q->hdr.obj.offset, 4097);
+	CHECK_EQ(q->hdr.data_length, 1000);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	memcpy(expect + 4097, w, 1000);
+
+	/* 2 objects: 50 bytes on each side of the 0/1 boundary */
+	memset(&r, 0, sizeof(r));
+	fill(w, 100, 2);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 100, OBJ - 50, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 2);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 0));
+	CHECK(q && q->hdr.obj.offset == OBJ - 50 && q->hdr.data_length == 50);
+	CHECK(q && !memcmp(q->data, w, 50));
+	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 1));
+	CHECK(q && q->hdr.obj.offset == 0 && q->hdr.data_length == 50);
+	CHECK(q && !memcmp(q->data, w + 50, 50));
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	memcpy(expect + OBJ - 50, w, 100);
+
+	/* 3 objects: tail of 0, all of 1, head of 2 */
+	memset(&r, 0, sizeof(r));
+	fill(w, OBJ + 20, 3);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, OBJ + 20, OBJ - 10, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 3);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 0));
+	CHECK(q && q->hdr.obj.offset == OBJ - 10 && q->hdr.data_length == 10);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 1));
+	CHECK(q && q->hdr.obj.offset == 0 && q->hdr.data_length == OBJ);
+	CHECK(q && !memcmp(q->data, w + 10, OBJ));
+	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 2));
+	CHECK(q && q->hdr.obj.offset == 0 && q->hdr.data_length == 10);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	memcpy(expect + OBJ - 10, w, OBJ + 20);
+
+	/* read back 3 objects unaligned, and all 4 */
+	memset(&r, 0, sizeof(r));
+	memset(rd, 0x55, 4 * OBJ);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, rd, 2 * OBJ + 7, 3, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_READ_OBJ), 3);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK(!memcmp(rd, expect + 3, 2 * OBJ + 7));
+	memset(&r, 0, sizeof(r));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, rd, 4 * OBJ, 0, rec_cb, &r)), 0);
+	drive(&e, &r);
+	CHECK_EQ(r.ret, 0);
+	CHECK(!memcmp(rd, expect, 4 * OBJ));
+	CHECK_EQ(r.in_submit, 0);
+	/* beyond the end */
+	CHECK_EQ(sd_vdi_aio_read(e.v, rd, 2, 4 * OBJ - 1, rec_cb, &r), -EINVAL);
+	env_close(&e);
+	free(w);
+	free(rd);
+	free(expect);
+}
+
+static void test_out_of_order(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char *buf = malloc(3 * OBJ), *expect = malloc(3 * OBJ);
+	struct fake_req *q0, *q1, *q2;
+	int i;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", 3 * OBJ, 0);
+	for (i = 0; i < 3; i++) {
+		struct fake_obj *o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, i), OBJ);
+
+		fill(o->data, OBJ, 10 + i);
+		memcpy(expect + i * OBJ, o->data, OBJ);
+		fake_index(&e.f, e.vid)[i] = e.vid;
+	}
+	env_setup(&e, "v", 0);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, 3 * OBJ - 200, 100, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 3);
+	q0 = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(e.vid, 0));
+	q1 = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(e.vid, 1));
+	q2 = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(e.vid, 2));
+	CHECK(q0 && q1 && q2);
+	if (q0 && q1 && q2) {
+		CHECK(q0->hdr.id != q1->hdr.id && q1->hdr.id != q2->hdr.id);
+		fake_serve(&e.f, q2);
+		fake_pump(&e.f, e.c, 30);
+		fake_serve(&e.f, q0);
+		fake_pump(&e.f, e.c, 30);
+		CHECK_EQ(r.calls, 0);
+		fake_serve(&e.f, q1);
+		fake_pump(&e.f, e.c, 30);
+	}
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK(!memcmp(buf, expect + 100, 3 * OBJ - 200));
+	env_close(&e);
+	free(buf);
+	free(expect);
+}
+
+static void test_holes(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char *buf = malloc(3 * OBJ), *expect = calloc(1, 4 * OBJ);
+	struct fake_obj *o;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", 4 * OBJ, 0);
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
+	fill(o->data, OBJ, 7);
+	memcpy(expect, o->data, OBJ);
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 2), OBJ);
+	fill(o->data, OBJ, 9);
+	memcpy(expect + 2 * OBJ, o->data, OBJ);
+	fake_index(&e.f, e.vid)[0] = e.vid;
+	fake_index(&e.f, e.vid)[2] = e.vid;
+	env_setup(&e, "v", 0);
+
+	/* allocated, hole, allocated: 2 reads, zeros in the middle */
+	memset(buf, 0xaa, 3 * OBJ);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, 2 * OBJ, OBJ / 2, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 2);
+	CHECK(!fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(e.vid, 1)));
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK(!memcmp(buf, expect + OBJ / 2, 2 * OBJ));
+
+	/* the classic tgt bug: a hole after an allocated object */
+	memset(&r, 0, sizeof(r));
+	memset(buf, 0xaa, 3 * OBJ);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, OBJ + 4096, OBJ - 4096, rec_cb, &r)), 0);
+	drive(&e, &r);
+	CHECK_EQ(r.ret, 0);
+	CHECK(!memcmp(buf, expect + OBJ - 4096, OBJ + 4096));
+
+	/* pure hole: no round trip at all, still completes from service */
+	memset(&r, 0, sizeof(r));
+	memset(buf, 0xaa, 3 * OBJ);
+	CHECK_EQ(sd_vdi_aio_read(e.v, buf, 2 * OBJ, 3 * OBJ - 10, rec_cb, &r), -EINVAL);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, OBJ, 3 * OBJ, rec_cb, &r)), 0);
+	CHECK_EQ(r.calls, 0);
+	CHECK_EQ(fake_nr_held(&e.f), 0);
+	fake_pump(&e.f, e.c, 20);
+	CHECK_EQ(fake_nr_held(&e.f), 0);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.in_submit, 0);
+	CHECK(!memcmp(buf, expect + 3 * OBJ, OBJ));
+	env_close(&e);
+	free(buf);
+	free(expect);
+}
+
+static void test_alloc_race(void)
+{
+	struct env e;
+	struct rec r1 = { 0 }, r2 = { 0 };
+	char a[512], b[512], rd[OBJ / 4];
+	struct fake_req *q;
+
+	env_open(&e, 8 * OBJ);
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, a, sizeof(a), 3 * OBJ + 1024, 0, rec_cb, &r1)), 0);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, b, sizeof(b), 3 * OBJ + 8192, 0, rec_cb, &r2)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	CHECK_EQ(count_op(&e.f, SD_OP_CREATE_AND_WRITE_OBJ), 1);
+	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 3));
+	CHECK(q != NULL);
+	if (q)
+		fake_serve(&e.f, q);
+	fake_pump(&e.f, e.c, 50);
+	/* the inode update goes out before anything is acknowledged */
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q != NULL);
+	if (q) {
+		CHECK_EQ(q->hdr.obj.offset, SD_INODE_HEADER_SIZE + 4 * 3);
+		CHECK_EQ(q->hdr.data_length, 4);
+		CHECK_EQ(*(uint32_t *)q->data, e.vid);
+	}
+	CHECK_EQ(r1.calls + r2.calls, 0);
+	if (q)
+		fake_serve(&e.f, q);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(r1.calls, 1);
+	CHECK_EQ(r1.ret, 0);
+	CHECK_EQ(r2.calls, 0);
+	/* the waiter now writes the existing object */
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	CHECK(fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 3)) != NULL);
+	CHECK_EQ(count_op(&e.f, SD_OP_CREATE_AND_WRITE_OBJ), 0);
+	drive(&e, &r2);
+	CHECK_EQ(r2.calls, 1);
+	CHECK_EQ(r2.ret, 0);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), 3 * OBJ), 0);
+	CHECK(!memcmp(rd + 1024, a, sizeof(a)));
+	CHECK(!memcmp(rd + 8192, b, sizeof(b)));
+	CHECK(rd[0] == 0 && rd[4096] == 0);
+	CHECK_EQ(r1.in_submit + r2.in_submit, 0);
+	env_close(&e);
+}
+
+static void test_cow_from_parent(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char w[100], *rd = malloc(OBJ), *expect = malloc(OBJ);
+	struct fake_obj *o;
+	struct fake_req *q;
+	uint32_t base;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	base = fake_vdi_create(&e.f, "base", 2 * OBJ, 0);
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(base, 1), OBJ);
+	fill(o->data, OBJ, 5);
+	memcpy(expect, o->data, OBJ);
+	fake_index(&e.f, base)[1] = base;
+	fake_vdi_snapshot(&e.f, "base");
+	e.vid = fake_vdi_create(&e.f, "clone", 2 * OBJ, base);
+	env_setup(&e, "clone", 0);
+
+	/* reads of inherited objects go to the owner */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, rd, 64, OBJ, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK(fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(base, 1)) != NULL);
+	drive(&e, &r);
+	CHECK(!memcmp(rd, expect, 64));
+
+	memset(&r, 0, sizeof(r));
+	memset(w, 'W', sizeof(w));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, sizeof(w), OBJ + 300, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 1));
+	CHECK(q != NULL);
+	if (q) {
+		CHECK(q->hdr.flags & SD_FLAG_CMD_COW);
+		CHECK(q->hdr.obj.cow_oid == sd_vid_to_data_oid(base, 1));
+		CHECK_EQ(q->hdr.obj.offset, 300);
+	}
+	drive(&e, &r);
+	CHECK_EQ(r.ret, 0);
+	memcpy(expect + 300, w, sizeof(w));
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, rd, OBJ, OBJ), 0);
+	CHECK(!memcmp(rd, expect, OBJ));
+	/* the parent's object is untouched */
+	CHECK(fake_obj(&e.f, sd_vid_to_data_oid(base, 1))->data[300] != 'W');
+	CHECK_EQ(fake_index(&e.f, e.vid)[1], e.vid);
+	CHECK_EQ(fake_index(&e.f, base)[1], base);
+	env_close(&e);
+	free(rd);
+	free(expect);
+}
+
+static void test_inode_update_batched(void)
+{
+	struct env e;
+	struct rec r = { 0 }, r2 = { 0 }, r3 = { 0 };
+	char *w = malloc(3 * OBJ);
+	struct fake_req *q;
+	int i;
+
+	env_open(&e, 16 * OBJ);
+	fill(w, 3 * OBJ, 4);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 3 * OBJ, 4 * OBJ, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_CREATE_AND_WRITE_OBJ), 3);
+	fake_serve_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q != NULL);
+	if (q) {
+		CHECK_EQ(q->hdr.obj.offset, SD_INODE_HEADER_SIZE + 4 * 4);
+		CHECK_EQ(q->hdr.data_length, 12);
+		for (i = 0; i < 3; i++)
+			CHECK_EQ(((uint32_t *)q->data)[i], e.vid);
+	}
+	CHECK_EQ(r.calls, 0);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	for (i = 4; i < 7; i++)
+		CHECK_EQ(fake_index(&e.f, e.vid)[i], e.vid);
+
+	/* two requests on non-adjacent objects: one update each */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 10, 8 * OBJ, 0, rec_cb, &r2)), 0);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 10, 10 * OBJ, 0, rec_cb, &r3)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_CREATE_AND_WRITE_OBJ), 2);
+	fake_serve_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_WRITE_OBJ), 2);
+	drive(&e, &r2);
+	drive(&e, &r3);
+	CHECK_EQ(r2.calls + r3.calls, 2);
+	/* two adjacent first writes from different requests coalesce */
+	memset(&r2, 0, sizeof(r2));
+	memset(&r3, 0, sizeof(r3));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 10, 12 * OBJ, 0, rec_cb, &r2)), 0);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 10, 13 * OBJ, 0, rec_cb, &r3)), 0);
+	fake_pump(&e.f, e.c, 50);
+	fake_serve_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == 8 && q->hdr.obj.offset == SD_INODE_HEADER_SIZE + 48);
+	drive(&e, &r2);
+	drive(&e, &r3);
+	CHECK_EQ(r2.calls + r3.calls, 2);
+	env_close(&e);
+	free(w);
+}
+
+static void test_readonly_reload_cow(void)
+{
+	struct env e;
+	struct rec r = { 0 }, r2 = { 0 };
+	char w[64], w2[64], *rd = malloc(OBJ);
+	struct fake_req *q;
+	uint32_t old, nvid;
+
+	env_open(&e, 2 * OBJ);
+	old = e.vid;
+	memset(w, 'o', sizeof(w));
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0);
+	e.f.auto_serve = 0;
+	/* a snapshot is taken underneath */
+	nvid = fake_vdi_snapshot(&e.f, "v");
+	memset(w, 'n', sizeof(w));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, sizeof(w), 10, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(old, 0));
+	CHECK(q != NULL);
+	if (q)
+		fake_serve(&e.f, q);	/* READONLY */
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	CHECK(fake_find(&e.f, SD_OP_LOCK_VDI, ALL) != NULL);
+	/* a request during the reload waits for it */
+	memset(w2, 'm', sizeof(w2));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w2, sizeof(w2), 100, 0, rec_cb, &r2)), 0);
+	fake_pump(&e.f, e.c, 30);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+	if (q)
+		fake_serve(&e.f, q);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(nvid));
+	CHECK(q != NULL);
+	if (q)
+		CHECK_EQ(q->hdr.data_length, SD_INODE_HEADER_SIZE);
+	if (q)
+		fake_serve(&e.f, q);
+	fake_pump(&e.f, e.c, 50);
+	/* exactly one COW create into the new vid; the other write waits on it */
+	CHECK_EQ(count_op(&e.f, SD_OP_CREATE_AND_WRITE_OBJ), 1);
+	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(nvid, 0));
+	CHECK(q != NULL);
+	if (q) {
+		CHECK(q->hdr.flags & SD_FLAG_CMD_COW);
+		CHECK(q->hdr.obj.cow_oid == sd_vid_to_data_oid(old, 0));
+	}
+	drive(&e, &r);
+	drive(&e, &r2);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(r2.calls, 1);
+	CHECK_EQ(r2.ret, 0);
+	CHECK_EQ(sd_vdi_id(e.v), nvid);
+	CHECK_EQ(fake_index(&e.f, nvid)[0], nvid);
+	CHECK_EQ(fake_index(&e.f, old)[0], old);
+	/* the snapshot keeps the old data, the vdi has the new */
+	CHECK(fake_obj(&e.f, sd_vid_to_data_oid(old, 0))->data[10] == 'o');
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, rd, 200, 0), 0);
+	CHECK(rd[0] == 'o' && rd[9] == 'o' && rd[10] == 'n' && rd[73] == 'n' && rd[74] == 0);
+	CHECK(rd[100] == 'm' && rd[163] == 'm' && rd[164] == 0);
+	env_close(&e);
+	free(rd);
+}
+
+static void test_inode_invalidated(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char buf[32];
+	struct fake_req *q;
+	struct fake_obj *o;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", 2 * OBJ, 0);
+	env_setup(&e, "v", 0);
+	/* someone else allocated object 1 meanwhile; our index does not know */
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 1), OBJ);
+	memset(o->data, 'x', OBJ);
+	fake_index(&e.f, e.vid)[1] = e.vid;
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), OBJ), 0);
+	CHECK_EQ(buf[0], 0);	/* stale index: a hole */
+	e.f.auto_serve = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, buf, 8, 0, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, ALL);
+	CHECK(q != NULL);
+	if (q)
+		fake_reply(&e.f, q, SD_RES_INODE_INVALIDATED, NULL, 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+	CHECK(q != NULL);
+	if (q)
+		fake_serve(&e.f, q);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == SD_INODE_INDEX_END && q->hdr.obj.offset == 0);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), OBJ), 0);
+	CHECK_EQ(buf[0], 'x');	/* the full reload brought the new index */
+	env_close(&e);
+}
+
+static void test_flush_fua_discard(void)
+{
+	struct env e;
+	struct rec r = { 0 }, r2 = { 0 };
+	char w[4096], rd[4096];
+	struct fake_req *q;
+
+	env_open(&e, 4 * OBJ);
+	memset(w, 'f', sizeof(w));
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0);
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), OBJ), 0);
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 2 * OBJ), 0);
+	CHECK_EQ(sd_vdi_flush(e.v), 0);	/* INVALID_PARMS counts as done */
+	e.f.auto_serve = 0;
+
+	/* FUA: the flush goes out only after the write completed */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 512, 4096, SD_AIO_FUA, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	CHECK(fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 0)) != NULL);
+	fake_serve_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(r.calls, 0);
+	q = fake_find(&e.f, SD_OP_FLUSH_VDI, ALL);
+	CHECK(q && q->hdr.obj.oid == sd_vid_to_vdi_oid(e.vid));
+	if (q)
+		fake_reply(&e.f, q, SD_RES_SUCCESS, NULL, 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	/* a failing flush fails the FUA write */
+	memset(&r, 0, sizeof(r));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, 512, 4096, SD_AIO_FUA, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	fake_serve_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_FLUSH_VDI, ALL);
+	if (q)
+		fake_reply(&e.f, q, SD_RES_EIO, NULL, 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -EIO);
+
+	/* discard: object 1 whole, 100 bytes of object 2, a hole in object 3 */
+	memset(&r, 0, sizeof(r));
+	memset(&r2, 0, sizeof(r2));
+	CHECK_EQ(SUBMIT(sd_vdi_aio_discard(e.v, 100, 3 * OBJ, rec_cb, &r2)), 0);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_discard(e.v, OBJ + 100, OBJ, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 2));
+	CHECK(q && q->hdr.data_length == 100 && q->hdr.obj.offset == 0 && q->data[0] == 0);
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.obj.offset == SD_INODE_HEADER_SIZE + 4 && q->hdr.data_length == 4 &&
+	      *(uint32_t *)q->data == 0);
+	CHECK_EQ(count_op(&e.f, SD_OP_WRITE_OBJ), 2);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(r2.calls, 1);
+	CHECK_EQ(r2.ret, 0);
+	CHECK_EQ(fake_index(&e.f, e.vid)[1], 0);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), OBJ), 0);
+	CHECK(rd[0] == 0 && rd[4095] == 0);
+	CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), 2 * OBJ), 0);
+	CHECK(rd[0] == 0 && rd[99] == 0 && rd[100] == 'f');
+	CHECK_EQ(r.in_submit + r2.in_submit, 0);
+	env_close(&e);
+}
+
+static void test_errors_and_readonly_open(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char buf[16];
+	struct fake_req *q;
+	struct sd_vdi *snap;
+
+	env_open(&e, 2 * OBJ);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_write(e.v, "x", 1, 0), 0);
+	e.f.auto_serve = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, 16, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, ALL);
+	if (q)
+		fake_reply(&e.f, q, SD_RES_NO_SPACE, NULL, 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ENOSPC);
+	CHECK(strstr(sd_cluster_errmsg(e.c), "READ_OBJ") != NULL);
+	/* a snapshot opened by id is read-only */
+	fake_vdi_snapshot(&e.f, "v");
+	e.f.auto_serve = 1;
+	snap = sd_vdi_open(e.c, "v", 1, NULL);
+	CHECK(snap != NULL);
+	if (snap) {
+		CHECK(sd_vdi_is_readonly(snap));
+		CHECK_EQ(sd_vdi_aio_write(snap, buf, 1, 0, 0, rec_cb, &r), -EROFS);
+		CHECK_EQ(sd_vdi_aio_discard(snap, 1, 0, rec_cb, &r), -EROFS);
+		CHECK_EQ(sd_vdi_read(snap, buf, 1, 0), 0);
+		CHECK_EQ(buf[0], 'x');
+		CHECK_EQ(sd_vdi_close(snap), 0);
+	}
+	CHECK(sd_vdi_open(e.c, "nope", 0, NULL) == NULL && errno == ENOENT);
+	CHECK_EQ(sd_disconnect(e.c), -EBUSY);
+	env_close(&e);
+}
+
+/* Fail each allocation of a representative write in turn. */
+static void test_alloc_failures(void)
+{
+	long n;
+	int injected_runs = 0;
+
+	for (n = 1; n < 200; n++) {
+		struct env e;
+		struct rec r = { 0 };
+		char *w = malloc(2 * OBJ);
+		long before;
+		int ret;
+
+		memset(&e, 0, sizeof(e));
+		fake_init(&e.f, SHIFT);
+		e.vid = fake_vdi_create(&e.f, "v", 4 * OBJ, 0);
+		fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 1), OBJ);
+		fake_index(&e.f, e.vid)[1] = e.vid;
+		env_setup(&e, "v", 0);
+		memset(w, 'z', 2 * OBJ);
+		e.f.auto_serve = 1;
+		before = sdl_alloc_injected();
+		sdl_alloc_fail_nth(n);
+		/* objects 0 (new), 1 (own), 2 (new), plus a FUA flush */
+		ret = SUBMIT(sd_vdi_aio_write(e.v, w, 2 * OBJ, OBJ / 2, SD_AIO_FUA, rec_cb, &r));
+		if (ret) {
+			CHECK_EQ(ret, -ENOMEM);
+		} else {
+			drive(&e, &r);
+			CHECK_EQ(r.calls, 1);
+			CHECK(r.ret == 0 || r.ret == -ENOMEM);
+		}
+		fake_pump(&e.f, e.c, 10);
+		CHECK_EQ(r.in_submit, 0);
+		CHECK(r.calls <= 1);
+		sdl_alloc_fail_nth(0);
+		if (!ret && !r.ret) {
+			char rd[16];
+
+			CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), 2 * OBJ), 0);
+			CHECK_EQ(rd[0], 'z');
+		}
+		env_close(&e);
+		free(w);
+		if (sdl_alloc_injected() == before)
+			break;
+		injected_runs++;
+	}
+	CHECK(injected_runs >= 3);
+	CHECK(n < 200);
+
+	/* and each allocation of connect + open */
+	for (n = 1; n < 200; n++) {
+		struct fake f;
+		struct sd_cluster *c;
+		struct sd_vdi *v = NULL;
+		long before = sdl_alloc_injected();
+
+		fake_init(&f, SHIFT);
+		fake_vdi_create(&f, "v", OBJ, 0);
+		f.auto_serve = 1;
+		sdl_alloc_fail_nth(n);
+		c = fake_connect(&f, NULL);
+		if (c)
+			v = sd_vdi_open(c, "v", 0, NULL);
+		sdl_alloc_fail_nth(0);
+		CHECK(c || errno == ENOMEM);
+		CHECK(!c || v || errno == ENOMEM);
+		if (v)
+			CHECK_EQ(sd_vdi_close(v), 0);
+		if (c)
+			CHECK_EQ(sd_disconnect(c), 0);
+		fake_fini(&f);
+		CHECK_EQ(sdl_alloc_live(), 0);
+		if (sdl_alloc_injected() == before)
+			break;
+	}
+	CHECK(n < 200);
+}
+
+int main(void)
+{
+	int passed = 0, failed = 0;
+
+	RUN_TEST(test_split_merge, passed, failed);
+	RUN_TEST(test_out_of_order, passed, failed);
+	RUN_TEST(test_holes, passed, failed);
+	RUN_TEST(test_alloc_race, passed, failed);
+	RUN_TEST(test_cow_from_parent, passed, failed);
+	RUN_TEST(test_inode_update_batched, passed, failed);
+	RUN_TEST(test_readonly_reload_cow, passed, failed);
+	RUN_TEST(test_inode_invalidated, passed, failed);
+	RUN_TEST(test_flush_fua_discard, passed, failed);
+	RUN_TEST(test_errors_and_readonly_open, passed, failed);
+	RUN_TEST(test_alloc_failures, passed, failed);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
