@@ -212,7 +212,7 @@ static int daemonize(int *notify_fd)
 {
 	int p[2];
 	pid_t pid;
-	char c;
+	char c = 0;
 
 	if (pipe(p) < 0)
 		return -errno;

@@ -214,6 +214,30 @@ static void test_snapshot_clone(void)
 	teardown();
 }
 
+/* QEMU-style rebase: NEW_VDI snapid != 0 with base = an older snapshot. */
+static void test_rebase(void)
+{
+	uint32_t v1 = 0, v2 = 0, v3 = 0, e;
+	struct sd_inode_header h;
+	int res;
+
+	setup();
+	CHECK(create("reb", 0, 0, &v1) == SD_RES_SUCCESS);
+	CHECK(sheep_vdi_write_index(&g_vdi, v1, &v1, 4, sd_inode_index_offset(2)) == 0);
+	CHECK(create("reb", v1, 1, &v2) == SD_RES_SUCCESS);	/* snapshot v1 */
+	CHECK(sheep_vdi_write_index(&g_vdi, v2, &v2, 4, sd_inode_index_offset(2)) == 0);
+	CHECK(create("reb", v1, 1, &v3) == SD_RES_SUCCESS);	/* rebase onto v1 */
+	CHECK(v3 != v1 && v3 != v2);
+	CHECK(sheep_vdi_read_header(&g_st, v2, &h) == 0 && sd_inode_is_snapshot(&h));
+	CHECK(sheep_vdi_read_header(&g_st, v3, &h) == 0 && !sd_inode_is_snapshot(&h) &&
+	      h.parent_vdi_id == v1 && h.snap_id == 3);
+	CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v3), &e, 4, sd_inode_index_offset(2)) == 0 &&
+	      e == v1);
+	CHECK(lookup("reb", "", 0, &res) == v3 && res == SD_RES_SUCCESS);
+	CHECK(lookup("reb", "", 2, &res) == v2 && res == SD_RES_SUCCESS);
+	teardown();
+}
+
 static int obj_exists(uint32_t vid, uint32_t idx)
 {
 	uint64_t size;
@@ -320,6 +344,7 @@ int main(void)
 	test_alloc_and_lookup();
 	test_wraparound();
 	test_snapshot_clone();
+	test_rebase();
 	test_references();
 	test_crash_during_new_vdi();
 	if (g_failures) {
