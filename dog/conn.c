@@ -27,6 +27,14 @@ int dog_conn_configure(const char *addr, unsigned port)
 	const char *why = NULL;
 
 	if (addr) {
+		char v6[300];
+		const char *colon = strchr(addr, ':');
+
+		/* upstream takes a bare IPv6 literal ("-a ::1"); the parser wants [] */
+		if (colon && strchr(colon + 1, ':') && addr[0] != '[' &&
+		    strncmp(addr, "unix:", 5) && addr[0] != '/' &&
+		    (size_t)snprintf(v6, sizeof(v6), "[%s]", addr) < sizeof(v6))
+			addr = v6;
 		if (sdc_parse_addr(addr, &a, &why)) {
 			dog_err("Invalid address '%s': %s", addr, why);
 			return -EINVAL;

@@ -126,6 +126,10 @@ teardown() {
 		[ "$status" -eq 2 ]
 		[[ "$output" == *"Failed to connect to 127.0.0.1:$port: Connection refused"* ]]
 	done
+	# a bare IPv6 literal is accepted, as upstream
+	run dog_raw vdi list -a ::1 -p "$port"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"Failed to connect to [::1]:$port: "* ]]
 }
 
 @test "dog: unix socket address and -a/-p anywhere on the line" {
