@@ -41,3 +41,11 @@ tests_unit_test_lib_engine_SOURCES = tests/unit/test_lib_engine.c
 tests_unit_test_lib_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 tests_unit_test_lib_engine_LDADD = $(LIB_TEST_LDADD)
 TESTS += tests/unit/test_lib_io tests/unit/test_lib_engine
+
+# Integration test program against a real sheep (tests/bats/lib_sheep.bats);
+# it uses only the installed API and links the shared library.
+check_PROGRAMS += tests/unit/test_lib_sheep
+tests_unit_test_lib_sheep_SOURCES = tests/unit/test_lib_sheep.c
+tests_unit_test_lib_sheep_LDADD = lib/libsheepdog.la
+TESTS += tests/bats/lib_sheep.bats
+dist_noinst_DATA += tests/bats/lib_sheep.bats

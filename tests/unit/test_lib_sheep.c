@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libsheepdog against a real sheep (driven by tests/bats/lib_sheep.bats):
+ *   test_lib_sheep ADDR      ADDR as for sd_connect (host:port or unix:PATH)
+ *   test_lib_sheep ADDR --read|--write NAME OFFSET LENGTH
+ *                            copy a range of a vdi to stdout / from stdin
+ * Uses only the public API.  The cluster must be formatted and empty of
+ * the vdis named here.  Exit status 0 when every check passed.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sheepdog/sheepdog.h>
+
+static int g_failed;
+
+#define CHECK(cond)							\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "%s:%d: CHECK failed: %s (%s)\n", \
+				__FILE__, __LINE__, #cond,		\
+				c ? sd_cluster_errmsg(c) : "-");	\
+			g_failed++;					\
+		}							\
+	} while (0)
+
+#define MIB (1024u * 1024u)
+#define NR_AIO 64
+#define AIO_LEN (64 * 1024)
+
+static struct sd_cluster *c;
+
+struct aio_state {
+	int pending;
+	int errors;
+};
+
+static void aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
+{
+	struct aio_state *s = opaque;
+
+	s->pending--;
+	if (ret)
+		s->errors++;
+}
+
+static void aio_wait(struct aio_state *s)
+{
+	int i;
+
+	for (i = 0; i < 3000 && s->pending > 0; i++) {
+		struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
+
+		poll(&pfd, 1, 10);
+		sd_cluster_service(c);
+	}
+}
+
+static void fill(char *buf, size_t len, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
+}
+
+static int find_vdi(const struct sd_vdi_info *v, int n, const char *name, int snap,
+		    const char *tag)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name) && v[i].is_snapshot == snap &&
+		    (!tag || !strcmp(v[i].tag, tag)))
+			return i;
+	return -1;
+}
+
+/* --read / --write: move one range between a vdi and stdio. */
+static int copy_mode(const char *addr, const char *mode, const char *name, uint64_t off,
+		     size_t len)
+{
+	struct sd_vdi *v;
+	char *buf = malloc(len ? len : 1);
+	int ret;
+
+	c = sd_connect(addr);
+	if (!c || !buf)
+		return 1;
+	v = sd_vdi_open(c, name, 0, NULL);
+	if (!v) {
+		fprintf(stderr, "open %s: %s\n", name, sd_cluster_errmsg(c));
+		return 1;
+	}
+	if (!strcmp(mode, "--read")) {
+		ret = sd_vdi_read(v, buf, len, off);
+		if (!ret && fwrite(buf, 1, len, stdout) != len)
+			ret = -EIO;
+	} else {
+		ret = fread(buf, 1, len, stdin) == len ? sd_vdi_write(v, buf, len, off) : -EIO;
+	}
+	if (ret)
+		fprintf(stderr, "%s: %s\n", mode, sd_cluster_errmsg(c));
+	if (sd_vdi_close(v) || sd_disconnect(c))
+		ret = -EIO;
+	free(buf);
+	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const uint64_t size = 12 * (uint64_t)MIB;
+	char *img = calloc(1, size), *rd = malloc(size), *snapimg, *buf;
+	struct aio_state st = { 0, 0 };
+	struct sd_vdi *v, *snap, *cl;
+	struct sd_vdi_info *info = NULL;
+	uint32_t vid0, obj;
+	int i, n;
+
+	if (argc == 6)
+		return copy_mode(argv[1], argv[2], argv[3], strtoull(argv[4], NULL, 0),
+				 strtoul(argv[5], NULL, 0));
+	if (argc != 2 || !img || !rd) {
+		fprintf(stderr, "usage: %s ADDR\n", argv[0]);
+		return 2;
+	}
+	c = sd_connect(argv[1]);
+	if (!c) {
+		fprintf(stderr, "sd_connect %s: %s\n", argv[1], strerror(errno));
+		return 1;
+	}
+	/* create, list */
+	CHECK(sd_vdi_create(c, "lt", size) == 0);
+	CHECK(sd_vdi_create(c, "lt", size) == -EEXIST);
+	n = sd_vdi_list(c, &info);
+	CHECK(n >= 1 && find_vdi(info, n, "lt", 0, NULL) >= 0);
+	free(info);
+	v = sd_vdi_open(c, "lt", 0, NULL);
+	CHECK(v != NULL);
+	if (!v)
+		return 1;
+	obj = sd_vdi_object_size(v);
+	CHECK(sd_vdi_size(v) == size);
+	CHECK(obj == 4 * MIB);
+	CHECK(!sd_vdi_is_readonly(v));
+	vid0 = sd_vdi_id(v);
+
+	/* sync write/read across object boundaries, unaligned */
+	buf = malloc(obj + 2000);
+	fill(buf, obj + 2000, 1);
+	CHECK(sd_vdi_write(v, buf, obj + 2000, obj - 1000) == 0);
+	memcpy(img + obj - 1000, buf, obj + 2000);
+	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK(!memcmp(rd, img, size));
+	/* a hole after an allocated object reads as zeros at the right place */
+	CHECK(sd_vdi_read(v, rd, obj + 4096, obj + obj / 2) == 0);
+	CHECK(!memcmp(rd, img + obj + obj / 2, obj + 4096));
+
+	/* 64 outstanding async writes across the whole vdi, then reads */
+	for (i = 0; i < NR_AIO; i++) {
+		uint64_t off = (uint64_t)i * (size / NR_AIO) + (uint64_t)(i * 977) % 4096;
+
+		fill(img + off, AIO_LEN, 100 + i);
+		if (sd_vdi_aio_write(v, img + off, AIO_LEN, off, i % 8 ? 0 : SD_AIO_FUA, aio_cb,
+				     &st) == 0)
+			st.pending++;
+		else
+			st.errors++;
+	}
+	CHECK(st.pending == NR_AIO);
+	aio_wait(&st);
+	CHECK(st.pending == 0 && st.errors == 0);
+	memset(rd, 0, size);
+	for (i = 0; i < 12; i++) {
+		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb, &st) == 0)
+			st.pending++;
+	}
+	aio_wait(&st);
+	CHECK(st.pending == 0 && st.errors == 0);
+	CHECK(!memcmp(rd, img, size));
+	CHECK(sd_vdi_flush(v) == 0);
+
+	/* snapshot while open, then write: the handle follows (COW) */
+	snapimg = malloc(size);
+	memcpy(snapimg, img, size);
+	CHECK(sd_vdi_snapshot(c, "lt", "s1") == 0);
+	CHECK(sd_vdi_snapshot(c, "lt", "s1") == -EEXIST);
+	fill(buf, 3000, 9);
+	CHECK(sd_vdi_write(v, buf, 3000, obj - 1500) == 0);
+	memcpy(img + obj - 1500, buf, 3000);
+	CHECK(sd_vdi_id(v) != vid0);
+	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK(!memcmp(rd, img, size));
+	snap = sd_vdi_open(c, "lt", 0, "s1");
+	CHECK(snap != NULL);
+	if (snap) {
+		CHECK(sd_vdi_is_readonly(snap));
+		CHECK(sd_vdi_id(snap) == vid0);
+		CHECK(sd_vdi_read(snap, rd, size, 0) == 0);
+		CHECK(!memcmp(rd, snapimg, size));
+		CHECK(sd_vdi_write(snap, buf, 10, 0) == -EROFS);
+		CHECK(sd_vdi_close(snap) == 0);
+	}
+
+	/* clone the snapshot, write the clone, parent untouched */
+	CHECK(sd_vdi_clone(c, "lt", 0, "s1", "lt-clone") == 0);
+	cl = sd_vdi_open(c, "lt-clone", 0, NULL);
+	CHECK(cl != NULL);
+	if (cl) {
+		CHECK(sd_vdi_read(cl, rd, size, 0) == 0);
+		CHECK(!memcmp(rd, snapimg, size));
+		fill(buf, 5000, 11);
+		CHECK(sd_vdi_write(cl, buf, 5000, 2 * obj - 100) == 0);
+		CHECK(sd_vdi_read(cl, rd, 5000, 2 * obj - 100) == 0);
+		CHECK(!memcmp(rd, buf, 5000));
+		CHECK(sd_vdi_close(cl) == 0);
+	}
+	snap = sd_vdi_open(c, "lt", 1, NULL);
+	CHECK(snap != NULL);
+	if (snap) {
+		CHECK(sd_vdi_read(snap, rd, size, 0) == 0);
+		CHECK(!memcmp(rd, snapimg, size));
+		CHECK(sd_vdi_close(snap) == 0);
+	}
+
+	/* discard: a whole object and a partial range */
+	CHECK(sd_vdi_discard(v, obj, obj) == 0);
+	memset(img + obj, 0, obj);
+	CHECK(sd_vdi_discard(v, 100, 10) == 0);
+	memset(img + 10, 0, 100);
+	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK(!memcmp(rd, img, size));
+	CHECK(sd_vdi_read(v, rd, 10, size - 10) == 0);
+	CHECK(sd_vdi_read(v, rd, 0, size) == 0);
+	CHECK(sd_vdi_read(v, rd, 11, size - 10) == -EINVAL);
+
+	CHECK(sd_vdi_close(v) == 0);
+	n = sd_vdi_list(c, &info);
+	CHECK(n >= 3);
+	CHECK(find_vdi(info, n, "lt", 1, "s1") >= 0);
+	CHECK(find_vdi(info, n, "lt-clone", 0, NULL) >= 0);
+	free(info);
+
+	/* resize, delete */
+	CHECK(sd_vdi_resize(c, "lt", size * 2) == 0);
+	CHECK(sd_vdi_resize(c, "lt", size) == -EINVAL);
+	v = sd_vdi_open(c, "lt", 0, NULL);
+	CHECK(v && sd_vdi_size(v) == size * 2);
+	if (v)
+		CHECK(sd_vdi_close(v) == 0);
+	CHECK(sd_vdi_delete(c, "lt-clone", NULL) == 0);
+	CHECK(sd_vdi_open(c, "lt-clone", 0, NULL) == NULL && errno == ENOENT);
+	CHECK(sd_vdi_delete(c, "nosuch", NULL) == -ENOENT);
+	CHECK(sd_disconnect(c) == 0);
+	c = NULL;
+	free(img);
+	free(rd);
+	free(snapimg);
+	free(buf);
+	printf("%s\n", g_failed ? "FAILED" : "OK");
+	return g_failed ? 1 : 0;
+}
