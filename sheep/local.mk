@@ -32,9 +32,11 @@ TESTS += \
 	tests/bats/sheep_cli.bats \
 	tests/bats/sheep_proto.bats \
 	tests/bats/sheep_badinput.bats \
-	tests/bats/sheep_persist.bats
+	tests/bats/sheep_persist.bats \
+	tests/bats/sheep_interop.bats
 EXTRA_DIST += \
 	tests/bats/sheep_cli.bats \
 	tests/bats/sheep_proto.bats \
 	tests/bats/sheep_badinput.bats \
-	tests/bats/sheep_persist.bats
+	tests/bats/sheep_persist.bats \
+	tests/bats/sheep_interop.bats

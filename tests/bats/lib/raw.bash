@@ -56,13 +56,14 @@ sheep_alive() {
 	[ "$(sd_field result "$out")" = 0x00 ] && [ "$(sd_field nr_nodes "$out")" = 1 ]
 }
 
-# sheep_start_any STORE [args]: sheep_start on a random free port, retrying
+# sheep_start_any STORE [args]: sheep_start on a random free port (of
+# $SD_PORT_DIGITS digits, default 5), retrying
 # with another port if the chosen one was taken meanwhile (sd_free_port only
 # sees listeners, not the local ports of other machines' connections).
 sheep_start_any() {
 	local store=$1 i; shift
 	for i in 1 2 3; do
-		if sheep_start "$store" "$(sd_free_port)" "$@"; then
+		if sheep_start "$store" "$(sd_free_port "${SD_PORT_DIGITS:-5}")" "$@"; then
 			return 0
 		fi
 		grep -q "Address already in use" "$store/sheep.log" 2>/dev/null || return 1
