@@ -340,3 +340,59 @@ teardown() {
 	[[ "$output" == *"tcp:127.0.0.1:$SHEEP_PORT:avol does not exist - please check"* ]]
 	[[ "$output" != *"--mode logicalunit"* ]]
 }
+
+@test "bs_io: snapshot LUN forced writable still refuses writes (library EROFS -> DATA PROTECT)" {
+	bss_vdi_create vol 16M
+	sd_dog vdi snapshot -s s vol
+	bss_lun 1 "$(bss_tcp vol:s)"
+	# Clearing tgt's readonly flag lets writes reach the module; libsheepdog
+	# refuses them at submit and the module completes them from the main
+	# loop with the precise sense.
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params readonly=0
+	run bss_raw 1 "$(bss_cdb10 0x2a 0 0 8)" --out-byte 0x42 --out-len 4096
+	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
+	run bss_raw 1 "$(bss_cdb10 0x2e 0 0 8)" --out-byte 0x42 --out-len 4096
+	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
+	run bss_io 1 --mode write --qd 32 --bs 4096 --offset 0 --length $((MiB)) --seed 1
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"key=0x7"* ]]
+	# Reads still work, the snapshot is unchanged.
+	run bss_raw 1 "$(bss_cdb10 0x28 0 0 8)" --in 4096 --dump
+	[ "${lines[0]}" = "status=GOOD" ]
+	[ "${lines[1]}" = "data=$(printf '0%.0s' $(seq 1 8192))" ]
+	# tgtd is fine and the LUN can be deleted.
+	run tgt_lun_del 1 1
+	[ "$status" -eq 0 ]
+}
+
+@test "bs_io: --params path= switches a LUN between a vdi and its snapshot" {
+	bss_vdi_create vol 16M
+	bss_lun 1 "$(bss_tcp vol)"
+	run bss_io 1 --mode write --qd 8 --bs 65536 --offset 0 --length $((MiB)) --seed 61
+	[ "$status" -eq 0 ]
+	sd_dog vdi snapshot -s s61 vol
+	run bss_io 1 --mode write --qd 8 --bs 65536 --offset 0 --length $((MiB)) --seed 62
+	[ "$status" -eq 0 ]
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=0
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params "path=$(bss_tcp vol:s61)"
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=1
+	run bss_io 1 --mode verify --qd 8 --bs 65536 --offset 0 --length $((MiB)) --seed 61
+	[ "$status" -eq 0 ]
+	run bss_raw 1 "$(bss_cdb10 0x2a 0 0 1)" --out-byte 1 --out-len 512
+	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
+	# And back to the working vdi: writable again, newest data.
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=0
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params "path=$(bss_tcp vol)"
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=1
+	run bss_io 1 --mode verify --qd 8 --bs 65536 --offset 0 --length $((MiB)) --seed 62
+	[ "$status" -eq 0 ]
+	run bss_raw 1 "$(bss_cdb10 0x2a 0 0 1)" --out-byte 1 --out-len 512
+	[ "$output" = "status=GOOD" ]
+	# A bad new path is refused and leaves the LUN without a backing store.
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=0
+	run tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params "path=$(bss_tcp nosuch)"
+	[ "$status" -ne 0 ]
+	bss_log_has "cannot open vdi 'nosuch'"
+	run tgt_lun_del 1 1
+	[ "$status" -eq 0 ]
+}
