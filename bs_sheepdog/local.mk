@@ -9,12 +9,12 @@
 # libsheepdog.so; the version script keeps every symbol but
 # register_bs_module local.
 #
-# bsdir: tgtd's compiled-in BSDIR is /usr/lib/tgt/backing-store, i.e.
-# $(prefix)/lib/tgt/backing-store for --prefix=/usr (not $(libdir), which is
-# multiarch on Debian).  Override with `make install bsdir=DIR`; DESTDIR is
-# honoured.
+# bsdir: tgtd loads modules only from its compiled-in BSDIR,
+# /usr/lib/tgt/backing-store, whatever our prefix; configure's
+# --with-tgt-bsdir (or `make install bsdir=DIR`) changes it; DESTDIR is
+# honoured; distcheck installs below its own prefix.
 
-bsdir = $(prefix)/lib/tgt/backing-store
+bsdir = $(TGT_BSDIR)
 
 BSS_COMMON_SOURCES = \
 	bs_sheepdog/bss_config.c bs_sheepdog/bss_config.h \
