@@ -251,6 +251,9 @@ static int op_new_vdi(struct sheep_request *req)
 	a.snapid = h->vdi.snapid;
 	a.copies = h->vdi.copies ? h->vdi.copies : g_sheep.cfg.nr_copies;
 	a.copy_policy = h->vdi.copies ? h->vdi.copy_policy : g_sheep.cfg.copy_policy;
+	/* erasure coding: nr_copies is data + parity strips (section 3.5) */
+	if (a.copy_policy)
+		a.copies = (uint8_t)((a.copy_policy >> 4) * 2 + (a.copy_policy & 0x0f));
 	a.store_policy = h->vdi.store_policy;
 	a.block_size_shift = h->vdi.block_size_shift ? h->vdi.block_size_shift
 						      : g_sheep.cfg.block_size_shift;

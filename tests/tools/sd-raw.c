@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net.h"
@@ -534,9 +535,18 @@ static int run_batch(int fd, struct pipe_req *reqs, size_t n, size_t slot, unsig
 	return rc;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int cmd_pipeline(int argc, char **argv)
 {
 	uint32_t vid = 0, objects = 4, count = 256, slot = 4096, i;
+	long long t0, t1, t2;
 	int errors = 0, fd, rc;
 	unsigned reordered = 0;
 	struct pipe_req *reqs;
@@ -606,7 +616,9 @@ static int cmd_pipeline(int argc, char **argv)
 			die("%s", "out of memory");
 		fill_pattern(q->data, slot, (uint32_t)(h->obj.oid * 131 + h->obj.offset));
 	}
+	t0 = now_ms();
 	rc = run_batch(fd, reqs, count, slot, &reordered);
+	t1 = now_ms();
 	for (i = 0; i < count; i++)
 		free(reqs[i].data);
 	if (rc)
@@ -631,10 +643,12 @@ static int cmd_pipeline(int argc, char **argv)
 		h->obj.offset = (i / objects) * slot;
 	}
 	rc = run_batch(fd, reqs, count, slot, &reordered);
+	t2 = now_ms();
 	close(fd);
 	free(reqs);
 	if (!rc)
-		printf("ok requests=%u reordered=%u\n", objects + 2 * count, reordered);
+		printf("ok requests=%u reordered=%u write_ms=%lld read_ms=%lld\n",
+		       objects + 2 * count, reordered, t1 - t0, t2 - t1);
 	return rc;
 }
 
