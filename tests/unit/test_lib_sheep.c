@@ -112,7 +112,7 @@ static int copy_mode(const char *addr, const char *mode, const char *name, uint6
 int main(int argc, char **argv)
 {
 	const uint64_t size = 12 * (uint64_t)MIB;
-	char *img = calloc(1, size), *rd = malloc(size), *snapimg, *buf;
+	char *img, *rd, *snapimg, *buf;
 	struct aio_state st = { 0, 0 };
 	struct sd_vdi *v, *snap, *cl;
 	struct sd_vdi_info *info = NULL;
@@ -122,6 +122,8 @@ int main(int argc, char **argv)
 	if (argc == 6)
 		return copy_mode(argv[1], argv[2], argv[3], strtoull(argv[4], NULL, 0),
 				 strtoul(argv[5], NULL, 0));
+	img = calloc(1, size);
+	rd = malloc(size);
 	if (argc != 2 || !img || !rd) {
 		fprintf(stderr, "usage: %s ADDR\n", argv[0]);
 		return 2;
