@@ -83,7 +83,10 @@ void bss_done_event_cb(struct event_data *ev);
 /* Free the acb cache (bs_exit). */
 void bss_acb_cache_free(struct bss_lu *blu);
 
-/* bss_main.c: the operations table and GET LBA STATUS override. */
+/* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
+void bss_sbc_override(struct scsi_lu *lu);
+
+/* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);
 
 #endif

@@ -128,12 +128,12 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	if (sd_vdi_is_readonly(blu->vdi))
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu);
+	bss_sbc_override(lu);
 
 	/*
-	 * lu->fd is only used by core's GET LBA STATUS (lseek SEEK_HOLE):
-	 * on -1 lseek fails and core reports the whole range as mapped,
-	 * which is the right answer for a LUN that does not advertise
-	 * thin provisioning.  (0 would make core spin on stdin.)
+	 * There is no file: core's only user of lu->fd, GET LBA STATUS, is
+	 * replaced by bss_sbc_override().  -1, not 0: lseek on fd 0 would
+	 * make core's version spin if it ever ran.
 	 */
 	*fd = -1;
 	*size = sd_vdi_size(blu->vdi);

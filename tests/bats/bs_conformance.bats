@@ -85,6 +85,13 @@ run_family() {
 	run_family 1 ReportSupportedOpcodes 2
 }
 
+# Fails on tgt's own rdwr store (core's range check overflows: BeyondEol);
+# the module replaces core's GET LBA STATUS for its LUNs.  UnmapSingle skips
+# (the LU is fully provisioned).
+@test "bs_conformance: GetLBAStatus (module override of the core handler)" {
+	run_family 1 GetLBAStatus 1
+}
+
 @test "bs_conformance: read-only snapshot LUN passes ReadOnly and Read10" {
 	run_family 2 ReadOnly 10
 	run_family 2 Read10
