@@ -103,16 +103,17 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	blu->vdi = sd_vdi_open(blu->cluster, blu->path.vdi, blu->path.snapid,
 			       blu->path.tag[0] ? blu->path.tag : NULL);
 	if (!blu->vdi) {
+		char what[SD_MAX_VDI_TAG_LEN + 32] = "";
+
 		ret = -errno;
-		if (bss_path_is_snapshot(&blu->path))
-			eprintf("%s: sheepdog: cannot open snapshot %s of vdi '%s' at %s: %s (%s)\n",
-				blu->label, blu->path.tag[0] ? blu->path.tag : "(by id)",
-				blu->path.vdi, blu->path.addr, strerror(-ret),
-				sd_cluster_errmsg(blu->cluster));
-		else
-			eprintf("%s: sheepdog: cannot open vdi '%s' at %s: %s (%s)\n", blu->label,
-				blu->path.vdi, blu->path.addr, strerror(-ret),
-				sd_cluster_errmsg(blu->cluster));
+		if (blu->path.tag[0])
+			snprintf(what, sizeof(what), "snapshot '%s' of ", blu->path.tag);
+		else if (blu->path.snapid)
+			snprintf(what, sizeof(what), "snapshot id %" PRIu32 " of ",
+				 blu->path.snapid);
+		eprintf("%s: sheepdog: cannot open %svdi '%s' at %s: %s (%s)\n", blu->label, what,
+			blu->path.vdi, blu->path.addr, strerror(-ret),
+			sd_cluster_errmsg(blu->cluster));
 		goto disconnect;
 	}
 

@@ -60,8 +60,8 @@ expect_lun_fails() {
 
 @test "bs_errors: unknown vdi, unknown snapshot tag and id are refused" {
 	expect_lun_fails 2 "$(bss_tcp nosuch)" "" "cannot open vdi 'nosuch'"
-	expect_lun_fails 2 "$(bss_tcp vol:nosuchtag)" "" "cannot open snapshot nosuchtag of vdi 'vol'"
-	expect_lun_fails 2 "$(bss_tcp vol:42)" "" "cannot open snapshot (by id) of vdi 'vol'"
+	expect_lun_fails 2 "$(bss_tcp vol:nosuchtag)" "" "cannot open snapshot 'nosuchtag' of vdi 'vol'"
+	expect_lun_fails 2 "$(bss_tcp vol:42)" "" "cannot open snapshot id 42 of vdi 'vol'"
 }
 
 @test "bs_errors: unknown or bad bsopts and bsoflags are refused" {
