@@ -415,3 +415,25 @@ teardown() {
 	[ "${lines[0]}" = "status=GOOD" ]
 	[ "${lines[1]:5:24}" = "0000000000007fff00000200" ]
 }
+
+@test "bs_io: 4096-byte logical blocks (--blocksize 4096)" {
+	bss_vdi_create vol 32M
+	run tgt_adm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 \
+		--backing-store "$(bss_tcp vol)" --bstype sheepdog --blocksize 4096
+	[ "$status" -eq 0 ]
+	run bss_raw 1 "9e10000000000000000000000020 0000" --in 32 --dump
+	[ "${lines[0]}" = "status=GOOD" ]
+	# 8192 blocks of 4096 bytes: last LBA 0x1fff.
+	[ "${lines[1]:5:24}" = "0000000000001fff00001000" ]
+	run bss_io 1 --mode write --qd 32 --bs 196608 --offset 0 --length $((24 * MiB)) --seed 71
+	[ "$status" -eq 0 ]
+	run bss_io 1 --mode verify --qd 32 --bs 65536 --offset 0 --length $((24 * MiB)) --seed 71
+	[ "$status" -eq 0 ]
+	sd_dog vdi read vol $((8 * MiB - 4096)) 8192 >"$T/got"
+	bss_pattern $((8 * MiB - 4096)) 8192 71 >"$T/want"
+	cmp "$T/got" "$T/want"
+	# VERIFY(16) of 2 blocks at LBA 1023..1024 (across an object boundary).
+	bss_pattern $((1023 * 4096)) 8192 71 >"$T/v"
+	run bss_raw 1 "$(bss_cdb16 0x8f 0x02 1023 2)" --out-file "$T/v"
+	[ "$output" = "status=GOOD" ]
+}
