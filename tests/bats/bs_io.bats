@@ -16,6 +16,10 @@ setup() {
 }
 
 teardown() {
+	if [ -n "${V6_PID:-}" ]; then
+		kill "$V6_PID" 2>/dev/null || true
+		wait "$V6_PID" 2>/dev/null || true
+	fi
 	bss_teardown
 }
 
@@ -436,4 +440,26 @@ teardown() {
 	bss_pattern $((1023 * 4096)) 8192 71 >"$T/v"
 	run bss_raw 1 "$(bss_cdb16 0x8f 0x02 1023 2)" --out-file "$T/v"
 	[ "$output" = "status=GOOD" ]
+}
+
+@test "bs_io: tcp:[IPv6]:PORT:VDI (a second sheep on ::1)" {
+	local port
+	ip -6 addr show dev lo 2>/dev/null | grep -q '::1/128' || skip "no IPv6 loopback"
+	port=$(sd_free_port)
+	mkdir -p "$T/store6"
+	$SD_WRAP "$SHEEP" -f -b ::1 -p "$port" "$T/store6" >"$T/store6/stdout.log" 2>&1 &
+	V6_PID=$!
+	sd_wait_for 30 timeout 5 "$DOG" node list -a "[::1]" -p "$port"
+	timeout 60 "$DOG" cluster format -a "[::1]" -p "$port"
+	timeout 60 "$DOG" vdi create v6 16M -a "[::1]" -p "$port"
+	bss_lun 1 "tcp:[::1]:$port:v6"
+	run bss_io 1 --mode write --qd 16 --bs 65536 --offset 0 --length $((8 * MiB)) --seed 81
+	[ "$status" -eq 0 ]
+	timeout 60 "$DOG" vdi read v6 0 $((8 * MiB)) -a "[::1]" -p "$port" >"$T/got"
+	bss_pattern 0 $((8 * MiB)) 81 >"$T/want"
+	cmp "$T/got" "$T/want"
+	tgt_lun_del 1 1
+	kill "$V6_PID"
+	wait "$V6_PID" || true
+	V6_PID=
 }
