@@ -16,11 +16,7 @@ setup() {
 }
 
 teardown() {
-	local n
-	for n in b a; do
-		tgtd_use "$n"
-		tgtd_stop || true
-	done
+	tgtd_stop_all || true
 	rm -rf "$T"
 }
 
@@ -164,7 +160,7 @@ start_rdwr() {
 	run timeout 60 "$IO" "$URL" --mode write --qd 8 --bs 4k --length 64k
 	echo "$output"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"WRITE16 lba="*"sense key=0x7 (DATA_PROTECT) asc=0x27 ascq=0x00"* ]]
+	[[ "$output" == *"WRITE16 lba="*"sense key=0x7 ("*") asc=0x27 ascq=0x00"* ]]
 	[[ "$output" == *"errors="[1-9]* ]]
 	# reads still work
 	run timeout 60 "$IO" "$URL" --mode read --qd 8 --bs 4k --length 64k

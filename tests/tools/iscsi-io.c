@@ -23,6 +23,10 @@
  * on stdout.  A SCSI error prints the command and its sense data, stops
  * new submissions, drains and exits 1.
  *
+ * --mode pattern connects to nothing (URL may be "-"): it writes the pattern
+ * bytes of [offset, offset+length) for --seed to stdout, so tests can
+ * compare data read by other means (dog vdi read, a file) with cmp.
+ *
  * Exit status: 0 success, 1 SCSI error or data mismatch, 2 usage, connect
  * or transport failure, or the overall --timeout (default: --time + 120 s,
  * or 600 s) expired.
@@ -49,7 +53,7 @@
 #define IO_PATTERN_BLOCK 512
 #define IO_INITIATOR "iqn.2026-11.org.sheepdog.tests:iscsi-io"
 
-enum io_mode { IO_WRITE, IO_VERIFY, IO_READ, IO_RANDREAD, IO_RANDWRITE, IO_RANDRW };
+enum io_mode { IO_WRITE, IO_VERIFY, IO_READ, IO_PATTERN, IO_RANDREAD, IO_RANDWRITE, IO_RANDRW };
 
 struct io_opts {
 	const char *url;
@@ -376,6 +380,7 @@ static void io_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
+		"       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
 		"       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
 		"       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
 		"       [--verify-reads] [--timeout SECONDS]\n"
@@ -386,6 +391,7 @@ static int io_parse_mode(const char *s, enum io_mode *m)
 {
 	static const char *const names[] = {
 		[IO_WRITE] = "write", [IO_VERIFY] = "verify", [IO_READ] = "read",
+		[IO_PATTERN] = "pattern",
 		[IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
 		[IO_RANDRW] = "randrw",
 	};
@@ -602,6 +608,30 @@ static int io_check_geometry(struct io_ctx *c)
 	return 0;
 }
 
+/* --mode pattern: the expected bytes of a range, on stdout. */
+static int io_print_pattern(const struct io_opts *o)
+{
+	static unsigned char buf[1 << 20];
+	uint64_t off = o->offset, end = o->offset + o->length;
+	uint32_t n;
+
+	if (!o->length_set || o->offset % IO_PATTERN_BLOCK || o->length % IO_PATTERN_BLOCK) {
+		fprintf(stderr, "iscsi-io: pattern needs --length, offset and length multiples of %d\n",
+			IO_PATTERN_BLOCK);
+		return 2;
+	}
+	while (off < end) {
+		n = (uint32_t)(end - off < sizeof(buf) ? end - off : sizeof(buf));
+		io_pattern_fill(buf, off, n, o->seed);
+		if (fwrite(buf, 1, n, stdout) != n) {
+			perror("iscsi-io: stdout");
+			return 2;
+		}
+		off += n;
+	}
+	return fflush(stdout) == 0 ? 0 : 2;
+}
+
 int main(int argc, char **argv)
 {
 	struct io_ctx c;
@@ -612,6 +642,8 @@ int main(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	if (io_parse_args(argc, argv, &c.o) < 0)
 		return 2;
+	if (c.o.mode == IO_PATTERN)
+		return io_print_pattern(&c.o);
 	signal(SIGALRM, io_alarm);
 	alarm(c.o.timeout);
 

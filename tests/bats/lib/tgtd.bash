@@ -40,6 +40,8 @@
 # tgt_url TID LUN			iscsi://127.0.0.1:$TGTD_PORT/$IQN/$LUN
 # tgt_adm ARGS...			tgtadm -C $TGTD_CTL ARGS, bounded
 # tgtd_save NAME / tgtd_use NAME	remember / switch between instances
+# tgtd_stop_all				stop every instance this shell started
+#					(use it in teardown)
 #
 # Threading/ownership: plain bash; the temp dir belongs to the instance and
 # is removed by tgtd_stop unless TGTD_KEEP is set.
@@ -134,9 +136,12 @@ tgtd_start() {
 	mount --bind $dir/bs "\$bsdir"
 	exec $TGTD_WRAP $TGTD_BIN -f -C $TGTD_CTL $TGTD_ARGS --iscsi portal=127.0.0.1:$TGTD_PORT
 	EOF
-	unshare -m --propagation private /bin/bash "$setup" >"$TGTD_LOG" 2>&1 </dev/null &
+	# 3>&-: bats waits for its fd 3 to close; a leaked tgtd must not hang it.
+	unshare -m --propagation private /bin/bash "$setup" >"$TGTD_LOG" 2>&1 </dev/null 3>&- &
 	TGTD_PID=$!
-	export TGTD_PID
+	TGTD_OWNER=$BASHPID
+	export TGTD_PID TGTD_OWNER
+	_TGTD_STARTED="${_TGTD_STARTED:-} $TGTD_PID:$TGTD_OWNER:$TGTD_CTL:$TGTD_PORT:$TGTD_DIR"
 
 	end=$(( $(date +%s) + TGTD_START_TIMEOUT ))
 	while :; do
@@ -151,9 +156,9 @@ tgtd_start() {
 	echo "tgtd_start: tgtd (pid $TGTD_PID, ctl $TGTD_CTL, portal $TGTD_PORT) did not come up" >&2
 	cat "$TGTD_LOG" >&2
 	if _tgtd_alive; then
-		kill -KILL "$TGTD_PID" 2>/dev/null
+		kill -KILL "$TGTD_PID" 2>/dev/null || true
 	fi
-	wait "$TGTD_PID" 2>/dev/null
+	wait "$TGTD_PID" 2>/dev/null || true
 	TGTD_PID=
 	return 1
 }
@@ -168,23 +173,28 @@ tgtd_stop() {
 	local tid i rc=0 st=0
 	[ -n "${TGTD_PID:-}" ] || return 0
 	if _tgtd_alive; then
-		tgt_adm --op update --mode sys --name State -v offline >/dev/null 2>&1
+		# Failures here are expected when tgtd is wedged: the bounded wait
+		# and KILL below deal with it.
+		tgt_adm --op update --mode sys --name State -v offline >/dev/null 2>&1 || true
 		for tid in $(tgt_tids); do
-			tgt_adm --op delete --mode target --tid "$tid" --force >/dev/null 2>&1
+			tgt_adm --op delete --mode target --tid "$tid" --force >/dev/null 2>&1 || true
 		done
-		tgt_adm --op delete --mode system >/dev/null 2>&1
+		tgt_adm --op delete --mode system >/dev/null 2>&1 || true
 		for i in $(seq 1 $(( TGTD_STOP_TIMEOUT * 10 ))); do
 			_tgtd_alive || break
 			sleep 0.1
 		done
 		if _tgtd_alive; then
 			echo "tgtd $TGTD_PID did not exit; killing it" >&2
-			kill -KILL "$TGTD_PID" 2>/dev/null
+			kill -KILL "$TGTD_PID" 2>/dev/null || true
 			rc=1
 		fi
 	fi
-	# 127: not our child (started in setup_file), status unknown.
-	wait "$TGTD_PID" 2>/dev/null || st=$?
+	# Only the shell that started tgtd can reap it and know its status
+	# (not `run`'s subshell, nor a test when it started in setup_file).
+	if [ "${TGTD_OWNER:-}" = "$BASHPID" ]; then
+		wait "$TGTD_PID" 2>/dev/null || st=$?
+	fi
 	if [ $rc -eq 0 ] && [ $st -ne 0 ] && [ $st -ne 127 ]; then
 		echo "tgtd $TGTD_PID exited with status $st" >&2
 		rc=1
@@ -192,15 +202,43 @@ tgtd_stop() {
 	TGTD_PID=
 	if [ $rc -ne 0 ]; then
 		echo "--- tail of $TGTD_LOG ---" >&2
-		tail -n 40 "$TGTD_LOG" >&2 2>/dev/null
+		tail -n 40 "$TGTD_LOG" >&2 2>/dev/null || true
 	fi
 	if [ -z "${TGTD_KEEP:-}" ] && [ -n "${TGTD_DIR:-}" ]; then
 		# Keep the log next to the test's files if asked to.
-		[ -z "${TGTD_LOG_SAVE:-}" ] || cp "$TGTD_LOG" "$TGTD_LOG_SAVE" 2>/dev/null
+		[ -z "${TGTD_LOG_SAVE:-}" ] || cp "$TGTD_LOG" "$TGTD_LOG_SAVE" 2>/dev/null || true
 		rm -rf "$TGTD_DIR"
 	fi
 	rm -f "$TGT_IPC_SOCKET.$TGTD_CTL" "$TGT_IPC_SOCKET.$TGTD_CTL.lock"
-	rmdir "$TGTD_IPC_DIR" 2>/dev/null
+	rmdir "$TGTD_IPC_DIR" 2>/dev/null || true
+	return $rc
+}
+
+# Stops every instance this shell started that is still running (for
+# teardown: also catches instances whose variables were overwritten).
+# Returns non-zero if any had to be killed.
+tgtd_stop_all() {
+	local e pid rest rc=0
+	for e in ${_TGTD_STARTED:-}; do
+		pid=${e%%:*}
+		rest=${e#*:}
+		TGTD_PID=$pid
+		TGTD_OWNER=${rest%%:*}
+		rest=${rest#*:}
+		TGTD_CTL=${rest%%:*}
+		rest=${rest#*:}
+		TGTD_PORT=${rest%%:*}
+		TGTD_DIR=${rest#*:}
+		TGTD_LOG=$TGTD_DIR/tgtd.log
+		if _tgtd_alive; then
+			tgtd_stop || rc=1
+		else
+			[ "$TGTD_OWNER" != "$BASHPID" ] || wait "$pid" 2>/dev/null || true
+			[ -n "${TGTD_KEEP:-}" ] || rm -rf "$TGTD_DIR"
+		fi
+	done
+	_TGTD_STARTED=
+	TGTD_PID=
 	return $rc
 }
 
@@ -208,14 +246,14 @@ tgtd_stop() {
 # NAME, tgtd_use NAME makes them current again.
 tgtd_save() {
 	local v
-	for v in TGTD_PID TGTD_CTL TGTD_PORT TGTD_LOG TGTD_DIR; do
+	for v in TGTD_PID TGTD_CTL TGTD_PORT TGTD_LOG TGTD_DIR TGTD_OWNER; do
 		eval "_TGTD_${1}_$v=\${$v:-}"
 	done
 }
 
 tgtd_use() {
 	local v
-	for v in TGTD_PID TGTD_CTL TGTD_PORT TGTD_LOG TGTD_DIR; do
+	for v in TGTD_PID TGTD_CTL TGTD_PORT TGTD_LOG TGTD_DIR TGTD_OWNER; do
 		eval "$v=\${_TGTD_${1}_$v:-}"
 		export "${v?}"
 	done
