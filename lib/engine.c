@@ -748,7 +748,12 @@ static void sdl_arm_timer(struct sd_cluster *c)
 		if (req->retry_until_ms && req->retry_until_ms < t)
 			t = req->retry_until_ms;
 	}
-	if (t == c->timer_at_ms)
+	/*
+	 * Re-arming costs a syscall per service call; an early expiry only
+	 * costs a spurious wakeup, so keep an armed timer that fires no later
+	 * than needed.
+	 */
+	if (t == c->timer_at_ms || (c->timer_at_ms && c->timer_at_ms < t))
 		return;
 	if (t != UINT64_MAX) {
 		if (!t)

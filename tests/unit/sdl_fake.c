@@ -473,6 +473,11 @@ void fake_serve(struct fake *f, struct fake_req *r)
 
 	switch (h->opcode) {
 	case SD_OP_READ_OBJ:
+		if (sd_is_vdi_obj(h->obj.oid) && f->noobj_inode_reads > 0) {
+			f->noobj_inode_reads--;
+			fake_reply(f, r, SD_RES_NO_OBJ, NULL, 0);
+			return;
+		}
 		o = fake_obj(f, h->obj.oid);
 		if (!o) {
 			fake_reply(f, r, SD_RES_NO_OBJ, NULL, 0);
@@ -525,6 +530,10 @@ void fake_serve(struct fake *f, struct fake_req *r)
 		return;
 	case SD_OP_FLUSH_VDI:
 		fake_reply(f, r, SD_RES_INVALID_PARMS, NULL, 0);
+		return;
+	case SD_OP_RELEASE_VDI:
+		f->nr_releases++;
+		fake_reply(f, r, SD_RES_SUCCESS, NULL, 0);
 		return;
 	default:
 		fake_reply(f, r, SD_RES_SUCCESS, NULL, 0);

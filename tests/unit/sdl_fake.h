@@ -57,6 +57,8 @@ struct fake {
 	unsigned shift;		/* object size of every vdi */
 	int auto_serve;		/* answer everything at once (for sync calls) */
 	int fail_send;		/* fail the next n sends with EPIPE */
+	int noobj_inode_reads;	/* answer the next n inode reads with NO_OBJ */
+	int nr_releases;	/* RELEASE_VDI requests served */
 };
 
 extern const struct sdl_transport fake_transport;

@@ -463,6 +463,7 @@ static void test_readonly_reload_cow(void)
 	char w[64], w2[64], *rd = malloc(OBJ);
 	struct fake_req *q;
 	uint32_t old, nvid;
+	int i, n;
 
 	env_open(&e, 2 * OBJ);
 	old = e.vid;
@@ -495,9 +496,18 @@ static void test_readonly_reload_cow(void)
 	CHECK(q != NULL);
 	if (q)
 		CHECK_EQ(q->hdr.data_length, SD_INODE_HEADER_SIZE);
-	if (q)
-		fake_serve(&e.f, q);
-	fake_pump(&e.f, e.c, 50);
+	/* the new inode is not there yet twice: the reload retries */
+	e.f.noobj_inode_reads = 2;
+	for (i = 0, n = 0; i < 200 && n < 3; i++) {
+		q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(nvid));
+		if (q) {
+			fake_serve(&e.f, q);
+			n++;
+		}
+		fake_pump(&e.f, e.c, 20);
+	}
+	CHECK_EQ(e.f.noobj_inode_reads, 0);
+	CHECK_EQ(n, 3);
 	/* exactly one COW create into the new vid; the other write waits on it */
 	CHECK_EQ(count_op(&e.f, SD_OP_CREATE_AND_WRITE_OBJ), 1);
 	q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, sd_vid_to_data_oid(nvid, 0));
@@ -674,6 +684,26 @@ static void test_errors_and_readonly_open(void)
 		CHECK_EQ(sd_vdi_close(snap), 0);
 	}
 	CHECK(sd_vdi_open(e.c, "nope", 0, NULL) == NULL && errno == ENOENT);
+	/* hyper volumes (B-tree index) are refused, and the lock is released */
+	{
+		uint32_t hv = fake_vdi_create(&e.f, "hyper", OBJ, 0);
+		int rel = e.f.nr_releases;
+
+		((struct sd_inode_header *)fake_obj(&e.f, sd_vid_to_vdi_oid(hv))->data)
+			->store_policy = SD_STORE_POLICY_BTREE;
+		CHECK(sd_vdi_open(e.c, "hyper", 0, NULL) == NULL && errno == ENOTSUP);
+		CHECK_EQ(e.f.nr_releases, rel + 1);
+	}
+	/* NO_OBJ on the inode (a snapshot in progress) is retried, bounded */
+	e.f.noobj_inode_reads = 3;
+	snap = sd_vdi_open(e.c, "v", 0, NULL);
+	CHECK(snap != NULL);
+	CHECK_EQ(e.f.noobj_inode_reads, 0);
+	if (snap)
+		CHECK_EQ(sd_vdi_close(snap), 0);
+	e.f.noobj_inode_reads = 1000;
+	CHECK(sd_vdi_open(e.c, "v", 0, NULL) == NULL && errno == ENOENT);
+	e.f.noobj_inode_reads = 0;
 	CHECK_EQ(sd_disconnect(e.c), -EBUSY);
 	env_close(&e);
 }
