@@ -202,8 +202,8 @@ static bool takes_value(const char *arg)
 	return false;
 }
 
-static int parse_opt(const struct dog_subcmd *s, int c, const char *arg, struct dog_opts *o,
-		     const char **addr, unsigned *port)
+static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **addr,
+		     unsigned *port)
 {
 	uint64_t v;
 
@@ -260,7 +260,6 @@ static int parse_opt(const struct dog_subcmd *s, int c, const char *arg, struct 
 		memcpy(o->store, arg, strlen(arg) + 1);
 		return 0;
 	default:
-		(void)s;
 		return -EINVAL;
 	}
 }
@@ -348,7 +347,7 @@ int main(int argc, char **argv)
 			subcmd_usage_err(s);
 			goto out;
 		}
-		if (parse_opt(s, c, optarg, &o, &addr, &port))
+		if (parse_opt(c, optarg, &o, &addr, &port))
 			goto out;
 	}
 	nargs = n - optind;
