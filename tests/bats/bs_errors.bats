@@ -196,3 +196,33 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$port" 
 	bss_pattern $((8 * MiB)) $((MiB)) 91 >"$T/want"
 	cmp "$T/got" "$T/want"
 }
+
+@test "bs_errors: a hung sheep (SIGSTOP): commands time out, tgtd stays responsive, recovery after SIGCONT" {
+	local t0 t1 io_pid rc=0
+	bss_vdi_create hung 8M
+	run tgt_lun_new 1 2 "$(bss_tcp hung)" sheepdog "timeout=2;retry=4"
+	[ "$status" -eq 0 ]
+	run bss_io 2 --mode write --qd 8 --bs 65536 --offset 0 --length $((MiB)) --seed 95
+	[ "$status" -eq 0 ]
+	kill -STOP "$SHEEP_PID"
+	# qd 32 of reads outstanding against the hung sheep.
+	bss_io 2 --mode randread --qd 32 --bs 4096 --offset 0 --length $((MiB)) --count 64 \
+		>"$T/io.out" 2>&1 &
+	io_pid=$!
+	t0=$(date +%s)
+	# The main loop keeps answering management requests meanwhile.
+	run timeout 3 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode target
+	[ "$status" -eq 0 ]
+	wait "$io_pid" || rc=$?
+	t1=$(date +%s)
+	kill -CONT "$SHEEP_PID"
+	cat "$T/io.out"
+	echo "failed after $((t1 - t0)) s"
+	[ "$rc" -eq 1 ]
+	grep -q "key=0xb" "$T/io.out"
+	[ $((t1 - t0)) -le 30 ]
+	# sheep is back: the same LUN serves I/O again.
+	run bss_io 2 --mode verify --qd 8 --bs 65536 --offset 0 --length $((MiB)) --seed 95
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
