@@ -334,7 +334,9 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 	set_cmd_async(cmd);
 	if (++blu->nr_inflight > blu->peak_inflight)
 		blu->peak_inflight = blu->nr_inflight;
-	ret = bss_submit_acb(acb, buf, flags);
+	/* No vdi: a failed `--params path=` left the LU without one, and
+	 * core still sends commands to an offline, non-removable LU. */
+	ret = blu->opened ? bss_submit_acb(acb, buf, flags) : -ENODEV;
 	if (ret < 0) {
 		/* Refused up front (e.g. -ENOMEM, -EROFS): complete with the
 		 * precise sense from the main loop, never from here. */

@@ -42,6 +42,7 @@ struct bss_sense bss_errno_to_sense(int err, int is_write)
 		s.asc = BSS_ASC_LBA_OUT_OF_RANGE;
 		break;
 	case -ENOENT:
+	case -ENODEV:
 		s.key = BSS_KEY_NOT_READY;
 		s.asc = BSS_ASC_MEDIUM_NOT_PRESENT;
 		break;

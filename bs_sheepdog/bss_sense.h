@@ -19,7 +19,9 @@
  *    was closed with the command pending)
  *   -EINVAL (range the cluster      ILLEGAL REQUEST / LBA OUT OF RANGE 0x2100
  *    refused, e.g. vdi shrank)
- *   -ENOENT (vdi deleted under us)  NOT READY / MEDIUM NOT PRESENT 0x3A00
+ *   -ENOENT (vdi deleted under us), NOT READY / MEDIUM NOT PRESENT 0x3A00
+ *    -ENODEV (no vdi open, or the
+ *    cluster is not formatted)
  *
  * Why ABORTED COMMAND for an unreachable cluster: it is the "transient,
  * retry the command" signal that initiators act on (Linux retries it, ESXi

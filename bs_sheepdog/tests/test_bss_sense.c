@@ -37,6 +37,7 @@ int main(void)
 	expect(-ECANCELED, 1, 0x0b, 0x0800);
 	expect(-EINVAL, 0, 0x05, 0x2100);
 	expect(-ENOENT, 0, 0x02, 0x3a00);
+	expect(-ENODEV, 1, 0x02, 0x3a00);
 	if (g_failures)
 		return 1;
 	printf("test_bss_sense: ok\n");

@@ -397,6 +397,18 @@ teardown() {
 	run tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params "path=$(bss_tcp nosuch)"
 	[ "$status" -ne 0 ]
 	bss_log_has "cannot open vdi 'nosuch'"
+	# The LU now has no vdi (size 0); forced online, core refuses reads
+	# and writes by range, and the module answers what reaches it
+	# (SYNCHRONIZE CACHE has no range) with NOT READY / MEDIUM NOT PRESENT
+	# instead of touching a vdi it does not have.  (While offline,
+	# libiscsi's login TUR already fails.)
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=1
+	run bss_raw 1 "$(bss_cdb10 0x28 0 0 8)" --in 4096
+	[ "$output" = "status=CHECK_CONDITION key=0x05 asc=0x21 ascq=0x00" ]
+	run bss_raw 1 35000000000000000000
+	[ "$output" = "status=CHECK_CONDITION key=0x02 asc=0x3a ascq=0x00" ]
+	run bss_raw 1 91000000000000000000000000000000
+	[ "$output" = "status=CHECK_CONDITION key=0x02 asc=0x3a ascq=0x00" ]
 	run tgt_lun_del 1 1
 	[ "$status" -eq 0 ]
 }
