@@ -790,6 +790,10 @@ static void sdl_conn_event(struct sdl_conn *conn, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		ret = sdl_conn_read(conn);
+	/* drained what was readable and the socket is still in error: give up
+	 * on it rather than spin on a level-triggered EPOLLERR */
+	if (!ret && (events & EPOLLERR) && conn->state == SDL_CONN_UP)
+		ret = -ENOTCONN;
 	if (!ret && conn->state == SDL_CONN_UP && (events & EPOLLOUT))
 		ret = sdl_conn_flush(conn);
 	if (ret)

@@ -53,3 +53,21 @@ teardown() {
 	sd_dog vdi read x 1000 2999000 >"$LT_TMP/out3"
 	cmp <(head -c 2999000 "$LT_TMP/in") "$LT_TMP/out3"
 }
+
+@test "libsheepdog: writes in flight survive a sheep crash and restart (reconnect + resend)" {
+	run sd_dog vdi create soak 16M
+	[ "$status" -eq 0 ]
+	timeout 120 $SD_WRAP "$LT" "127.0.0.1:$SHEEP_PORT" --soak soak 8 >"$LT_TMP/soak.out" 2>&1 &
+	local lt_pid=$!
+	sleep 2
+	sheep_stop KILL
+	sleep 2
+	sheep_start "$LT_TMP/store" "$SHEEP_PORT"
+	local rc=0
+	wait "$lt_pid" || rc=$?
+	cat "$LT_TMP/soak.out"
+	[ "$rc" -eq 0 ]
+	grep -q "soak OK" "$LT_TMP/soak.out"
+	# the crash was seen and survived: requests were resent
+	grep -q "requests to resend" "$LT_TMP/soak.out"
+}

@@ -4,14 +4,21 @@
  *   test_lib_sheep ADDR      ADDR as for sd_connect (host:port or unix:PATH)
  *   test_lib_sheep ADDR --read|--write NAME OFFSET LENGTH
  *                            copy a range of a vdi to stdout / from stdin
+ *   test_lib_sheep ADDR --soak NAME SECONDS
+ *                            keep 32 async writes in flight for SECONDS
+ *                            (the test restarts sheep meanwhile), then
+ *                            verify every byte; prints "soak OK <n>"
  * Uses only the public API.  The cluster must be formatted and empty of
  * the vdis named here.  Exit status 0 when every check passed.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
+#include <time.h>
 #include <sheepdog/sheepdog.h>
 
 static int g_failed;
@@ -36,6 +43,8 @@ struct aio_state {
 	int pending;
 	int errors;
 };
+
+static struct aio_state g_soak;
 
 static void aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
 {
@@ -109,9 +118,91 @@ static int copy_mode(const char *addr, const char *mode, const char *name, uint6
 	return ret ? 1 : 0;
 }
 
+/* --soak: writes keep flowing while sheep goes away and comes back. */
+static unsigned char *g_busy;
+
+static void soak_cb(struct sd_vdi *vdi, int ret, void *opaque)
+{
+	g_busy[(uintptr_t)opaque] = 0;
+	g_soak.pending--;
+	if (ret) {
+		g_soak.errors++;
+		fprintf(stderr, "soak write: %s\n", strerror(-ret));
+	}
+}
+
+static void soak_log(int level, const char *msg, void *opaque)
+{
+	if (level <= LOG_WARNING)
+		fprintf(stderr, "libsheepdog: %s\n", msg);
+}
+
+static int soak_mode(const char *addr, const char *name, unsigned secs)
+{
+	struct sd_cluster_opts o;
+	struct sd_vdi *v;
+	uint64_t size, nslots;
+	char *img, *rd;
+	time_t end = time(NULL) + secs;
+	unsigned long n = 0, done = 0;
+
+	sd_cluster_opts_init(&o);
+	o.io_timeout_ms = 5000;
+	o.retry_timeout_ms = 30000;
+	c = sd_connect_opts(addr, &o);
+	if (!c)
+		return 1;
+	sd_set_log_cb(c, soak_log, NULL);
+	v = sd_vdi_open(c, name, 0, NULL);
+	if (!v)
+		return 1;
+	size = sd_vdi_size(v);
+	nslots = size / 8192;
+	img = calloc(1, size);
+	rd = malloc(size);
+	g_busy = calloc(1, nslots);
+	if (!img || !rd || !g_busy)
+		return 1;
+	CHECK(sd_vdi_read(v, img, size, 0) == 0);
+	while (time(NULL) < end && !g_soak.errors) {
+		struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
+
+		while (g_soak.pending < 32) {
+			/* never two writes in flight on one 8 KiB slot */
+			uintptr_t slot = (uintptr_t)((n++ * 2654435761u) % nslots);
+
+			if (g_busy[slot])
+				continue;
+			fill(img + slot * 8192, 8192, (unsigned)n);
+			if (sd_vdi_aio_write(v, img + slot * 8192, 8192, slot * 8192, 0, soak_cb,
+					     (void *)slot)) {
+				g_soak.errors++;
+				break;
+			}
+			g_busy[slot] = 1;
+			g_soak.pending++;
+			done++;
+		}
+		poll(&pfd, 1, 100);
+		sd_cluster_service(c);
+	}
+	aio_wait(&g_soak);
+	CHECK(g_soak.pending == 0);
+	CHECK(g_soak.errors == 0);
+	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK(!memcmp(rd, img, size));
+	CHECK(sd_vdi_close(v) == 0);
+	CHECK(sd_disconnect(c) == 0);
+	free(img);
+	free(rd);
+	free(g_busy);
+	printf("soak %s %lu\n", g_failed ? "FAILED" : "OK", done);
+	return g_failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-	const uint64_t size = 12 * (uint64_t)MIB;
+	const uint64_t size = 16 * (uint64_t)MIB;
 	char *img, *rd, *snapimg, *buf;
 	struct aio_state st = { 0, 0 };
 	struct sd_vdi *v, *snap, *cl;
@@ -119,6 +210,8 @@ int main(int argc, char **argv)
 	uint32_t vid0, obj;
 	int i, n;
 
+	if (argc == 5 && !strcmp(argv[2], "--soak"))
+		return soak_mode(argv[1], argv[3], (unsigned)strtoul(argv[4], NULL, 0));
 	if (argc == 6)
 		return copy_mode(argv[1], argv[2], argv[3], strtoull(argv[4], NULL, 0),
 				 strtoul(argv[5], NULL, 0));
@@ -162,7 +255,7 @@ int main(int argc, char **argv)
 
 	/* 64 outstanding async writes across the whole vdi, then reads */
 	for (i = 0; i < NR_AIO; i++) {
-		uint64_t off = (uint64_t)i * (size / NR_AIO) + (uint64_t)(i * 977) % 4096;
+		uint64_t off = (uint64_t)i * (3 * (uint64_t)obj / NR_AIO) + (uint64_t)(i * 977) % 4096;
 
 		fill(img + off, AIO_LEN, 100 + i);
 		if (sd_vdi_aio_write(v, img + off, AIO_LEN, off, i % 8 ? 0 : SD_AIO_FUA, aio_cb,
@@ -175,7 +268,7 @@ int main(int argc, char **argv)
 	aio_wait(&st);
 	CHECK(st.pending == 0 && st.errors == 0);
 	memset(rd, 0, size);
-	for (i = 0; i < 12; i++) {
+	for (i = 0; i < 16; i++) {
 		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb, &st) == 0)
 			st.pending++;
 	}
@@ -183,6 +276,21 @@ int main(int argc, char **argv)
 	CHECK(st.pending == 0 && st.errors == 0);
 	CHECK(!memcmp(rd, img, size));
 	CHECK(sd_vdi_flush(v) == 0);
+
+	/* 32 concurrent first writes into one unallocated object: one create,
+	 * everything lands */
+	for (i = 0; i < 32; i++) {
+		uint64_t off = 3 * (uint64_t)obj + (uint64_t)i * 8192 + 512;
+
+		fill(img + off, 4096, 300 + i);
+		if (sd_vdi_aio_write(v, img + off, 4096, off, 0, aio_cb, &st) == 0)
+			st.pending++;
+	}
+	CHECK(st.pending == 32);
+	aio_wait(&st);
+	CHECK(st.pending == 0 && st.errors == 0);
+	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK(!memcmp(rd, img, size));
 
 	/* snapshot while open, then write: the handle follows (COW) */
 	snapimg = malloc(size);
