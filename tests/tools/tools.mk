@@ -7,11 +7,11 @@ noinst_PROGRAMS += tests/tools/iscsi-io
 tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
-TESTS += tests/bats/tgt_harness.bats
+TESTS += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
 endif
-EXTRA_DIST += tests/bats/tgt_harness.bats
+EXTRA_DIST += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
 
 # tgt build plumbing, benchmark and testing notes.
-dist_noinst_SCRIPTS += scripts/fetch-tgt-source
+dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench
 # `make distcheck` configures the unpacked tarball, which has no tgt-src/.
 # (AM_DISTCHECK_CONFIGURE_FLAGS in the top Makefile.am passes TGT_DISTCHECK_CONFIGURE_FLAGS)
