@@ -110,6 +110,9 @@ teardown() {
 		run bss_io "$lun" --mode write --qd 4 --bs 4096 --offset 0 --length 65536 --seed 1
 		[ "$status" -eq 1 ]
 		[[ "$output" == *"key=0x7"* ]]
+		# Nothing to flush on a snapshot: SYNCHRONIZE CACHE is GOOD.
+		run bss_raw "$lun" 35000000000000000000
+		[ "$output" = "status=GOOD" ]
 		# MODE SENSE(6) shows the WP bit (byte 2, 0x80).
 		run bss_raw "$lun" 1a003f00ff00 --in 255 --dump
 		[ "${lines[0]}" = "status=GOOD" ]
