@@ -10,19 +10,6 @@
 #include "net.h"
 #include "dog.h"
 
-/* Ask on stdout, read the answer from stdin; anything but "yes" exits 0. */
-static void confirm(const char *msg)
-{
-	char input[8] = "";
-
-	printf("%s", msg);
-	fflush(stdout);
-	if (!fgets(input, sizeof(input), stdin) || strncasecmp(input, "yes", 3)) {
-		dog_conn_close();
-		exit(DOG_EXIT_SUCCESS);
-	}
-}
-
 static int any_vdi_in_use(bool *in_use)
 {
 	struct sd_req req;
@@ -86,15 +73,15 @@ int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv)
 		snprintf(msg, sizeof(msg),
 			 "Number of copies (%d) is larger than number of nodes (%u).\n"
 			 "Are you sure you want to continue? [yes/no]: ", o->copies, nr);
-		confirm(msg);
+		dog_confirm(msg);
 	}
 	if (!o->force) {
 		ret = any_vdi_in_use(&in_use);
 		if (ret)
 			return ret;
 		if (in_use)
-			confirm("Format will erase all data in the cluster. "
-				"Are you sure you want to continue? [yes/no]: ");
+			dog_confirm("Format will erase all data in the cluster. "
+				    "Are you sure you want to continue? [yes/no]: ");
 	}
 
 	gettimeofday(&tv, NULL);
@@ -288,5 +275,50 @@ int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv)
 			       nodes[i].zone);
 	}
 	free(nodes);
+	return DOG_EXIT_SUCCESS;
+}
+
+int dog_cmd_node_info(const struct dog_opts *o, int argc, char **argv)
+{
+	char a[32], b[32], c[32], d[32];
+	uint64_t size, avail, used, vdis;
+	struct sd_node *nodes;
+	struct sd_req req;
+	struct sd_rsp rsp;
+	unsigned nr = 0;
+	uint32_t epoch;
+	int ret, ratio;
+
+	ret = dog_node_list(&nodes, &nr, &epoch);
+	if (ret)
+		return ret;
+	free(nodes);
+	/* a single node: ask the sheep dog is connected to */
+	dog_init_req(&req, SD_OP_STAT_SHEEP);
+	if (dog_exec(&req, NULL, NULL, 0, &rsp))
+		return DOG_EXIT_SYSFAIL;
+	if (rsp.result != SD_RES_SUCCESS) {
+		dog_err("Cannot get information from any nodes: %s", sd_strerror((int)rsp.result));
+		return dog_res_to_exit((int)rsp.result);
+	}
+	size = rsp.node.store_size;
+	avail = rsp.node.store_free < size ? rsp.node.store_free : size;
+	used = size - avail;
+	ratio = size ? (int)((double)used * 100.0 / (double)size) : 0;
+	ret = dog_total_vdi_size(&vdis);
+	if (ret)
+		return ret;
+	if (!o->raw)
+		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
+	dog_strnumber(size, o->raw, a, sizeof(a));
+	dog_strnumber(used, o->raw, b, sizeof(b));
+	dog_strnumber(avail, o->raw, c, sizeof(c));
+	dog_strnumber(vdis, o->raw, d, sizeof(d));
+	printf(o->raw ? "%d %s %s %s %d%%\n" : "%2d\t%s\t%s\t%s\t%3d%%\n", 0, a, b, c, ratio);
+	if (o->raw)
+		printf("Total %s %s %s %d%% %s\n", a, b, c, ratio, d);
+	else
+		printf("Total\t%s\t%s\t%s\t%3d%%\n\nTotal virtual image size\t%s\n", a, b, c,
+		       ratio, d);
 	return DOG_EXIT_SUCCESS;
 }

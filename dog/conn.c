@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "net.h"
@@ -59,6 +60,18 @@ void dog_conn_close(void)
 	if (g_fd >= 0)
 		close(g_fd);
 	g_fd = -1;
+}
+
+void dog_confirm(const char *msg)
+{
+	char input[8] = "";
+
+	printf("%s", msg);
+	fflush(stdout);
+	if (!fgets(input, sizeof(input), stdin) || strncasecmp(input, "yes", 3)) {
+		dog_conn_close();
+		exit(DOG_EXIT_SUCCESS);
+	}
 }
 
 void dog_init_req(struct sd_req *req, uint8_t opcode)

@@ -112,6 +112,13 @@ const char *dog_conn_name(void);
 void dog_conn_close(void);
 
 /*
+ * Print msg on stdout and read an answer from stdin; anything but "yes"
+ * closes the connection and exits the process with DOG_EXIT_SUCCESS, as
+ * upstream's confirm().
+ */
+void dog_confirm(const char *msg);
+
+/*
  * Send one request and wait for the reply.  proto_ver is filled from the
  * opcode.  `data` is the payload when SD_FLAG_CMD_WRITE is set; at most
  * rbuf_len reply bytes are stored in rbuf.  Connects on first use.  On a
@@ -175,6 +182,9 @@ int dog_node_list(struct sd_node **nodes, unsigned *nr, uint32_t *epoch);
 /* "127.0.0.1:7000" of a node (into buf). */
 const char *dog_node_str(const struct sd_node *n, char *buf, size_t len);
 
+/* Sum of the sizes of all working vdis (not snapshots).  DOG_EXIT_* code. */
+int dog_total_vdi_size(uint64_t *total);
+
 /* ---- command handlers: argv holds the positional arguments only ---- */
 int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv);
@@ -186,6 +196,8 @@ int dog_cmd_vdi_delete(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_clone(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_resize(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_rollback(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_node_info(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_read(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_write(const struct dog_opts *o, int argc, char **argv);
 

@@ -341,6 +341,39 @@ out:
 	return ret;
 }
 
+int dog_total_vdi_size(uint64_t *total)
+{
+	uint64_t *inuse = NULL, *deleted = NULL;
+	struct sd_inode_header h;
+	uint32_t vid;
+	int ret, res;
+
+	*total = 0;
+	if ((ret = read_bitmap(SD_OP_READ_VDIS, &inuse)))
+		return ret;
+	if ((ret = read_bitmap(SD_OP_READ_DEL_VDIS, &deleted)))
+		goto out;
+	for (vid = 1; vid < SD_NR_VDIS; vid++) {
+		if (!inuse[vid / 64]) {
+			vid |= 63;
+			continue;
+		}
+		if (!bit_set(inuse, vid) || bit_set(deleted, vid))
+			continue;
+		res = dog_read_obj_res(sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, true);
+		if (res < 0) {
+			ret = DOG_EXIT_SYSFAIL;
+			break;
+		}
+		if (!res && h.name[0] && !sd_inode_is_snapshot(&h))
+			*total += h.vdi_size;
+	}
+out:
+	free(inuse);
+	free(deleted);
+	return ret;
+}
+
 static int del_vdi_res(const char *name, uint32_t snapid, const char *tag)
 {
 	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
@@ -359,17 +392,18 @@ static int del_vdi_res(const char *name, uint32_t snapid, const char *tag)
 	return ret ? ret : (int)rsp.result;
 }
 
-int dog_cmd_vdi_delete(const struct dog_opts *o, int argc, char **argv)
+/*
+ * dog's delete sequence: drop the inode's references in batches (so sheep
+ * reclaims unshared objects), then DEL_VDI.  Returns a DOG_EXIT_* code.
+ */
+static int do_delete(const char *name, uint32_t snapid, const char *tag)
 {
-	const char *name = argv[0];
 	struct dog_inode ino;
 	uint64_t start, end, n;
 	bool wrote = false;
 	int ret, res;
 
-	if ((ret = check_name(name)))
-		return ret;
-	ret = dog_inode_open(name, o->snapid, o->tag, true, &ino);
+	ret = dog_inode_open(name, snapid, tag, true, &ino);
 	if (ret)
 		return ret;
 	/* Drop the references in batches so sheep can reclaim the objects. */
@@ -396,7 +430,7 @@ int dog_cmd_vdi_delete(const struct dog_opts *o, int argc, char **argv)
 		if (res)
 			goto fail;
 	}
-	res = del_vdi_res(name, o->snapid, o->tag);
+	res = del_vdi_res(name, snapid, tag);
 	if (res)
 		goto fail;
 	dog_inode_free(&ino);
@@ -406,6 +440,49 @@ fail:
 		dog_err("Failed to delete VDI %s: %s", name, sd_strerror(res));
 	dog_inode_free(&ino);
 	return dog_res_to_exit(res);
+}
+
+int dog_cmd_vdi_delete(const struct dog_opts *o, int argc, char **argv)
+{
+	int ret = check_name(argv[0]);
+
+	return ret ? ret : do_delete(argv[0], o->snapid, o->tag);
+}
+
+int dog_cmd_vdi_rollback(const struct dog_opts *o, int argc, char **argv)
+{
+	const char *name = argv[0];
+	struct dog_inode snap;
+	uint32_t new_vid;
+	int ret, res;
+
+	if ((ret = check_name(name)))
+		return ret;
+	if (!o->has_snap) {
+		dog_err("Please specify the '-s' option");
+		return DOG_EXIT_USAGE;
+	}
+	ret = dog_inode_open(name, o->snapid, o->tag, false, &snap);
+	if (ret)
+		return ret;
+	if (!o->force)
+		dog_confirm("This operation discards any changes made since the previous\n"
+			    "snapshot was taken.  Continue? [yes/no]: ");
+	ret = do_delete(name, 0, "");
+	if (ret) {
+		dog_err("Failed to delete the current state");
+		return ret;
+	}
+	res = new_vdi_res(name, snap.hdr.vdi_size, snap.vid, 0, snap.hdr.nr_copies,
+			  snap.hdr.copy_policy, snap.hdr.block_size_shift, &new_vid);
+	if (res) {
+		if (res > 0)
+			dog_err("Failed to create VDI %s: %s", name, sd_strerror(res));
+		return dog_res_to_exit(res);
+	}
+	if (o->verbose)
+		printf("New VDI ID of rollbacked VDI: %" PRIx32 "\n", new_vid);
+	return DOG_EXIT_SUCCESS;
 }
 
 int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv)

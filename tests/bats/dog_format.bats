@@ -137,3 +137,27 @@ teardown() {
 	run sd_dog vdi list
 	[ "$status" -eq 2 ]
 }
+
+@test "format: node info reports the store and the total vdi size" {
+	run sd_dog node info
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"Waiting for cluster to be formatted"* ]]
+	sd_dog cluster format >/dev/null
+	sd_dog vdi create a 1G
+	sd_dog vdi create b 20M
+	sd_dog vdi snapshot b
+	run sd_dog node info
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(printf 'Id\tSize\tUsed\tAvail\tUse%%')" ]
+	[[ "${lines[1]}" =~ ^\ 0$'\t'[0-9.]+\ [MGTP]B$'\t' ]]
+	[[ "${lines[2]}" == "Total"$'\t'* ]]
+	[ "${lines[3]}" = "$(printf 'Total virtual image size\t1.0 GB')" ]
+	run sd_dog node info -r
+	[ "$status" -eq 0 ]
+	local size used avail
+	read -r _ size used avail _ <<<"${lines[0]}"
+	[ "$size" -gt 0 ]
+	[ $((used + avail)) -eq "$size" ]
+	# working vdis only: 1 GiB + 20 MiB, the snapshot is not counted
+	[[ "${lines[1]}" =~ ^Total\ $size\ $used\ $avail\ [0-9]+%\ 1094713344$ ]]
+}

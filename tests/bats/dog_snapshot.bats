@@ -199,3 +199,38 @@ teardown() {
 	run sd_dog vdi delete -s s1 base
 	[ "$status" -eq 5 ]
 }
+
+@test "rollback: back to a snapshot, after confirmation" {
+	sd_dog vdi snapshot -s s1 base
+	dog_random_file "$DOG_TMP/B" $((5 * MiB))
+	sd_dog vdi write base 0 <"$DOG_TMP/B"
+	cp "$DOG_TMP/imgA" "$DOG_TMP/imgAB"
+	dog_overlay "$DOG_TMP/imgAB" "$DOG_TMP/B" 0
+
+	# "no" keeps the current state
+	run bash -c "echo no | timeout 60 $SD_WRAP '$DOG' vdi rollback -s s1 base -p $SHEEP_PORT"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Continue? [yes/no]"* ]]
+	sd_dog vdi read base >"$DOG_TMP/cur"
+	dog_same "$DOG_TMP/cur" "$DOG_TMP/imgAB"
+
+	run sd_dog vdi rollback -f -s s1 base
+	[ "$status" -eq 0 ]
+	sd_dog vdi read base >"$DOG_TMP/cur"
+	dog_same "$DOG_TMP/cur" "$DOG_TMP/imgA"
+	# the snapshot is still there, and the new working vdi is writable
+	sd_dog vdi read -s s1 base >"$DOG_TMP/snap"
+	dog_same "$DOG_TMP/snap" "$DOG_TMP/imgA"
+	[ -n "$(dog_list_raw_line base = 0)" ]
+	sd_dog vdi write base 0 <"$DOG_TMP/B"
+	sd_dog vdi read base >"$DOG_TMP/cur"
+	dog_same "$DOG_TMP/cur" "$DOG_TMP/imgAB"
+	sd_dog vdi read -s s1 base >"$DOG_TMP/snap"
+	dog_same "$DOG_TMP/snap" "$DOG_TMP/imgA"
+
+	run sd_dog vdi rollback base
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"Please specify the '-s' option"* ]]
+	run sd_dog vdi rollback -f -s nosuch base
+	[ "$status" -eq 5 ]
+}
