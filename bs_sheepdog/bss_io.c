@@ -299,6 +299,7 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 		/* The range is ignored: sheep flushes the whole vdi.  IMMED is
 		 * honoured by simply completing after the flush. */
 		phase = BSS_PH_FLUSH;
+		is_write = 1;	/* a failed flush is a failed write */
 		len = 1;
 		break;
 	case PRE_FETCH_10:

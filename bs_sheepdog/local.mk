@@ -32,6 +32,13 @@ bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
 bs_sheepdog_bs_sheepdog_la_LIBADD = lib/libsheepdog_internal.la
 EXTRA_bs_sheepdog_bs_sheepdog_la_DEPENDENCIES = bs_sheepdog/bs_sheepdog.map
 
+# Data path against stubs of tgt core and a fake libsheepdog.
+check_PROGRAMS += bs_sheepdog/tests/test_bss_io
+bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c \
+	bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c
+bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+TESTS += bs_sheepdog/tests/test_bss_io
+
 TESTS += $(BSS_BATS)
 endif
 

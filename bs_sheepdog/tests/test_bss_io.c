@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Unit tests of the data path (bss_io.c, bss_sbc.c) against stubs of the tgt
+ * core functions it calls and a fake libsheepdog that holds every request
+ * until the test completes it, in any order, with any result.
+ *
+ * Checks: one completion per command, never from inside submit; sense for
+ * each error class and direction; FUA selection (FUA bit, WRITE(6), WCE=0,
+ * WRITE AND VERIFY); write-then-read-back-then-compare with the INFORMATION
+ * offset; BYTCHK=11b; refused submits completed from the scheduled event;
+ * an LU without a vdi; zero-length commands; many commands in flight
+ * completed out of order; GET LBA STATUS.
+ */
+#include "../bss.h"
+
+static int g_failures;
+
+#define CHECK(cond)                                                                      \
+	do {                                                                             \
+		if (!(cond)) {                                                           \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
+				#cond);                                                  \
+			g_failures++;                                                    \
+		}                                                                        \
+	} while (0)
+
+/* ---- tgt core stubs ------------------------------------------------------ */
+
+int is_debug;
+static int g_in_submit;
+static int g_done_calls;
+static int g_done_in_submit;
+static struct scsi_cmd *g_last_done;
+static struct event_data *g_sched;
+static union {
+	struct mode_pg pg;
+	uint8_t raw[sizeof(struct mode_pg) + 20];
+} g_caching_page;
+static struct mode_pg *const g_mode_pg = &g_caching_page.pg;
+
+void log_error(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+void log_debug(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+void log_warning(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+void target_cmd_io_done(struct scsi_cmd *cmd, int result)
+{
+	g_done_calls++;
+	if (g_in_submit)
+		g_done_in_submit++;
+	cmd->result = result;
+	g_last_done = cmd;
+}
+
+/* Fixed-format sense, as tgt builds it. */
+void sense_data_build(struct scsi_cmd *cmd, uint8_t key, uint16_t asc)
+{
+	memset(cmd->sense_buffer, 0, 18);
+	cmd->sense_buffer[0] = 0x70;
+	cmd->sense_buffer[2] = key;
+	cmd->sense_buffer[7] = 0xa;
+	cmd->sense_buffer[12] = (asc >> 8) & 0xff;
+	cmd->sense_buffer[13] = asc & 0xff;
+	cmd->sense_len = 18;
+}
+
+void sense_data_build_with_info(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, uint64_t info)
+{
+	sense_data_build(cmd, key, asc);
+	cmd->sense_buffer[0] |= 0x80;
+	put_unaligned_be32((uint32_t)info, &cmd->sense_buffer[3]);
+}
+
+struct mode_pg *find_mode_page(struct scsi_lu *lu, uint8_t pcode, uint8_t subpcode)
+{
+	return pcode == 0x08 && subpcode == 0 ? g_mode_pg : NULL;
+}
+
+void tgt_add_sched_event(struct event_data *evt)
+{
+	g_sched = evt;
+}
+
+void tgt_remove_sched_event(struct event_data *evt)
+{
+	if (g_sched == evt)
+		g_sched = NULL;
+}
+
+uint32_t scsi_rw_count(uint8_t *scb)
+{
+	switch (scb[0]) {
+	case VERIFY_10:
+		return get_unaligned_be16(&scb[7]);
+	case VERIFY_12:
+		return get_unaligned_be32(&scb[6]);
+	case VERIFY_16:
+		return get_unaligned_be32(&scb[10]);
+	}
+	return 0;
+}
+
+/* ---- fake libsheepdog ---------------------------------------------------- */
+
+enum { FAKE_READ, FAKE_WRITE, FAKE_FLUSH };
+
+struct fake_req {
+	int type;
+	void *buf;
+	size_t count;
+	uint64_t offset;
+	unsigned int flags;
+	sd_aio_cb cb;
+	void *opaque;
+	int done;
+};
+
+#define FAKE_MAX 256
+static struct fake_req g_req[FAKE_MAX];
+static int g_nr_req;
+static int g_refuse;	/* next submit fails with this */
+static char g_vdi_obj;
+static struct sd_vdi *const g_vdi = (struct sd_vdi *)&g_vdi_obj;
+
+static int fake_submit(int type, void *buf, size_t count, uint64_t offset, unsigned int flags,
+		       sd_aio_cb cb, void *opaque)
+{
+	struct fake_req *r;
+
+	if (g_refuse) {
+		int ret = g_refuse;
+
+		g_refuse = 0;
+		return ret;
+	}
+	if (g_nr_req == FAKE_MAX)
+		return -ENOMEM;
+	r = &g_req[g_nr_req++];
+	memset(r, 0, sizeof(*r));
+	r->type = type;
+	r->buf = buf;
+	r->count = count;
+	r->offset = offset;
+	r->flags = flags;
+	r->cb = cb;
+	r->opaque = opaque;
+	return 0;
+}
+
+int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset, sd_aio_cb cb,
+		    void *opaque)
+{
+	CHECK(vdi == g_vdi);
+	return fake_submit(FAKE_READ, buf, count, offset, 0, cb, opaque);
+}
+
+int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+		     unsigned flags, sd_aio_cb cb, void *opaque)
+{
+	CHECK(vdi == g_vdi);
+	return fake_submit(FAKE_WRITE, (void *)buf, count, offset, flags, cb, opaque);
+}
+
+int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
+{
+	CHECK(vdi == g_vdi);
+	return fake_submit(FAKE_FLUSH, NULL, 0, 0, 0, cb, opaque);
+}
+
+int sd_cluster_service(struct sd_cluster *c)
+{
+	return 0;
+}
+
+static void fake_complete(int i, int ret)
+{
+	CHECK(i < g_nr_req && !g_req[i].done);
+	g_req[i].done = 1;
+	g_req[i].cb(g_vdi, ret, g_req[i].opaque);
+}
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static struct scsi_lu *g_lu;
+static struct bss_lu *g_blu;
+
+static void lu_setup(void)
+{
+	g_lu = calloc(1, sizeof(struct scsi_lu) + sizeof(struct bss_lu));
+	g_lu->blk_shift = 9;
+	g_lu->size = 64ULL << 20;
+	g_lu->dev_type_template.type = TYPE_DISK;
+	g_blu = bss_lu_of(g_lu);
+	g_blu->lu = g_lu;
+	g_blu->vdi = g_vdi;
+	g_blu->opened = 1;
+	g_blu->cluster_fd = -1;
+	INIT_LIST_HEAD(&g_blu->inflight);
+	INIT_LIST_HEAD(&g_blu->done);
+	INIT_LIST_HEAD(&g_blu->free_acbs);
+	g_blu->done_ev.sched_handler = bss_done_event_cb;
+	g_blu->done_ev.data = g_blu;
+	snprintf(g_blu->label, sizeof(g_blu->label), "test");
+	g_mode_pg->mode_data[0] = 0x14;	/* WCE set */
+	g_nr_req = 0;
+	g_done_calls = 0;
+	g_done_in_submit = 0;
+	g_sched = NULL;
+}
+
+static void lu_teardown(void)
+{
+	CHECK(g_blu->nr_inflight == 0);
+	CHECK(list_empty(&g_blu->inflight));
+	CHECK(list_empty(&g_blu->done));
+	bss_acb_cache_free(g_blu);
+	free(g_lu);
+}
+
+struct tcmd {
+	struct scsi_cmd cmd;
+	uint8_t cdb[16];
+	uint8_t *data;
+};
+
+static struct tcmd *cmd_new(const uint8_t *cdb, int cdb_len, uint64_t lba, uint32_t blocks,
+			    int write)
+{
+	struct tcmd *t = calloc(1, sizeof(*t));
+	size_t len = (size_t)blocks << 9;
+
+	memcpy(t->cdb, cdb, (size_t)cdb_len);
+	t->cmd.scb = t->cdb;
+	t->cmd.scb_len = cdb_len;
+	t->cmd.dev = g_lu;
+	t->cmd.offset = lba << 9;
+	t->cmd.tl = (uint32_t)len;
+	t->data = calloc(1, len ? len : 1);
+	if (write) {
+		scsi_set_out_buffer(&t->cmd, t->data);
+		scsi_set_out_length(&t->cmd, (uint32_t)len);
+	} else {
+		scsi_set_in_buffer(&t->cmd, t->data);
+		scsi_set_in_length(&t->cmd, (uint32_t)len);
+	}
+	return t;
+}
+
+static int submit(struct tcmd *t)
+{
+	int ret;
+
+	g_in_submit = 1;
+	ret = bss_cmd_submit(&t->cmd);
+	g_in_submit = 0;
+	return ret;
+}
+
+static void cmd_free(struct tcmd *t)
+{
+	free(t->data);
+	free(t);
+}
+
+static int sense_key(const struct tcmd *t)
+{
+	return t->cmd.sense_buffer[2] & 0x0f;
+}
+
+static int sense_asc(const struct tcmd *t)
+{
+	return t->cmd.sense_buffer[12] << 8 | t->cmd.sense_buffer[13];
+}
+
+/* ---- tests --------------------------------------------------------------- */
+
+static const uint8_t cdb_read10[10] = { READ_10 };
+static const uint8_t cdb_write10[10] = { WRITE_10 };
+static const uint8_t cdb_write10_fua[10] = { WRITE_10, 0x08 };
+static const uint8_t cdb_write6_bit3[6] = { WRITE_6, 0x08 };	/* LBA bits, not FUA */
+static const uint8_t cdb_wv10[10] = { WRITE_VERIFY };
+static const uint8_t cdb_sync10[10] = { SYNCHRONIZE_CACHE };
+
+static void test_read_ok(void)
+{
+	struct tcmd *t;
+
+	lu_setup();
+	t = cmd_new(cdb_read10, 10, 8191, 4, 0);	/* across the 4 MiB boundary */
+	CHECK(submit(t) == 0);
+	CHECK(cmd_async(&t->cmd));
+	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ);
+	CHECK(g_req[0].offset == 8191ULL * 512 && g_req[0].count == 2048);
+	CHECK(g_req[0].buf == t->data);
+	CHECK(g_done_calls == 0);
+	fake_complete(0, 0);
+	CHECK(g_done_calls == 1 && g_last_done == &t->cmd && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_done_in_submit == 0);
+	cmd_free(t);
+	lu_teardown();
+}
+
+static void test_errors(void)
+{
+	static const struct {
+		int write, err, key, asc;
+	} cases[] = {
+		{ 0, -EIO, MEDIUM_ERROR, 0x1100 },
+		{ 1, -EIO, MEDIUM_ERROR, 0x0c00 },
+		{ 1, -ENOSPC, DATA_PROTECT, 0x2707 },
+		{ 1, -EROFS, DATA_PROTECT, 0x2700 },
+		{ 0, -ETIMEDOUT, ABORTED_COMMAND, 0x0801 },
+		{ 1, -ENOTCONN, ABORTED_COMMAND, 0x0800 },
+		{ 0, -ENOMEM, HARDWARE_ERROR, 0x4400 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tcmd *t;
+
+		lu_setup();
+		t = cmd_new(cases[i].write ? cdb_write10 : cdb_read10, 10, 0, 8, cases[i].write);
+		CHECK(submit(t) == 0);
+		fake_complete(0, cases[i].err);
+		CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+		CHECK(sense_key(t) == cases[i].key);
+		CHECK(sense_asc(t) == cases[i].asc);
+		CHECK(g_blu->nr_errors == 1);
+		cmd_free(t);
+		lu_teardown();
+	}
+}
+
+static void test_fua(void)
+{
+	struct tcmd *a, *b, *c, *d;
+
+	lu_setup();
+	a = cmd_new(cdb_write10, 10, 0, 1, 1);
+	b = cmd_new(cdb_write10_fua, 10, 0, 1, 1);
+	c = cmd_new(cdb_write6_bit3, 6, 0, 1, 1);
+	CHECK(submit(a) == 0 && submit(b) == 0 && submit(c) == 0);
+	CHECK(g_req[0].flags == 0);
+	CHECK(g_req[1].flags == SD_AIO_FUA);
+	CHECK(g_req[2].flags == 0);
+	/* Write cache disabled (WCE=0): every write is FUA. */
+	g_mode_pg->mode_data[0] = 0x10;
+	d = cmd_new(cdb_write10, 10, 0, 1, 1);
+	CHECK(submit(d) == 0);
+	CHECK(g_req[3].flags == SD_AIO_FUA);
+	fake_complete(2, 0);
+	fake_complete(0, 0);
+	fake_complete(3, 0);
+	fake_complete(1, 0);
+	CHECK(g_done_calls == 4);
+	cmd_free(a);
+	cmd_free(b);
+	cmd_free(c);
+	cmd_free(d);
+	lu_teardown();
+}
+
+static void test_write_verify(void)
+{
+	struct tcmd *t;
+
+	lu_setup();
+	t = cmd_new(cdb_wv10, 10, 100, 2, 1);
+	memset(t->data, 0x5a, 1024);
+	CHECK(submit(t) == 0);
+	CHECK(g_req[0].type == FAKE_WRITE && g_req[0].flags == SD_AIO_FUA);
+	fake_complete(0, 0);
+	CHECK(g_done_calls == 0);	/* now reading back */
+	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_READ);
+	CHECK(g_req[1].offset == 100 * 512 && g_req[1].count == 1024);
+	CHECK(g_req[1].buf != t->data);
+	memset(g_req[1].buf, 0x5a, 1024);
+	fake_complete(1, 0);
+	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	cmd_free(t);
+
+	/* Read-back differs at byte 777: MISCOMPARE, INFORMATION 777. */
+	t = cmd_new(cdb_wv10, 10, 100, 2, 1);
+	memset(t->data, 0x5a, 1024);
+	CHECK(submit(t) == 0);
+	fake_complete(2, 0);
+	memset(g_req[3].buf, 0x5a, 1024);
+	((uint8_t *)g_req[3].buf)[777] = 0;
+	fake_complete(3, 0);
+	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == MISCOMPARE && sense_asc(t) == 0x1d00);
+	CHECK((t->cmd.sense_buffer[0] & 0x80) && get_unaligned_be32(&t->cmd.sense_buffer[3]) == 777);
+	cmd_free(t);
+
+	/* The write fails: WRITE ERROR, no read-back. */
+	t = cmd_new(cdb_wv10, 10, 100, 2, 1);
+	CHECK(submit(t) == 0);
+	fake_complete(4, -EIO);
+	CHECK(g_nr_req == 5);
+	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x0c00);
+	cmd_free(t);
+
+	/* The read-back fails: UNRECOVERED READ ERROR. */
+	t = cmd_new(cdb_wv10, 10, 100, 2, 1);
+	CHECK(submit(t) == 0);
+	fake_complete(5, 0);
+	fake_complete(6, -EIO);
+	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	cmd_free(t);
+	lu_teardown();
+}
+
+static void test_verify(void)
+{
+	uint8_t cdb[10] = { VERIFY_10, 0x02 };
+	uint8_t same[10] = { VERIFY_10, 0x06 };
+	struct tcmd *t;
+
+	lu_setup();
+	put_unaligned_be16(4, &cdb[7]);
+	t = cmd_new(cdb, 10, 8, 4, 1);
+	t->cmd.tl = 0;	/* core's sbc_verify leaves tl alone */
+	memset(t->data, 7, 2048);
+	CHECK(submit(t) == 0);
+	CHECK(g_req[0].type == FAKE_READ && g_req[0].count == 2048 && g_req[0].offset == 4096);
+	memset(g_req[0].buf, 7, 2048);
+	((uint8_t *)g_req[0].buf)[2047] = 8;
+	fake_complete(0, 0);
+	CHECK(sense_key(t) == MISCOMPARE && get_unaligned_be32(&t->cmd.sense_buffer[3]) == 2047);
+	cmd_free(t);
+
+	/* BYTCHK=11b: one block of data-out against each of 4 blocks. */
+	put_unaligned_be16(4, &same[7]);
+	t = cmd_new(same, 10, 8, 1, 1);
+	memset(t->data, 9, 512);
+	CHECK(submit(t) == 0);
+	CHECK(g_req[1].count == 2048);
+	memset(g_req[1].buf, 9, 2048);
+	((uint8_t *)g_req[1].buf)[1536 + 3] = 0;
+	fake_complete(1, 0);
+	CHECK(sense_key(t) == MISCOMPARE && get_unaligned_be32(&t->cmd.sense_buffer[3]) == 1539);
+	cmd_free(t);
+	lu_teardown();
+}
+
+static void test_refused_submit(void)
+{
+	struct tcmd *t, *s;
+
+	lu_setup();
+	t = cmd_new(cdb_read10, 10, 0, 8, 0);
+	g_refuse = -ENOMEM;
+	CHECK(submit(t) == 0);
+	CHECK(cmd_async(&t->cmd));
+	CHECK(g_done_calls == 0);	/* never from inside submit */
+	CHECK(g_sched == &g_blu->done_ev);
+	g_sched->sched_handler(g_sched);
+	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == HARDWARE_ERROR && sense_asc(t) == 0x4400);
+	cmd_free(t);
+
+	/* SYNCHRONIZE CACHE refused with -EIO: WRITE ERROR (a flush writes). */
+	s = cmd_new(cdb_sync10, 10, 0, 0, 0);
+	g_refuse = -EIO;
+	CHECK(submit(s) == 0);
+	g_sched->sched_handler(g_sched);
+	CHECK(sense_key(s) == MEDIUM_ERROR && sense_asc(s) == 0x0c00);
+	cmd_free(s);
+	lu_teardown();
+}
+
+static void test_no_vdi_and_zero_length(void)
+{
+	struct tcmd *t;
+
+	lu_setup();
+	t = cmd_new(cdb_read10, 10, 0, 0, 0);	/* transfer length 0 */
+	CHECK(submit(t) == 0);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
+	cmd_free(t);
+
+	g_blu->opened = 0;
+	g_blu->vdi = NULL;
+	t = cmd_new(cdb_sync10, 10, 0, 0, 0);
+	CHECK(submit(t) == 0);
+	CHECK(g_nr_req == 0 && g_done_calls == 0);
+	g_sched->sched_handler(g_sched);
+	CHECK(sense_key(t) == NOT_READY && sense_asc(t) == 0x3a00);
+	cmd_free(t);
+	lu_teardown();
+}
+
+static void test_many_out_of_order(void)
+{
+	struct tcmd *t[200];
+	int i, done = 0;
+
+	lu_setup();
+	for (i = 0; i < 200; i++) {
+		t[i] = cmd_new(i % 2 ? cdb_write10 : cdb_read10, 10, (uint64_t)i * 8, 8, i % 2);
+		CHECK(submit(t[i]) == 0);
+	}
+	CHECK(g_nr_req == 200 && g_blu->nr_inflight == 200 && g_blu->peak_inflight == 200);
+	/* Complete in a scrambled order (7 is coprime with 200). */
+	for (i = 0; i < 200; i++) {
+		int k = (i * 7) % 200;
+
+		fake_complete(k, 0);
+		done++;
+		CHECK(g_done_calls == done && g_last_done == &t[k]->cmd);
+	}
+	CHECK(g_blu->nr_free == 200);	/* every acb recycled */
+	for (i = 0; i < 200; i++)
+		cmd_free(t[i]);
+	lu_teardown();
+}
+
+static int core_rc16(int host_no, struct scsi_cmd *cmd)
+{
+	return 1;
+}
+
+static int core_get_lba_status(int host_no, struct scsi_cmd *cmd)
+{
+	return 2;
+}
+
+static void test_get_lba_status(void)
+{
+	struct service_action orig[] = {
+		{ SAI_READ_CAPACITY_16, core_rc16 },
+		{ SAI_GET_LBA_STATUS, core_get_lba_status },
+		{ 0, NULL },
+	};
+	uint8_t cdb[16] = { SERVICE_ACTION_IN, SAI_GET_LBA_STATUS };
+	struct service_action *sa;
+	struct tcmd *t;
+
+	lu_setup();
+	g_lu->dev_type_template.ops[SERVICE_ACTION_IN].service_actions = orig;
+	bss_sbc_override(g_lu);
+	sa = g_lu->dev_type_template.ops[SERVICE_ACTION_IN].service_actions;
+	CHECK(sa != orig);
+	CHECK(sa[0].service_action == SAI_READ_CAPACITY_16 && sa[0].cmd_perform == orig[0].cmd_perform);
+	CHECK(sa[1].service_action == SAI_GET_LBA_STATUS && sa[1].cmd_perform != orig[1].cmd_perform);
+	CHECK(sa[2].cmd_perform == NULL);
+
+	put_unaligned_be64(100, &cdb[2]);
+	put_unaligned_be32(32, &cdb[10]);
+	t = cmd_new(cdb, 16, 0, 1, 0);
+	CHECK(sa[1].cmd_perform(0, &t->cmd) == SAM_STAT_GOOD);
+	CHECK(get_unaligned_be32(&t->data[0]) == 20);
+	CHECK(get_unaligned_be64(&t->data[8]) == 100);
+	CHECK(get_unaligned_be32(&t->data[16]) == (64u << 11) - 100);
+	CHECK(t->data[20] == 0);
+	cmd_free(t);
+
+	put_unaligned_be64(UINT64_C(1) << 63, &cdb[2]);	/* offset would overflow */
+	t = cmd_new(cdb, 16, 0, 1, 0);
+	CHECK(sa[1].cmd_perform(0, &t->cmd) == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2100);
+	cmd_free(t);
+	lu_teardown();
+}
+
+int main(void)
+{
+	test_read_ok();
+	test_errors();
+	test_fua();
+	test_write_verify();
+	test_verify();
+	test_refused_submit();
+	test_no_vdi_and_zero_length();
+	test_many_out_of_order();
+	test_get_lba_status();
+	if (g_failures) {
+		fprintf(stderr, "test_bss_io: %d check(s) failed\n", g_failures);
+		return 1;
+	}
+	printf("test_bss_io: ok\n");
+	return 0;
+}
