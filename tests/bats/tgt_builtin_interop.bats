@@ -10,7 +10,9 @@
 #   - random mixed I/O on two LUNs at once, verified;
 #   - a clone exported and written (COW from the parent's objects);
 #   - LUN delete / re-add (RELEASE_VDI, LOCK_VDI again) and a sheep restart
-#     between exports.
+#     between exports;
+#   - two snapshots while exported; iscsi-test-cu Read/Write 10/16 on a
+#     clone, whose writes COW from the parent.
 
 load lib/common
 load lib/tgtd
@@ -179,4 +181,63 @@ same_as_pattern() {
 	# tgtd stops cleanly with the LUN still open
 	run tgtd_stop
 	[ "$status" -eq 0 ]
+}
+
+@test "built-in client: two snapshots while exported, each keeps its generation" {
+	sd_dog vdi create gen 8M
+	lun 1 gen
+	run io 1 --mode write --qd 32 --bs 128k --seed 61
+	[ "$status" -eq 0 ]
+	sd_dog vdi snapshot -s s1 gen
+	run io 1 --mode write --qd 32 --bs 128k --offset $((2 * MiB)) --length $((4 * MiB)) --seed 62
+	echo "$output"
+	[ "$status" -eq 0 ]
+	sd_dog vdi snapshot -s s2 gen
+	run io 1 --mode write --qd 32 --bs 128k --offset $((4 * MiB)) --length $((4 * MiB)) --seed 63
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# live: 61 | 62 | 63 | 63
+	run io 1 --mode verify --qd 8 --bs 1M --length $((2 * MiB)) --seed 61
+	[ "$status" -eq 0 ]
+	run io 1 --mode verify --qd 8 --bs 1M --offset $((2 * MiB)) --length $((2 * MiB)) --seed 62
+	[ "$status" -eq 0 ]
+	run io 1 --mode verify --qd 8 --bs 1M --offset $((4 * MiB)) --length $((4 * MiB)) --seed 63
+	[ "$status" -eq 0 ]
+	same_as_pattern gen $((2 * MiB)) $((2 * MiB)) 62
+	same_as_pattern gen $((4 * MiB)) $((4 * MiB)) 63
+	# s1: all 61; s2: 61 | 62 62 | 61
+	same_as_pattern gen 0 $((8 * MiB)) 61 -s s1
+	same_as_pattern gen 0 $((2 * MiB)) 61 -s s2
+	same_as_pattern gen $((2 * MiB)) $((4 * MiB)) 62 -s s2
+	same_as_pattern gen $((6 * MiB)) $((2 * MiB)) 61 -s s2
+}
+
+@test "built-in client: iscsi-test-cu Read/Write 10/16 on an exported clone (COW writes)" {
+	command -v iscsi-test-cu >/dev/null || { echo "iscsi-test-cu missing" >&2; return 1; }
+	sd_dog vdi create par 64M
+	pattern 0 $((8 * MiB)) 71 | sd_dog vdi write par 0 $((8 * MiB))
+	pattern $((60 * MiB)) $((4 * MiB)) 71 | sd_dog vdi write par $((60 * MiB)) $((4 * MiB))
+	sd_dog vdi snapshot -s base par
+	sd_dog vdi clone -s base par child
+	lun 1 child
+	local fam tests asserts
+	for fam in Read10 Read16 Write10 Write16; do
+		run timeout 600 iscsi-test-cu --dataloss -i "$IQN:cu1" -I "$IQN:cu2" \
+			--test "SCSI.$fam" "$(tgt_url 1 1)"
+		echo "$output" >"$T/cu.$fam.log"
+		echo "$output" | tail -n 8
+		tests=$(echo "$output" | awk '$1 == "tests" { print $3, $5 }')
+		asserts=$(echo "$output" | awk '$1 == "asserts" { print $5 }')
+		[ -n "$tests" ]
+		set -- $tests
+		[ "$1" -gt 0 ]
+		[ "$2" -eq 0 ]
+		[ "$asserts" -eq 0 ]
+		[ "$status" -eq 0 ]
+	done
+	# the writes COWed into the clone; parent and snapshot are untouched
+	same_as_pattern par 0 $((8 * MiB)) 71
+	same_as_pattern par $((60 * MiB)) $((4 * MiB)) 71
+	same_as_pattern par 0 $((8 * MiB)) 71 -s base
+	sd_dog vdi read par $((8 * MiB)) $((52 * MiB)) | cmp - <(head -c $((52 * MiB)) /dev/zero)
 }
