@@ -39,7 +39,7 @@
 #define RBUF_SIZE (64u * 1024)
 #define MAX_QUEUED 1024		/* per connection: stop reading beyond this */
 #define UNKNOWN_OP_MAX_PAYLOAD (64u * 1024 + 1024)
-#define NR_WORKERS 8
+#define NR_WORKERS 32
 #define SHUTDOWN_GRACE_MS 5000
 
 struct ev_handler {
