@@ -59,7 +59,9 @@ teardown() {
 	[ "$status" -eq 0 ]
 	timeout 120 $SD_WRAP "$LT" "127.0.0.1:$SHEEP_PORT" --soak soak 8 >"$LT_TMP/soak.out" 2>&1 &
 	local lt_pid=$!
-	sleep 2
+	# crash sheep once the writes are flowing
+	sd_wait_for 60 grep -q "soak started" "$LT_TMP/soak.out"
+	sleep 1
 	sheep_stop KILL
 	sleep 2
 	sheep_start "$LT_TMP/store" "$SHEEP_PORT"

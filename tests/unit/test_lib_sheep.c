@@ -143,19 +143,23 @@ static int soak_mode(const char *addr, const char *name, unsigned secs)
 	struct sd_vdi *v;
 	uint64_t size, nslots;
 	char *img, *rd;
-	time_t end = time(NULL) + secs;
+	time_t end;
 	unsigned long n = 0, done = 0;
 
 	sd_cluster_opts_init(&o);
 	o.io_timeout_ms = 5000;
 	o.retry_timeout_ms = 30000;
 	c = sd_connect_opts(addr, &o);
-	if (!c)
+	if (!c) {
+		fprintf(stderr, "sd_connect %s: %s\n", addr, strerror(errno));
 		return 1;
+	}
 	sd_set_log_cb(c, soak_log, NULL);
 	v = sd_vdi_open(c, name, 0, NULL);
-	if (!v)
+	if (!v) {
+		fprintf(stderr, "open %s: %s\n", name, sd_cluster_errmsg(c));
 		return 1;
+	}
 	size = sd_vdi_size(v);
 	nslots = size / 8192;
 	img = calloc(1, size);
@@ -164,6 +168,9 @@ static int soak_mode(const char *addr, const char *name, unsigned secs)
 	if (!img || !rd || !g_busy)
 		return 1;
 	CHECK(sd_vdi_read(v, img, size, 0) == 0);
+	end = time(NULL) + secs;
+	printf("soak started\n");
+	fflush(stdout);
 	while (time(NULL) < end && !g_soak.errors) {
 		struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
 
