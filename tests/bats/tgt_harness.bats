@@ -87,6 +87,15 @@ start_rdwr() {
 	[ "$status" -ne 0 ]
 }
 
+@test "tgtd_start gives up after retries when tgtd dies at startup, leaving nothing" {
+	TMPDIR=$T TGTD_BIN=/bin/false run tgtd_start builtin
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[ "$(grep -c "exited during startup, retrying" <<<"$output")" -eq 3 ]
+	run ls -d "$T"/sdtgtd.*
+	[ "$status" -ne 0 ]
+}
+
 @test "two tgtd instances coexist and both stop cleanly" {
 	start_rdwr
 	tgtd_start builtin

@@ -96,8 +96,8 @@ _tgtd_answers() {
 	timeout 5 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode sys >/dev/null 2>&1
 }
 
-tgtd_start() {
-	local mode=${1:-module} so dir setup end rc
+_tgtd_start_once() {
+	local mode=$1 so dir setup end rc
 	case "$mode" in
 	module)
 		so=${BS_SHEEPDOG_SO:-$SD_TOP_BUILDDIR/bs_sheepdog/.libs/bs_sheepdog.so}
@@ -157,9 +157,24 @@ tgtd_start() {
 	cat "$TGTD_LOG" >&2
 	if _tgtd_alive; then
 		kill -KILL "$TGTD_PID" 2>/dev/null || true
+		rc=3
 	fi
 	wait "$TGTD_PID" 2>/dev/null || true
 	TGTD_PID=
+	[ -n "${TGTD_KEEP:-}" ] || rm -rf "$dir"
+	return $rc
+}
+
+# Retries (new ports) when tgtd died at startup, e.g. because another
+# process took the portal port between sd_free_port and tgtd's bind.
+tgtd_start() {
+	local i rc=1
+	for i in 1 2 3; do
+		rc=0
+		_tgtd_start_once "${1:-module}" || rc=$?
+		[ $rc -eq 2 ] || return $rc
+		echo "tgtd_start: tgtd exited during startup, retrying ($i)" >&2
+	done
 	return 1
 }
 
