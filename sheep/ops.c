@@ -69,15 +69,12 @@ static uint64_t object_size(uint64_t oid)
 }
 
 /* Data objects of a snapshot are read-only (section 6.2). */
+/* Caller holds io_lock shared. */
 static int check_readonly(uint64_t oid)
 {
-	struct sd_inode_header h;
-
-	if (!sd_is_data_obj(oid))
-		return SD_RES_SUCCESS;
-	if (sheep_vdi_read_header(&g_sheep.store, sd_oid_to_vid(oid), &h))
-		return SD_RES_SUCCESS;
-	return sd_inode_is_snapshot(&h) ? SD_RES_READONLY : SD_RES_SUCCESS;
+	if (sd_is_data_obj(oid) && sheep_vdi_is_snapshot(&g_sheep.vdi, sd_oid_to_vid(oid)))
+		return SD_RES_READONLY;
+	return SD_RES_SUCCESS;
 }
 
 static int is_inode_oid(uint64_t oid)
@@ -139,6 +136,27 @@ static int op_read_obj(struct sheep_request *req)
 	return SD_RES_SUCCESS;
 }
 
+/*
+ * A write to an inode outside its index (tag, size, ...), vdi lock held.
+ * If it may touch snap_ctime, data writes are held off while it happens
+ * and the snapshot bit is re-derived.
+ */
+static int write_inode_header(uint64_t oid, const void *data, uint32_t len, uint32_t off)
+{
+	const uint32_t lo = offsetof(struct sd_inode_header, snap_ctime), hi = lo + 8;
+	int touches = off < hi && (uint64_t)off + len > lo;
+	int r;
+
+	if (touches)
+		pthread_rwlock_wrlock(&g_sheep.vdi.io_lock);
+	r = sheep_store_write(&g_sheep.store, oid, data, len, off);
+	if (touches) {
+		sheep_vdi_refresh_snapshot(&g_sheep.vdi, sd_oid_to_vid(oid));
+		pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
+	}
+	return sheep_errno_to_res(r);
+}
+
 static int op_write_obj(struct sheep_request *req)
 {
 	const struct sd_req *h = &req->hdr;
@@ -155,8 +173,7 @@ static int op_write_obj(struct sheep_request *req)
 			r = sheep_vdi_write_index(&g_sheep.vdi, sd_oid_to_vid(oid), req->data, len,
 						  off);
 		else
-			r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data,
-								 len, off));
+			r = write_inode_header(oid, req->data, len, off);
 		vdi_unlock();
 		return r;
 	}

@@ -130,9 +130,9 @@ int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *c
 
 /*
  * VDI state: the two bitmaps of section 5.2 (rebuilt from stored inodes at
- * start-up) and the list of VIDs in use.  Every function below that takes a
- * struct sheep_vdi must be called with vdi->lock held, except
- * sheep_vdi_init/destroy.  Functions returning "sd result" return SD_RES_*.
+ * start-up), the snapshot bitmap and the list of VIDs in use.  Every
+ * function below that takes a struct sheep_vdi must be called with
+ * vdi->lock held, except sheep_vdi_init/destroy and sheep_vdi_is_snapshot.  Functions returning "sd result" return SD_RES_*.
  */
 struct sheep_vdi {
 	pthread_mutex_t lock;
@@ -147,6 +147,7 @@ struct sheep_vdi {
 	struct sheep_store *store;
 	uint8_t *inuse;		/* SD_VDI_BITMAP_SIZE bytes */
 	uint8_t *deleted;	/* SD_VDI_BITMAP_SIZE bytes */
+	uint8_t *snapshot;	/* VIDs whose inode has snap_ctime != 0; io_lock */
 	uint32_t *vids;		/* VIDs in use, unsorted */
 	size_t nr_vids, cap_vids;
 };
@@ -169,6 +170,13 @@ void sheep_vdi_reset(struct sheep_vdi *vdi);
 int sheep_vdi_rebuild(struct sheep_vdi *vdi);
 int sheep_vdi_test_inuse(const struct sheep_vdi *vdi, uint32_t vid);
 int sheep_vdi_test_deleted(const struct sheep_vdi *vdi, uint32_t vid);
+/*
+ * Is vid a snapshot (its data objects READONLY)?  Callable with only
+ * io_lock held (shared): the bit only changes under io_lock held exclusively.
+ */
+int sheep_vdi_is_snapshot(const struct sheep_vdi *vdi, uint32_t vid);
+/* Re-derive vid's snapshot bit from its inode (lock and io_lock held). */
+int sheep_vdi_refresh_snapshot(struct sheep_vdi *vdi, uint32_t vid);
 
 /*
  * Lookup per section 5.4.  tag may be NULL or empty.  On SUCCESS *vid is the

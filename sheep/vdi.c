@@ -119,9 +119,11 @@ int sheep_vdi_init(struct sheep_vdi *vdi, struct sheep_store *st)
 	vdi->store = st;
 	vdi->inuse = calloc(1, SD_VDI_BITMAP_SIZE);
 	vdi->deleted = calloc(1, SD_VDI_BITMAP_SIZE);
-	if (!vdi->inuse || !vdi->deleted) {
+	vdi->snapshot = calloc(1, SD_VDI_BITMAP_SIZE);
+	if (!vdi->inuse || !vdi->deleted || !vdi->snapshot) {
 		free(vdi->inuse);
 		free(vdi->deleted);
+		free(vdi->snapshot);
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&vdi->lock, NULL);
@@ -141,10 +143,11 @@ void sheep_vdi_destroy(struct sheep_vdi *vdi)
 {
 	free(vdi->inuse);
 	free(vdi->deleted);
+	free(vdi->snapshot);
 	free(vdi->vids);
 	pthread_mutex_destroy(&vdi->lock);
 	pthread_rwlock_destroy(&vdi->io_lock);
-	vdi->inuse = vdi->deleted = NULL;
+	vdi->inuse = vdi->deleted = vdi->snapshot = NULL;
 	vdi->vids = NULL;
 }
 
@@ -152,7 +155,29 @@ void sheep_vdi_reset(struct sheep_vdi *vdi)
 {
 	memset(vdi->inuse, 0, SD_VDI_BITMAP_SIZE);
 	memset(vdi->deleted, 0, SD_VDI_BITMAP_SIZE);
+	pthread_rwlock_wrlock(&vdi->io_lock);
+	memset(vdi->snapshot, 0, SD_VDI_BITMAP_SIZE);
+	pthread_rwlock_unlock(&vdi->io_lock);
 	vdi->nr_vids = 0;
+}
+
+int sheep_vdi_is_snapshot(const struct sheep_vdi *vdi, uint32_t vid)
+{
+	return vid < SD_NR_VDIS && test_bit(vdi->snapshot, vid);
+}
+
+int sheep_vdi_refresh_snapshot(struct sheep_vdi *vdi, uint32_t vid)
+{
+	struct sd_inode_header h;
+	int r = sheep_vdi_read_header(vdi->store, vid, &h);
+
+	if (r)
+		return r;
+	if (sd_inode_is_snapshot(&h))
+		set_bit(vdi->snapshot, vid);
+	else
+		vdi->snapshot[vid / 8] &= (uint8_t)~(1u << (vid % 8));
+	return 0;
 }
 
 static int rebuild_one(void *arg, uint32_t vid)
@@ -168,6 +193,8 @@ static int rebuild_one(void *arg, uint32_t vid)
 	set_bit(vdi->inuse, vid);
 	if (!h.name[0])
 		set_bit(vdi->deleted, vid);
+	if (sd_inode_is_snapshot(&h))
+		set_bit(vdi->snapshot, vid);
 	return add_vid(vdi, vid);
 }
 
@@ -441,6 +468,8 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 		pthread_rwlock_wrlock(&vdi->io_lock);
 		r = sheep_store_write(vdi->store, sd_vid_to_vdi_oid(lk.vid), &a->now,
 				      sizeof(a->now), offsetof(struct sd_inode_header, snap_ctime));
+		if (!r)
+			set_bit(vdi->snapshot, lk.vid);
 		pthread_rwlock_unlock(&vdi->io_lock);
 		if (r) {
 			r = SD_RES_BASE_VDI_WRITE;

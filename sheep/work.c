@@ -57,6 +57,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct sheep_work *w;
 		uint64_t one = 1;
+		int wake;
 
 		pthread_mutex_lock(&g_work_lock);
 		while (!g_pending.head && !g_work_stop)
@@ -67,9 +68,11 @@ static void *worker_main(void *arg)
 			return NULL;
 		w->fn(w);
 		pthread_mutex_lock(&g_work_lock);
+		/* the loop drains the whole list per wakeup: only an empty list needs one */
+		wake = !g_done.head;
 		list_push(&g_done, w);
 		pthread_mutex_unlock(&g_work_lock);
-		while (write(g_done_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		while (wake && write(g_done_fd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
 	}
 }

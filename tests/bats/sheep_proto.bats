@@ -211,6 +211,12 @@ teardown() {
 	# the new inode points at the snapshot's object; COW into the new vdi works
 	run sd_raw req 0x02 --oid $(sd_vdi_oid $new) --len 4 --offset 4664 --hex 4
 	[ "$(sd_field data "$output")" = "$entry" ]
+	# a header write that clears snap_ctime makes the objects writable again
+	sd_req_ok 0x03 --oid $(sd_vdi_oid $vid) --offset 520 --fill 0:8 >/dev/null
+	sd_req_ok 0x03 --oid $o0 --fill 0x61:1 >/dev/null
+	sd_req_ok 0x03 --oid $(sd_vdi_oid $vid) --offset 516 --hexdata 0000000001000000 >/dev/null
+	run sd_raw req 0x03 --oid $o0 --fill 0x62:1
+	[ "$(sd_field result "$output")" = 0x1a ]
 	sd_req_ok 0x01 --oid $(sd_data_oid $new 0) --cow-oid $o0 --flags 0x27 --fill 0x62:1
 	run sd_raw req 0x02 --oid $(sd_data_oid $new 0) --len 2 --hex 2
 	[ "$(sd_field data "$output")" = 6261 ]

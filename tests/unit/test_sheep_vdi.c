@@ -191,6 +191,9 @@ static void test_snapshot_clone(void)
 	      h.snap_id == 1);
 	CHECK(sheep_vdi_read_header(&g_st, v2, &h) == 0 && !sd_inode_is_snapshot(&h) &&
 	      h.snap_id == 2 && h.parent_vdi_id == v1 && !h.tag[0]);
+	CHECK(sheep_vdi_is_snapshot(&g_vdi, v1) && !sheep_vdi_is_snapshot(&g_vdi, v2));
+	restart();
+	CHECK(sheep_vdi_is_snapshot(&g_vdi, v1) && !sheep_vdi_is_snapshot(&g_vdi, v2));
 	CHECK(lookup("alice", "", 0, &res) == v2 && res == SD_RES_SUCCESS);
 	CHECK(lookup("alice", "snap-one", 0, &res) == v1 && res == SD_RES_SUCCESS);
 	CHECK(lookup("alice", "", 1, &res) == v1 && res == SD_RES_SUCCESS);
