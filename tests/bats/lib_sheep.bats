@@ -27,8 +27,13 @@ teardown() {
 	run sd_dog vdi list
 	[ "$status" -eq 0 ]
 	[[ "$output" == *lt* ]]
-	[[ "$output" == *s1* ]]
+	[[ "$output" == *pre* ]]
+	[[ "$output" != *s1* ]]
 	[[ "$output" != *lt-clone* ]]
+	# prealloc allocated every object of "pre" (3 x 1 MiB): used == size
+	run sd_dog vdi list -r pre
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | awk '$2 == "pre" { print $4 "/" $5 }')" = "3145728/3145728" ]
 }
 
 @test "libsheepdog: the same over the UNIX socket" {

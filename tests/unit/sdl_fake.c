@@ -146,6 +146,7 @@ static int fake_parse(struct fake *f, int i)
 			abort();
 		r->hdr = hdr;
 		r->conn = i;
+		f->nr_seen++;
 		if (need > SD_REQ_SIZE) {
 			r->data = malloc(need - SD_REQ_SIZE);
 			if (!r->data)

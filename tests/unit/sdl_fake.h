@@ -59,6 +59,7 @@ struct fake {
 	int fail_send;		/* fail the next n sends with EPIPE */
 	int noobj_inode_reads;	/* answer the next n inode reads with NO_OBJ */
 	int nr_releases;	/* RELEASE_VDI requests served */
+	int nr_seen;		/* requests received so far */
 };
 
 extern const struct sdl_transport fake_transport;

@@ -150,12 +150,12 @@ static void test_timeout(void)
 	pump_until(&f, c, &r.calls, 400);
 	CHECK_EQ(r.calls, 0);
 	CHECK(f.nr_connects > connects);
-	CHECK_EQ(fake_nr_held(&f), 1);	/* the resent copy */
-	pump_until(&f, c, &r.calls, 2000);
+	CHECK(f.nr_seen >= 2);	/* resent on the new connection */
+	pump_until(&f, c, &r.calls, 5000);
 	CHECK_EQ(r.calls, 1);
 	CHECK_EQ(r.ret, -ETIMEDOUT);
 	CHECK(sdl_now_ms() - t0 >= 700);
-	CHECK(sdl_now_ms() - t0 < 1800);
+	CHECK(sdl_now_ms() - t0 < 4000);
 	fake_pump(&f, c, 20);
 	CHECK_EQ(r.calls, 1);
 	CHECK_EQ(sd_disconnect(c), 0);
@@ -235,14 +235,14 @@ static void test_retry_window(void)
 	/* queued while the cluster is unreachable: accepted, fails later */
 	rreq_init(&r2, 2);
 	sdl_req_submit(c, &r2.req);
-	pump_until(&f, c, &r.calls, 2000);
-	pump_until(&f, c, &r2.calls, 2000);
+	pump_until(&f, c, &r.calls, 5000);
+	pump_until(&f, c, &r2.calls, 5000);
 	CHECK_EQ(r.calls, 1);
 	CHECK_EQ(r.ret, -ENOTCONN);
 	CHECK_EQ(r2.calls, 1);
 	CHECK_EQ(r2.ret, -ENOTCONN);
 	CHECK(sdl_now_ms() - t0 >= 350);
-	CHECK(sdl_now_ms() - t0 < 1500);
+	CHECK(sdl_now_ms() - t0 < 4000);
 	/* the server comes back: the handle recovers by itself */
 	f.refuse = 0;
 	rreq_init(&r, 3);

@@ -370,6 +370,41 @@ int main(int argc, char **argv)
 	CHECK(sd_vdi_delete(c, "lt-clone", NULL) == 0);
 	CHECK(sd_vdi_open(c, "lt-clone", 0, NULL) == NULL && errno == ENOENT);
 	CHECK(sd_vdi_delete(c, "nosuch", NULL) == -ENOENT);
+	/* deleting the snapshot leaves the working vdi's data alone */
+	CHECK(sd_vdi_delete(c, "lt", "s1") == 0);
+	v = sd_vdi_open(c, "lt", 0, NULL);
+	CHECK(v != NULL);
+	if (v) {
+		CHECK(sd_vdi_read(v, rd, size, 0) == 0);
+		CHECK(!memcmp(rd, img, size));
+		CHECK(sd_vdi_close(v) == 0);
+	}
+	CHECK(sd_vdi_open(c, "lt", 0, "s1") == NULL && errno == ENOENT);
+	/* options: 1 MiB objects, preallocated */
+	{
+		struct sd_vdi_create_opts co = { .struct_size = sizeof(co) };
+
+		co.block_size_shift = 20;
+		co.prealloc = 1;
+		CHECK(sd_vdi_create_opts(c, "pre", 3 * MIB, &co) == 0);
+		co.block_size_shift = 19;
+		CHECK(sd_vdi_create_opts(c, "bad", 3 * MIB, &co) == -EINVAL);
+		CHECK(sd_vdi_create(c, "huge", (uint64_t)4 << 40 << 1) == -EINVAL);
+		v = sd_vdi_open(c, "pre", 0, NULL);
+		CHECK(v != NULL);
+		if (v) {
+			CHECK(sd_vdi_object_size(v) == MIB);
+			CHECK(sd_vdi_read(v, rd, 3 * MIB, 0) == 0);
+			for (i = 0; i < (int)(3 * MIB) && !rd[i]; i++)
+				;
+			CHECK(i == (int)(3 * MIB));
+			fill(buf, 3000, 21);
+			CHECK(sd_vdi_write(v, buf, 3000, MIB - 1500) == 0);
+			CHECK(sd_vdi_read(v, rd, 3000, MIB - 1500) == 0);
+			CHECK(!memcmp(rd, buf, 3000));
+			CHECK(sd_vdi_close(v) == 0);
+		}
+	}
 	CHECK(sd_disconnect(c) == 0);
 	c = NULL;
 	free(img);
