@@ -4,6 +4,8 @@
  *   test_lib_sheep ADDR      ADDR as for sd_connect (host:port or unix:PATH)
  *   test_lib_sheep ADDR --read|--write NAME OFFSET LENGTH
  *                            copy a range of a vdi to stdout / from stdin
+ *   test_lib_sheep ADDR --bench NAME SECONDS read|write QD
+ *                            4 KiB random I/O at queue depth QD; prints IOPS
  *   test_lib_sheep ADDR --soak NAME SECONDS
  *                            keep 32 async writes in flight for SECONDS
  *                            (the test restarts sheep meanwhile), then
@@ -131,6 +133,67 @@ static void soak_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	}
 }
 
+/* --bench: 4 KiB random I/O at a fixed queue depth through the library
+ * (buffers are shared between requests: data is not checked). */
+static struct aio_state g_bench;
+
+static int bench_mode(const char *addr, const char *name, unsigned secs, int wr, unsigned qd)
+{
+	struct sd_cluster_opts o;
+	struct sd_vdi *v;
+	struct timespec t0, t1;
+	uint64_t nblocks, seed = 88172645463325252ull;
+	unsigned long done = 0;
+	char *buf;
+	double el;
+
+	sd_cluster_opts_init(&o);
+	c = sd_connect_opts(addr, &o);
+	if (!c || !(v = sd_vdi_open(c, name, 0, NULL)))
+		return 1;
+	nblocks = sd_vdi_size(v) / 4096;
+	buf = malloc((size_t)qd * 4096);
+	if (!buf || !qd)
+		return 1;
+	memset(buf, 0x5a, (size_t)qd * 4096);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		while (el < secs && g_bench.pending < (int)qd && !g_bench.errors) {
+			uint64_t blk;
+			char *p = buf + (size_t)g_bench.pending * 4096;
+			int ret;
+
+			seed ^= seed << 13;
+			seed ^= seed >> 7;
+			seed ^= seed << 17;
+			blk = seed % nblocks;
+			ret = wr ? sd_vdi_aio_write(v, p, 4096, blk * 4096, 0, aio_cb, &g_bench)
+				 : sd_vdi_aio_read(v, p, 4096, blk * 4096, aio_cb, &g_bench);
+			if (ret)
+				return 1;
+			g_bench.pending++;
+			done++;
+		}
+		if (el >= secs && !g_bench.pending)
+			break;
+		if (g_bench.errors)
+			break;
+		poll(&pfd, 1, 100);
+		sd_cluster_service(c);
+	}
+	aio_wait(&g_bench);
+	printf("%s qd %u: %.0f IOPS (%lu in %.2f s, %d errors)\n", wr ? "randwrite" : "randread",
+	       qd, (double)done / el, done, el, g_bench.errors);
+	sd_vdi_close(v);
+	sd_disconnect(c);
+	free(buf);
+	return g_bench.errors ? 1 : 0;
+}
+
 static void soak_log(int level, const char *msg, void *opaque)
 {
 	if (level <= LOG_WARNING)
@@ -217,6 +280,9 @@ int main(int argc, char **argv)
 	uint32_t vid0, obj;
 	int i, n;
 
+	if (argc == 7 && !strcmp(argv[2], "--bench"))
+		return bench_mode(argv[1], argv[3], (unsigned)strtoul(argv[4], NULL, 0),
+				  !strcmp(argv[5], "write"), (unsigned)strtoul(argv[6], NULL, 0));
 	if (argc == 5 && !strcmp(argv[2], "--soak"))
 		return soak_mode(argv[1], argv[3], (unsigned)strtoul(argv[4], NULL, 0));
 	if (argc == 6)
