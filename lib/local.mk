@@ -15,7 +15,7 @@ lib_libsheepdog_la_LIBADD = common/libsdcommon.la
 lib_libsheepdog_la_LDFLAGS = $(AM_LDFLAGS) -version-info $(LIBSHEEPDOG_LT_VERSION) \
 	-Wl,--version-script=$(top_srcdir)/lib/libsheepdog.sym
 EXTRA_lib_libsheepdog_la_DEPENDENCIES = lib/libsheepdog.sym
-EXTRA_DIST += lib/libsheepdog.sym
+EXTRA_DIST += lib/libsheepdog.sym lib/README.md
 
 noinst_LTLIBRARIES += lib/libsheepdog_internal.la
 lib_libsheepdog_internal_la_SOURCES = $(LIBSHEEPDOG_SRCS)
