@@ -346,6 +346,12 @@ teardown() {
 	echo "$output"
 	[[ "$output" == *"tcp:127.0.0.1:$SHEEP_PORT:avol does not exist - please check"* ]]
 	[[ "$output" != *"--mode logicalunit"* ]]
+	# The shipped example yields its four sheepdog LUNs, none skipped.
+	run timeout 60 tgt-admin -p -C "$TGTD_CTL" -c "$SD_TOP_SRCDIR/conf/targets.conf.example" -e
+	echo "$output"
+	[ "$(echo "$output" | grep -c -- '--mode logicalunit .*--bstype sheepdog')" -eq 4 ]
+	[[ "$output" != *"does not exist"* ]]
+	[[ "$output" == *"--bsopts 'conns=8;timeout=20;retry=30'"* ]]
 }
 
 @test "bs_io: snapshot LUN forced writable still refuses writes (library EROFS -> DATA PROTECT)" {
