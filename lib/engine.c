@@ -646,6 +646,11 @@ static int sdl_any_up(struct sd_cluster *c)
 	return 0;
 }
 
+int sdl_cluster_up(struct sd_cluster *c)
+{
+	return sdl_any_up(c);
+}
+
 static uint64_t sdl_conn_deadline(struct sdl_conn *conn)
 {
 	uint64_t d = UINT64_MAX;

@@ -164,6 +164,8 @@ void sdl_req_submit_delayed(struct sd_cluster *c, struct sdl_req *req, unsigned 
 /* Fail every request with ret (-ECANCELED) and run their ->done. */
 void sdl_cancel_all(struct sd_cluster *c, int ret);
 int sdl_service(struct sd_cluster *c);
+/* Non-zero when at least one connection is up. */
+int sdl_cluster_up(struct sd_cluster *c);
 /* Wake the service loop (eventfd). */
 void sdl_signal(struct sd_cluster *c);
 /* Poll loop until *flag becomes non-zero.  0 or -errno (broken handle). */

@@ -123,6 +123,13 @@ static void sdl_release_vid(struct sd_cluster *c, uint32_t vid)
 {
 	struct sdl_req req;
 
+	/* an unreachable cluster would hold close for a whole retry window
+	 * just to drop a lock that only matters to a running sheep */
+	if (!sdl_cluster_up(c)) {
+		sdl_log(c, LOG_WARNING, "not releasing vid %x: no connection to %s", vid,
+			c->addr_str);
+		return;
+	}
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_RELEASE_VDI, 0, 0);
 	req.hdr.vdi.base_vdi_id = vid;

@@ -708,6 +708,49 @@ static void test_errors_and_readonly_open(void)
 	env_close(&e);
 }
 
+/* The cluster goes away: requests fail after the retry window, close is quick. */
+static void test_unreachable(void)
+{
+	struct sd_cluster_opts o;
+	struct env e;
+	struct rec r = { 0 };
+	char buf[16];
+	uint64_t t0;
+	int i;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
+	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
+	fake_index(&e.f, e.vid)[0] = e.vid;
+	sd_cluster_opts_init(&o);
+	o.retry_timeout_ms = 400;
+	e.f.auto_serve = 1;
+	e.c = fake_connect(&e.f, &o);
+	CHECK(e.c != NULL);
+	if (!e.c)
+		return;
+	e.v = sd_vdi_open(e.c, "v", 0, NULL);
+	CHECK(e.v != NULL);
+	e.f.auto_serve = 0;
+	e.f.refuse = 1;
+	fake_kill_all(&e.f);
+	t0 = sdl_now_ms();
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &r)), 0);
+	for (i = 0; i < 500 && !r.calls; i++)
+		fake_pump(&e.f, e.c, 10);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ENOTCONN);
+	CHECK(sdl_now_ms() - t0 >= 350);
+	CHECK_EQ(r.in_submit, 0);
+	t0 = sdl_now_ms();
+	CHECK_EQ(sd_vdi_close(e.v), 0);
+	e.v = NULL;
+	CHECK(sdl_now_ms() - t0 < 300);
+	e.f.refuse = 0;
+	env_close(&e);
+}
+
 /* Fail each allocation of a representative write in turn. */
 static void test_alloc_failures(void)
 {
@@ -802,6 +845,7 @@ int main(void)
 	RUN_TEST(test_inode_invalidated, passed, failed);
 	RUN_TEST(test_flush_fua_discard, passed, failed);
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);
+	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
