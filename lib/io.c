@@ -276,9 +276,12 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 			return;
 		}
 		vdi->index[p->idx] = vdi->vid;
+		vdi->reload_streak = 0;
 		sdl_add_dirty(p);
 		return;
 	}
+	if (p->kind != SDL_PK_FLUSH)
+		vdi->reload_streak = 0;
 	sdl_part_done(p, 0);
 }
 

@@ -208,6 +208,7 @@ struct sd_vdi {
 	int reloading;			/* reload requests in flight */
 	struct sdl_list reload_waiters;	/* parts to restart after reload */
 	struct sdl_reload *reload;
+	unsigned reload_streak;		/* reloads since a request last succeeded */
 };
 
 /* Kick pending work of all vdis (inode updates, reloads); called by service. */

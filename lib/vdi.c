@@ -13,6 +13,7 @@
 
 #define SDL_NOOBJ_RETRIES	40
 #define SDL_NOOBJ_DELAY_MS	50
+#define SDL_RELOAD_STREAK_MAX	16
 
 static int sdl_name_ok(struct sd_cluster *c, const char *name, const char *tag)
 {
@@ -371,6 +372,16 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_log(vdi->c, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name, vdi->vid,
 			old_vid);
 	sdl_vdi_after_reload(vdi, old_vid);
+	/*
+	 * A sheep that keeps answering READONLY / INODE_INVALIDATED although
+	 * the reload changed nothing would make the waiters spin for ever.
+	 */
+	if (!ret && ++vdi->reload_streak > SDL_RELOAD_STREAK_MAX) {
+		sdl_set_err(vdi->c, "%s: %u reloads in a row did not help, giving up", vdi->name,
+			    vdi->reload_streak);
+		vdi->reload_streak = 0;
+		ret = r->mode == SDL_RELOAD_HEADER ? -EROFS : -EIO;
+	}
 	sdl_reload_finish(vdi, ret);
 }
 

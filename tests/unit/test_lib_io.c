@@ -708,6 +708,37 @@ static void test_errors_and_readonly_open(void)
 	env_close(&e);
 }
 
+/* A server that answers READONLY for ever: the write fails, it does not spin. */
+static void test_readonly_forever(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char w[16] = "x";
+	struct fake_req *q;
+	int i, n = 0;
+
+	env_open(&e, OBJ);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0);
+	e.f.auto_serve = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, sizeof(w), 0, 0, rec_cb, &r)), 0);
+	for (i = 0; i < 500 && !r.calls; i++) {
+		fake_pump(&e.f, e.c, 10);
+		while ((q = fake_held(&e.f, 0))) {
+			if (q->hdr.opcode == SD_OP_WRITE_OBJ && sd_is_data_obj(q->hdr.obj.oid)) {
+				fake_reply(&e.f, q, SD_RES_READONLY, NULL, 0);
+				n++;
+			} else {
+				fake_serve(&e.f, q);	/* LOCK_VDI: same vid again */
+			}
+		}
+	}
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -EROFS);
+	CHECK(n > 5 && n < 40);
+	env_close(&e);
+}
+
 /* The cluster goes away: requests fail after the retry window, close is quick. */
 static void test_unreachable(void)
 {
@@ -845,6 +876,7 @@ int main(void)
 	RUN_TEST(test_inode_invalidated, passed, failed);
 	RUN_TEST(test_flush_fua_discard, passed, failed);
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);
+	RUN_TEST(test_readonly_forever, passed, failed);
 	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
