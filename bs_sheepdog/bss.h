@@ -62,6 +62,20 @@ struct bss_lu {
 
 #define BSS_ACB_CACHE 256
 
+/*
+ * Big-endian field of n bytes from a CDB or data buffer.  Not tgt's
+ * get_unaligned_be32(): it shifts a promoted int (p[0] << 24), undefined
+ * for bytes >= 0x80 (UBSan aborts on it).
+ */
+static inline uint64_t bss_get_be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | *p++;
+	return v;
+}
+
 static inline struct bss_lu *bss_lu_of(struct scsi_lu *lu)
 {
 	return (struct bss_lu *)((char *)lu + sizeof(*lu));

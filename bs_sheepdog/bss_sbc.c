@@ -34,13 +34,13 @@ static int bss_get_lba_status(int host_no, struct scsi_cmd *cmd)
 		asc = ASC_MEDIUM_NOT_PRESENT;
 		goto sense;
 	}
-	lba = get_unaligned_be64(&cmd->scb[2]);
+	lba = bss_get_be(&cmd->scb[2], 8);
 	if (lba >= nr_blocks) {
 		key = ILLEGAL_REQUEST;
 		asc = ASC_LBA_OUT_OF_RANGE;
 		goto sense;
 	}
-	alloc_len = get_unaligned_be32(&cmd->scb[10]);
+	alloc_len = (uint32_t)bss_get_be(&cmd->scb[10], 4);
 	if (alloc_len < 4 || scsi_get_in_length(cmd) < alloc_len) {
 		key = ILLEGAL_REQUEST;
 		asc = ASC_INVALID_FIELD_IN_CDB;

@@ -101,11 +101,11 @@ uint32_t scsi_rw_count(uint8_t *scb)
 {
 	switch (scb[0]) {
 	case VERIFY_10:
-		return get_unaligned_be16(&scb[7]);
+		return (uint32_t)bss_get_be(&scb[7], 2);
 	case VERIFY_12:
-		return get_unaligned_be32(&scb[6]);
+		return (uint32_t)bss_get_be(&scb[6], 4);
 	case VERIFY_16:
-		return get_unaligned_be32(&scb[10]);
+		return (uint32_t)bss_get_be(&scb[10], 4);
 	}
 	return 0;
 }
@@ -399,7 +399,7 @@ static void test_write_verify(void)
 	fake_complete(3, 0);
 	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
 	CHECK(sense_key(t) == MISCOMPARE && sense_asc(t) == 0x1d00);
-	CHECK((t->cmd.sense_buffer[0] & 0x80) && get_unaligned_be32(&t->cmd.sense_buffer[3]) == 777);
+	CHECK((t->cmd.sense_buffer[0] & 0x80) && bss_get_be(&t->cmd.sense_buffer[3], 4) == 777);
 	cmd_free(t);
 
 	/* The write fails: WRITE ERROR, no read-back. */
@@ -436,7 +436,7 @@ static void test_verify(void)
 	memset(g_req[0].buf, 7, 2048);
 	((uint8_t *)g_req[0].buf)[2047] = 8;
 	fake_complete(0, 0);
-	CHECK(sense_key(t) == MISCOMPARE && get_unaligned_be32(&t->cmd.sense_buffer[3]) == 2047);
+	CHECK(sense_key(t) == MISCOMPARE && bss_get_be(&t->cmd.sense_buffer[3], 4) == 2047);
 	cmd_free(t);
 
 	/* BYTCHK=11b: one block of data-out against each of 4 blocks. */
@@ -448,7 +448,7 @@ static void test_verify(void)
 	memset(g_req[1].buf, 9, 2048);
 	((uint8_t *)g_req[1].buf)[1536 + 3] = 0;
 	fake_complete(1, 0);
-	CHECK(sense_key(t) == MISCOMPARE && get_unaligned_be32(&t->cmd.sense_buffer[3]) == 1539);
+	CHECK(sense_key(t) == MISCOMPARE && bss_get_be(&t->cmd.sense_buffer[3], 4) == 1539);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -559,9 +559,9 @@ static void test_get_lba_status(void)
 	put_unaligned_be32(32, &cdb[10]);
 	t = cmd_new(cdb, 16, 0, 1, 0);
 	CHECK(sa[1].cmd_perform(0, &t->cmd) == SAM_STAT_GOOD);
-	CHECK(get_unaligned_be32(&t->data[0]) == 20);
-	CHECK(get_unaligned_be64(&t->data[8]) == 100);
-	CHECK(get_unaligned_be32(&t->data[16]) == (64u << 11) - 100);
+	CHECK(bss_get_be(&t->data[0], 4) == 20);
+	CHECK(bss_get_be(&t->data[8], 8) == 100);
+	CHECK(bss_get_be(&t->data[16], 4) == (64u << 11) - 100);
 	CHECK(t->data[20] == 0);
 	cmd_free(t);
 
