@@ -15,6 +15,8 @@
 #define SDL_IO_FLAGS (SD_FLAG_CMD_TGT)
 
 static void sdl_part_start(struct sdl_part *p);
+static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
+			    struct sdl_list *waiters);
 
 static void sdl_vdi_need_kick(struct sd_vdi *vdi)
 {
@@ -346,8 +348,7 @@ void sdl_vdi_flush_dirty(struct sd_vdi *vdi)
 	while (!sdl_list_empty(&vdi->dirty)) {
 		struct sdl_part *first = sdl_container_of(vdi->dirty.next, struct sdl_part, wlink);
 		struct sdl_list run, *n;
-		uint32_t start = first->idx, end = first->idx, i;
-		struct sdl_iupd *u;
+		uint32_t start = first->idx, end = first->idx;
 
 		sdl_list_init(&run);
 		while (!sdl_list_empty(&vdi->dirty)) {
@@ -361,33 +362,84 @@ void sdl_vdi_flush_dirty(struct sd_vdi *vdi)
 			sdl_list_del(&p->wlink);
 			sdl_list_add_tail(&p->wlink, &run);
 		}
-		u = sdl_malloc(sizeof(*u) + 4u * (end - start + 1));
-		if (!u) {
-			sdl_set_err(vdi->c, "inode update of %s: out of memory", vdi->name);
-			sdl_iupd_fail_parts(vdi, &run, -ENOMEM);
-			continue;
-		}
-		memset(u, 0, sizeof(*u));
-		u->vdi = vdi;
-		u->start = start;
-		u->count = end - start + 1;
-		sdl_list_init(&u->waiters);
 		for (n = run.next; n != &run; n = n->next)
 			sdl_container_of(n, struct sdl_part, wlink)->stage = SDL_PS_IUPD;
-		sdl_list_splice_tail(&run, &u->waiters);
-		for (i = 0; i < u->count; i++)
-			u->data[i] = vdi->index[start + i];
-		sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE | SDL_IO_FLAGS,
-			     4u * u->count);
-		u->req.hdr.obj.oid = sd_vid_to_vdi_oid(vdi->vid);
-		u->req.hdr.obj.copies = vdi->hdr->nr_copies;
-		u->req.hdr.obj.copy_policy = vdi->hdr->copy_policy;
-		u->req.hdr.obj.offset = sd_inode_index_offset(start);
-		u->req.wbuf = u->data;
-		u->req.done = sdl_iupd_done;
-		u->req.priv = u;
-		vdi->nr_iupd++;
-		sdl_req_submit(vdi->c, &u->req);
+		sdl_iupd_submit(vdi, start, end, &run);
+	}
+}
+
+/*
+ * Write index entries [start, end] of the local copy into the inode; the
+ * parts on *waiters (may be empty) complete when it is done.
+ */
+static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
+			    struct sdl_list *waiters)
+{
+	struct sdl_iupd *u;
+	uint32_t i;
+
+	u = sdl_malloc(sizeof(*u) + 4u * (end - start + 1));
+	if (!u) {
+		sdl_set_err(vdi->c, "inode update of %s: out of memory", vdi->name);
+		sdl_iupd_fail_parts(vdi, waiters, -ENOMEM);
+		return;
+	}
+	memset(u, 0, sizeof(*u));
+	u->vdi = vdi;
+	u->start = start;
+	u->count = end - start + 1;
+	sdl_list_init(&u->waiters);
+	sdl_list_splice_tail(waiters, &u->waiters);
+	for (i = 0; i < u->count; i++)
+		u->data[i] = vdi->index[start + i];
+	sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE | SDL_IO_FLAGS,
+		     4u * u->count);
+	u->req.hdr.obj.oid = sd_vid_to_vdi_oid(vdi->vid);
+	u->req.hdr.obj.copies = vdi->hdr->nr_copies;
+	u->req.hdr.obj.copy_policy = vdi->hdr->copy_policy;
+	u->req.hdr.obj.offset = sd_inode_index_offset(start);
+	u->req.wbuf = u->data;
+	u->req.done = sdl_iupd_done;
+	u->req.priv = u;
+	vdi->nr_iupd++;
+	sdl_req_submit(vdi->c, &u->req);
+}
+
+void sdl_vdi_merge_index(struct sd_vdi *vdi, const uint32_t *srv, uint32_t old_vid)
+{
+	uint64_t n = sd_count_data_objs(vdi->size, vdi->shift), idx;
+	struct sdl_list none;
+	int64_t run = -1;
+
+	if (n > SD_INODE_DATA_INDEX)
+		n = SD_INODE_DATA_INDEX;
+	sdl_list_init(&none);
+	for (idx = 0; idx <= n; idx++) {
+		int lost = 0;
+
+		if (idx < n) {
+			uint32_t i = (uint32_t)idx;
+
+			/*
+			 * Our object in the old vid, recorded in the old inode
+			 * after the snapshot copied it: the new working inode
+			 * lacks it.  Keep ours and write it there (an index
+			 * entry owned by a waiting part is redone instead).
+			 */
+			lost = vdi->index[i] == old_vid && srv[i] != old_vid &&
+			       !sdl_find_busy(vdi, i);
+			if (!lost)
+				vdi->index[i] = srv[i];
+		}
+		if (lost && run < 0)
+			run = (int64_t)idx;
+		if (!lost && run >= 0) {
+			sdl_log(vdi->c, LOG_WARNING,
+				"%s: restoring index entries %lld-%llu lost to a snapshot",
+				vdi->name, (long long)run, (unsigned long long)idx - 1);
+			sdl_iupd_submit(vdi, (uint32_t)run, (uint32_t)idx - 1, &none);
+			run = -1;
+		}
 	}
 }
 

@@ -222,6 +222,11 @@ void sdl_vdi_reload_done(struct sd_vdi *vdi, int ret);
 void sdl_vdi_flush_dirty(struct sd_vdi *vdi);
 /* io.c: restart parts parked on reload_waiters (ret 0) or fail them. */
 void sdl_vdi_release_waiters(struct sd_vdi *vdi, int ret);
+/*
+ * io.c: the vid changed (snapshot): take the new inode's index srv, but keep
+ * and re-persist our entries for old_vid objects that it lacks.
+ */
+void sdl_vdi_merge_index(struct sd_vdi *vdi, const uint32_t *srv, uint32_t old_vid);
 /* io.c: a reload replaced the index; re-apply entries not yet persisted. */
 void sdl_vdi_after_reload(struct sd_vdi *vdi, uint32_t old_vid);
 int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint32_t snapid,

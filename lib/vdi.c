@@ -344,6 +344,9 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 			return;
 		}
 		r->new_vid = req->rsp.vdi.vdi_id;
+		/* a new working vdi: compare its whole index with ours */
+		if (r->new_vid != vdi->vid)
+			r->mode = SDL_RELOAD_FULL;
 		sdl_reload_send_read(r);
 		sdl_req_submit(vdi->c, &r->req);
 		return;
@@ -363,11 +366,16 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, -ENOTSUP);
 		return;
 	}
-	memcpy(vdi->inode, r->buf, r->mode == SDL_RELOAD_FULL ? SD_INODE_INDEX_END
-							      : SD_INODE_HEADER_SIZE);
 	old_vid = vdi->vid;
+	memcpy(vdi->inode, r->buf, SD_INODE_HEADER_SIZE);
 	vdi->vid = r->new_vid;
 	ret = sdl_vdi_apply_header(vdi);
+	if (r->mode == SDL_RELOAD_FULL && old_vid != vdi->vid)
+		sdl_vdi_merge_index(vdi, (const uint32_t *)(r->buf + SD_INODE_HEADER_SIZE),
+				    old_vid);
+	else if (r->mode == SDL_RELOAD_FULL)
+		memcpy(vdi->index, r->buf + SD_INODE_HEADER_SIZE,
+		       SD_INODE_INDEX_END - SD_INODE_HEADER_SIZE);
 	if (old_vid != vdi->vid)
 		sdl_log(vdi->c, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name, vdi->vid,
 			old_vid);
@@ -395,9 +403,9 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 	vdi->reload_want = SDL_RELOAD_NONE;
 	vdi->reloading = 1;
 	r = sdl_calloc(1, sizeof(*r));
+	/* full size: a header reload becomes a full one when the vid changed */
 	if (r)
-		r->buf = sdl_malloc(mode == SDL_RELOAD_FULL ? SD_INODE_INDEX_END
-							    : SD_INODE_HEADER_SIZE);
+		r->buf = sdl_malloc(SD_INODE_INDEX_END);
 	if (!r || !r->buf) {
 		sdl_free(r);
 		sdl_set_err(vdi->c, "reload of %s: out of memory", vdi->name);
