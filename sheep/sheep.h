@@ -75,11 +75,14 @@ struct sheep_config {
 /*
  * The object store: <dir>/obj/<16 hex oid> files, full size (sparse).
  * A store is shared by all workers; the struct is read-only after open.
+ * While the store is open it holds up to a quarter of RLIMIT_NOFILE in
+ * cached object descriptors.
  */
 struct sheep_store {
 	int dir_fd;		/* store root */
 	int obj_fd;		/* obj/ directory */
 	int nosync;		/* -n: no fdatasync before replies */
+	struct sheep_fd_cache *fds;	/* open object files (store.c), may be NULL */
 	/* test hook, NULL in the daemon: called at each create step */
 	void (*fault_cb)(void *arg, enum sheep_fault_point point);
 	void *fault_arg;

@@ -10,7 +10,8 @@
  * In-place writes (WRITE_OBJ) are pwrite + fdatasync; with -n (nosync) the
  * syncs are skipped and sheep_store_sync() makes everything durable.
  *
- * Thread context: any worker thread; the struct is read-only after open.
+ * Thread context: any worker thread; the struct is read-only after open
+ * (the open-file cache has its own lock).
  */
 #include "config.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,6 +122,205 @@ static int pwrite_sparse(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+static int open_obj(struct sheep_store *st, uint64_t oid, int flags, uint64_t *size)
+{
+	char name[32];
+	struct stat sb;
+	int fd;
+
+	oid_name(name, sizeof(name), oid);
+	fd = openat(st->obj_fd, name, flags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &sb) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	*size = (uint64_t)sb.st_size;
+	return fd;
+}
+
+/*
+ * Open-file cache: READ/WRITE of an object reuse an open descriptor instead
+ * of open + fstat + close per request.  Direct-mapped by oid; a slot's fd is
+ * refcounted by the requests using it.  Replacing or removing an object
+ * invalidates its slot (closing the fd once unused) and bumps the slot's
+ * generation, so a descriptor opened before the rename is never installed
+ * after it.  Objects never change size in place, so the size is cached too.
+ */
+struct fd_slot {
+	uint64_t oid;
+	uint64_t size;
+	unsigned gen;
+	int fd;		/* -1: empty */
+	int refs;
+	int dead;	/* object replaced/removed: close when refs drops to 0 */
+};
+
+struct sheep_fd_cache {
+	pthread_mutex_t lock;
+	unsigned shift;		/* 64 - log2(nr slots) */
+	struct fd_slot *slots;
+};
+
+struct obj_ref {
+	int fd;
+	uint64_t size;
+	struct fd_slot *slot;	/* NULL: not cached, close fd after use */
+};
+
+static struct fd_slot *slot_of(struct sheep_fd_cache *c, uint64_t oid)
+{
+	return &c->slots[(oid * UINT64_C(0x9e3779b97f4a7c15)) >> c->shift];
+}
+
+static struct sheep_fd_cache *fd_cache_create(void)
+{
+	struct sheep_fd_cache *c = calloc(1, sizeof(*c));
+	struct rlimit rl;
+	unsigned bits = 12, i;
+
+	if (!c)
+		return NULL;
+	/* leave most descriptors to connections: at most a quarter for the cache */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		while (bits > 4 && (rlim_t)(1u << bits) > rl.rlim_cur / 4)
+			bits--;
+	c->shift = 64 - bits;
+	c->slots = calloc(1u << bits, sizeof(*c->slots));
+	if (!c->slots) {
+		free(c);
+		return NULL;
+	}
+	for (i = 0; i < 1u << bits; i++)
+		c->slots[i].fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+static void fd_cache_destroy(struct sheep_fd_cache *c)
+{
+	unsigned i;
+
+	if (!c)
+		return;
+	for (i = 0; i < 1u << (64 - c->shift); i++)
+		if (c->slots[i].fd >= 0)
+			close(c->slots[i].fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c->slots);
+	free(c);
+}
+
+static int obj_get(struct sheep_store *st, uint64_t oid, struct obj_ref *ref)
+{
+	struct sheep_fd_cache *c = st->fds;
+	struct fd_slot *s = NULL;
+	unsigned gen = 0;
+	int fd;
+
+	ref->slot = NULL;
+	if (c) {
+		s = slot_of(c, oid);
+		pthread_mutex_lock(&c->lock);
+		if (s->fd >= 0 && s->oid == oid && !s->dead) {
+			s->refs++;
+			ref->fd = s->fd;
+			ref->size = s->size;
+			ref->slot = s;
+			pthread_mutex_unlock(&c->lock);
+			return 0;
+		}
+		gen = s->gen;
+		pthread_mutex_unlock(&c->lock);
+	}
+	fd = open_obj(st, oid, O_RDWR, &ref->size);
+	if (fd < 0)
+		return fd;
+	ref->fd = fd;
+	if (!c)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	if (s->gen == gen) {
+		if (s->fd >= 0 && !s->refs) {
+			close(s->fd);
+			s->fd = -1;
+		}
+		if (s->fd < 0) {
+			s->oid = oid;
+			s->fd = fd;
+			s->size = ref->size;
+			s->refs = 1;
+			s->dead = 0;
+			ref->slot = s;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static void obj_put(struct sheep_store *st, struct obj_ref *ref)
+{
+	struct fd_slot *s = ref->slot;
+
+	if (!s) {
+		close(ref->fd);
+		return;
+	}
+	pthread_mutex_lock(&st->fds->lock);
+	if (!--s->refs && s->dead) {
+		close(s->fd);
+		s->fd = -1;
+		s->dead = 0;
+	}
+	pthread_mutex_unlock(&st->fds->lock);
+}
+
+/* The name now refers to another file (or none): drop the cached one. */
+static void slot_invalidate(struct fd_slot *s)
+{
+	s->gen++;
+	if (s->fd < 0)
+		return;
+	if (s->refs) {
+		s->dead = 1;
+	} else {
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+static void obj_invalidate(struct sheep_store *st, uint64_t oid)
+{
+	struct sheep_fd_cache *c = st->fds;
+	struct fd_slot *s;
+
+	if (!c)
+		return;
+	s = slot_of(c, oid);
+	pthread_mutex_lock(&c->lock);
+	if (s->fd < 0 || s->oid == oid)
+		slot_invalidate(s);
+	else
+		s->gen++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void obj_invalidate_all(struct sheep_store *st)
+{
+	struct sheep_fd_cache *c = st->fds;
+	unsigned i;
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < 1u << (64 - c->shift); i++)
+		slot_invalidate(&c->slots[i]);
+	pthread_mutex_unlock(&c->lock);
+}
+
 static void remove_temps(int dfd)
 {
 	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -163,6 +364,7 @@ int sheep_store_open(struct sheep_store *st, const char *dir, int nosync)
 	}
 	remove_temps(st->dir_fd);
 	remove_temps(st->obj_fd);
+	st->fds = fd_cache_create();	/* optional: NULL just means no caching */
 	return 0;
 err:
 	close(st->dir_fd);
@@ -172,6 +374,8 @@ err:
 
 void sheep_store_close(struct sheep_store *st)
 {
+	fd_cache_destroy(st->fds);
+	st->fds = NULL;
 	if (st->obj_fd >= 0)
 		close(st->obj_fd);
 	if (st->dir_fd >= 0)
@@ -311,6 +515,7 @@ static int create_common(struct sheep_store *st, uint64_t oid, const struct crea
 		goto err;
 	}
 	fault(st, SHEEP_FAULT_RENAMED);
+	obj_invalidate(st, oid);
 	close(fd);
 	if (src >= 0)
 		close(src);
@@ -351,58 +556,38 @@ int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *h
 	return create_common(st, oid, &s);
 }
 
-static int open_obj(struct sheep_store *st, uint64_t oid, int flags, uint64_t *size)
-{
-	char name[32];
-	struct stat sb;
-	int fd;
-
-	oid_name(name, sizeof(name), oid);
-	fd = openat(st->obj_fd, name, flags | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &sb) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	*size = (uint64_t)sb.st_size;
-	return fd;
-}
-
 int sheep_store_read(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len, uint64_t off)
 {
-	uint64_t size;
-	int fd, r;
+	struct obj_ref ref;
+	int r;
 
-	fd = open_obj(st, oid, O_RDONLY, &size);
-	if (fd < 0)
-		return fd;
-	if (off > size || len > size - off)
+	r = obj_get(st, oid, &ref);
+	if (r)
+		return r;
+	if (off > ref.size || len > ref.size - off)
 		r = -EINVAL;
 	else
-		r = pread_full(fd, buf, len, off);
-	close(fd);
+		r = pread_full(ref.fd, buf, len, off);
+	obj_put(st, &ref);
 	return r;
 }
 
 int sheep_store_write(struct sheep_store *st, uint64_t oid, const void *buf, uint32_t len,
 		      uint64_t off)
 {
-	uint64_t size;
-	int fd, r;
+	struct obj_ref ref;
+	int r;
 
-	fd = open_obj(st, oid, O_WRONLY, &size);
-	if (fd < 0)
-		return fd;
-	if (off > size || len > size - off)
+	r = obj_get(st, oid, &ref);
+	if (r)
+		return r;
+	if (off > ref.size || len > ref.size - off)
 		r = -EINVAL;
 	else
-		r = pwrite_full(fd, buf, len, off);
-	if (!r && len && !st->nosync && fdatasync(fd) < 0)
+		r = pwrite_full(ref.fd, buf, len, off);
+	if (!r && len && !st->nosync && fdatasync(ref.fd) < 0)
 		r = -errno;
-	close(fd);
+	obj_put(st, &ref);
 	return r;
 }
 
@@ -413,6 +598,7 @@ int sheep_store_remove(struct sheep_store *st, uint64_t oid)
 	oid_name(name, sizeof(name), oid);
 	if (unlinkat(st->obj_fd, name, 0) < 0)
 		return -errno;
+	obj_invalidate(st, oid);
 	if (!st->nosync && fsync(st->obj_fd) < 0)
 		return -errno;
 	return 0;
@@ -470,6 +656,7 @@ int sheep_store_wipe(struct sheep_store *st)
 {
 	int r = for_each_name(st, wipe_one, NULL);
 
+	obj_invalidate_all(st);
 	if (!r && fsync(st->obj_fd) < 0)
 		r = -errno;
 	return r;

@@ -134,6 +134,18 @@ static void test_basic_io(void)
 	CHECK(sheep_store_size(&st, oid + 2, &size) == -ENOENT);
 	CHECK(sheep_store_remove(&st, oid) == 0);
 	CHECK(sheep_store_remove(&st, oid) == -ENOENT);
+	/* the open-file cache never serves a removed or replaced object */
+	CHECK(sheep_store_read(&st, oid, back, 16, 0) == -ENOENT);
+	CHECK(sheep_store_write(&st, oid, data, 16, 0) == -ENOENT);
+	CHECK(sheep_store_create(&st, oid, OBJ_SIZE / 2, 0, data, 16, 0) == 0);
+	CHECK(sheep_store_read(&st, oid, back, 16, 0) == 0 && back[0] == (char)0xcd);
+	CHECK(sheep_store_read(&st, oid, back, 16, OBJ_SIZE / 2) == -EINVAL); /* new size */
+	memset(data, 0xef, sizeof(data));
+	CHECK(sheep_store_create(&st, oid, OBJ_SIZE, 0, data, 16, 0) == 0);
+	CHECK(sheep_store_read(&st, oid, back, 16, 0) == 0 && back[0] == (char)0xef);
+	CHECK(sheep_store_write(&st, oid, data, 16, OBJ_SIZE - 16) == 0);
+	CHECK(object_is(&st, oid, OBJ_SIZE, 0, 0xef, 0, 16) == 0);
+	CHECK(sheep_store_remove(&st, oid) == 0);
 	CHECK(count_temps() == 0);
 	sheep_store_close(&st);
 	rm_rf(g_dir);
@@ -319,7 +331,13 @@ static void test_wipe_and_iterate(void)
 	CHECK(sheep_store_create(&st, sd_vid_to_data_oid(5, 0), OBJ_SIZE, 0, NULL, 0, 0) == 0);
 	CHECK(sheep_store_for_each_inode(&st, count_inode, &n) == 0 && n == 2);
 	CHECK(sheep_store_sync(&st) == 0);
-	CHECK(sheep_store_wipe(&st) == 0);
+	{
+		char b[8];
+
+		CHECK(sheep_store_read(&st, sd_vid_to_data_oid(5, 0), b, 8, 0) == 0);
+		CHECK(sheep_store_wipe(&st) == 0);
+		CHECK(sheep_store_read(&st, sd_vid_to_data_oid(5, 0), b, 8, 0) == -ENOENT);
+	}
 	n = 0;
 	CHECK(sheep_store_for_each_inode(&st, count_inode, &n) == 0 && n == 0);
 	sheep_store_close(&st);
