@@ -185,6 +185,15 @@ static void sdl_part_start(struct sdl_part *p)
 		sdl_part_done(p, 0);
 		return;
 	case SDL_PK_FLUSH:
+		/*
+		 * A snapshot taken between a create and its inode update
+		 * leaves the entry in the snapshot only; look up the working
+		 * vid first so the reload can put it back (merge_index).
+		 */
+		if (vdi->index_changed && !vdi->readonly) {
+			sdl_park_for_reload(p, SDL_RELOAD_HEADER);
+			return;
+		}
 		sdl_part_send(p, SD_OP_FLUSH_VDI, sd_vid_to_vdi_oid(vdi->vid), 0);
 		return;
 	case SDL_PK_READ:
@@ -330,6 +339,9 @@ static void sdl_iupd_done(struct sdl_req *req, int ret)
 		sdl_set_err(vdi->c, "inode update of %s: %s", vdi->name, strerror(-ret));
 		sdl_iupd_fail_parts(vdi, &u->waiters, ret);
 	} else {
+		if (!sdl_list_empty(&u->waiters))
+			vdi->index_changed = 1;
+		vdi->reload_streak = 0;
 		while ((n = sdl_list_pop(&u->waiters))) {
 			struct sdl_part *p = sdl_container_of(n, struct sdl_part, wlink);
 

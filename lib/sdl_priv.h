@@ -209,6 +209,7 @@ struct sd_vdi {
 	struct sdl_list reload_waiters;	/* parts to restart after reload */
 	struct sdl_reload *reload;
 	unsigned reload_streak;		/* reloads since a request last succeeded */
+	int index_changed;		/* index written since the last reload */
 };
 
 /* Kick pending work of all vdis (inode updates, reloads); called by service. */

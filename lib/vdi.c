@@ -224,16 +224,13 @@ fail:
 static int sdl_vdi_busy(const struct sd_vdi *vdi)
 {
 	return vdi->nr_acbs || vdi->nr_iupd || vdi->reloading || vdi->reload ||
-	       !sdl_list_empty(&vdi->dirty);
+	       vdi->reload_want || !sdl_list_empty(&vdi->dirty);
 }
 
-int sd_vdi_close(struct sd_vdi *vdi)
+static int sdl_vdi_drain(struct sd_vdi *vdi)
 {
-	struct sd_cluster *c;
+	struct sd_cluster *c = vdi->c;
 
-	if (!vdi)
-		return -EINVAL;
-	c = vdi->c;
 	while (sdl_vdi_busy(vdi)) {
 		struct pollfd pfd = { .fd = c->epfd, .events = POLLIN };
 		int ret = sdl_service(c);
@@ -243,6 +240,28 @@ int sd_vdi_close(struct sd_vdi *vdi)
 		if (!sdl_vdi_busy(vdi))
 			break;
 		poll(&pfd, 1, 200);
+	}
+	return 0;
+}
+
+int sd_vdi_close(struct sd_vdi *vdi)
+{
+	struct sd_cluster *c;
+	int ret;
+
+	if (!vdi)
+		return -EINVAL;
+	c = vdi->c;
+	ret = sdl_vdi_drain(vdi);
+	if (ret)
+		return ret;
+	/* as before a flush: index entries a snapshot swallowed go back */
+	if (vdi->index_changed && !vdi->readonly && sdl_cluster_up(c)) {
+		vdi->reload_want = SDL_RELOAD_HEADER;
+		sdl_signal(c);
+		ret = sdl_vdi_drain(vdi);
+		if (ret)
+			return ret;
 	}
 	sdl_release_vid(c, vdi->vid);
 	sdl_list_del(&vdi->link);
@@ -402,6 +421,7 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 		return;
 	vdi->reload_want = SDL_RELOAD_NONE;
 	vdi->reloading = 1;
+	vdi->index_changed = 0;
 	r = sdl_calloc(1, sizeof(*r));
 	/* full size: a header reload becomes a full one when the vid changed */
 	if (r)
@@ -423,8 +443,12 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 	} else {
 		r->stage = SDL_RL_LOCK;
 		memcpy(r->names, vdi->name, strlen(vdi->name));
-		sdl_init_hdr(&r->req.hdr, SD_OP_LOCK_VDI, SD_FLAG_CMD_WRITE, sizeof(r->names));
-		r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+		/*
+		 * GET_VDI_INFO, not LOCK_VDI: with the cluster lock on, a
+		 * second shared lock from the same node is refused, and
+		 * reloads also run on flush and close.
+		 */
+		sdl_init_hdr(&r->req.hdr, SD_OP_GET_VDI_INFO, SD_FLAG_CMD_WRITE, sizeof(r->names));
 		r->req.wbuf = r->names;
 	}
 	sdl_req_submit(vdi->c, &r->req);

@@ -482,13 +482,13 @@ static void test_readonly_reload_cow(void)
 		fake_serve(&e.f, q);	/* READONLY */
 	fake_pump(&e.f, e.c, 50);
 	CHECK_EQ(fake_nr_held(&e.f), 1);
-	CHECK(fake_find(&e.f, SD_OP_LOCK_VDI, ALL) != NULL);
+	CHECK(fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL) != NULL);
 	/* a request during the reload waits for it */
 	memset(w2, 'm', sizeof(w2));
 	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w2, sizeof(w2), 100, 0, rec_cb, &r2)), 0);
 	fake_pump(&e.f, e.c, 30);
 	CHECK_EQ(fake_nr_held(&e.f), 1);
-	q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+	q = fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL);
 	if (q)
 		fake_serve(&e.f, q);
 	fake_pump(&e.f, e.c, 50);
@@ -563,7 +563,7 @@ static void test_inode_invalidated(void)
 	if (q)
 		fake_reply(&e.f, q, SD_RES_INODE_INVALIDATED, NULL, 0);
 	fake_pump(&e.f, e.c, 50);
-	q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+	q = fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL);
 	CHECK(q != NULL);
 	if (q)
 		fake_serve(&e.f, q);
@@ -765,6 +765,64 @@ static void test_snapshot_race_repair(void)
 	env_close(&e);
 }
 
+/* The same race, noticed by a flush (no write follows), and by close. */
+static void test_snapshot_race_flush_close(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char w[32];
+	struct fake_req *q;
+	uint32_t old, nvid;
+	int pass, i;
+
+	for (pass = 0; pass < 2; pass++) {
+		env_open(&e, 4 * OBJ);
+		old = e.vid;
+		memset(w, 'c', sizeof(w));
+		memset(&r, 0, sizeof(r));
+		CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, sizeof(w), OBJ, 0, rec_cb, &r)), 0);
+		fake_pump(&e.f, e.c, 50);
+		q = fake_find(&e.f, SD_OP_CREATE_AND_WRITE_OBJ, ALL);
+		if (q)
+			fake_serve(&e.f, q);
+		fake_pump(&e.f, e.c, 50);
+		q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(old));
+		CHECK(q != NULL);
+		nvid = fake_vdi_snapshot(&e.f, "v");
+		if (q)
+			fake_serve(&e.f, q);
+		fake_pump(&e.f, e.c, 50);
+		CHECK_EQ(r.calls, 1);
+		CHECK_EQ(fake_index(&e.f, nvid)[1], 0);
+		if (pass == 0) {
+			memset(&r, 0, sizeof(r));
+			CHECK_EQ(SUBMIT(sd_vdi_aio_flush(e.v, rec_cb, &r)), 0);
+			for (i = 0; i < 50 && !r.calls; i++) {
+				fake_pump(&e.f, e.c, 20);
+				fake_serve_all(&e.f);
+			}
+			CHECK_EQ(r.calls, 1);
+			CHECK_EQ(r.ret, 0);
+			CHECK_EQ(sd_vdi_id(e.v), nvid);
+			/* a second flush needs no lookup */
+			memset(&r, 0, sizeof(r));
+			CHECK_EQ(SUBMIT(sd_vdi_aio_flush(e.v, rec_cb, &r)), 0);
+			fake_pump(&e.f, e.c, 50);
+			CHECK_EQ(fake_nr_held(&e.f), 1);
+			CHECK(fake_find(&e.f, SD_OP_FLUSH_VDI, ALL) != NULL);
+			fake_serve_all(&e.f);
+			fake_pump(&e.f, e.c, 50);
+			CHECK_EQ(r.calls, 1);
+		}
+		/* pass 1: close notices it */
+		e.f.auto_serve = 1;
+		CHECK_EQ(sd_vdi_close(e.v), 0);
+		e.v = NULL;
+		CHECK_EQ(fake_index(&e.f, nvid)[1], old);
+		env_close(&e);
+	}
+}
+
 /* A server that answers READONLY for ever: the write fails, it does not spin. */
 static void test_readonly_forever(void)
 {
@@ -786,7 +844,7 @@ static void test_readonly_forever(void)
 				fake_reply(&e.f, q, SD_RES_READONLY, NULL, 0);
 				n++;
 			} else {
-				fake_serve(&e.f, q);	/* LOCK_VDI: same vid again */
+				fake_serve(&e.f, q);	/* GET_VDI_INFO: same vid again */
 			}
 		}
 	}
@@ -934,6 +992,7 @@ int main(void)
 	RUN_TEST(test_flush_fua_discard, passed, failed);
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);
 	RUN_TEST(test_snapshot_race_repair, passed, failed);
+	RUN_TEST(test_snapshot_race_flush_close, passed, failed);
 	RUN_TEST(test_readonly_forever, passed, failed);
 	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
