@@ -87,8 +87,9 @@ static int sdl_prealloc(struct sd_cluster *c, const char *name)
 					 SD_OP_CREATE_AND_WRITE_OBJ, 0);
 		if (!ret) {
 			vdi->index[idx] = vdi->vid;
-			ret = sdl_write_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), &vdi->index[idx], 4,
-						 sd_inode_index_offset(idx), SD_OP_WRITE_OBJ, 0);
+			ret = sdl_write_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), &vdi->index[idx],
+						 4, sd_inode_index_offset(idx), SD_OP_WRITE_OBJ,
+						 0);
 		}
 	}
 	sd_vdi_close(vdi);
@@ -189,7 +190,8 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 		memset(&index[start], 0, (size_t)(end - start) * 4);
 		ret = sdl_write_obj_sync(c, sd_vid_to_vdi_oid(vid), &index[start],
 					 (uint32_t)(end - start) * 4,
-					 sd_inode_index_offset((uint32_t)start), SD_OP_WRITE_OBJ, 0);
+					 sd_inode_index_offset((uint32_t)start), SD_OP_WRITE_OBJ,
+					 0);
 		any = 1;
 		i = end;
 	}

@@ -289,7 +289,8 @@ static void sdl_conn_start(struct sdl_conn *conn, uint64_t now)
 	}
 	conn->fd = fd;
 	conn->want_out = inprog;
-	ret = sdl_ep_ctl(c, EPOLL_CTL_ADD, fd, inprog ? EPOLLOUT : EPOLLIN, SDL_TAG_CONN + conn->no);
+	ret = sdl_ep_ctl(c, EPOLL_CTL_ADD, fd, inprog ? EPOLLOUT : EPOLLIN,
+			 SDL_TAG_CONN + conn->no);
 	if (ret) {
 		sdl_conn_connect_failed(conn, ret, now);
 		return;
@@ -386,7 +387,8 @@ static int sdl_conn_flush(struct sdl_conn *conn)
 		if (sent < 0)
 			return (int)sent;
 		while (sent > 0) {
-			struct sdl_req *req = sdl_container_of(conn->sendq.next, struct sdl_req, link);
+			struct sdl_req *req = sdl_container_of(conn->sendq.next, struct sdl_req,
+							       link);
 			size_t left = SD_REQ_SIZE + sdl_req_wlen(req) - conn->send_off;
 
 			if ((size_t)sent < left) {

@@ -328,7 +328,8 @@ int main(int argc, char **argv)
 
 	/* 64 outstanding async writes across the whole vdi, then reads */
 	for (i = 0; i < NR_AIO; i++) {
-		uint64_t off = (uint64_t)i * (3 * (uint64_t)obj / NR_AIO) + (uint64_t)(i * 977) % 4096;
+		uint64_t off = (uint64_t)i * (3 * (uint64_t)obj / NR_AIO) +
+			       (uint64_t)(i * 977) % 4096;
 
 		fill(img + off, AIO_LEN, 100 + i);
 		if (sd_vdi_aio_write(v, img + off, AIO_LEN, off, i % 8 ? 0 : SD_AIO_FUA, aio_cb,
@@ -342,7 +343,8 @@ int main(int argc, char **argv)
 	CHECK(st.pending == 0 && st.errors == 0);
 	memset(rd, 0, size);
 	for (i = 0; i < 16; i++) {
-		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb, &st) == 0)
+		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb,
+				    &st) == 0)
 			st.pending++;
 	}
 	aio_wait(&st);
