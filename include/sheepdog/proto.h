@@ -469,6 +469,7 @@ struct sd_cluster_info {
 };
 
 /* ---- layout checks: every size and offset the protocol fixes ---- */
+#ifndef __cplusplus	/* _Static_assert is C11; C++ has static_assert */
 #define SD_ASSERT_OFF(type, field, off) \
 	_Static_assert(offsetof(type, field) == (off), #type "." #field " offset")
 
@@ -573,6 +574,7 @@ SD_ASSERT_OFF(struct sd_cluster_info, default_store, 25);
 SD_ASSERT_OFF(struct sd_cluster_info, nodes, 48);
 
 #undef SD_ASSERT_OFF
+#endif /* !__cplusplus */
 
 #ifdef __cplusplus
 }
