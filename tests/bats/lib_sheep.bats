@@ -78,3 +78,13 @@ teardown() {
 	# the crash was seen and survived: requests were resent
 	grep -q "requests to resend" "$LT_TMP/soak.out"
 }
+
+@test "libsheepdog: the installed headers compile as C99 and as C++" {
+	printf '#include <sheepdog/sheepdog.h>\nint main(void) { struct sd_cluster_opts o; sd_cluster_opts_init(&o); return (int)(sd_hash_vdi("x") & 0); }\n' >"$LT_TMP/h.c"
+	cc -std=gnu99 -Wall -Wextra -Werror -I"$SD_TOP_SRCDIR/include" -fsyntax-only "$LT_TMP/h.c"
+	if ! command -v g++ >/dev/null; then
+		skip "no C++ compiler"
+	fi
+	cp "$LT_TMP/h.c" "$LT_TMP/h.cc"
+	g++ -Wall -Wextra -Werror -I"$SD_TOP_SRCDIR/include" -fsyntax-only "$LT_TMP/h.cc"
+}
