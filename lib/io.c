@@ -166,6 +166,7 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 	p->req.priv = p;
 	p->is_create = opcode == SD_OP_CREATE_AND_WRITE_OBJ;
 	p->stage = SDL_PS_SENT;
+	p->gen = vdi->reload_gen;
 	sdl_req_submit(vdi->c, &p->req);
 }
 
@@ -253,6 +254,13 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 		sdl_set_err(vdi->c, "%s of %s: %s", sd_opcode_name(req->hdr.opcode), vdi->name,
 			    strerror(-ret));
 		sdl_part_fail(p, ret);
+		return;
+	}
+	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
+	    p->gen != vdi->reload_gen) {
+		/* sent before a reload that has happened since: just redo it */
+		sdl_release_busy(p);
+		sdl_part_start(p);
 		return;
 	}
 	if (res == SD_RES_READONLY && p->kind == SDL_PK_WRITE) {

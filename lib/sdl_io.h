@@ -44,6 +44,7 @@ struct sdl_part {
 	uint8_t stage;
 	uint8_t busy;			/* owns the index entry (on creates) */
 	uint8_t is_create;		/* last request sent was a create */
+	unsigned gen;			/* vdi->reload_gen when last sent */
 };
 
 struct sdl_acb {

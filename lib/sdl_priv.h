@@ -210,6 +210,7 @@ struct sd_vdi {
 	struct sdl_reload *reload;
 	unsigned reload_streak;		/* reloads since a request last succeeded */
 	int index_changed;		/* index written since the last reload */
+	unsigned reload_gen;		/* reloads completed */
 };
 
 /* Kick pending work of all vdis (inode updates, reloads); called by service. */

@@ -386,6 +386,7 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		return;
 	}
 	old_vid = vdi->vid;
+	vdi->reload_gen++;
 	memcpy(vdi->inode, r->buf, SD_INODE_HEADER_SIZE);
 	vdi->vid = r->new_vid;
 	ret = sdl_vdi_apply_header(vdi);

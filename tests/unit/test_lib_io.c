@@ -823,6 +823,78 @@ static void test_snapshot_race_flush_close(void)
 	}
 }
 
+/*
+ * Many writes in flight when a snapshot is taken: one reload, not one per
+ * READONLY reply, and every write lands in the new vid.
+ */
+static void test_readonly_burst(void)
+{
+	struct env e;
+	struct rec r[8];
+	char w[8][64], rd[64];
+	struct fake_req *q;
+	uint32_t old, nvid;
+	int i, lookups = 0, done;
+
+	env_open(&e, 8 * OBJ);
+	old = e.vid;
+	e.f.auto_serve = 1;
+	for (i = 0; i < 8; i++)
+		CHECK_EQ(sd_vdi_write(e.v, "z", 1, (uint64_t)i * OBJ), 0);
+	e.f.auto_serve = 0;
+	nvid = fake_vdi_snapshot(&e.f, "v");
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < 8; i++) {
+		memset(w[i], 'A' + i, sizeof(w[i]));
+		CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w[i], sizeof(w[i]), (uint64_t)i * OBJ + 10, 0,
+						 rec_cb, &r[i])), 0);
+	}
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_WRITE_OBJ), 8);
+	/* answer one READONLY, let the reload finish, then the other seven */
+	q = fake_find(&e.f, SD_OP_WRITE_OBJ, ALL);
+	if (q)
+		fake_serve(&e.f, q);
+	for (i = 0; i < 20; i++) {
+		fake_pump(&e.f, e.c, 20);
+		while ((q = fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL))) {
+			lookups++;
+			fake_serve(&e.f, q);
+		}
+		q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(nvid));
+		if (q)
+			fake_serve(&e.f, q);
+	}
+	CHECK_EQ(sd_vdi_id(e.v), nvid);
+	for (i = 0; i < 100; i++) {
+		int j;
+
+		fake_pump(&e.f, e.c, 20);
+		while ((q = fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL))) {
+			lookups++;
+			fake_serve(&e.f, q);
+		}
+		fake_serve_all(&e.f);
+		for (j = 0, done = 0; j < 8; j++)
+			done += r[j].calls;
+		if (done == 8)
+			break;
+	}
+	CHECK_EQ(lookups, 1);
+	for (i = 0; i < 8; i++) {
+		CHECK_EQ(r[i].calls, 1);
+		CHECK_EQ(r[i].ret, 0);
+		CHECK_EQ(fake_index(&e.f, nvid)[i], nvid);
+		CHECK_EQ(fake_index(&e.f, old)[i], old);
+	}
+	e.f.auto_serve = 1;
+	for (i = 0; i < 8; i++) {
+		CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), (uint64_t)i * OBJ + 10), 0);
+		CHECK(!memcmp(rd, w[i], sizeof(rd)));
+	}
+	env_close(&e);
+}
+
 /* A server that answers READONLY for ever: the write fails, it does not spin. */
 static void test_readonly_forever(void)
 {
@@ -993,6 +1065,7 @@ int main(void)
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);
 	RUN_TEST(test_snapshot_race_repair, passed, failed);
 	RUN_TEST(test_snapshot_race_flush_close, passed, failed);
+	RUN_TEST(test_readonly_burst, passed, failed);
 	RUN_TEST(test_readonly_forever, passed, failed);
 	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
