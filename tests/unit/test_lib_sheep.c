@@ -367,6 +367,66 @@ int main(int argc, char **argv)
 	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
 	CHECK(!memcmp(rd, img, size));
 
+	/* snapshot from another handle while 32 writes are in flight */
+	{
+		struct sd_cluster *c2 = sd_connect(argv[1]);
+		struct sd_vdi *bv;
+		char *bimg = calloc(1, size), *brd = malloc(size);
+		unsigned char busy[2048] = { 0 };
+		struct aio_state bs = { 0, 0 };
+		unsigned long k = 0, sent = 0;
+		int snapped = 0;
+
+		CHECK(c2 != NULL);
+		CHECK(sd_vdi_create(c, "burst", size) == 0);
+		bv = sd_vdi_open(c, "burst", 0, NULL);
+		CHECK(bv != NULL);
+		/* 2000 writes into 2048 slots, none reused: no overlapping writes */
+		while (bv && c2 && bimg && brd && sent < 2000 && !bs.errors) {
+			struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
+
+			while (bs.pending < 32 && sent < 2000) {
+				unsigned slot = (unsigned)((k++ * 2654435761u) % (size / 8192));
+
+				if (busy[slot])
+					continue;
+				busy[slot] = 1;
+				fill(bimg + (size_t)slot * 8192, 8192, (unsigned)k);
+				if (sd_vdi_aio_write(bv, bimg + (size_t)slot * 8192, 8192,
+						     (uint64_t)slot * 8192, 0, aio_cb, &bs))
+					bs.errors++;
+				else
+					bs.pending++;
+				sent++;
+			}
+			if (sent >= 1000 && !snapped) {
+				CHECK(sd_vdi_snapshot(c2, "burst", "mid") == 0);
+				snapped = 1;
+			}
+			poll(&pfd, 1, 100);
+			sd_cluster_service(c);
+		}
+		aio_wait(&bs);
+		CHECK(snapped && bs.pending == 0 && bs.errors == 0);
+		if (bv) {
+			CHECK(sd_vdi_read(bv, brd, size, 0) == 0);
+			CHECK(!memcmp(brd, bimg, size));
+			CHECK(sd_vdi_close(bv) == 0);
+		}
+		/* and what a fresh open (the server's inode) says */
+		bv = sd_vdi_open(c, "burst", 0, NULL);
+		CHECK(bv != NULL);
+		if (bv) {
+			CHECK(sd_vdi_read(bv, brd, size, 0) == 0);
+			CHECK(!memcmp(brd, bimg, size));
+			CHECK(sd_vdi_close(bv) == 0);
+		}
+		if (c2)
+			CHECK(sd_disconnect(c2) == 0);
+		free(bimg);
+		free(brd);
+	}
+
 	/* snapshot while open, then write: the handle follows (COW) */
 	snapimg = malloc(size);
 	memcpy(snapimg, img, size);
