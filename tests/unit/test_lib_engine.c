@@ -127,6 +127,45 @@ static void test_pipelining(void)
 	CHECK_EQ(sdl_alloc_live(), 0);
 }
 
+static void test_max_inflight(void)
+{
+	struct sd_cluster_opts o;
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r[10];
+	int i, rounds = 0, done = 0;
+
+	fake_init(&f, 20);
+	for (i = 0; i < 10; i++)
+		memset(fake_obj_create(&f, 300 + i, 64)->data, '0' + i, 64);
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 2;
+	o.max_inflight = 3;
+	c = fake_connect(&f, &o);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	for (i = 0; i < 10; i++) {
+		rreq_init(&r[i], 300 + i);
+		sdl_req_submit(c, &r[i].req);
+	}
+	while (done < 10 && rounds++ < 50) {
+		fake_pump(&f, c, 20);
+		CHECK(fake_nr_held(&f) <= 3);	/* the cap holds */
+		fake_serve_all(&f);
+		fake_pump(&f, c, 20);
+		for (i = 0, done = 0; i < 10; i++)
+			done += r[i].calls;
+	}
+	for (i = 0; i < 10; i++) {
+		CHECK_EQ(r[i].calls, 1);
+		CHECK_EQ(r[i].buf[0], '0' + i);
+	}
+	CHECK_EQ(f.nr_seen, 10);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
 static void test_timeout(void)
 {
 	struct fake f;
@@ -375,6 +414,7 @@ int main(void)
 	int passed = 0, failed = 0;
 
 	RUN_TEST(test_pipelining, passed, failed);
+	RUN_TEST(test_max_inflight, passed, failed);
 	RUN_TEST(test_timeout, passed, failed);
 	RUN_TEST(test_reconnect_resend, passed, failed);
 	RUN_TEST(test_retry_window, passed, failed);
