@@ -1020,6 +1020,41 @@ static void test_alloc_failures(void)
 	CHECK(injected_runs >= 3);
 	CHECK(n < 200);
 
+	/* each allocation of a write that meets a snapshot (reload + COW) */
+	for (n = 1; n < 200; n++) {
+		struct env e;
+		struct rec r = { 0 };
+		long before;
+		int ret;
+
+		memset(&e, 0, sizeof(e));
+		fake_init(&e.f, SHIFT);
+		e.vid = fake_vdi_create(&e.f, "v", 2 * OBJ, 0);
+		fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
+		fake_index(&e.f, e.vid)[0] = e.vid;
+		env_setup(&e, "v", 0);
+		fake_vdi_snapshot(&e.f, "v");
+		e.f.auto_serve = 1;
+		before = sdl_alloc_injected();
+		sdl_alloc_fail_nth(n);
+		ret = SUBMIT(sd_vdi_aio_write(e.v, "snap", 4, 100, SD_AIO_FUA, rec_cb, &r));
+		if (ret) {
+			CHECK_EQ(ret, -ENOMEM);
+		} else {
+			drive(&e, &r);
+			CHECK_EQ(r.calls, 1);
+			CHECK(r.ret == 0 || r.ret == -ENOMEM);
+		}
+		sdl_alloc_fail_nth(0);
+		CHECK_EQ(r.in_submit, 0);
+		/* whatever failed, the handle still works */
+		CHECK_EQ(sd_vdi_write(e.v, "ok", 2, 200), 0);
+		env_close(&e);
+		if (sdl_alloc_injected() == before)
+			break;
+	}
+	CHECK(n < 200);
+
 	/* and each allocation of connect + open */
 	for (n = 1; n < 200; n++) {
 		struct fake f;
