@@ -41,6 +41,7 @@
 #define UNKNOWN_OP_MAX_PAYLOAD (64u * 1024 + 1024)
 #define NR_WORKERS 32
 #define SHUTDOWN_GRACE_MS 5000
+#define INLINE_READ_MAX (256u * 1024)	/* bigger reads go to the workers */
 
 struct ev_handler {
 	int fd;
@@ -67,6 +68,8 @@ struct sheep_conn {
 	/* output and accounting */
 	struct sheep_request *sq_head, *sq_tail;
 	unsigned nr_queued;	/* in flight + waiting to be sent */
+	int flush_queued;	/* on g_flush_list (holds a reference) */
+	struct sheep_conn *flush_next;
 };
 
 static int g_epfd = -1;
@@ -77,6 +80,11 @@ static struct sheep_conn *g_conns;
 static unsigned g_inflight;	/* requests queued to workers */
 static int g_stop;		/* signal received */
 static const char *g_unix_path;
+/*
+ * Connections with new replies, written once per loop iteration (one
+ * writev for all the replies a batch of completions produced).
+ */
+static struct sheep_conn *g_flush_list;
 
 static void conn_close(struct sheep_conn *c);
 static void conn_read(struct sheep_conn *c);
@@ -191,6 +199,30 @@ static int conn_flush(struct sheep_conn *c)
 	return 0;
 }
 
+/* Loop thread: write c's replies at the end of this loop iteration. */
+static void conn_flush_later(struct sheep_conn *c)
+{
+	if (c->flush_queued || c->closed)
+		return;
+	c->flush_queued = 1;
+	c->refcnt++;
+	c->flush_next = g_flush_list;
+	g_flush_list = c;
+}
+
+static void flush_list_run(void)
+{
+	while (g_flush_list) {
+		struct sheep_conn *c = g_flush_list;
+
+		g_flush_list = c->flush_next;
+		c->flush_queued = 0;
+		if (!c->closed)
+			conn_flush(c);
+		conn_put(c);
+	}
+}
+
 static void conn_queue_reply(struct sheep_conn *c, struct sheep_request *req)
 {
 	req->rsp.opcode = req->hdr.opcode;
@@ -216,7 +248,7 @@ static void request_done(struct sheep_work *w)
 		request_free(req);
 	} else {
 		conn_queue_reply(c, req);
-		conn_flush(c);
+		conn_flush_later(c);
 	}
 	conn_put(c);
 }
@@ -227,6 +259,36 @@ static void request_work(struct sheep_work *w)
 }
 
 /* ---- input ---- */
+
+/*
+ * Read fast path: a data-object READ_OBJ whose bytes are in the page cache
+ * is answered right here, without a trip through the worker pool.  Anything
+ * else (descriptor not cached, pages not resident, errors) goes to a worker.
+ * Returns 1 if req was answered.
+ */
+static int read_inline(struct sheep_conn *c, struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+
+	if (h->opcode != SD_OP_READ_OBJ || (h->flags & SD_FLAG_CMD_WRITE) ||
+	    !sd_is_data_obj(h->obj.oid) || !h->data_length || h->data_length > INLINE_READ_MAX)
+		return 0;
+	req->rdata = malloc(h->data_length);
+	if (!req->rdata)
+		return 0;
+	if (sheep_store_read_nowait(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
+				    h->obj.offset)) {
+		free(req->rdata);
+		req->rdata = NULL;
+		return 0;
+	}
+	req->rsp.result = SD_RES_SUCCESS;
+	req->rsp.data_length = h->data_length;
+	conn_queue_reply(c, req);
+	conn_flush_later(c);
+	conn_put(c);
+	return 1;
+}
 
 static void dispatch(struct sheep_conn *c)
 {
@@ -256,6 +318,8 @@ static void dispatch(struct sheep_conn *c)
 		conn_put(c);
 		return;
 	}
+	if (read_inline(c, req))
+		return;
 	req->work.fn = request_work;
 	req->work.done = request_done;
 	g_inflight++;
@@ -709,6 +773,7 @@ int sheep_event_loop(void)
 
 			h->cb(h, evs[i].events);
 		}
+		flush_list_run();
 	}
 	/* orderly exit: no new input, let running work finish, drop replies */
 	sheep_event_stop_listening();

@@ -112,6 +112,14 @@ int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *h
 			     const void *idx, size_t idx_len);
 /* pread exactly len bytes at off; -ENOENT, -EINVAL when outside the object. */
 int sheep_store_read(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len, uint64_t off);
+/*
+ * Non-blocking read for the event-loop thread: succeeds (0) only if the
+ * object's descriptor is cached and all len bytes are in the page cache
+ * (preadv2 RWF_NOWAIT); any other outcome (-EAGAIN) means "use a worker",
+ * which then reports the proper error.  Never opens files, never waits on I/O.
+ */
+int sheep_store_read_nowait(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len,
+			    uint64_t off);
 /* pwrite len bytes at off of an existing object (durable unless nosync). */
 int sheep_store_write(struct sheep_store *st, uint64_t oid, const void *buf, uint32_t len,
 		      uint64_t off);

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "sheep.h"
@@ -570,6 +571,36 @@ int sheep_store_read(struct sheep_store *st, uint64_t oid, void *buf, uint32_t l
 		r = pread_full(ref.fd, buf, len, off);
 	obj_put(st, &ref);
 	return r;
+}
+
+int sheep_store_read_nowait(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len,
+			    uint64_t off)
+{
+	struct sheep_fd_cache *c = st->fds;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct obj_ref ref = { .fd = -1 };
+	struct fd_slot *s;
+	ssize_t n;
+
+	if (!c || !len)
+		return -EAGAIN;
+	/* only descriptors already cached: an open() may block on the disk */
+	s = slot_of(c, oid);
+	pthread_mutex_lock(&c->lock);
+	if (s->fd >= 0 && s->oid == oid && !s->dead) {
+		s->refs++;
+		ref.fd = s->fd;
+		ref.size = s->size;
+		ref.slot = s;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!ref.slot)
+		return -EAGAIN;
+	n = -1;
+	if (off <= ref.size && len <= ref.size - off)
+		n = preadv2(ref.fd, &iov, 1, (off_t)off, RWF_NOWAIT);
+	obj_put(st, &ref);
+	return n == (ssize_t)len ? 0 : -EAGAIN;
 }
 
 int sheep_store_write(struct sheep_store *st, uint64_t oid, const void *buf, uint32_t len,
