@@ -113,7 +113,8 @@ static void conn_update_events(struct sheep_conn *c)
 
 	if (c->nr_queued < MAX_QUEUED && !c->eof)
 		ev |= EPOLLIN;
-	if (c->sq_head)
+	/* queued for flush_list_run: it writes first and asks for EPOLLOUT if needed */
+	if (c->sq_head && !c->flush_queued)
 		ev |= EPOLLOUT;
 	conn_set_events(c, ev);
 }
