@@ -416,12 +416,20 @@ static int conn_parse(struct sheep_conn *c)
 
 static void conn_read(struct sheep_conn *c)
 {
+	/*
+	 * A short read drained the socket: stop there instead of paying a
+	 * read() for EAGAIN.  Level-triggered epoll reports later bytes (and
+	 * EOF) again.
+	 */
+	int drained = 0;
+
 	for (;;) {
+		size_t want;
 		ssize_t n;
 
 		if (conn_parse(c))
 			return;
-		if (c->nr_queued >= MAX_QUEUED)
+		if (c->nr_queued >= MAX_QUEUED || drained)
 			break;
 		if (c->rstart == c->rend)
 			c->rstart = c->rend = 0;
@@ -432,8 +440,10 @@ static void conn_read(struct sheep_conn *c)
 				conn_close(c);
 				return;
 			}
-			n = read(c->ev.fd, c->payload + c->pay_got, c->pay_cap - c->pay_got);
+			want = c->pay_cap - c->pay_got;
+			n = read(c->ev.fd, c->payload + c->pay_got, want);
 			if (n > 0) {
+				drained = (size_t)n < want;
 				c->pay_got += (size_t)n;
 				continue;
 			}
@@ -443,8 +453,10 @@ static void conn_read(struct sheep_conn *c)
 				c->rend -= c->rstart;
 				c->rstart = 0;
 			}
-			n = read(c->ev.fd, c->rbuf + c->rend, RBUF_SIZE - c->rend);
+			want = RBUF_SIZE - c->rend;
+			n = read(c->ev.fd, c->rbuf + c->rend, want);
 			if (n > 0) {
+				drained = (size_t)n < want;
 				c->rend += (size_t)n;
 				continue;
 			}
