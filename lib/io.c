@@ -553,6 +553,16 @@ static int sdl_check_range(struct sd_vdi *vdi, size_t count, uint64_t offset)
 	return 0;
 }
 
+/* Submit-time checks shared by every request that modifies the vdi. */
+static int sdl_check_write(struct sd_vdi *vdi, size_t count, uint64_t offset)
+{
+	if (vdi->readonly) {
+		sdl_set_err(vdi->c, "%s is a read-only snapshot", vdi->name);
+		return -EROFS;
+	}
+	return sdl_check_range(vdi, count, offset);
+}
+
 static unsigned sdl_nr_objs(struct sd_vdi *vdi, size_t count, uint64_t offset)
 {
 	if (!count)
@@ -612,11 +622,7 @@ int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t
 	unsigned n, fua = !!(flags & SD_AIO_FUA);
 	int ret;
 
-	if (vdi->readonly) {
-		sdl_set_err(vdi->c, "%s is a read-only snapshot", vdi->name);
-		return -EROFS;
-	}
-	ret = sdl_check_range(vdi, count, offset);
+	ret = sdl_check_write(vdi, count, offset);
 	if (ret)
 		return ret;
 	n = sdl_nr_objs(vdi, count, offset);
@@ -656,11 +662,7 @@ int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio
 	unsigned n, i;
 	int ret;
 
-	if (vdi->readonly) {
-		sdl_set_err(vdi->c, "%s is a read-only snapshot", vdi->name);
-		return -EROFS;
-	}
-	ret = sdl_check_range(vdi, count, offset);
+	ret = sdl_check_write(vdi, count, offset);
 	if (ret)
 		return ret;
 	n = sdl_nr_objs(vdi, count, offset);
