@@ -101,6 +101,30 @@ static uint64_t chunk_len(const struct dog_inode *ino, uint64_t pos, uint64_t le
 	return len < DOG_IO_CHUNK ? len : DOG_IO_CHUNK;
 }
 
+/*
+ * Common start of vdi read/write: arguments, the inode, the byte range and
+ * a chunk buffer.  On failure nothing is left to free.
+ */
+static int io_begin(int argc, char **argv, uint32_t snapid, const char *tag, const char *verb,
+		    struct dog_inode *ino, struct io_range *r, char **buf)
+{
+	int ret;
+
+	if ((ret = parse_args_early(argc, argv)))
+		return ret;
+	ret = dog_inode_open(argv[0], snapid, tag, true, ino);
+	if (ret)
+		return ret;
+	ret = parse_range(argc, argv, ino, verb, r);
+	if (!ret && !(*buf = malloc(DOG_IO_CHUNK))) {
+		dog_err("Out of memory");
+		ret = DOG_EXIT_SYSFAIL;
+	}
+	if (ret)
+		dog_inode_free(ino);
+	return ret;
+}
+
 int dog_cmd_vdi_read(const struct dog_opts *o, int argc, char **argv)
 {
 	const char *name = argv[0];
@@ -111,20 +135,9 @@ int dog_cmd_vdi_read(const struct dog_opts *o, int argc, char **argv)
 	char *buf = NULL;
 	int ret, res;
 
-	if ((ret = parse_args_early(argc, argv)))
-		return ret;
-	ret = dog_inode_open(name, o->snapid, o->tag, true, &ino);
+	ret = io_begin(argc, argv, o->snapid, o->tag, "Read", &ino, &r, &buf);
 	if (ret)
 		return ret;
-	ret = parse_range(argc, argv, &ino, "Read", &r);
-	if (ret)
-		goto out;
-	buf = malloc(DOG_IO_CHUNK);
-	if (!buf) {
-		dog_err("Out of memory");
-		ret = DOG_EXIT_SYSFAIL;
-		goto out;
-	}
 	dog_progress_begin(&prog, r.total);
 	while (done < r.total) {
 		uint64_t pos = r.offset + done;
@@ -191,20 +204,9 @@ int dog_cmd_vdi_write(const struct dog_opts *o, int argc, char **argv)
 	char *buf = NULL;
 	int ret, res;
 
-	if ((ret = parse_args_early(argc, argv)))
-		return ret;
-	ret = dog_inode_open(name, 0, "", true, &ino);
+	ret = io_begin(argc, argv, 0, "", "Write", &ino, &r, &buf);
 	if (ret)
 		return ret;
-	ret = parse_range(argc, argv, &ino, "Write", &r);
-	if (ret)
-		goto out;
-	buf = malloc(DOG_IO_CHUNK);
-	if (!buf) {
-		dog_err("Out of memory");
-		ret = DOG_EXIT_SYSFAIL;
-		goto out;
-	}
 	dog_progress_begin(&prog, r.total);
 	while (done < r.total) {
 		uint64_t pos = r.offset + done;
