@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Codec helpers that are not inline: result and opcode names, errno map. */
 #include <errno.h>
+#include <string.h>
 #include <sheepdog/sheepdog.h>
+#include "codec.h"
 
 const char *sd_strerror(int result)
 {
@@ -119,4 +121,18 @@ int sd_result_to_errno(int result)
 	case SD_RES_NETWORK_ERROR: return -EAGAIN;
 	default: return -EIO;
 	}
+}
+
+int sdc_pack_vdi_name(struct sdc_vdi_name *p, const char *name, const char *tag)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	size_t tlen = tag ? strlen(tag) : 0;
+
+	if (!nlen || nlen >= sizeof(p->name) || tlen >= sizeof(p->tag))
+		return -EINVAL;
+	memset(p, 0, sizeof(*p));
+	memcpy(p->name, name, nlen);
+	if (tlen)
+		memcpy(p->tag, tag, tlen);
+	return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sheepdog/sheepdog.h>
+#include "codec.h"
 #include "net.h"
 
 static int failures;
@@ -108,8 +109,32 @@ static void test_addr(void)
 	CHECK(sdc_parse_addr(":7000", &a, &why) == -EINVAL);
 }
 
+static void test_pack_vdi_name(void)
+{
+	struct sdc_vdi_name p;
+	char long_name[SD_MAX_VDI_LEN + 1];
+
+	memset(&p, 0xff, sizeof(p));
+	CHECK(sdc_pack_vdi_name(&p, "vol", NULL) == 0);
+	CHECK(!strcmp(p.name, "vol") && p.name[SD_MAX_VDI_LEN - 1] == 0);
+	CHECK(p.tag[0] == 0 && p.tag[SD_MAX_VDI_TAG_LEN - 1] == 0);
+	CHECK(sdc_pack_vdi_name(&p, "vol", "snap1") == 0);
+	CHECK(!strcmp(p.tag, "snap1") && p.tag[6] == 0);
+	CHECK(sdc_pack_vdi_name(&p, "", NULL) == -EINVAL);
+	CHECK(sdc_pack_vdi_name(&p, NULL, NULL) == -EINVAL);
+	memset(long_name, 'a', SD_MAX_VDI_LEN);
+	long_name[SD_MAX_VDI_LEN] = 0;
+	CHECK(sdc_pack_vdi_name(&p, long_name, NULL) == -EINVAL);
+	long_name[SD_MAX_VDI_LEN - 1] = 0;
+	CHECK(sdc_pack_vdi_name(&p, long_name, NULL) == 0);
+	CHECK(sdc_pack_vdi_name(&p, "vol", long_name) == 0);
+	long_name[SD_MAX_VDI_LEN - 1] = 'a';
+	CHECK(sdc_pack_vdi_name(&p, "vol", long_name) == -EINVAL);
+}
+
 int main(void)
 {
+	test_pack_vdi_name();
 	test_hash();
 	test_oids();
 	test_results();
