@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * dog: the one connection to sheep and the request helpers built on it
- * (vdi lookup, object I/O, inode access, node list).
+ * dog: the one libsheepdog handle dog talks through and the request helpers
+ * built on it (vdi lookup, object I/O, inode access, node list).  dog has no
+ * client of its own: raw requests go through sd_run_sdreq(), vdi data
+ * through the vdi API (transfer.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,20 +13,28 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include <sheepdog/sheepdog.h>
+
+#include "codec.h"
 #include "net.h"
 #include "dog.h"
 
+/* As dog's own client had: one connect attempt may take this long. */
 #define DOG_CONNECT_TIMEOUT_MS	10000
+/*
+ * Upstream dog waits for a reply without any bound (some requests, such as
+ * deleting a large vdi or preallocating under load, take long); a generous
+ * bound still ends a hang.
+ */
+#define DOG_IO_TIMEOUT_MS	300000
 #define DOG_NODE_LIST_LEN	(SD_MAX_NODES * sizeof(struct sd_node))
 
-static struct sdc_addr g_addr = { .host = "127.0.0.1", .port = SD_LISTEN_PORT };
 static char g_addr_name[300] = "127.0.0.1:7000";
-static int g_fd = -1;
-static uint32_t g_next_id;
+static struct sd_cluster *g_cluster;
 
 int dog_conn_configure(const char *addr, unsigned port)
 {
-	struct sdc_addr a;
+	struct sdc_addr a = { .host = "127.0.0.1", .port = SD_LISTEN_PORT };
 	const char *why = NULL;
 
 	if (addr) {
@@ -40,13 +50,11 @@ int dog_conn_configure(const char *addr, unsigned port)
 			dog_err("Invalid address '%s': %s", addr, why);
 			return -EINVAL;
 		}
-	} else {
-		a = g_addr;
 	}
 	if (port)
 		a.port = port;
-	g_addr = a;
-	sdc_addr_str(&g_addr, g_addr_name, sizeof(g_addr_name));
+	/* the library parses this form back (host:port, [v6]:port, unix:path) */
+	sdc_addr_str(&a, g_addr_name, sizeof(g_addr_name));
 	return 0;
 }
 
@@ -55,11 +63,29 @@ const char *dog_conn_name(void)
 	return g_addr_name;
 }
 
+struct sd_cluster *dog_cluster(void)
+{
+	struct sd_cluster_opts opts;
+
+	if (g_cluster)
+		return g_cluster;
+	sd_cluster_opts_init(&opts);
+	/* one connection carries every request, pipelined */
+	opts.nr_connections = 1;
+	opts.connect_timeout_ms = DOG_CONNECT_TIMEOUT_MS;
+	opts.io_timeout_ms = DOG_IO_TIMEOUT_MS;
+	/* like upstream dog, fail at the first error instead of retrying */
+	opts.retry_timeout_ms = 0;
+	g_cluster = sd_connect_opts(g_addr_name, &opts);
+	if (!g_cluster)
+		dog_err("Failed to connect to %s: %s", g_addr_name, strerror(errno));
+	return g_cluster;
+}
+
 void dog_conn_close(void)
 {
-	if (g_fd >= 0)
-		close(g_fd);
-	g_fd = -1;
+	if (g_cluster && !sd_disconnect(g_cluster))
+		g_cluster = NULL;
 }
 
 void dog_confirm(const char *msg)
@@ -84,43 +110,61 @@ void dog_init_req(struct sd_req *req, uint8_t opcode)
 int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
 	     struct sd_rsp *rsp)
 {
+	struct sd_cluster *c = dog_cluster();
+	struct sd_req hdr = *req;
+	bool wr = hdr.flags & SD_FLAG_CMD_WRITE;
+	void *buf = wr ? (void *)data : rbuf;
+	void *bounce = NULL;
 	int ret;
 
-	if (g_fd < 0) {
-		ret = sdc_connect(&g_addr, DOG_CONNECT_TIMEOUT_MS);
-		if (ret < 0) {
-			dog_err("Failed to connect to %s: %s", g_addr_name, strerror(-ret));
-			return ret;
-		}
-		g_fd = ret;
-	}
-	req->id = g_next_id++;
 	memset(rsp, 0, sizeof(*rsp));
-	ret = sdc_exec(g_fd, req, data, rbuf, rbuf_len, rsp);
-	if (ret) {
-		dog_err("Failed to communicate with %s: %s", g_addr_name, strerror(-ret));
-		dog_conn_close();
+	if (!c)
+		return -ENOTCONN;
+	if (wr && rbuf) {
+		/* the library keeps no reply payload of a write: a caller bug */
+		dog_err("dog_exec: a reply buffer for a write request (opcode 0x%02x)",
+			hdr.opcode);
+		return -EINVAL;
+	}
+	/* the library stores up to data_length reply bytes: keep rbuf_len */
+	if (!wr && rbuf && rbuf_len < hdr.data_length) {
+		bounce = malloc(hdr.data_length);
+		if (!bounce) {
+			dog_err("Out of memory");
+			return -ENOMEM;
+		}
+		buf = bounce;
+	}
+	ret = sd_run_sdreq(c, &hdr, buf);
+	if (ret < 0) {
+		dog_err("Failed to communicate with %s: %s", g_addr_name, sd_cluster_errmsg(c));
+		free(bounce);
 		return ret;
+	}
+	memcpy(rsp, &hdr, sizeof(*rsp));
+	if (bounce) {
+		memcpy(rbuf, bounce, rsp->data_length < rbuf_len ? rsp->data_length : rbuf_len);
+		free(bounce);
 	}
 	return 0;
 }
 
 int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_t *vid)
 {
-	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name buf;
 	struct sd_req req;
 	struct sd_rsp rsp;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	strncpy(buf, name, SD_MAX_VDI_LEN - 1);
-	if (tag)
-		strncpy(buf + SD_MAX_VDI_LEN, tag, SD_MAX_VDI_TAG_LEN - 1);
+	if (sdc_pack_vdi_name(&buf, name, tag)) {
+		dog_err("Invalid VDI name '%s' or snapshot tag", name);
+		return -EINVAL;
+	}
 	dog_init_req(&req, SD_OP_GET_VDI_INFO);
 	req.flags = SD_FLAG_CMD_WRITE;
 	req.data_length = sizeof(buf);
 	req.vdi.snapid = snapid;
-	ret = dog_exec(&req, buf, NULL, 0, &rsp);
+	ret = dog_exec(&req, &buf, NULL, 0, &rsp);
 	if (ret)
 		return ret;
 	if (rsp.result == SD_RES_SUCCESS)
@@ -211,22 +255,34 @@ static void snap_desc(char *buf, size_t len, uint32_t snapid, const char *tag)
 		buf[0] = '\0';
 }
 
+int dog_vdi_lookup(const char *name, uint32_t snapid, const char *tag, uint32_t *vid)
+{
+	char desc[300];
+	int res;
+
+	res = dog_find_vdi_res(name, snapid, tag, vid);
+	if (res < 0)
+		return res == -EINVAL ? DOG_EXIT_USAGE : DOG_EXIT_SYSFAIL;
+	if (res != SD_RES_SUCCESS) {
+		snap_desc(desc, sizeof(desc), snapid, tag);
+		dog_err("Failed to open VDI %s%s: %s", name, desc, sd_strerror(res));
+		return dog_res_to_exit(res);
+	}
+	return DOG_EXIT_SUCCESS;
+}
+
 int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool index,
 		   struct dog_inode *ino)
 {
 	char desc[300];
 	uint64_t len;
-	int res;
+	int ret, res;
 
 	memset(ino, 0, sizeof(*ino));
 	snap_desc(desc, sizeof(desc), snapid, tag);
-	res = dog_find_vdi_res(name, snapid, tag, &ino->vid);
-	if (res < 0)
-		return DOG_EXIT_SYSFAIL;
-	if (res != SD_RES_SUCCESS) {
-		dog_err("Failed to open VDI %s%s: %s", name, desc, sd_strerror(res));
-		return dog_res_to_exit(res);
-	}
+	ret = dog_vdi_lookup(name, snapid, tag, &ino->vid);
+	if (ret)
+		return ret;
 	res = dog_read_obj_res(sd_vid_to_vdi_oid(ino->vid), &ino->hdr, sizeof(ino->hdr), 0, true);
 	if (res) {
 		if (res > 0)
@@ -332,4 +388,59 @@ int dog_node_list(struct sd_node **nodes, unsigned *nr, uint32_t *epoch)
 fail:
 	free(buf);
 	return DOG_EXIT_SYSFAIL;
+}
+
+int dog_cluster_info(struct sd_cluster_info **out)
+{
+	struct sd_cluster_info *ci;
+	struct sd_req req;
+	struct sd_rsp rsp;
+
+	*out = NULL;
+	ci = calloc(1, sizeof(*ci));
+	if (!ci) {
+		dog_err("Out of memory");
+		return DOG_EXIT_SYSFAIL;
+	}
+	dog_init_req(&req, SD_OP_CLUSTER_INFO);
+	req.data_length = sizeof(*ci);
+	if (dog_exec(&req, NULL, ci, sizeof(*ci), &rsp)) {
+		free(ci);
+		return DOG_EXIT_SYSFAIL;
+	}
+	/* an unformatted cluster answers with an error or an empty record */
+	if (rsp.result != SD_RES_SUCCESS || !ci->ctime) {
+		free(ci);
+		return DOG_EXIT_SUCCESS;
+	}
+	ci->default_store[sizeof(ci->default_store) - 1] = '\0';
+	*out = ci;
+	return DOG_EXIT_SUCCESS;
+}
+
+int dog_errno_to_exit(int err)
+{
+	switch (err) {
+	case 0:
+		return DOG_EXIT_SUCCESS;
+	case -ENOENT:
+		return DOG_EXIT_MISSING;
+	case -EEXIST:
+		return DOG_EXIT_EXISTED;
+	case -ENOSPC:
+	case -EMFILE:
+		return DOG_EXIT_FULL;
+	case -ENODEV:
+	case -EAGAIN:
+	case -ENOTCONN:
+	case -ETIMEDOUT:
+	case -ECANCELED:
+	case -ECONNREFUSED:
+	case -ECONNRESET:
+	case -EHOSTUNREACH:
+	case -EPIPE:
+		return DOG_EXIT_SYSFAIL;
+	default:
+		return DOG_EXIT_FAILURE;
+	}
 }

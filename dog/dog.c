@@ -2,7 +2,7 @@
 /*
  * dog: command line front end.  Finds "<command> <subcommand>", parses the
  * options (upstream syntax; -a/-p accepted anywhere on the line) and runs
- * the handler.  The handlers live in cluster.c, vdi.c and vdi_io.c.
+ * the handler.  The handlers live in cluster.c, vdi.c and transfer.c.
  */
 #include "config.h"
 

@@ -2,10 +2,15 @@
 /*
  * dog: private header of the admin CLI.
  *
- * dog is a single-threaded, synchronous program: it opens one connection to
- * one sheep (lazily, on the first request) and runs its requests one after
- * the other over it with the blocking helpers of common/net.h.  Nothing here
- * is thread-safe and nothing needs to be.
+ * dog is a single-threaded program built on libsheepdog, with no client of
+ * its own: one struct sd_cluster, connected lazily on the first request to
+ * the -a/-p address, carries everything.  Raw admin requests go through the
+ * library's synchronous sd_run_sdreq() (dog_exec below); vdi data goes
+ * through the vdi API (sd_vdi_open, sd_vdi_aio_read/write) driven by dog's
+ * own poll loop (transfer.c), so copy-on-write, inode updates and reloads
+ * have one implementation, the library's.  Like upstream dog, the handle
+ * does not retry: a request fails at the first error.  Nothing here is
+ * thread-safe and nothing needs to be.
  *
  * Conventions: helpers returning `int` return 0 or -errno for local and
  * transport failures; functions named *_res return a sheep SD_RES_* code
@@ -21,6 +26,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sheepdog/proto.h>
+
+struct sd_cluster;
 
 /* Exit codes, as upstream dog (include/exits.h) so scripts keep working. */
 #define DOG_EXIT_SUCCESS	0	/* command executed successfully */
@@ -96,7 +103,7 @@ void dog_progress_begin(struct dog_progress *p, uint64_t total);
 void dog_progress_update(struct dog_progress *p, uint64_t done);
 void dog_progress_end(struct dog_progress *p, uint64_t done);
 
-/* ---- conn.c: the connection to sheep and request helpers ---- */
+/* ---- conn.c: the libsheepdog handle and request helpers ---- */
 
 /*
  * Target address: `addr` is a host, IPv4/IPv6 literal or "unix:/path";
@@ -108,7 +115,14 @@ int dog_conn_configure(const char *addr, unsigned port);
 /* "127.0.0.1:7000" or "unix:/path" of the configured target. */
 const char *dog_conn_name(void);
 
-/* Close the connection (idempotent). */
+/*
+ * The handle, connected on first use (errors of sd_connect_opts are printed
+ * as "Failed to connect to ADDR: reason").  NULL when the sheep is
+ * unreachable.  Never disconnect it: dog_conn_close() does, at exit.
+ */
+struct sd_cluster *dog_cluster(void);
+
+/* Disconnect the handle (idempotent; every vdi must be closed). */
 void dog_conn_close(void);
 
 /*
@@ -119,11 +133,13 @@ void dog_conn_close(void);
 void dog_confirm(const char *msg);
 
 /*
- * Send one request and wait for the reply.  proto_ver is filled from the
- * opcode.  `data` is the payload when SD_FLAG_CMD_WRITE is set; at most
- * rbuf_len reply bytes are stored in rbuf.  Connects on first use.  On a
- * transport failure the reason is printed and a negative errno returned;
- * otherwise 0 with the sheep result in rsp->result.
+ * Send one request and wait for the reply (sd_run_sdreq).  `data` is the
+ * payload when SD_FLAG_CMD_WRITE is set; otherwise at most rbuf_len reply
+ * bytes are stored in rbuf (rbuf may be NULL: the reply payload is dropped).
+ * A write request keeps no reply payload (rbuf must be NULL: -EINVAL).
+ * Connects on first use.  On a transport failure the reason is printed and
+ * a negative errno returned; otherwise 0 with the sheep result in
+ * rsp->result.
  */
 int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
 	     struct sd_rsp *rsp);
@@ -137,7 +153,17 @@ void dog_init_req(struct sd_req *req, uint8_t opcode);
  */
 int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_t *vid);
 
-/* Object I/O.  Each returns an SD_RES_* result or -errno (transport). */
+/*
+ * dog_find_vdi_res, printing "Failed to open VDI NAME[ (snapshot ...)]:
+ * reason" on failure.  Returns a DOG_EXIT_* code (*vid set on success).
+ */
+int dog_vdi_lookup(const char *name, uint32_t snapid, const char *tag, uint32_t *vid);
+
+/*
+ * Object I/O for admin commands (inodes, preallocation).  Vdi data goes
+ * through the library's vdi API instead (transfer.c).  Each returns an
+ * SD_RES_* result or -errno (transport).
+ */
 int dog_read_obj_res(uint64_t oid, void *buf, uint32_t len, uint64_t offset, bool direct);
 int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t len,
 		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy,
@@ -172,6 +198,15 @@ int dog_inode_write_vids_res(const struct dog_inode *ino, uint64_t start, uint64
 /* Exit code for a failed sheep result (MISSING, EXISTED, FULL, FAILURE...). */
 int dog_res_to_exit(int res);
 
+/* Exit code for a negative errno of the library (its sheep result mapping). */
+int dog_errno_to_exit(int err);
+
+/*
+ * CLUSTER_INFO.  On success *ci is the malloc'ed record (caller frees), or
+ * NULL when the cluster is not formatted.  Returns a DOG_EXIT_* code.
+ */
+int dog_cluster_info(struct sd_cluster_info **ci);
+
 /*
  * The prelude of commands that need the node list: GET_NODE_LIST then
  * STAT_CLUSTER.  On success *nodes (malloc'ed, caller frees) holds *nr
@@ -184,6 +219,18 @@ const char *dog_node_str(const struct sd_node *n, char *buf, size_t len);
 
 /* Sum of the sizes of all working vdis (not snapshots).  DOG_EXIT_* code. */
 int dog_total_vdi_size(uint64_t *total);
+
+/* ---- transfer.c: pipelined vdi data through the library's vdi API ---- */
+
+/*
+ * Copy bytes [offset, offset + len) of the open vdi (sd_vdi_open on
+ * dog_cluster()) to stdout, or len bytes (fewer at end of input) from stdin
+ * into it, with several requests in flight and progress on a terminal.
+ * `name` is for messages.  Prints the reason on failure; DOG_EXIT_* code.
+ */
+struct sd_vdi;
+int dog_vdi_to_stdout(struct sd_vdi *vdi, const char *name, uint64_t offset, uint64_t len);
+int dog_stdin_to_vdi(struct sd_vdi *vdi, const char *name, uint64_t offset, uint64_t len);
 
 /* ---- command handlers: argv holds the positional arguments only ---- */
 int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv);

@@ -1,8 +1,9 @@
 # dog: the admin CLI (upstream syntax) and its tests.
 bin_PROGRAMS += dog/dog
 dog_dog_SOURCES = dog/dog.c dog/dog.h dog/util.c dog/conn.c dog/cluster.c \
-	dog/vdi.c dog/vdi_io.c
-dog_dog_LDADD = common/libsdcommon.la
+	dog/vdi.c dog/transfer.c
+# dog has no client of its own: every request goes through libsheepdog.
+dog_dog_LDADD = lib/libsheepdog.la common/libsdcommon.la
 
 # Unit tests of the pure helpers (size parsing, number formatting, escapes).
 check_PROGRAMS += tests/unit/test_dog_util
