@@ -14,6 +14,22 @@
 : "${SD_WRAP:=}"
 SD_TOOLS="$SD_TOP_BUILDDIR/tests/tools"
 
+# sd_libtool_unwrap VAR: a program linked to the uninstalled shared
+# libsheepdog (dog) is a libtool wrapper script.  Under SD_WRAP (valgrind)
+# that would check bash, not the program: point VAR at the real binary and
+# put the library's build directory on the loader path, as
+# `libtool --mode=execute` does.  Nothing changes without SD_WRAP.
+sd_libtool_unwrap() {
+	local var=$1 lt="$SD_TOP_BUILDDIR/libtool" out
+	[ -n "$SD_WRAP" ] && [ -x "$lt" ] || return 0
+	head -c 400 "${!var}" 2>/dev/null | grep -q libtool || return 0
+	mapfile -t out < <("$lt" --mode=execute sh -c \
+		'printf "%s\n%s\n" "$LD_LIBRARY_PATH" "$1"' sh "${!var}")
+	[ "${#out[@]}" -eq 2 ] && [ -x "${out[1]}" ] || return 1
+	export LD_LIBRARY_PATH="${out[0]}" "$var=${out[1]}"
+}
+sd_libtool_unwrap DOG
+
 # A free TCP port on 127.0.0.1.  digits=4 keeps it below 10000 (the built-in
 # tgt sheepdog client truncates 5-digit ports).
 sd_free_port() {
