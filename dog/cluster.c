@@ -7,7 +7,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "net.h"
 #include "dog.h"
 
 static int any_vdi_in_use(bool *in_use)
@@ -132,23 +131,10 @@ static void print_epoch(const struct dog_opts *o, const struct sd_epoch_log *log
 static int print_verbose(void)
 {
 	struct sd_cluster_info *ci;
-	struct sd_req req;
-	struct sd_rsp rsp;
 	char red[16];
+	int ret = dog_cluster_info(&ci);
 
-	ci = calloc(1, sizeof(*ci));
-	if (!ci) {
-		dog_err("Out of memory");
-		return DOG_EXIT_SYSFAIL;
-	}
-	dog_init_req(&req, SD_OP_CLUSTER_INFO);
-	req.data_length = sizeof(*ci);
-	if (dog_exec(&req, NULL, ci, sizeof(*ci), &rsp)) {
-		free(ci);
-		return DOG_EXIT_SYSFAIL;
-	}
-	if (rsp.result == SD_RES_SUCCESS && ci->ctime) {
-		ci->default_store[sizeof(ci->default_store) - 1] = '\0';
+	if (ci) {
 		printf("Cluster store: %s with %s redundancy policy\n",
 		       ci->default_store[0] ? ci->default_store : "plain",
 		       dog_redundancy_str(ci->nr_copies, ci->copy_policy, red, sizeof(red)));
@@ -158,7 +144,7 @@ static int print_verbose(void)
 		       ci->block_size_shift ? ci->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT);
 	}
 	free(ci);
-	return DOG_EXIT_SUCCESS;
+	return ret;
 }
 
 int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
 #include "dog.h"
 
 #define DOG_MAX_ARGS 4

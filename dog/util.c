@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "net.h"
 #include "dog.h"
 
 void dog_err(const char *fmt, ...)

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "net.h"
+#include "codec.h"
 #include "dog.h"
 
 /* Entries zeroed per inode write when deleting (upstream's default batch). */
@@ -44,16 +44,16 @@ static int parse_size_arg(const char *s, uint64_t *size)
 static int new_vdi_res(const char *name, uint64_t size, uint32_t base, uint32_t snapid,
 		       uint8_t copies, uint8_t policy, uint8_t shift, uint32_t *new_vid)
 {
-	char buf[SD_MAX_VDI_LEN];
+	struct sdc_vdi_name buf;
 	struct sd_req req;
 	struct sd_rsp rsp;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
+	if (sdc_pack_vdi_name(&buf, name, NULL))
+		return SD_RES_INVALID_PARMS;	/* names are checked before */
 	dog_init_req(&req, SD_OP_NEW_VDI);
 	req.flags = SD_FLAG_CMD_WRITE;
-	req.data_length = sizeof(buf);
+	req.data_length = sizeof(buf.name);	/* NEW_VDI takes the name only */
 	req.vdi.vdi_size = size;
 	req.vdi.base_vdi_id = base;
 	req.vdi.snapid = snapid;
@@ -61,7 +61,7 @@ static int new_vdi_res(const char *name, uint64_t size, uint32_t base, uint32_t 
 	req.vdi.copy_policy = policy;
 	req.vdi.store_policy = SD_STORE_POLICY_FLAT;
 	req.vdi.block_size_shift = shift;
-	ret = dog_exec(&req, buf, NULL, 0, &rsp);
+	ret = dog_exec(&req, buf.name, NULL, 0, &rsp);
 	if (ret)
 		return ret;
 	if (rsp.result == SD_RES_SUCCESS)
@@ -133,24 +133,10 @@ fail:
 static int cluster_shift(uint8_t *shift)
 {
 	struct sd_cluster_info *ci;
-	struct sd_req req;
-	struct sd_rsp rsp;
-	int ret = DOG_EXIT_SUCCESS;
+	int ret = dog_cluster_info(&ci);
 
-	ci = calloc(1, sizeof(*ci));
-	if (!ci) {
-		dog_err("Out of memory");
-		return DOG_EXIT_SYSFAIL;
-	}
-	dog_init_req(&req, SD_OP_CLUSTER_INFO);
-	req.data_length = sizeof(*ci);
-	if (dog_exec(&req, NULL, ci, sizeof(*ci), &rsp)) {
-		ret = DOG_EXIT_SYSFAIL;
-	} else if (rsp.result != SD_RES_SUCCESS || !ci->ctime) {
-		*shift = 0;	/* not formatted: NEW_VDI will say so */
-	} else {
-		*shift = ci->block_size_shift;
-	}
+	/* not formatted: NEW_VDI will say so */
+	*shift = ci ? ci->block_size_shift : 0;
 	free(ci);
 	return ret;
 }
@@ -376,19 +362,18 @@ out:
 
 static int del_vdi_res(const char *name, uint32_t snapid, const char *tag)
 {
-	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name buf;
 	struct sd_req req;
 	struct sd_rsp rsp;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
-	memcpy(buf + SD_MAX_VDI_LEN, tag, strlen(tag));
+	if (sdc_pack_vdi_name(&buf, name, tag))
+		return SD_RES_INVALID_PARMS;	/* checked by the lookup before */
 	dog_init_req(&req, SD_OP_DEL_VDI);
 	req.flags = SD_FLAG_CMD_WRITE;
 	req.data_length = sizeof(buf);
 	req.vdi.snapid = snapid;
-	ret = dog_exec(&req, buf, NULL, 0, &rsp);
+	ret = dog_exec(&req, &buf, NULL, 0, &rsp);
 	return ret ? ret : (int)rsp.result;
 }
 
