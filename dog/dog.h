@@ -89,9 +89,12 @@ int dog_parse_copies(const char *s, uint8_t *copies, uint8_t *policy);
 
 /*
  * Progress display on stderr for long transfers, only when stderr is a
- * terminal.  dog_progress_update() redraws at most a few times a second,
- * starting after the first 200 ms (short transfers show nothing);
- * dog_progress_end() draws the final state if anything was drawn.
+ * terminal, in upstream's look:
+ *    45.0 % [===============>                  ] 180 MB / 400 MB
+ * the bar filling the terminal's width but 30 columns.
+ * dog_progress_update() redraws at most a few times a second, starting
+ * after the first 200 ms (short transfers show nothing); dog_progress_end()
+ * draws the final state and ends the line if anything was drawn.
  */
 struct dog_progress {
 	bool enabled;
@@ -102,6 +105,15 @@ struct dog_progress {
 void dog_progress_begin(struct dog_progress *p, uint64_t total);
 void dog_progress_update(struct dog_progress *p, uint64_t done);
 void dog_progress_end(struct dog_progress *p, uint64_t done);
+
+#define DOG_PROGRESS_MIN_WIDTH	40
+#define DOG_PROGRESS_MAX_WIDTH	512
+/*
+ * One progress line for a terminal `width` columns wide (clamped to
+ * DOG_PROGRESS_MIN_WIDTH and to len - 1), blank-padded to width - 1
+ * columns, without "\r".  Returns its length.
+ */
+size_t dog_progress_format(char *buf, size_t len, uint64_t done, uint64_t total, int width);
 
 /* ---- conn.c: the libsheepdog handle and request helpers ---- */
 

@@ -7,7 +7,8 @@ dog_dog_LDADD = lib/libsheepdog.la common/libsdcommon.la
 
 # Unit tests of the pure helpers (size parsing, number formatting, escapes).
 check_PROGRAMS += tests/unit/test_dog_util
-tests_unit_test_dog_util_SOURCES = tests/unit/test_dog_util.c dog/util.c dog/dog.h
+tests_unit_test_dog_util_SOURCES = tests/unit/test_dog_util.c tests/unit/sdl_check.h dog/util.c \
+	dog/dog.h
 tests_unit_test_dog_util_LDADD = common/libsdcommon.la
 TESTS += tests/unit/test_dog_util
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,18 +184,50 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+size_t dog_progress_format(char *buf, size_t len, uint64_t done, uint64_t total, int width)
+{
+	double frac = total ? (double)(done < total ? done : total) / (double)total : 1.0;
+	char a[32], b[32];
+	int bar, fill, i;
+	size_t n;
+
+	if (width < DOG_PROGRESS_MIN_WIDTH)
+		width = DOG_PROGRESS_MIN_WIDTH;
+	if ((size_t)width >= len)
+		width = (int)len - 1;
+	/* upstream's proportions: the bar takes all but 30 columns */
+	bar = width - 30;
+	fill = (int)(frac * bar);
+	n = (size_t)snprintf(buf, len, "%5.1f %% [", frac * 100.0);
+	for (i = 0; i < bar && n < len - 1; i++)
+		buf[n++] = i < fill ? '=' : (i == fill ? '>' : ' ');
+	buf[n] = '\0';
+	n += (size_t)snprintf(buf + n, len - n, "] %s / %s", dog_strnumber(done, false, a, sizeof(a)),
+			      dog_strnumber(total, false, b, sizeof(b)));
+	if (n >= len)
+		n = len - 1;
+	/* blank the rest of the line, short of the last column (no wrap) */
+	while (n < (size_t)width - 1)
+		buf[n++] = ' ';
+	buf[n] = '\0';
+	return n;
+}
+
+static int term_width(void)
+{
+	struct winsize ws;
+
+	if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) < 0 || !ws.ws_col)
+		return 80;
+	return ws.ws_col;
+}
+
 static void progress_draw(const struct dog_progress *p, uint64_t done)
 {
-	char a[32], b[32], bar[41];
-	double pct = p->total ? (double)done * 100.0 / (double)p->total : 100.0;
-	size_t fill = (size_t)(pct * 40.0 / 100.0), i;
+	char line[DOG_PROGRESS_MAX_WIDTH + 1];
 
-	for (i = 0; i < 40; i++)
-		bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-	bar[40] = '\0';
-	fprintf(stderr, "\r%5.1f %% [%s] %s / %s     ", pct, bar,
-		dog_strnumber(done, false, a, sizeof(a)),
-		dog_strnumber(p->total, false, b, sizeof(b)));
+	dog_progress_format(line, sizeof(line), done, p->total, term_width());
+	fprintf(stderr, "\r%s", line);
 	fflush(stderr);
 }
 

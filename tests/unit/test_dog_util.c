@@ -1,22 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Unit tests of dog/util.c: size/number parsing, strnumber, escapes, copies. */
+/*
+ * Unit tests of dog/util.c: size/number parsing, strnumber, escapes, copies,
+ * the progress line.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../dog/dog.h"
+#include "sdl_check.h"
 
-static int failures;
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #cond);                                \
-			failures++;                                              \
-		}                                                                \
-	} while (0)
+int g_check_failed;
 
 static void check_size(const char *s, int want_ret, uint64_t want)
 {
@@ -26,7 +21,7 @@ static void check_size(const char *s, int want_ret, uint64_t want)
 	if (ret != want_ret || (!ret && v != want)) {
 		fprintf(stderr, "dog_parse_size(\"%s\") = %d, %llu; want %d, %llu\n", s, ret,
 			(unsigned long long)v, want_ret, (unsigned long long)want);
-		failures++;
+		g_check_failed++;
 	}
 }
 
@@ -93,7 +88,7 @@ static void check_num(uint64_t n, bool raw, const char *want)
 	if (strcmp(buf, want)) {
 		fprintf(stderr, "dog_strnumber(%llu, %d) = \"%s\"; want \"%s\"\n",
 			(unsigned long long)n, raw, buf, want);
-		failures++;
+		g_check_failed++;
 	}
 }
 
@@ -128,7 +123,7 @@ static void check_escape(const char *in, const char *want)
 	fclose(f);
 	if (strcmp(out, want)) {
 		fprintf(stderr, "escape(\"%s\") = \"%s\"; want \"%s\"\n", in, out, want);
-		failures++;
+		g_check_failed++;
 	}
 	free(out);
 }
@@ -165,17 +160,52 @@ static void test_copies(void)
 	CHECK(!strcmp(dog_redundancy_str(31, 0x8f, buf, sizeof(buf)), "16:15"));
 }
 
+static void test_progress_format(void)
+{
+	char line[DOG_PROGRESS_MAX_WIDTH + 1];
+	size_t n;
+
+	/* 80 columns: a 50-cell bar, padded to 79 (the last column stays free) */
+	n = dog_progress_format(line, sizeof(line), 180ull << 20, 400ull << 20, 80);
+	CHECK_EQ(n, 79);
+	CHECK_EQ(strlen(line), 79);
+	CHECK(!strncmp(line, " 45.0 % [======================>", 32));
+	CHECK(strstr(line, "] 180 MB / 400 MB ") != NULL);
+	CHECK_EQ(strchr(line, ']') - strchr(line, '['), 51);
+	/* done: every cell filled */
+	dog_progress_format(line, sizeof(line), 400ull << 20, 400ull << 20, 80);
+	CHECK(!strncmp(line, "100.0 % [==================================================]", 60));
+	/* start: the arrow in the first cell */
+	dog_progress_format(line, sizeof(line), 0, 400ull << 20, 80);
+	CHECK(!strncmp(line, "  0.0 % [>  ", 12));
+	/* an empty transfer counts as complete; never more than 100 % */
+	dog_progress_format(line, sizeof(line), 0, 0, 80);
+	CHECK(!strncmp(line, "100.0 % [=", 10));
+	dog_progress_format(line, sizeof(line), 500, 100, 80);
+	CHECK(!strncmp(line, "100.0 % [=", 10));
+	/* the bar follows the width; tiny and huge terminals are clamped */
+	dog_progress_format(line, sizeof(line), 1, 2, 130);
+	CHECK_EQ(strchr(line, ']') - strchr(line, '['), 101);
+	n = dog_progress_format(line, sizeof(line), 1, 2, 5);
+	CHECK_EQ(n, DOG_PROGRESS_MIN_WIDTH - 1);
+	n = dog_progress_format(line, sizeof(line), 1, 2, 100000);
+	CHECK(n < sizeof(line));
+	CHECK_EQ(strlen(line), n);
+	/* huge totals do not overflow the cell arithmetic */
+	dog_progress_format(line, sizeof(line), UINT64_MAX / 2, UINT64_MAX, 80);
+	CHECK(!strncmp(line, " 50.0 % [=========================>", 35));
+}
+
 int main(void)
 {
-	test_parse_size();
-	test_parse_uint();
-	test_strnumber();
-	test_escape();
-	test_copies();
-	if (failures) {
-		fprintf(stderr, "%d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("test_dog_util: all checks passed\n");
-	return 0;
+	int passed = 0, failed = 0;
+
+	RUN_TEST(test_parse_size, passed, failed);
+	RUN_TEST(test_parse_uint, passed, failed);
+	RUN_TEST(test_strnumber, passed, failed);
+	RUN_TEST(test_escape, passed, failed);
+	RUN_TEST(test_copies, passed, failed);
+	RUN_TEST(test_progress_format, passed, failed);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
 }
