@@ -15,6 +15,6 @@ TESTS += tests/unit/test_dog_util
 # System tests: sheep + dog end to end.
 dog_bats = tests/bats/dog_cli.bats tests/bats/dog_format.bats \
 	tests/bats/dog_vdi.bats tests/bats/dog_io.bats tests/bats/dog_snapshot.bats \
-	tests/bats/dog_persist.bats
+	tests/bats/dog_persist.bats tests/bats/dog_progress.bats
 TESTS += $(dog_bats)
 dist_noinst_DATA += $(dog_bats) tests/bats/lib/dog.bash
