@@ -243,6 +243,8 @@ int dog_total_vdi_size(uint64_t *total);
 struct sd_vdi;
 int dog_vdi_to_stdout(struct sd_vdi *vdi, const char *name, uint64_t offset, uint64_t len);
 int dog_stdin_to_vdi(struct sd_vdi *vdi, const char *name, uint64_t offset, uint64_t len);
+/* Copy bytes [0, len) of src into dst the same way (clone -P). */
+int dog_vdi_copy(struct sd_vdi *src, struct sd_vdi *dst, const char *name, uint64_t len);
 
 /* ---- command handlers: argv holds the positional arguments only ---- */
 int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv);

@@ -31,6 +31,7 @@ struct xfer_slot {
 	uint64_t off;
 	size_t len;
 	bool busy;		/* submitted; the callback has not run yet */
+	bool read_done;		/* copy: the read half completed */
 	int ret;		/* the callback's result */
 };
 
@@ -299,6 +300,69 @@ int dog_stdin_to_vdi(struct sd_vdi *vdi, const char *name, uint64_t offset, uint
 	}
 	xfer_finish(&x);
 	return ret ? ret : xfer_result(&x, "write", done, local);
+}
+
+int dog_vdi_copy(struct sd_vdi *src, struct sd_vdi *dst, const char *name, uint64_t len)
+{
+	uint64_t next = 0, done = 0, n;
+	struct xfer x;
+	int ret;
+
+	ret = xfer_init(&x, dst, name, len);
+	while (!ret) {
+		struct xfer_slot *s;
+
+		while (!x.err && x.tail - x.head < x.nr_slots && next < len) {
+			s = xfer_slot(&x, x.tail);
+			s->off = next;
+			s->len = chunk_len(next, len);
+			s->read_done = false;
+			ret = sd_vdi_aio_read(src, s->buf, s->len, s->off, xfer_cb, s);
+			if (ret) {
+				xfer_fail(&x, ret, next);
+				ret = 0;
+				break;
+			}
+			s->busy = true;
+			x.busy++;
+			x.tail++;
+			next += s->len;
+		}
+		/* each chunk read goes straight on to its write, in any order */
+		for (n = x.head; n < x.tail; n++) {
+			s = xfer_slot(&x, n);
+			if (s->busy || s->read_done)
+				continue;
+			s->read_done = true;
+			if (s->ret || x.err)
+				continue;
+			s->ret = sd_vdi_aio_write(dst, s->buf, s->len, s->off, 0, xfer_cb, s);
+			if (!s->ret) {
+				s->busy = true;
+				x.busy++;
+			}
+		}
+		if (x.head == x.tail)
+			break;
+		s = xfer_slot(&x, x.head);
+		if (s->busy || !s->read_done) {
+			int w = xfer_wait(&x);
+
+			if (w) {
+				xfer_fail(&x, w, s->off);
+				break;
+			}
+			continue;
+		}
+		if (s->ret)
+			xfer_fail(&x, s->ret, s->off);
+		else if (!x.err)
+			done += s->len;
+		x.head++;
+		dog_progress_update(&x.prog, done);
+	}
+	xfer_finish(&x);
+	return ret ? ret : xfer_result(&x, "copy", done, 0);
 }
 
 /* ---- the commands ---- */

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sheepdog/sheepdog.h>
+
 #include "codec.h"
 #include "dog.h"
 
@@ -70,45 +72,21 @@ static int new_vdi_res(const char *name, uint64_t size, uint32_t base, uint32_t 
 }
 
 /*
- * Allocate every object of ino: with src NULL, empty (zero) objects; else a
- * full copy of src's data (zeros where src has none).  ino->vids is updated.
+ * vdi create -P: allocate every object of the new vdi ino as upstream does,
+ * with a zero-length CREATE_AND_WRITE (sheep zero-fills; no data on the
+ * wire) and its index entry.  Nobody else has the vdi yet: no COW, no
+ * reload.  ino->vids is updated.
  */
-static int prealloc(struct dog_inode *ino, const struct dog_inode *src)
+static int prealloc(struct dog_inode *ino)
 {
 	struct dog_progress prog;
-	char *buf = NULL;
 	uint64_t idx;
 	int res;
 
-	if (src) {
-		buf = malloc(ino->obj_size);
-		if (!buf) {
-			dog_err("Out of memory");
-			return DOG_EXIT_SYSFAIL;
-		}
-	}
 	dog_progress_begin(&prog, ino->hdr.vdi_size);
 	for (idx = 0; idx < ino->nr_objs; idx++) {
-		uint32_t len = 0;
-
-		if (src) {
-			len = (uint32_t)ino->obj_size;
-			if (idx < src->nr_objs && src->vids[idx]) {
-				res = dog_read_obj_res(sd_vid_to_data_oid(src->vids[idx],
-									  (uint32_t)idx),
-						       buf, len, 0, true);
-				if (res) {
-					if (res > 0)
-						dog_err("Failed to read object %" PRIu64 " of the "
-							"source: %s", idx, sd_strerror(res));
-					goto fail;
-				}
-			} else {
-				memset(buf, 0, len);
-			}
-		}
-		res = dog_write_obj_res(sd_vid_to_data_oid(ino->vid, (uint32_t)idx), 0, buf,
-					len, 0, SD_FLAG_CMD_DIRECT, ino->hdr.nr_copies,
+		res = dog_write_obj_res(sd_vid_to_data_oid(ino->vid, (uint32_t)idx), 0, NULL, 0,
+					0, SD_FLAG_CMD_DIRECT, ino->hdr.nr_copies,
 					ino->hdr.copy_policy, true);
 		if (!res) {
 			ino->vids[idx] = ino->vid;
@@ -118,16 +96,12 @@ static int prealloc(struct dog_inode *ino, const struct dog_inode *src)
 			if (res > 0)
 				dog_err("Failed to preallocate object %" PRIu64 ": %s", idx,
 					sd_strerror(res));
-			goto fail;
+			return dog_res_to_exit(res);
 		}
 		dog_progress_update(&prog, (idx + 1) * ino->obj_size);
 	}
 	dog_progress_end(&prog, ino->hdr.vdi_size);
-	free(buf);
 	return DOG_EXIT_SUCCESS;
-fail:
-	free(buf);
-	return dog_res_to_exit(res);
 }
 
 static int cluster_shift(uint8_t *shift)
@@ -182,7 +156,7 @@ int dog_cmd_vdi_create(const struct dog_opts *o, int argc, char **argv)
 	ret = dog_inode_open(name, 0, "", true, &ino);
 	if (ret)
 		return ret;
-	ret = prealloc(&ino, NULL);
+	ret = prealloc(&ino);
 	dog_inode_free(&ino);
 	return ret;
 }
@@ -525,10 +499,41 @@ int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv)
 	return DOG_EXIT_SUCCESS;
 }
 
+/*
+ * clone -P: copy the snapshot's data into every object of the clone through
+ * the vdi API (holes become zero-filled objects), so the library does the
+ * creates and index updates.
+ */
+static int clone_copy(const struct dog_opts *o, const char *src, const char *dst)
+{
+	struct sd_cluster *c = dog_cluster();
+	struct sd_vdi *from, *to = NULL;
+	int ret, err;
+
+	from = sd_vdi_open(c, src, o->snapid, o->tag);
+	if (from)
+		to = sd_vdi_open(c, dst, 0, NULL);
+	if (!to) {
+		err = -errno;
+		dog_err("Failed to open VDI %s: %s", from ? dst : src, sd_cluster_errmsg(c));
+		if (from)
+			sd_vdi_close(from);
+		return dog_errno_to_exit(err);
+	}
+	ret = dog_vdi_copy(from, to, dst, sd_vdi_size(to));
+	err = sd_vdi_close(to);
+	if (err && !ret) {
+		dog_err("Failed to close VDI %s: %s", dst, sd_cluster_errmsg(c));
+		ret = dog_errno_to_exit(err);
+	}
+	sd_vdi_close(from);
+	return ret;
+}
+
 int dog_cmd_vdi_clone(const struct dog_opts *o, int argc, char **argv)
 {
 	const char *src = argv[0], *dst = argv[1];
-	struct dog_inode base, ino;
+	struct dog_inode base;
 	uint32_t new_vid;
 	int ret, res;
 
@@ -538,28 +543,20 @@ int dog_cmd_vdi_clone(const struct dog_opts *o, int argc, char **argv)
 		dog_err("Only snapshot VDIs can be cloned\nPlease specify snapshot with '-s'");
 		return DOG_EXIT_USAGE;
 	}
-	ret = dog_inode_open(src, o->snapid, o->tag, o->prealloc, &base);
+	ret = dog_inode_open(src, o->snapid, o->tag, false, &base);
 	if (ret)
 		return ret;
 	res = new_vdi_res(dst, base.hdr.vdi_size, base.vid, 0, base.hdr.nr_copies,
 			  base.hdr.copy_policy, base.hdr.block_size_shift, &new_vid);
+	dog_inode_free(&base);
 	if (res) {
 		if (res > 0)
 			dog_err("Failed to create VDI %s: %s", dst, sd_strerror(res));
-		dog_inode_free(&base);
 		return dog_res_to_exit(res);
 	}
 	if (o->verbose)
 		printf("new VDI ID of %s: %" PRIx32 "\n", dst, new_vid);
-	if (o->prealloc) {
-		ret = dog_inode_open(dst, 0, "", true, &ino);
-		if (!ret) {
-			ret = prealloc(&ino, &base);
-			dog_inode_free(&ino);
-		}
-	}
-	dog_inode_free(&base);
-	return ret;
+	return o->prealloc ? clone_copy(o, src, dst) : DOG_EXIT_SUCCESS;
 }
 
 int dog_cmd_vdi_resize(const struct dog_opts *o, int argc, char **argv)
