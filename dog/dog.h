@@ -111,7 +111,7 @@ void dog_progress_end(struct dog_progress *p, uint64_t done);
 /*
  * One progress line for a terminal `width` columns wide (clamped to
  * DOG_PROGRESS_MIN_WIDTH and to len - 1), blank-padded to width - 1
- * columns, without "\r".  Returns its length.
+ * columns, without "\r".  len must be at least 1.  Returns its length.
  */
 size_t dog_progress_format(char *buf, size_t len, uint64_t done, uint64_t total, int width);
 

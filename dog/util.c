@@ -199,10 +199,13 @@ size_t dog_progress_format(char *buf, size_t len, uint64_t done, uint64_t total,
 	bar = width - 30;
 	fill = (int)(frac * bar);
 	n = (size_t)snprintf(buf, len, "%5.1f %% [", frac * 100.0);
+	if (n >= len)
+		n = len - 1;	/* truncated: the loops below add nothing */
 	for (i = 0; i < bar && n < len - 1; i++)
 		buf[n++] = i < fill ? '=' : (i == fill ? '>' : ' ');
 	buf[n] = '\0';
-	n += (size_t)snprintf(buf + n, len - n, "] %s / %s", dog_strnumber(done, false, a, sizeof(a)),
+	n += (size_t)snprintf(buf + n, len - n, "] %s / %s",
+			      dog_strnumber(done, false, a, sizeof(a)),
 			      dog_strnumber(total, false, b, sizeof(b)));
 	if (n >= len)
 		n = len - 1;

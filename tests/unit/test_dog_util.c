@@ -191,6 +191,12 @@ static void test_progress_format(void)
 	n = dog_progress_format(line, sizeof(line), 1, 2, 100000);
 	CHECK(n < sizeof(line));
 	CHECK_EQ(strlen(line), n);
+	/* a buffer too small for the line is never overrun */
+	memset(line, 'x', sizeof(line));
+	n = dog_progress_format(line, 6, 1, 2, 80);
+	CHECK_EQ(n, 5);
+	CHECK_EQ(strlen(line), 5);
+	CHECK_EQ(line[6], 'x');
 	/* huge totals do not overflow the cell arithmetic */
 	dog_progress_format(line, sizeof(line), UINT64_MAX / 2, UINT64_MAX, 80);
 	CHECK(!strncmp(line, " 50.0 % [=========================>", 35));
