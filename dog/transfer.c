@@ -175,9 +175,15 @@ static int xfer_result(struct xfer *x, const char *verb, uint64_t done, int loca
 	if (local)
 		return local;
 	if (x->err) {
+		int ret = dog_errno_to_exit(x->err);
+
+		/* as dog_exec does: say which sheep could not be reached */
+		if (ret == DOG_EXIT_SYSFAIL)
+			dog_err("Failed to communicate with %s: %s", dog_conn_name(),
+				strerror(-x->err));
 		dog_err("Failed to %s VDI %s at offset %" PRIu64 ": %s", verb, x->name,
 			x->err_off, strerror(-x->err));
-		return dog_errno_to_exit(x->err);
+		return ret;
 	}
 	dog_progress_end(&x->prog, done);
 	return DOG_EXIT_SUCCESS;
