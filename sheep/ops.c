@@ -413,13 +413,29 @@ const struct sheep_op *sheep_op_get(uint8_t opcode)
 	return g_ops[opcode].handler ? &g_ops[opcode] : NULL;
 }
 
+/*
+ * A client that keeps sending an opcode we lack would otherwise flood the
+ * log: say it once per opcode value for the life of the process.
+ */
+static void log_unknown_opcode(uint8_t opcode)
+{
+	static uint64_t seen[256 / 64];
+	uint64_t bit = UINT64_C(1) << (opcode % 64);
+
+	if (__atomic_fetch_or(&seen[opcode / 64], bit, __ATOMIC_RELAXED) & bit)
+		return;
+	sheep_warn("unsupported opcode 0x%02x: answering NO_SUPPORT (logged once)", opcode);
+}
+
 int sheep_op_precheck(const struct sd_req *hdr, const struct sheep_op *op)
 {
 	if (hdr->opcode >= 0x80 ? hdr->proto_ver != SD_SHEEP_PROTO_VER
 				: hdr->proto_ver > SD_PROTO_VER)
 		return SD_RES_VER_MISMATCH;
-	if (!op)
-		return SD_RES_INVALID_PARMS;
+	if (!op) {
+		log_unknown_opcode(hdr->opcode);
+		return SD_RES_NO_SUPPORT;
+	}
 	if (__atomic_load_n(&g_sheep.shutting_down, __ATOMIC_ACQUIRE))
 		return SD_RES_SHUTDOWN;
 	if (!op->force && !__atomic_load_n(&g_sheep.formatted, __ATOMIC_ACQUIRE))

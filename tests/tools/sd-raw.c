@@ -28,7 +28,7 @@
  *       in flight; every reply must carry a known id exactly once, the right
  *       opcode and result, and reads must return the written data.  With
  *       --errors every 7th request is an unknown opcode that must get
- *       INVALID_PARMS.  Prints "ok requests=.. reordered=..".
+ *       NO_SUPPORT.  Prints "ok requests=.. reordered=..".
  *
  * Exit status: 0 ok, 1 usage/IO error, 2 protocol check failed, 3 data mismatch.
  * Every socket operation has a 20 s timeout.
@@ -603,7 +603,7 @@ static int cmd_pipeline(int argc, char **argv)
 		h->id = i;
 		if (errors && i % 7 == 3) {
 			h->opcode = 0x7e;	/* no such opcode */
-			q->expect_res = SD_RES_INVALID_PARMS;
+			q->expect_res = SD_RES_NO_SUPPORT;
 			continue;
 		}
 		h->opcode = SD_OP_WRITE_OBJ;
@@ -634,7 +634,7 @@ static int cmd_pipeline(int argc, char **argv)
 		h->id = i;
 		if (errors && i % 7 == 3) {
 			h->opcode = 0x7e;
-			q->expect_res = SD_RES_INVALID_PARMS;
+			q->expect_res = SD_RES_NO_SUPPORT;
 			continue;
 		}
 		h->opcode = SD_OP_READ_OBJ;
