@@ -8,7 +8,8 @@ sheep_libsheep_la_SOURCES = \
 	sheep/sheep.h sheep/sheep_ops.h \
 	sheep/log.c sheep/store.c sheep/vdi.c sheep/work.c \
 	sheep/ops.c sheep/admin.c sheep/event.c
-sheep_libsheep_la_LIBADD = common/libsdcommon.la
+sheep_libsheep_la_CPPFLAGS = $(AM_CPPFLAGS) $(NETTLE_CFLAGS)
+sheep_libsheep_la_LIBADD = common/libsdcommon.la $(NETTLE_LIBS)
 
 sheep_sheep_SOURCES = sheep/main.c
 sheep_sheep_LDADD = sheep/libsheep.la

@@ -64,6 +64,7 @@ enum sd_opcode {
 	SD_OP_KILL_NODE = 0x9A,
 	SD_OP_GET_VDI_COPIES = 0xAB,
 	SD_OP_DELETE_CACHE = 0xB0,
+	SD_OP_GET_HASH = 0xB4,
 	SD_OP_STAT = 0xB8,
 	SD_OP_EXIST = 0xBD,
 	SD_OP_CLUSTER_INFO = 0xBE,
@@ -162,6 +163,7 @@ const char *sd_opcode_name(int opcode);
 #define SD_INODE_INDEX_END	(SD_INODE_HEADER_SIZE + 4u * SD_INODE_DATA_INDEX) /* 4198968 */
 #define SD_INODE_SIZE		12587576u
 #define SD_ATTR_OBJ_SIZE	66320u
+#define SD_SHA1_DIGEST_SIZE	20
 #define SD_LEDGER_OBJ_SIZE	(UINT32_C(1) << 22)
 #define SD_INODE_DATA_INDEX_SIZE (UINT32_C(1) << 22)
 #define SD_VDI_BITMAP_SIZE	(SD_NR_VDIS / 8)	/* 2097152 bytes */
