@@ -7,7 +7,7 @@ noinst_LTLIBRARIES += sheep/libsheep.la
 sheep_libsheep_la_SOURCES = \
 	sheep/sheep.h sheep/sheep_ops.h \
 	sheep/log.c sheep/store.c sheep/vdi.c sheep/work.c \
-	sheep/ops.c sheep/admin.c sheep/event.c
+	sheep/ops.c sheep/admin.c sheep/event.c sheep/attr.c
 sheep_libsheep_la_CPPFLAGS = $(AM_CPPFLAGS) $(NETTLE_CFLAGS)
 sheep_libsheep_la_LIBADD = common/libsdcommon.la $(NETTLE_LIBS)
 

@@ -385,11 +385,58 @@ static int op_del_vdi(struct sheep_request *req)
 	r = sheep_vdi_lookup(&g_sheep.vdi, name, tag, req->hdr.vdi.snapid, &vid);
 	if (!r)
 		r = sheep_vdi_delete(&g_sheep.vdi, vid);
+	if (!r)
+		sheep_attr_purge(&g_sheep.vdi, name);
 	vdi_unlock();
 	if (r)
 		return r;
 	req->rsp.vdi.vdi_id = vid;
 	return SD_RES_SUCCESS;
+}
+
+/* GET_VDI_ATTR (section 6.6): the payload is a record, maybe without all its value. */
+static int op_get_vdi_attr(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	uint32_t len = h->data_length, vid, hvid = 0, attr_id = 0;
+	struct sd_inode_header ih;
+	struct sd_vdi_attr *a;
+	unsigned mode = 0;
+	int r;
+
+	if (!req->data || len < SD_VDI_ATTR_HEADER_SIZE || len > SD_ATTR_OBJ_SIZE)
+		return SD_RES_INVALID_PARMS;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return SD_RES_NO_MEM;
+	memcpy(a, req->data, len);
+	if (!memchr(a->name, 0, sizeof(a->name)) || !memchr(a->tag, 0, sizeof(a->tag)) ||
+	    !memchr(a->key, 0, sizeof(a->key)) || a->value_len > len - SD_VDI_ATTR_HEADER_SIZE) {
+		free(a);
+		return SD_RES_INVALID_PARMS;
+	}
+	if (h->flags & SD_FLAG_CMD_CREAT)
+		mode |= SHEEP_ATTR_CREATE;
+	if (h->flags & SD_FLAG_CMD_EXCL)
+		mode |= SHEEP_ATTR_EXCL;
+	if (h->flags & SD_FLAG_CMD_DEL)
+		mode |= SHEEP_ATTR_DELETE;
+	vdi_lock();
+	r = sheep_vdi_lookup(&g_sheep.vdi, a->name, a->tag, h->vdi.snapid, &vid);
+	if (!r && sheep_vdi_read_header(&g_sheep.store, vid, &ih))
+		r = SD_RES_EIO;
+	if (!r) {
+		a->ctime = ih.create_time;
+		r = sheep_attr_lookup(&g_sheep.vdi, a, mode, &hvid, &attr_id);
+	}
+	vdi_unlock();
+	free(a);
+	/* as upstream: the ids travel back even on failure (e.g. VDI_EXIST) */
+	req->rsp.vdi.vdi_id = hvid;
+	req->rsp.vdi.attr_id = attr_id;
+	if (hvid)
+		req->rsp.vdi.copies = ih.nr_copies;
+	return r;
 }
 
 static int read_bitmap(struct sheep_request *req, int deleted)
@@ -446,6 +493,7 @@ static const struct sheep_op g_ops[256] = {
 	[SD_OP_SHUTDOWN] = { "SHUTDOWN", 1, 0, 0, sheep_op_shutdown },
 	[SD_OP_STAT_SHEEP] = { "STAT_SHEEP", 0, 0, 0, sheep_op_stat_sheep },
 	[SD_OP_STAT_CLUSTER] = { "STAT_CLUSTER", 1, 0, 0, sheep_op_stat_cluster },
+	[SD_OP_GET_VDI_ATTR] = { "GET_VDI_ATTR", 0, 1, SD_ATTR_OBJ_SIZE, op_get_vdi_attr },
 	[SD_OP_GET_STORE_LIST] = { "GET_STORE_LIST", 1, 0, 0, sheep_op_get_store_list },
 	[SD_OP_FLUSH_DEL_CACHE] = { "FLUSH_DEL_CACHE", 0, 0, 0, op_noop },
 	[SD_OP_DELETE_CACHE] = { "DELETE_CACHE", 0, 0, 0, op_noop },
