@@ -20,10 +20,10 @@ tests_tools_sd_raw_SOURCES = tests/tools/sd-raw.c
 tests_tools_sd_raw_LDADD = common/libsdcommon.la
 
 check_PROGRAMS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi
-tests_unit_test_sheep_store_SOURCES = tests/unit/test_sheep_store.c
+tests_unit_test_sheep_store_SOURCES = tests/unit/test_sheep_store.c tests/unit/sdl_check.h
 tests_unit_test_sheep_store_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_store_LDADD = sheep/libsheep.la
-tests_unit_test_sheep_vdi_SOURCES = tests/unit/test_sheep_vdi.c
+tests_unit_test_sheep_vdi_SOURCES = tests/unit/test_sheep_vdi.c tests/unit/sdl_check.h
 tests_unit_test_sheep_vdi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_vdi_LDADD = sheep/libsheep.la
 TESTS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi
