@@ -34,10 +34,12 @@ static uint32_t attr_hash(const struct sd_vdi_attr *a)
 	return (uint32_t)h;
 }
 
+/* x comes from disk and may lack its NULs: every compare stays inside its field. */
 static int same_key(const struct sd_vdi_attr *x, const struct sd_vdi_attr *y)
 {
-	return !strcmp(x->name, y->name) && !strcmp(x->tag, y->tag) && x->snap_id == y->snap_id &&
-	       !strcmp(x->key, y->key);
+	return !strncmp(x->name, y->name, sizeof(x->name)) &&
+	       !strncmp(x->tag, y->tag, sizeof(x->tag)) && x->snap_id == y->snap_id &&
+	       !strncmp(x->key, y->key, sizeof(x->key));
 }
 
 int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mode,

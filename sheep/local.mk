@@ -19,14 +19,17 @@ check_PROGRAMS += tests/tools/sd-raw
 tests_tools_sd_raw_SOURCES = tests/tools/sd-raw.c
 tests_tools_sd_raw_LDADD = common/libsdcommon.la
 
-check_PROGRAMS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi
+check_PROGRAMS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi tests/unit/test_sheep_attr
 tests_unit_test_sheep_store_SOURCES = tests/unit/test_sheep_store.c tests/unit/sdl_check.h
 tests_unit_test_sheep_store_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_store_LDADD = sheep/libsheep.la
 tests_unit_test_sheep_vdi_SOURCES = tests/unit/test_sheep_vdi.c tests/unit/sdl_check.h
 tests_unit_test_sheep_vdi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_vdi_LDADD = sheep/libsheep.la
-TESTS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi
+tests_unit_test_sheep_attr_SOURCES = tests/unit/test_sheep_attr.c tests/unit/sdl_check.h
+tests_unit_test_sheep_attr_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
+tests_unit_test_sheep_attr_LDADD = sheep/libsheep.la
+TESTS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi tests/unit/test_sheep_attr
 
 dist_noinst_DATA += tests/bats/lib/raw.bash
 TESTS += \
