@@ -83,9 +83,21 @@ static inline struct bss_lu *bss_lu_of(struct scsi_lu *lu)
 
 /* bss_io.c: data path. */
 
-/* tgt's bs_cmd_submit (main thread): starts the command, 0 or -1 (core then
- * answers HARDWARE ERROR).  Completes the command later unless it returns
- * without marking it async (zero-length, no-op opcodes). */
+/*
+ * tgt's bs_cmd_submit (main thread).  Returns:
+ *   0                  the command is either complete already (not marked
+ *                      async: transfer length 0, PRE-FETCH; core answers GOOD)
+ *                      or marked async and completed later, exactly once,
+ *                      with target_cmd_io_done(), never from inside this call;
+ *   BSS_SUBMIT_FAILED  nothing was started and the command is not async
+ *                      (out of memory, an opcode outside the module's map):
+ *                      core answers HARDWARE ERROR / INTERNAL TARGET FAILURE.
+ * BSS_SUBMIT_FAILED is EIO, a positive errno, because that is what tgt
+ * expects here: every core caller fails the command on any non-zero value,
+ * but sbc_sync_cache() only on EROFS, EINVAL, EBADF or EIO; a negative
+ * errno or -1 would turn a failed SYNCHRONIZE CACHE into GOOD.
+ */
+#define BSS_SUBMIT_FAILED EIO
 int bss_cmd_submit(struct scsi_cmd *cmd);
 
 /* tgt_event_add() handler for the library's fd. */

@@ -297,10 +297,10 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 	case SYNCHRONIZE_CACHE:
 	case SYNCHRONIZE_CACHE_16:
 		/* The range is ignored: sheep flushes the whole vdi.  IMMED is
-		 * honoured by simply completing after the flush. */
+		 * honoured by simply completing after the flush.  No data moves
+		 * (len stays 0), yet the flush is always sent. */
 		phase = BSS_PH_FLUSH;
 		is_write = 1;	/* a failed flush is a failed write */
-		len = 1;
 		break;
 	case PRE_FETCH_10:
 	case PRE_FETCH_16:
@@ -308,26 +308,26 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 		return 0;
 	default:
 		eprintf("%s: unexpected opcode 0x%02x reached the backend\n", blu->label, op);
-		return EIO;
+		return BSS_SUBMIT_FAILED;
 	}
 
-	/* Nothing to move (transfer length 0): core answers GOOD. */
-	if (len == 0)
+	/* A data transfer of length 0 moves nothing: core answers GOOD. */
+	if (len == 0 && phase != BSS_PH_FLUSH)
 		return 0;
 
 	acb = bss_acb_get(blu, cmd);
 	if (!acb)
-		return EIO;	/* core: HARDWARE ERROR / INTERNAL TARGET FAILURE */
+		return BSS_SUBMIT_FAILED;
 	acb->phase = phase;
 	acb->is_write = is_write;
 	acb->offset = cmd->offset;
-	acb->length = phase == BSS_PH_FLUSH ? 0 : len;
+	acb->length = len;
 
 	if (phase == BSS_PH_COMPARE || phase == BSS_PH_COMPARE_SAME) {
 		acb->tmp = malloc(len);
 		if (!acb->tmp) {
 			bss_acb_put(blu, acb);
-			return EIO;
+			return BSS_SUBMIT_FAILED;
 		}
 		buf = acb->tmp;
 	}

@@ -35,8 +35,12 @@ EXTRA_bs_sheepdog_bs_sheepdog_la_DEPENDENCIES = bs_sheepdog/bs_sheepdog.map
 # Data path against stubs of tgt core and a fake libsheepdog.
 check_PROGRAMS += bs_sheepdog/tests/test_bss_io
 bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c \
-	bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c
+	bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c \
+	tests/unit/sdl_check.h
 bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+# The test fails chosen malloc() calls of bss_io.c to reach submit's
+# failure returns.
+bs_sheepdog_tests_test_bss_io_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 TESTS += bs_sheepdog/tests/test_bss_io
 
 TESTS += $(BSS_BATS)
@@ -45,9 +49,9 @@ endif
 # Unit tests of the tgt-independent parts (built even without tgt sources).
 check_PROGRAMS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 bs_sheepdog_tests_test_bss_config_SOURCES = bs_sheepdog/tests/test_bss_config.c \
-	$(BSS_COMMON_SOURCES)
+	$(BSS_COMMON_SOURCES) tests/unit/sdl_check.h
 bs_sheepdog_tests_test_bss_sense_SOURCES = bs_sheepdog/tests/test_bss_sense.c \
-	$(BSS_COMMON_SOURCES)
+	$(BSS_COMMON_SOURCES) tests/unit/sdl_check.h
 TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 
 BSS_BATS = \

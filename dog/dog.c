@@ -56,6 +56,12 @@ static const struct dog_subcmd g_subcmds[] = {
 	  "read data from an image", dog_cmd_vdi_read },
 	{ "vdi", "write", "", { "<vdiname>", "[<offset>", "[<len>]]" }, 1,
 	  "write data to an image", dog_cmd_vdi_write },
+	{ "vdi", "check", "s:e", { "<vdiname>" }, 1,
+	  "check and repair image's consistency", dog_cmd_vdi_check },
+	{ "vdi", "setattr", "dx", { "<vdiname>", "<key>", "[value]" }, 2,
+	  "set a VDI attribute", dog_cmd_vdi_setattr },
+	{ "vdi", "getattr", "", { "<vdiname>", "<key>" }, 2,
+	  "get a VDI attribute", dog_cmd_vdi_getattr },
 };
 
 #define DOG_NR_SUBCMDS (sizeof(g_subcmds) / sizeof(g_subcmds[0]))
@@ -72,6 +78,9 @@ static const struct option g_long_opts[] = {
 	{ "block_size_shift", required_argument, NULL, 'z' },
 	{ "snapshot", required_argument, NULL, 's' },
 	{ "backend", required_argument, NULL, 'b' },
+	{ "exist", no_argument, NULL, 'e' },
+	{ "exclusive", no_argument, NULL, 'x' },
+	{ "delete", no_argument, NULL, 'd' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -90,6 +99,9 @@ static const char *opt_help(int c)
 	case 'z': return "specify the bit shift num for data object size (20..31)";
 	case 's': return "specify a snapshot id or tag name";
 	case 'b': return "specify backend store (only \"plain\")";
+	case 'e': return "only check objects exist or not";
+	case 'x': return "write in an exclusive mode";
+	case 'd': return "delete a key";
 	default: return "";
 	}
 }
@@ -225,6 +237,9 @@ static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **ad
 	case 'v': o->verbose = true; return 0;
 	case 'P': o->prealloc = true; return 0;
 	case 'f': o->force = true; return 0;
+	case 'e': o->exist = true; return 0;
+	case 'x': o->exclusive = true; return 0;
+	case 'd': o->delete_key = true; return 0;
 	case 'c':
 		if (dog_parse_copies(arg, &o->copies, &o->copy_policy)) {
 			dog_err("Invalid number of copies '%s': use N (1 to %d replicas) or "

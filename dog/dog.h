@@ -52,6 +52,9 @@ struct dog_opts {
 	char tag[SD_MAX_VDI_TAG_LEN];	/* -s TEXT, NUL-terminated */
 	bool has_snap;		/* -s given */
 	char store[16];		/* -b: store driver for cluster format */
+	bool exist;		/* -e: vdi check only checks that objects exist */
+	bool exclusive;		/* -x: setattr fails if the key exists */
+	bool delete_key;	/* -d: setattr deletes the key */
 };
 
 /* ---- util.c: parsing and formatting (pure; unit-tested) ---- */
@@ -261,6 +264,9 @@ int dog_cmd_vdi_rollback(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_node_info(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_read(const struct dog_opts *o, int argc, char **argv);
 int dog_cmd_vdi_write(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_check(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_setattr(const struct dog_opts *o, int argc, char **argv);
+int dog_cmd_vdi_getattr(const struct dog_opts *o, int argc, char **argv);
 
 /* Print "ERR" style messages on stderr (printf-checked). */
 void dog_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -2,7 +2,7 @@
 # convenience copy that unit tests link to reach the internals.
 LIBSHEEPDOG_SRCS = \
 	lib/alloc.c lib/transport.c lib/engine.c lib/cluster.c lib/vdi.c lib/io.c \
-	lib/admin.c lib/sdl_priv.h lib/sdl_io.h lib/sdl_list.h
+	lib/admin.c lib/attr.c lib/sdl_priv.h lib/sdl_io.h lib/sdl_list.h
 
 # -fno-strict-aliasing works around a GCC 12 bug, not undefined behaviour in
 # this code.  Evidence (root-caused 2026-11-22, Debian gcc 12.2.0-14):

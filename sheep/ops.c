@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <nettle/sha1.h>
 
 #include "sheep.h"
 #include "sheep_ops.h"
@@ -232,6 +233,51 @@ static int op_flush_vdi(struct sheep_request *req)
 	return SD_RES_SUCCESS;
 }
 
+/*
+ * GET_HASH: SHA-1 of the whole object, as long as its kind makes it (a
+ * data object is as long as its vdi's objects).  tgt_epoch is ignored: a
+ * single node keeps no stale copies of older epochs.
+ */
+static int op_get_hash(struct sheep_request *req)
+{
+	const uint32_t chunk = 1u << 20;
+	uint64_t oid = req->hdr.obj.oid, size, want, off;
+	struct sha1_ctx ctx;
+	uint32_t len;
+	void *buf;
+	int r;
+
+	r = sheep_store_size(&g_sheep.store, oid, &size);
+	if (r)
+		return sheep_errno_to_res(r);
+	want = object_size(oid);
+	if (size != want) {
+		/* a short object cannot be read whole: upstream's read fails too */
+		sheep_err("object %016" PRIx64 " has %" PRIu64 " bytes, expected %" PRIu64, oid,
+			  size, want);
+		return SD_RES_EIO;
+	}
+	buf = malloc(chunk);
+	if (!buf)
+		return SD_RES_NO_MEM;
+	sha1_init(&ctx);
+	for (off = 0; off < size; off += len) {
+		len = size - off < chunk ? (uint32_t)(size - off) : chunk;
+		r = sheep_store_read(&g_sheep.store, oid, buf, len, off);
+		if (r)
+			break;
+		sha1_update(&ctx, len, buf);
+	}
+	free(buf);
+	if (r) {
+		sheep_err("object %016" PRIx64 " unreadable at %" PRIu64 ": %s", oid, off,
+			  strerror(-r));
+		return r == -ENOENT ? SD_RES_NO_OBJ : SD_RES_EIO;
+	}
+	sha1_digest(&ctx, sizeof(req->rsp.hash.digest), req->rsp.hash.digest);
+	return SD_RES_SUCCESS;
+}
+
 /* ---- VDI ops (6.3 - 6.5) ---- */
 
 /* Name (and optional tag) payload: 256 or 512 bytes, each NUL-terminated. */
@@ -339,11 +385,58 @@ static int op_del_vdi(struct sheep_request *req)
 	r = sheep_vdi_lookup(&g_sheep.vdi, name, tag, req->hdr.vdi.snapid, &vid);
 	if (!r)
 		r = sheep_vdi_delete(&g_sheep.vdi, vid);
+	if (!r)
+		sheep_attr_purge(&g_sheep.vdi, name);
 	vdi_unlock();
 	if (r)
 		return r;
 	req->rsp.vdi.vdi_id = vid;
 	return SD_RES_SUCCESS;
+}
+
+/* GET_VDI_ATTR (section 6.6): the payload is a record, maybe without all its value. */
+static int op_get_vdi_attr(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	uint32_t len = h->data_length, vid, hvid = 0, attr_id = 0;
+	struct sd_inode_header ih;
+	struct sd_vdi_attr *a;
+	unsigned mode = 0;
+	int r;
+
+	if (!req->data || len < SD_VDI_ATTR_HEADER_SIZE || len > SD_ATTR_OBJ_SIZE)
+		return SD_RES_INVALID_PARMS;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return SD_RES_NO_MEM;
+	memcpy(a, req->data, len);
+	if (!memchr(a->name, 0, sizeof(a->name)) || !memchr(a->tag, 0, sizeof(a->tag)) ||
+	    !memchr(a->key, 0, sizeof(a->key)) || a->value_len > len - SD_VDI_ATTR_HEADER_SIZE) {
+		free(a);
+		return SD_RES_INVALID_PARMS;
+	}
+	if (h->flags & SD_FLAG_CMD_CREAT)
+		mode |= SHEEP_ATTR_CREATE;
+	if (h->flags & SD_FLAG_CMD_EXCL)
+		mode |= SHEEP_ATTR_EXCL;
+	if (h->flags & SD_FLAG_CMD_DEL)
+		mode |= SHEEP_ATTR_DELETE;
+	vdi_lock();
+	r = sheep_vdi_lookup(&g_sheep.vdi, a->name, a->tag, h->vdi.snapid, &vid);
+	if (!r && sheep_vdi_read_header(&g_sheep.store, vid, &ih))
+		r = SD_RES_EIO;
+	if (!r) {
+		a->ctime = ih.create_time;
+		r = sheep_attr_lookup(&g_sheep.vdi, a, mode, &hvid, &attr_id);
+	}
+	vdi_unlock();
+	free(a);
+	/* as upstream: the ids travel back even on failure (e.g. VDI_EXIST) */
+	req->rsp.vdi.vdi_id = hvid;
+	req->rsp.vdi.attr_id = attr_id;
+	if (hvid)
+		req->rsp.vdi.copies = ih.nr_copies;
+	return r;
 }
 
 static int read_bitmap(struct sheep_request *req, int deleted)
@@ -400,9 +493,11 @@ static const struct sheep_op g_ops[256] = {
 	[SD_OP_SHUTDOWN] = { "SHUTDOWN", 1, 0, 0, sheep_op_shutdown },
 	[SD_OP_STAT_SHEEP] = { "STAT_SHEEP", 0, 0, 0, sheep_op_stat_sheep },
 	[SD_OP_STAT_CLUSTER] = { "STAT_CLUSTER", 1, 0, 0, sheep_op_stat_cluster },
+	[SD_OP_GET_VDI_ATTR] = { "GET_VDI_ATTR", 0, 1, SD_ATTR_OBJ_SIZE, op_get_vdi_attr },
 	[SD_OP_GET_STORE_LIST] = { "GET_STORE_LIST", 1, 0, 0, sheep_op_get_store_list },
 	[SD_OP_FLUSH_DEL_CACHE] = { "FLUSH_DEL_CACHE", 0, 0, 0, op_noop },
 	[SD_OP_DELETE_CACHE] = { "DELETE_CACHE", 0, 0, 0, op_noop },
+	[SD_OP_GET_HASH] = { "GET_HASH", 0, 0, 0, op_get_hash },
 	[SD_OP_EXIST] = { "EXIST", 1, 0, 0, op_exist },
 	[SD_OP_CLUSTER_INFO] = { "CLUSTER_INFO", 1, 0, 0, sheep_op_cluster_info },
 	[SD_OP_READ_DEL_VDIS] = { "READ_DEL_VDIS", 1, 0, 0, op_read_del_vdis },
@@ -413,13 +508,29 @@ const struct sheep_op *sheep_op_get(uint8_t opcode)
 	return g_ops[opcode].handler ? &g_ops[opcode] : NULL;
 }
 
+/*
+ * A client that keeps sending an opcode we lack would otherwise flood the
+ * log: say it once per opcode value for the life of the process.
+ */
+static void log_unknown_opcode(uint8_t opcode)
+{
+	static uint64_t seen[256 / 64];
+	uint64_t bit = UINT64_C(1) << (opcode % 64);
+
+	if (__atomic_fetch_or(&seen[opcode / 64], bit, __ATOMIC_RELAXED) & bit)
+		return;
+	sheep_warn("unsupported opcode 0x%02x: answering NO_SUPPORT (logged once)", opcode);
+}
+
 int sheep_op_precheck(const struct sd_req *hdr, const struct sheep_op *op)
 {
 	if (hdr->opcode >= 0x80 ? hdr->proto_ver != SD_SHEEP_PROTO_VER
 				: hdr->proto_ver > SD_PROTO_VER)
 		return SD_RES_VER_MISMATCH;
-	if (!op)
-		return SD_RES_INVALID_PARMS;
+	if (!op) {
+		log_unknown_opcode(hdr->opcode);
+		return SD_RES_NO_SUPPORT;
+	}
 	if (__atomic_load_n(&g_sheep.shutting_down, __ATOMIC_ACQUIRE))
 		return SD_RES_SHUTDOWN;
 	if (!op->force && !__atomic_load_n(&g_sheep.formatted, __ATOMIC_ACQUIRE))

@@ -133,6 +133,9 @@ int sheep_store_sync(struct sheep_store *st);
 /* Call cb for each stored inode object; stops on a non-zero return. */
 int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint32_t vid),
 			       void *arg);
+/* Call cb for each stored object (any kind); stops on a non-zero return. */
+int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64_t oid),
+			     void *arg);
 /* Config: load returns -ENOENT when never formatted; save is atomic. */
 int sheep_store_config_load(struct sheep_store *st, struct sheep_config *cfg);
 int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *cfg);
@@ -213,6 +216,27 @@ int sheep_vdi_read_header(struct sheep_store *st, uint32_t vid, struct sd_inode_
 
 /* Map -errno from the store to an SD_RES_* code. */
 int sheep_errno_to_res(int err);
+
+/* --------------------------------------------------------------- attr.c */
+#define SHEEP_ATTR_CREATE	1u	/* create when missing, replace when present */
+#define SHEEP_ATTR_EXCL		2u	/* VDI_EXIST when present */
+#define SHEEP_ATTR_DELETE	4u	/* delete when present */
+
+/*
+ * GET_VDI_ATTR on record `a` (name, tag, snap_id, key, value filled; the
+ * rest of the record zero): find the attribute object and apply `mode`
+ * (no flag: just look it up).  *hvid is the name hash and *attr_id the
+ * index of the object found or written.  vdi->lock held.  sd result:
+ * SUCCESS, NO_OBJ (absent, no CREATE), VDI_EXIST (EXCL), FULL_VDI, EIO,
+ * NO_SPACE, NO_MEM.
+ */
+int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mode,
+		      uint32_t *hvid, uint32_t *attr_id);
+/*
+ * After a vdi of `name` was deleted: when no live vdi of that name remains,
+ * remove its attribute objects (best effort, failures logged).  vdi->lock held.
+ */
+void sheep_attr_purge(struct sheep_vdi *vdi, const char *name);
 
 /* ---------------------------------------------------------------- work.c */
 struct sheep_work {

@@ -735,6 +735,34 @@ int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint
 	return for_each_name(st, inode_one, &it);
 }
 
+struct oid_iter {
+	int (*cb)(void *arg, uint64_t oid);
+	void *arg;
+};
+
+static int oid_one(struct sheep_store *st, const char *name, void *arg)
+{
+	struct oid_iter *it = arg;
+	uint64_t oid;
+	char *end;
+
+	if (strlen(name) != 16)
+		return 0;
+	errno = 0;
+	oid = strtoull(name, &end, 16);
+	if (errno || *end)
+		return 0;
+	return it->cb(it->arg, oid);
+}
+
+int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64_t oid),
+			     void *arg)
+{
+	struct oid_iter it = { .cb = cb, .arg = arg };
+
+	return for_each_name(st, oid_one, &it);
+}
+
 /* ---- config: "key=value" lines, replaced atomically ---- */
 
 int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *cfg)

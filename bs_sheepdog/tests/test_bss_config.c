@@ -5,17 +5,9 @@
 #include <string.h>
 
 #include "../bss_config.h"
+#include "../../tests/unit/sdl_check.h"
 
-static int g_failures;
-
-#define CHECK(cond)                                                                  \
-	do {                                                                         \
-		if (!(cond)) {                                                       \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-				#cond);                                              \
-			g_failures++;                                                \
-		}                                                                    \
-	} while (0)
+int g_check_failed;
 
 static void test_path_ok(void)
 {
@@ -63,18 +55,17 @@ static void test_path_bad(void)
 	struct bss_path p;
 	char err[256];
 	size_t i;
+	int ret;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&p, 0x5a, sizeof(p));
 		err[0] = '\0';
-		if (bss_parse_path(bad[i], &p, err, sizeof(err)) != -EINVAL) {
-			fprintf(stderr, "accepted bad path '%s'\n", bad[i]);
-			g_failures++;
-		}
-		if (!err[0]) {
-			fprintf(stderr, "no reason for bad path '%s'\n", bad[i]);
-			g_failures++;
-		}
+		ret = bss_parse_path(bad[i], &p, err, sizeof(err));
+		if (ret != -EINVAL || !err[0])
+			fprintf(stderr, "bad path '%s': returned %d, reason '%s'\n", bad[i], ret,
+				err);
+		CHECK(ret == -EINVAL);
+		CHECK(err[0] != '\0');
 	}
 	CHECK(bss_parse_path(NULL, &p, err, sizeof(err)) == -EINVAL);
 
@@ -156,14 +147,12 @@ static void test_ids(void)
 
 int main(void)
 {
-	test_path_ok();
-	test_path_bad();
-	test_opts();
-	test_ids();
-	if (g_failures) {
-		fprintf(stderr, "%d check(s) failed\n", g_failures);
-		return 1;
-	}
-	printf("test_bss_config: ok\n");
-	return 0;
+	int passed = 0, failed = 0;
+
+	RUN_TEST(test_path_ok, passed, failed);
+	RUN_TEST(test_path_bad, passed, failed);
+	RUN_TEST(test_opts, passed, failed);
+	RUN_TEST(test_ids, passed, failed);
+	printf("test_bss_config: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
 }

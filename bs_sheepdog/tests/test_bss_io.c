@@ -9,20 +9,14 @@
  * WRITE AND VERIFY); write-then-read-back-then-compare with the INFORMATION
  * offset; BYTCHK=11b; refused submits completed from the scheduled event;
  * an LU without a vdi; zero-length commands; many commands in flight
- * completed out of order; GET LBA STATUS.
+ * completed out of order; what submit returns when it cannot start a
+ * command (malloc failures, as core's callers read it); SYNCHRONIZE CACHE
+ * without a transfer length; GET LBA STATUS.
  */
 #include "../bss.h"
+#include "../../tests/unit/sdl_check.h"
 
-static int g_failures;
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, \
-				#cond);                                                  \
-			g_failures++;                                                    \
-		}                                                                        \
-	} while (0)
+int g_check_failed;
 
 /* ---- tgt core stubs ------------------------------------------------------ */
 
@@ -110,6 +104,22 @@ uint32_t scsi_rw_count(uint8_t *scb)
 	return 0;
 }
 
+/* ---- allocation failures (the test links with -Wl,--wrap=malloc) -------- */
+
+void *__real_malloc(size_t size);
+void *__wrap_malloc(size_t size);
+static int g_malloc_fail;	/* fail this many of the next malloc() calls */
+
+void *__wrap_malloc(size_t size)
+{
+	if (g_malloc_fail > 0) {
+		g_malloc_fail--;
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_malloc(size);
+}
+
 /* ---- fake libsheepdog ---------------------------------------------------- */
 
 enum { FAKE_READ, FAKE_WRITE, FAKE_FLUSH };
@@ -185,6 +195,8 @@ int sd_cluster_service(struct sd_cluster *c)
 static void fake_complete(int i, int ret)
 {
 	CHECK(i < g_nr_req && !g_req[i].done);
+	if (i >= g_nr_req || g_req[i].done)
+		return;
 	g_req[i].done = 1;
 	g_req[i].cb(g_vdi, ret, g_req[i].opaque);
 }
@@ -525,6 +537,98 @@ static void test_many_out_of_order(void)
 	lu_teardown();
 }
 
+/* tgt's sbc_sync_cache() fails the command only for these returns; any
+ * other value, -1 and negative errnos included, becomes GOOD. */
+static int sync_cache_fails(int ret)
+{
+	return ret == EROFS || ret == EINVAL || ret == EBADF || ret == EIO;
+}
+
+static void test_submit_failures(void)
+{
+	static const uint8_t cdb_unmap[10] = { 0x42 };	/* not in the module's map */
+	uint8_t verify[10] = { VERIFY_10, 0x02 };
+	struct tcmd *t;
+	int ret;
+
+	lu_setup();
+	/* No acb for a SYNCHRONIZE CACHE: the return must make core answer
+	 * HARDWARE ERROR, not GOOD, and nothing may be left in flight. */
+	t = cmd_new(cdb_sync10, 10, 0, 0, 0);
+	g_malloc_fail = 1;
+	ret = submit(t);
+	CHECK_EQ(ret, BSS_SUBMIT_FAILED);
+	CHECK(sync_cache_fails(ret));
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0 && g_sched == NULL);
+	CHECK_EQ(g_blu->nr_inflight, 0);
+	cmd_free(t);
+
+	/* The same for a READ (core's sbc_rw fails on any non-zero value). */
+	t = cmd_new(cdb_read10, 10, 0, 8, 0);
+	g_malloc_fail = 1;
+	CHECK_EQ(submit(t), BSS_SUBMIT_FAILED);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
+	cmd_free(t);
+
+	/* One completed READ leaves an acb in the cache; a VERIFY then gets
+	 * it but not its read-back buffer: the acb goes back to the cache. */
+	t = cmd_new(cdb_read10, 10, 0, 8, 0);
+	CHECK(submit(t) == 0);
+	fake_complete(0, 0);
+	cmd_free(t);
+	CHECK_EQ(g_blu->nr_free, 1);
+	put_unaligned_be16(1, &verify[7]);
+	t = cmd_new(verify, 10, 0, 1, 1);
+	t->cmd.tl = 0;
+	g_malloc_fail = 1;
+	CHECK_EQ(submit(t), BSS_SUBMIT_FAILED);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 1 && g_done_calls == 1);
+	CHECK_EQ(g_blu->nr_free, 1);
+	cmd_free(t);
+
+	/* An opcode outside the map never reaches a healthy module; if it
+	 * does, it fails the same way. */
+	t = cmd_new(cdb_unmap, 10, 0, 0, 0);
+	CHECK_EQ(submit(t), BSS_SUBMIT_FAILED);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 1);
+	cmd_free(t);
+	g_malloc_fail = 0;
+	lu_teardown();
+}
+
+static void test_flush(void)
+{
+	static const uint8_t cdb_sync16_immed[16] = { SYNCHRONIZE_CACHE_16, 0x02 };
+	struct bss_aiocb *acb;
+	struct tcmd *a, *b;
+	int n = 0;
+
+	lu_setup();
+	/* Core's sbc_sync_cache() sets neither cmd->tl nor a buffer: no data
+	 * moves, yet each command sends one flush and completes with it. */
+	a = cmd_new(cdb_sync10, 10, 0, 0, 0);
+	b = cmd_new(cdb_sync16_immed, 16, 0, 0, 0);
+	CHECK(submit(a) == 0 && submit(b) == 0);
+	CHECK(cmd_async(&a->cmd) && cmd_async(&b->cmd));
+	CHECK(g_nr_req == 2 && g_req[0].type == FAKE_FLUSH && g_req[1].type == FAKE_FLUSH);
+	list_for_each_entry(acb, &g_blu->inflight, entry) {
+		CHECK_EQ(acb->length, 0);	/* what the error log reports */
+		CHECK(acb->is_write);
+		n++;
+	}
+	CHECK_EQ(n, 2);
+	CHECK_EQ(g_done_calls, 0);
+	fake_complete(1, 0);
+	CHECK(g_done_calls == 1 && g_last_done == &b->cmd && b->cmd.result == SAM_STAT_GOOD);
+	/* A flush that fails at sheep fails the command (never GOOD). */
+	fake_complete(0, -ETIMEDOUT);
+	CHECK(g_done_calls == 2 && a->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(a) == ABORTED_COMMAND && sense_asc(a) == 0x0801);
+	cmd_free(a);
+	cmd_free(b);
+	lu_teardown();
+}
+
 static int core_rc16(int host_no, struct scsi_cmd *cmd)
 {
 	return 1;
@@ -575,19 +679,19 @@ static void test_get_lba_status(void)
 
 int main(void)
 {
-	test_read_ok();
-	test_errors();
-	test_fua();
-	test_write_verify();
-	test_verify();
-	test_refused_submit();
-	test_no_vdi_and_zero_length();
-	test_many_out_of_order();
-	test_get_lba_status();
-	if (g_failures) {
-		fprintf(stderr, "test_bss_io: %d check(s) failed\n", g_failures);
-		return 1;
-	}
-	printf("test_bss_io: ok\n");
-	return 0;
+	int passed = 0, failed = 0;
+
+	RUN_TEST(test_read_ok, passed, failed);
+	RUN_TEST(test_errors, passed, failed);
+	RUN_TEST(test_fua, passed, failed);
+	RUN_TEST(test_write_verify, passed, failed);
+	RUN_TEST(test_verify, passed, failed);
+	RUN_TEST(test_refused_submit, passed, failed);
+	RUN_TEST(test_no_vdi_and_zero_length, passed, failed);
+	RUN_TEST(test_many_out_of_order, passed, failed);
+	RUN_TEST(test_submit_failures, passed, failed);
+	RUN_TEST(test_flush, passed, failed);
+	RUN_TEST(test_get_lba_status, passed, failed);
+	printf("test_bss_io: %d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
 }

@@ -4,18 +4,18 @@
 #include <stdio.h>
 
 #include "../bss_sense.h"
+#include "../../tests/unit/sdl_check.h"
 
-static int g_failures;
+int g_check_failed;
 
 static void expect(int err, int is_write, uint8_t key, uint16_t asc)
 {
 	struct bss_sense s = bss_errno_to_sense(err, is_write);
 
-	if (s.key != key || s.asc != asc) {
+	if (s.key != key || s.asc != asc)
 		fprintf(stderr, "errno %d write %d: got %x/%04x, want %x/%04x\n", err, is_write,
 			s.key, s.asc, key, asc);
-		g_failures++;
-	}
+	CHECK(s.key == key && s.asc == asc);
 }
 
 int main(void)
@@ -38,8 +38,10 @@ int main(void)
 	expect(-EINVAL, 0, 0x05, 0x2100);
 	expect(-ENOENT, 0, 0x02, 0x3a00);
 	expect(-ENODEV, 1, 0x02, 0x3a00);
-	if (g_failures)
+	if (g_check_failed) {
+		fprintf(stderr, "test_bss_sense: %d check(s) failed\n", g_check_failed);
 		return 1;
+	}
 	printf("test_bss_sense: ok\n");
 	return 0;
 }

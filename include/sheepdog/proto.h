@@ -64,6 +64,7 @@ enum sd_opcode {
 	SD_OP_KILL_NODE = 0x9A,
 	SD_OP_GET_VDI_COPIES = 0xAB,
 	SD_OP_DELETE_CACHE = 0xB0,
+	SD_OP_GET_HASH = 0xB4,
 	SD_OP_STAT = 0xB8,
 	SD_OP_EXIST = 0xBD,
 	SD_OP_CLUSTER_INFO = 0xBE,
@@ -162,6 +163,9 @@ const char *sd_opcode_name(int opcode);
 #define SD_INODE_INDEX_END	(SD_INODE_HEADER_SIZE + 4u * SD_INODE_DATA_INDEX) /* 4198968 */
 #define SD_INODE_SIZE		12587576u
 #define SD_ATTR_OBJ_SIZE	66320u
+#define SD_MAX_VDI_ATTR_KEY_LEN	256
+#define SD_MAX_VDI_ATTR_VALUE_LEN 65536u
+#define SD_SHA1_DIGEST_SIZE	20
 #define SD_LEDGER_OBJ_SIZE	(UINT32_C(1) << 22)
 #define SD_INODE_DATA_INDEX_SIZE (UINT32_C(1) << 22)
 #define SD_VDI_BITMAP_SIZE	(SD_NR_VDIS / 8)	/* 2097152 bytes */
@@ -468,6 +472,23 @@ struct sd_cluster_info {
 	struct sd_node nodes[SD_MAX_NODES];
 };
 
+/*
+ * A vdi attribute record (GET_VDI_ATTR payload and the content of an
+ * attribute object, section 6.6): keyed by name, tag, snap_id and key, all
+ * NUL-terminated and zero-padded.  value holds value_len bytes.
+ */
+struct sd_vdi_attr {
+	char name[SD_MAX_VDI_LEN];
+	char tag[SD_MAX_VDI_TAG_LEN];
+	uint64_t ctime;
+	uint32_t snap_id;
+	uint32_t value_len;
+	char key[SD_MAX_VDI_ATTR_KEY_LEN];
+	char value[SD_MAX_VDI_ATTR_VALUE_LEN];
+};
+/* The record without its value: the shortest legal GET_VDI_ATTR payload. */
+#define SD_VDI_ATTR_HEADER_SIZE	784u
+
 /* ---- layout checks: every size and offset the protocol fixes ---- */
 #ifndef __cplusplus	/* _Static_assert is C11; C++ has static_assert */
 #define SD_ASSERT_OFF(type, field, off) \
@@ -542,6 +563,13 @@ _Static_assert(SD_INODE_INDEX_END == 4198968u, "flat index end");
 _Static_assert(SD_INODE_INDEX_END + 8u * SD_INODE_DATA_INDEX == SD_INODE_SIZE, "inode size");
 _Static_assert(sizeof(struct sd_gref) == 8, "gref size");
 _Static_assert(SD_VDI_BITMAP_SIZE == 2097152u, "vdi bitmap size");
+_Static_assert(sizeof(struct sd_vdi_attr) == SD_ATTR_OBJ_SIZE, "vdi attr size");
+SD_ASSERT_OFF(struct sd_vdi_attr, tag, 256);
+SD_ASSERT_OFF(struct sd_vdi_attr, ctime, 512);
+SD_ASSERT_OFF(struct sd_vdi_attr, snap_id, 520);
+SD_ASSERT_OFF(struct sd_vdi_attr, value_len, 524);
+SD_ASSERT_OFF(struct sd_vdi_attr, key, 528);
+SD_ASSERT_OFF(struct sd_vdi_attr, value, SD_VDI_ATTR_HEADER_SIZE);
 
 _Static_assert(sizeof(struct sd_node_id) == 40, "node id size");
 _Static_assert(sizeof(struct sd_node) == 80, "sd_node size");

@@ -210,6 +210,50 @@ struct sd_vdi_info {
  */
 int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out);
 
+/* ------------------------------------------------------------------ */
+/* vdi attributes (synchronous)                                         */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Small named values kept beside a vdi, the same ones `dog vdi setattr` and
+ * `dog vdi getattr` see: those of the working vdi `name` (they follow it
+ * across snapshots) and removed when the last vdi of that name is deleted.
+ * Keys are non-empty strings of at most SD_MAX_VDI_ATTR_KEY_LEN - 1 bytes;
+ * values are up to SD_MAX_VDI_ATTR_VALUE_LEN bytes of anything (dog prints
+ * them and writes text values without their NUL).
+ *
+ * Each change is one request the server applies atomically against every
+ * other attribute request: two callers racing with SD_ATTR_EXCL on the
+ * same key see exactly one succeed; a replace is never seen half done.
+ */
+
+/* sd_vdi_setattr flags (none: create the key, or replace its value). */
+#define SD_ATTR_EXCL	0x1u	/* create only: -EEXIST if the key exists */
+#define SD_ATTR_DELETE	0x2u	/* delete the key (value ignored) */
+
+/*
+ * Read attribute `key` of vdi `name`: copies min(len, value length) bytes
+ * into buf (which may be NULL when len is 0) and returns the value's full
+ * length (>= 0; larger than len means the copy was cut).  Neither pointer
+ * is kept after the call.  Errors: -ENOENT (no such vdi, or no such key),
+ * -EINVAL (name or key empty or too long), -ENOMEM, the transport errnos
+ * above.
+ */
+int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf,
+		   size_t len);
+
+/*
+ * Create, replace or delete attribute `key` of vdi `name` according to
+ * flags; value holds len bytes (copied before the call returns; may be
+ * NULL when len is 0).  Returns 0 or: -EEXIST (SD_ATTR_EXCL and the key
+ * exists), -ENOENT (no such vdi; or SD_ATTR_DELETE of a missing key),
+ * -EINVAL (bad name, key, length or flags: SD_ATTR_EXCL with
+ * SD_ATTR_DELETE, unknown bits), -EMFILE (no free attribute slot),
+ * -ENOSPC, -ENOMEM, -EIO and the transport errnos above.
+ */
+int sd_vdi_setattr(struct sd_cluster *c, const char *name, const char *key, const void *value,
+		   size_t len, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,8 @@ setup() {
 }
 
 teardown() {
+	# A test that stopped sheep (SIGSTOP) and failed before SIGCONT.
+	[ -z "${SHEEP_PID:-}" ] || kill -CONT "$SHEEP_PID" 2>/dev/null || true
 	if [ -n "${V6_PID:-}" ]; then
 		kill "$V6_PID" 2>/dev/null || true
 		wait "$V6_PID" 2>/dev/null || true
@@ -229,6 +231,37 @@ teardown() {
 	# Transfer length 0 is a GOOD no-op.
 	run bss_raw 1 "$(bss_cdb10 0x28 0 16 0)"
 	[ "$output" = "status=GOOD" ]
+}
+
+@test "bs_io: SYNCHRONIZE CACHE moves no data yet waits for sheep: GOOD, or an error, never a fake GOOD" {
+	local t0 t1
+	bss_vdi_create vol 16M
+	bss_lun 1 "$(bss_tcp vol)" "timeout=2;retry=2"
+	run bss_raw 1 "$(bss_cdb10 0x2a 0 0 8)" --out-byte 0x5c --out-len 4096
+	[ "$output" = "status=GOOD" ]
+	# Core passes no transfer length for SYNCHRONIZE CACHE; the module
+	# still sends the flush, so a hung sheep fails it (ABORTED COMMAND)
+	# within the timeouts instead of answering GOOD at once.
+	kill -STOP "$SHEEP_PID"
+	t0=$(date +%s)
+	run bss_raw 1 35000000000000000000
+	t1=$(date +%s)
+	echo "$output (after $((t1 - t0)) s)"
+	[[ "$output" == "status=CHECK_CONDITION key=0x0b asc=0x08 ascq=0x0"[01] ]]
+	[ $((t1 - t0)) -le 30 ]
+	run bss_raw 1 91000000000000000000000000000000
+	[[ "$output" == "status=CHECK_CONDITION key=0x0b asc=0x08 ascq=0x0"[01] ]]
+	kill -CONT "$SHEEP_PID"
+	# The failure is logged with length 0 (no pretend data length).
+	grep -Eq "op 0x35 offset [0-9]+ length 0 failed" "$TGTD_LOG"
+	grep -Eq "op 0x91 offset [0-9]+ length 0 failed" "$TGTD_LOG"
+	# sheep is back: both flushes are GOOD again and the data is there.
+	run bss_raw 1 35000000000000000000
+	[ "$output" = "status=GOOD" ]
+	run bss_raw 1 91000000000000000000000000000000
+	[ "$output" = "status=GOOD" ]
+	run bss_raw 1 "$(bss_cdb10 0x28 0 0 8)" --in 4096 --dump
+	[ "${lines[1]}" = "data=$(printf '5c%.0s' $(seq 1 4096))" ]
 }
 
 @test "bs_io: VERIFY with BYTCHK and WRITE AND VERIFY report MISCOMPARE with the offset" {

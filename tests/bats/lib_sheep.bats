@@ -88,3 +88,17 @@ teardown() {
 	cp "$LT_TMP/h.c" "$LT_TMP/h.cc"
 	g++ -Wall -Wextra -Werror -I"$SD_TOP_SRCDIR/include" -fsyntax-only "$LT_TMP/h.cc"
 }
+
+@test "libsheepdog: vdi attributes (sd_vdi_setattr/getattr), cross-checked with dog" {
+	run sd_dog vdi create av 8M
+	[ "$status" -eq 0 ]
+	run timeout 120 $SD_WRAP "$LT" "127.0.0.1:$SHEEP_PORT" --attr av
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"attr OK"* ]]
+	# what the library set, dog reads; what dog sets, the library sees
+	[ "$(sd_dog vdi getattr av from-lib)" = lib-value ]
+	run sd_dog vdi setattr -x av k nope
+	[ "$status" -eq 3 ]
+	[ "$(sd_dog vdi getattr av k)" = back ]
+}

@@ -22,20 +22,29 @@ teardown() {
 	[ "$rc" -eq 0 ]
 }
 
-@test "unknown opcodes get INVALID_PARMS" {
+@test "unknown opcodes get NO_SUPPORT, logged once per opcode" {
+	local i
 	run sd_raw req 0x7e
-	[ "$(sd_field result "$output")" = 0x05 ]
+	[ "$(sd_field result "$output")" = 0x8b ]
 	run sd_raw req 0xf0
-	[ "$(sd_field result "$output")" = 0x05 ]
+	[ "$(sd_field result "$output")" = 0x8b ]
 	# with a (small) payload: it is consumed and the stream stays in sync
 	run sd_raw req 0x7e --fill 0x55:1000
-	[ "$(sd_field result "$output")" = 0x05 ]
-	# obsolete 0xC3 with proto 0x0a is INVALID_PARMS, with proto 2 VER_MISMATCH
+	[ "$(sd_field result "$output")" = 0x8b ]
+	# obsolete 0xC3 with proto 0x0a is NO_SUPPORT, with proto 2 VER_MISMATCH
 	run sd_raw req 0xc3
-	[ "$(sd_field result "$output")" = 0x05 ]
+	[ "$(sd_field result "$output")" = 0x8b ]
 	run sd_raw req 0xc3 --proto 2
 	[ "$(sd_field result "$output")" = 0x14 ]
+	for i in 1 2 3; do
+		run sd_raw req 0x7e
+		[ "$(sd_field result "$output")" = 0x8b ]
+	done
 	sheep_alive
+	# one log line per opcode value, however often it was sent
+	[ "$(grep -c 'unsupported opcode 0x7e' "$STORE/sheep.log")" -eq 1 ]
+	[ "$(grep -c 'unsupported opcode 0xf0' "$STORE/sheep.log")" -eq 1 ]
+	[ "$(grep -c 'unsupported opcode 0xc3' "$STORE/sheep.log")" -eq 1 ]
 }
 
 @test "payload lengths beyond the op's limit close the connection" {

@@ -190,6 +190,36 @@ teardown() {
 	sd_req_ok 0xb0 --oid $(sd_vdi_oid $vid)
 }
 
+@test "GET_HASH: SHA-1 of the whole object, NO_OBJ when missing, EIO when short" {
+	local o0 o1 want
+	sd_format
+	vid=$(sd_new_vdi hashme 41943040 )
+	o0=$(sd_data_oid $vid 0)
+	o1=$(sd_data_oid $vid 1)
+	sd_req_ok 0x01 --oid $o0 --fill 0x5a:4096 --offset 8192 >/dev/null
+	sd_req_ok 0x02 --oid $o0 --len 4194304 --out "$STORE/o0.bin" >/dev/null
+	want=$(sha1sum "$STORE/o0.bin" | cut -d' ' -f1)
+	run sd_raw req 0xb4 --oid $o0
+	[ "$(sd_field result "$output")" = 0x00 ]
+	[ "$(sd_field digest "$output")" = "$want" ]
+	# the digest follows the content
+	sd_req_ok 0x03 --oid $o0 --fill 0x01:1 >/dev/null
+	run sd_raw req 0xb4 --oid $o0
+	[ "$(sd_field digest "$output")" != "$want" ]
+	# the inode is hashed over its full 12587576 bytes
+	sd_req_ok 0x02 --oid $(sd_vdi_oid $vid) --len 12587576 --out "$STORE/ino.bin" >/dev/null
+	run sd_raw req 0xb4 --oid $(sd_vdi_oid $vid)
+	[ "$(sd_field digest "$output")" = "$(sha1sum "$STORE/ino.bin" | cut -d' ' -f1)" ]
+	run sd_raw req 0xb4 --oid $o1
+	[ "$(sd_field result "$output")" = 0x02 ]
+	# a truncated object cannot be hashed whole
+	sd_req_ok 0x01 --oid $o1 --flags 1 >/dev/null
+	truncate -s 1000 "$STORE/obj/$(printf '%016x' $o1)"
+	run sd_raw req 0xb4 --oid $o1
+	[ "$(sd_field result "$output")" = 0x03 ]
+	sheep_alive
+}
+
 @test "snapshot: old data objects become READONLY, new working vdi inherits the index" {
 	sd_format
 	vid=$(sd_new_vdi snappy 41943040)

@@ -8,7 +8,8 @@
  *       Send one request on a new connection and print the reply header as
  *       key=value lines (result=0x.., id=, opcode=, data_length=, epoch=,
  *       vdi_id=, copies=, block_size_shift=, nr_nodes=, store_size=,
- *       store_free=, cd_copies=, cd_policy=, cd_shift=).
+ *       store_free=, cd_copies=, cd_policy=, cd_shift=, attr_id=, digest= (the
+ *       20 GET_HASH bytes at offset 24, hex)).
  *       Field options: --proto V --flags F --id N --len N (data_length,
  *       default: payload size) --oid X --cow-oid X --offset N --vdi-size N
  *       --base VID --snapid N --type N --copies N --policy N --store-policy N
@@ -28,7 +29,7 @@
  *       in flight; every reply must carry a known id exactly once, the right
  *       opcode and result, and reads must return the written data.  With
  *       --errors every 7th request is an unknown opcode that must get
- *       INVALID_PARMS.  Prints "ok requests=.. reordered=..".
+ *       NO_SUPPORT.  Prints "ok requests=.. reordered=..".
  *
  * Exit status: 0 ok, 1 usage/IO error, 2 protocol check failed, 3 data mismatch.
  * Every socket operation has a 20 s timeout.
@@ -342,6 +343,10 @@ static int cmd_req(int argc, char **argv)
 	       rsp.node.nr_nodes, rsp.node.store_size, rsp.node.store_free,
 	       rsp.cluster_default.nr_copies, rsp.cluster_default.copy_policy,
 	       rsp.cluster_default.block_size_shift);
+	printf("attr_id=0x%08x\ndigest=", rsp.vdi.attr_id);
+	for (size_t k = 0; k < sizeof(rsp.hash.digest); k++)
+		printf("%02x", rsp.hash.digest[k]);
+	printf("\n");
 	if (rsp.data_length) {
 		if (!(hdr.flags & SD_FLAG_CMD_WRITE) && rsp.data_length > hdr.data_length) {
 			printf("error=reply payload longer than requested\n");
@@ -603,7 +608,7 @@ static int cmd_pipeline(int argc, char **argv)
 		h->id = i;
 		if (errors && i % 7 == 3) {
 			h->opcode = 0x7e;	/* no such opcode */
-			q->expect_res = SD_RES_INVALID_PARMS;
+			q->expect_res = SD_RES_NO_SUPPORT;
 			continue;
 		}
 		h->opcode = SD_OP_WRITE_OBJ;
@@ -634,7 +639,7 @@ static int cmd_pipeline(int argc, char **argv)
 		h->id = i;
 		if (errors && i % 7 == 3) {
 			h->opcode = 0x7e;
-			q->expect_res = SD_RES_INVALID_PARMS;
+			q->expect_res = SD_RES_NO_SUPPORT;
 			continue;
 		}
 		h->opcode = SD_OP_READ_OBJ;

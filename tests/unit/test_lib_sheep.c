@@ -10,6 +10,12 @@
  *                            keep 32 async writes in flight for SECONDS
  *                            (the test restarts sheep meanwhile), then
  *                            verify every byte; prints "soak OK <n>"
+ *   test_lib_sheep ADDR --attr NAME
+ *                            sd_vdi_setattr/getattr on vdi NAME (which must
+ *                            exist and have no attributes): create, replace,
+ *                            exclusive, delete, binary and limit values,
+ *                            errors; leaves key "from-lib" = "lib-value" and
+ *                            prints "attr OK"
  * Uses only the public API.  The cluster must be formatted and empty of
  * the vdis named here.  Exit status 0 when every check passed.
  */
@@ -270,6 +276,65 @@ static int soak_mode(const char *addr, const char *name, unsigned secs)
 	return g_failed ? 1 : 0;
 }
 
+static int attr_mode(const char *addr, const char *name)
+{
+	char big[SD_MAX_VDI_ATTR_VALUE_LEN + 1], out[SD_MAX_VDI_ATTR_VALUE_LEN + 1];
+	char longkey[SD_MAX_VDI_ATTR_KEY_LEN + 1];
+	const char bin[] = { 'a', 0, 'b', '\n', (char)0xff };
+
+	c = sd_connect(addr);
+	if (!c) {
+		fprintf(stderr, "sd_connect %s: %s\n", addr, strerror(errno));
+		return 1;
+	}
+	memset(out, 0, sizeof(out));
+	CHECK(sd_vdi_getattr(c, name, "k", out, sizeof(out)) == -ENOENT);
+	CHECK(sd_vdi_setattr(c, name, "k", "one", 3, 0) == 0);
+	CHECK(sd_vdi_getattr(c, name, "k", out, sizeof(out)) == 3);
+	CHECK(!memcmp(out, "one", 3));
+	/* replace, then the length alone, then a cut copy */
+	CHECK(sd_vdi_setattr(c, name, "k", "second", 6, 0) == 0);
+	CHECK(sd_vdi_getattr(c, name, "k", NULL, 0) == 6);
+	memset(out, 0, sizeof(out));
+	CHECK(sd_vdi_getattr(c, name, "k", out, 3) == 6);
+	CHECK(!memcmp(out, "sec", 3) && out[3] == 0);
+	/* exclusive create: fails on an existing key, value untouched */
+	CHECK(sd_vdi_setattr(c, name, "k", "third", 5, SD_ATTR_EXCL) == -EEXIST);
+	CHECK(sd_vdi_getattr(c, name, "k", out, sizeof(out)) == 6);
+	CHECK(!memcmp(out, "second", 6));
+	CHECK(sd_vdi_setattr(c, name, "x", "", 0, SD_ATTR_EXCL) == 0);
+	CHECK(sd_vdi_getattr(c, name, "x", out, sizeof(out)) == 0);
+	/* delete; a second delete and a read find nothing; EXCL works again */
+	CHECK(sd_vdi_setattr(c, name, "k", NULL, 0, SD_ATTR_DELETE) == 0);
+	CHECK(sd_vdi_getattr(c, name, "k", out, sizeof(out)) == -ENOENT);
+	CHECK(sd_vdi_setattr(c, name, "k", NULL, 0, SD_ATTR_DELETE) == -ENOENT);
+	CHECK(sd_vdi_setattr(c, name, "k", "back", 4, SD_ATTR_EXCL) == 0);
+	CHECK(sd_vdi_getattr(c, name, "k", out, sizeof(out)) == 4);
+	/* binary values keep every byte; the largest value fits */
+	CHECK(sd_vdi_setattr(c, name, "bin", bin, sizeof(bin), 0) == 0);
+	CHECK(sd_vdi_getattr(c, name, "bin", out, sizeof(out)) == (int)sizeof(bin));
+	CHECK(!memcmp(out, bin, sizeof(bin)));
+	memset(big, 'v', sizeof(big));
+	CHECK(sd_vdi_setattr(c, name, "big", big, SD_MAX_VDI_ATTR_VALUE_LEN, 0) == 0);
+	CHECK(sd_vdi_getattr(c, name, "big", out, sizeof(out)) == SD_MAX_VDI_ATTR_VALUE_LEN);
+	CHECK(!memcmp(out, big, SD_MAX_VDI_ATTR_VALUE_LEN));
+	/* errors */
+	CHECK(sd_vdi_setattr(c, name, "big", big, SD_MAX_VDI_ATTR_VALUE_LEN + 1, 0) == -EINVAL);
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = 0;
+	CHECK(sd_vdi_setattr(c, name, longkey, "v", 1, 0) == -EINVAL);
+	CHECK(sd_vdi_getattr(c, name, "", out, sizeof(out)) == -EINVAL);
+	CHECK(sd_vdi_setattr(c, name, "k", "v", 1, SD_ATTR_EXCL | SD_ATTR_DELETE) == -EINVAL);
+	CHECK(sd_vdi_setattr(c, name, "k", "v", 1, 0x80) == -EINVAL);
+	CHECK(sd_vdi_setattr(c, "no-such-vdi", "k", "v", 1, 0) == -ENOENT);
+	CHECK(sd_vdi_getattr(c, "no-such-vdi", "k", out, sizeof(out)) == -ENOENT);
+	/* for the bats side: dog must see this one */
+	CHECK(sd_vdi_setattr(c, name, "from-lib", "lib-value", 9, 0) == 0);
+	CHECK(sd_disconnect(c) == 0);
+	printf("attr %s\n", g_failed ? "FAILED" : "OK");
+	return g_failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const uint64_t size = 16 * (uint64_t)MIB;
@@ -283,6 +348,8 @@ int main(int argc, char **argv)
 	if (argc == 7 && !strcmp(argv[2], "--bench"))
 		return bench_mode(argv[1], argv[3], (unsigned)strtoul(argv[4], NULL, 0),
 				  !strcmp(argv[5], "write"), (unsigned)strtoul(argv[6], NULL, 0));
+	if (argc == 4 && !strcmp(argv[2], "--attr"))
+		return attr_mode(argv[1], argv[3]);
 	if (argc == 5 && !strcmp(argv[2], "--soak"))
 		return soak_mode(argv[1], argv[3], (unsigned)strtoul(argv[4], NULL, 0));
 	if (argc == 6)

@@ -20,16 +20,9 @@
 #include <unistd.h>
 
 #include "sheep.h"
+#include "sdl_check.h"
 
-static int g_failures;
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			g_failures++; \
-		} \
-	} while (0)
+int g_check_failed;
 
 #define OBJ_SIZE (1u << 20)
 #define CRASH_STATUS 77
@@ -412,8 +405,8 @@ int main(void)
 	test_crash(CRASH_COW);
 	test_crash(CRASH_INODE);
 	test_wipe_and_iterate();
-	if (g_failures) {
-		fprintf(stderr, "test_sheep_store: %d failure(s)\n", g_failures);
+	if (g_check_failed) {
+		fprintf(stderr, "test_sheep_store: %d failure(s)\n", g_check_failed);
 		return 1;
 	}
 	printf("test_sheep_store: ok\n");

@@ -16,16 +16,9 @@
 #include <unistd.h>
 
 #include "sheep.h"
+#include "sdl_check.h"
 
-static int g_failures;
-
-#define CHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-			g_failures++; \
-		} \
-	} while (0)
+int g_check_failed;
 
 #define OBJ_SHIFT 22
 
@@ -350,8 +343,8 @@ int main(void)
 	test_rebase();
 	test_references();
 	test_crash_during_new_vdi();
-	if (g_failures) {
-		fprintf(stderr, "test_sheep_vdi: %d failure(s)\n", g_failures);
+	if (g_check_failed) {
+		fprintf(stderr, "test_sheep_vdi: %d failure(s)\n", g_check_failed);
 		return 1;
 	}
 	printf("test_sheep_vdi: ok\n");

@@ -15,7 +15,8 @@
 # bss_raw LUN CDBHEX [ARGS]	bs_sheepdog/tests/bss-raw against target 1
 # bss_io LUN ARGS...		tests/tools/iscsi-io against target 1, bounded
 # bss_pattern OFF LEN SEED	the iscsi-io pattern bytes on stdout
-# bss_log_has TEXT		tgtd's log contains TEXT
+# bss_log_has TEXT		tgtd's log contains TEXT (waits up to 10 s for it:
+#				tgtd's log reaches the file asynchronously)
 #
 # All waits are bounded; daemons are stopped by PID.
 
@@ -81,7 +82,12 @@ bss_pattern() {
 }
 
 bss_log_has() {
-	grep -qF -- "$1" "$TGTD_LOG"
+	local i
+	for i in $(seq 1 100); do
+		grep -qF -- "$1" "$TGTD_LOG" && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 # CDB helpers: 10- and 16-byte READ/WRITE-family CDBs in hex.
