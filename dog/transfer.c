@@ -19,9 +19,9 @@
 #include "dog.h"
 
 /* One user request: bounds memory (DEPTH chunks) whatever the object size. */
-#define DOG_XFER_CHUNK	(UINT64_C(4) << 20)
+#define DOG_XFER_CHUNK (UINT64_C(4) << 20)
 /* Requests in flight: enough to keep a sheep busy over one connection. */
-#define DOG_XFER_DEPTH	8
+#define DOG_XFER_DEPTH 8
 
 struct xfer;
 
@@ -30,9 +30,9 @@ struct xfer_slot {
 	char *buf;
 	uint64_t off;
 	size_t len;
-	bool busy;		/* submitted; the callback has not run yet */
-	bool read_done;		/* copy: the read half completed */
-	int ret;		/* the callback's result */
+	bool busy;	/* submitted; the callback has not run yet */
+	bool read_done; /* copy: the read half completed */
+	int ret;	/* the callback's result */
 };
 
 struct xfer {
@@ -41,9 +41,9 @@ struct xfer {
 	const char *name;
 	struct xfer_slot slots[DOG_XFER_DEPTH];
 	unsigned nr_slots;
-	uint64_t head, tail;	/* slots [head, tail) are in use, oldest first */
+	uint64_t head, tail; /* slots [head, tail) are in use, oldest first */
 	unsigned busy;
-	int err;		/* first failure (-errno), 0 if none */
+	int err; /* first failure (-errno), 0 if none */
 	uint64_t err_off;
 	struct dog_progress prog;
 };
@@ -181,8 +181,8 @@ static int xfer_result(struct xfer *x, const char *verb, uint64_t done, int loca
 		if (ret == DOG_EXIT_SYSFAIL)
 			dog_err("Failed to communicate with %s: %s", dog_conn_name(),
 				strerror(-x->err));
-		dog_err("Failed to %s VDI %s at offset %" PRIu64 ": %s", verb, x->name,
-			x->err_off, strerror(-x->err));
+		dog_err("Failed to %s VDI %s at offset %" PRIu64 ": %s", verb, x->name, x->err_off,
+			strerror(-x->err));
 		return ret;
 	}
 	dog_progress_end(&x->prog, done);
@@ -268,7 +268,7 @@ int dog_stdin_to_vdi(struct sd_vdi *vdi, const char *name, uint64_t offset, uint
 				break;
 			}
 			if ((size_t)got < want)
-				eof = true;	/* end of input: write what came */
+				eof = true; /* end of input: write what came */
 			if (!got)
 				break;
 			s->off = next;
