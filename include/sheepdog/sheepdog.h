@@ -11,8 +11,12 @@
  * inside sd_cluster_service(), which the application calls when the fd
  * returned by sd_cluster_fd() is readable (it aggregates every socket and
  * timer of the handle, so its number never changes).  The synchronous calls
- * are a poll loop over the same machinery and must not be called from inside
- * a completion callback.
+ * (connect, open, close, sd_vdi_read/write/flush/discard, administration,
+ * sd_run_sdreq) are a poll loop over the same machinery.  Called from inside
+ * a completion callback (or anything else sd_cluster_service() runs), a
+ * synchronous call, and sd_disconnect(), fails at once with -EDEADLK
+ * (sd_vdi_open: NULL, errno EDEADLK) without sending anything, and
+ * sd_cluster_errmsg() says which call it was.
  *
  * Errors: functions return 0 (or a count) on success and a negative errno on
  * failure; constructors return NULL and set errno.  Sheep result codes map to
