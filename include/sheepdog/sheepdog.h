@@ -60,18 +60,38 @@ struct sd_vdi;
 /* Cluster handle                                                       */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Options of a handle.  Fill with sd_cluster_opts_init(), then change what
+ * you need; passing NULL instead of a struct means all defaults.  A field
+ * that lies beyond struct_size (a caller built against an older, shorter
+ * struct) takes its default.  What 0 means, field by field:
+ */
 struct sd_cluster_opts {
-	size_t struct_size;		/* sizeof(struct sd_cluster_opts) */
-	unsigned nr_connections;	/* I/O connections in the pool; default 4 */
-	unsigned connect_timeout_ms;	/* one connect attempt; default 5000 */
-	unsigned io_timeout_ms;		/* one sheep request; default 30000 */
-	unsigned retry_timeout_ms;	/* a lost cluster is retried this long before
-					 * pending requests fail; default 60000 */
-	unsigned max_inflight;		/* sheep requests outstanding per handle;
-					 * default 512 */
+	size_t struct_size;		/* sizeof(struct sd_cluster_opts); 0: no
+					 * field is read, all defaults */
+	unsigned nr_connections;	/* I/O connections in the pool; default 4,
+					 * at most 64.  0: the default (a pool
+					 * needs a connection) */
+	unsigned connect_timeout_ms;	/* one connect attempt; also bounds every
+					 * wait of sd_connect and sd_vdi_open;
+					 * default 5000.  0: the default */
+	unsigned io_timeout_ms;		/* one sheep request on a connection; when
+					 * it passes the connection is declared
+					 * dead; default 30000.  0: the default */
+	unsigned retry_timeout_ms;	/* how long after its first transport error
+					 * or retryable result (SHUTDOWN, HALT,
+					 * WAIT_FOR_JOIN, NETWORK_ERROR, KILLED) a
+					 * request is still retried (reconnect +
+					 * resend) before it fails; default 60000.
+					 * 0: no retry window, a request fails at
+					 * its first transport error or retryable
+					 * result */
+	unsigned max_inflight;		/* sheep requests outstanding per handle
+					 * (more wait in a queue); default 512.
+					 * 0: the default */
 };
 
-/* Fill *opts with the defaults above. */
+/* Fill *opts with the defaults above (struct_size included). */
 void sd_cluster_opts_init(struct sd_cluster_opts *opts);
 
 /*

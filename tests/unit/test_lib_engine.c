@@ -567,6 +567,103 @@ static void test_sync_deadline(void)
 	CHECK_EQ(sdl_alloc_live(), 0);
 }
 
+/*
+ * retry_timeout_ms = 0 after sd_cluster_opts_init(): no retry window.  A
+ * request fails at its first transport error, and a retryable result is
+ * handed back as is, at once (it used to mean the 60 s default).
+ */
+static void test_retry_zero(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct fake_req *q;
+	struct rreq r, r2;
+	uint64_t t0;
+
+	fake_init(&f, 20);
+	fake_obj_create(&f, 1, 64);
+	c = connect_opts(&f, 1, 5000, 0);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ(c->e.opts.retry_timeout_ms, 0);
+	/* a retryable result: no resend */
+	rreq_init(&r, 1);
+	sdl_req_submit(&c->e, &r.req);
+	wait_held(&f, c, 1, 2000);
+	q = fake_held(&f, 0);
+	CHECK(q != NULL);
+	if (q)
+		fake_reply(&f, q, SD_RES_SHUTDOWN, NULL, 0);
+	t0 = sdl_now_ms();
+	pump_until(&f, c, &r.calls, 3000);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(r.req.rsp.result, SD_RES_SHUTDOWN);
+	CHECK(sdl_now_ms() - t0 < 1000);
+	CHECK_EQ(fake_nr_held(&f), 0);
+	/* a transport error: the request in flight and one queued after it */
+	rreq_init(&r, 1);
+	sdl_req_submit(&c->e, &r.req);
+	wait_held(&f, c, 1, 2000);
+	f.refuse = 1;
+	fake_kill_all(&f);
+	t0 = sdl_now_ms();
+	rreq_init(&r2, 1);
+	sdl_req_submit(&c->e, &r2.req);
+	pump_until(&f, c, &r.calls, 3000);
+	pump_until(&f, c, &r2.calls, 3000);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ENOTCONN);
+	CHECK_EQ(r2.calls, 1);
+	CHECK_EQ(r2.ret, -ENOTCONN);
+	CHECK(sdl_now_ms() - t0 < 1000);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+/* What 0 and a short struct_size mean for the other fields. */
+static void test_opts_zero(void)
+{
+	struct sd_cluster_opts d, o, got;
+
+	sd_cluster_opts_init(&d);
+	sdl_opts_apply(&got, NULL);
+	CHECK(memcmp(&got, &d, sizeof(d)) == 0);
+	/* 0 in the others: the defaults */
+	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
+	o.retry_timeout_ms = 1234;
+	sdl_opts_apply(&got, &o);
+	CHECK_EQ(got.nr_connections, d.nr_connections);
+	CHECK_EQ(got.connect_timeout_ms, d.connect_timeout_ms);
+	CHECK_EQ(got.io_timeout_ms, d.io_timeout_ms);
+	CHECK_EQ(got.max_inflight, d.max_inflight);
+	CHECK_EQ(got.retry_timeout_ms, 1234);
+	/* struct_size 0: nothing is read, not even a 0 retry */
+	o.struct_size = 0;
+	o.retry_timeout_ms = 0;
+	o.nr_connections = 9;
+	sdl_opts_apply(&got, &o);
+	CHECK(memcmp(&got, &d, sizeof(d)) == 0);
+	/* a shorter (older) struct: fields beyond it take their defaults */
+	sd_cluster_opts_init(&o);
+	o.struct_size = offsetof(struct sd_cluster_opts, io_timeout_ms);
+	o.connect_timeout_ms = 777;
+	o.io_timeout_ms = 888;
+	o.retry_timeout_ms = 0;
+	sdl_opts_apply(&got, &o);
+	CHECK_EQ(got.connect_timeout_ms, 777);
+	CHECK_EQ(got.io_timeout_ms, d.io_timeout_ms);
+	CHECK_EQ(got.retry_timeout_ms, d.retry_timeout_ms);
+	/* the pool is capped */
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 1000;
+	sdl_opts_apply(&got, &o);
+	CHECK_EQ(got.nr_connections, 64);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -582,6 +679,8 @@ int main(void)
 	RUN_TEST(test_send_batch, passed, failed);
 	RUN_TEST(test_sync_in_callback, passed, failed);
 	RUN_TEST(test_sync_deadline, passed, failed);
+	RUN_TEST(test_retry_zero, passed, failed);
+	RUN_TEST(test_opts_zero, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
