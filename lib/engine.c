@@ -9,14 +9,12 @@
  * the sockets, a timerfd (deadlines) and an eventfd (deferred work).
  */
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,31 +89,12 @@ void sdl_signal(struct sdl_engine *e)
 
 static int sdl_resolve(struct sdl_engine *e)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	char port[8];
-	int ret;
+	int n = sdc_resolve(&e->addr, e->sa, e->salen, (int)(sizeof(e->sa) / sizeof(e->sa[0])));
 
-	if (e->addr.is_unix) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&e->sa[0];
-
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, e->addr.path, strlen(e->addr.path) + 1);
-		e->salen[0] = sizeof(*un);
-		e->nr_sa = 1;
-		return 0;
-	}
-	snprintf(port, sizeof(port), "%u", e->addr.port);
-	ret = getaddrinfo(e->addr.host, port, &hints, &res);
-	if (ret)
-		return ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	for (ai = res; ai && e->nr_sa < 4; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(e->sa[0]))
-			continue;
-		memcpy(&e->sa[e->nr_sa], ai->ai_addr, ai->ai_addrlen);
-		e->salen[e->nr_sa++] = ai->ai_addrlen;
-	}
-	freeaddrinfo(res);
-	return e->nr_sa ? 0 : -EHOSTUNREACH;
+	if (n < 0)
+		return n;
+	e->nr_sa = n;
+	return 0;
 }
 
 int sdl_engine_init(struct sdl_engine *e, const char *addr, const struct sd_cluster_opts *opts,

@@ -86,3 +86,11 @@ dist_noinst_DATA += tests/bats/lib_sheep.bats
 TESTS += tests/lib_layers.sh
 dist_noinst_SCRIPTS += tests/lib_layers.sh
 EXTRA_DIST += lib/layers.txt
+
+# Address resolution (common/net.c, used by the engine too): numeric
+# addresses never reach the resolver; getaddrinfo is interposed.
+check_PROGRAMS += tests/unit/test_net
+tests_unit_test_net_SOURCES = tests/unit/test_net.c tests/unit/sdl_check.h
+tests_unit_test_net_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests/unit
+tests_unit_test_net_LDADD = lib/libsheepdog_internal.la -ldl
+TESTS += tests/unit/test_net
