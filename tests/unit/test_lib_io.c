@@ -1165,6 +1165,61 @@ static void test_sync_from_callback(void)
 	env_close(&e);
 }
 
+/*
+ * sd_vdi_open runs on the application's loop: a sheep that never answers
+ * the lock, or keeps answering NO_OBJ for the inode, holds it for one
+ * connect timeout, not for the io timeout plus the retry window.
+ */
+static void test_open_bounded(void)
+{
+	struct sd_cluster_opts o;
+	struct sd_cluster *c;
+	struct sd_vdi *v;
+	struct fake f;
+	uint64_t t0;
+
+	fake_init(&f, SHIFT);
+	fake_vdi_create(&f, "v", 4 * OBJ, 0);
+	sd_cluster_opts_init(&o);
+	o.connect_timeout_ms = 300;
+	o.io_timeout_ms = 5000;
+	o.retry_timeout_ms = 5000;
+	f.auto_serve = 1;
+	c = fake_connect(&f, &o);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	/* the lock is never answered */
+	f.auto_serve = 0;
+	t0 = sdl_now_ms();
+	errno = 0;
+	v = sd_vdi_open(c, "v", 0, NULL);
+	CHECK(v == NULL);
+	CHECK_EQ(errno, ETIMEDOUT);
+	CHECK(sdl_now_ms() - t0 >= 250);
+	CHECK(sdl_now_ms() - t0 < 2000);
+	CHECK_EQ(c->e.nr_inflight, 0);
+	/* the inode stays NO_OBJ: retried, but within the same bound */
+	while (fake_nr_held(&f))
+		fake_drop(&f, fake_held(&f, 0));
+	f.auto_serve = 1;
+	f.noobj_inode_reads = 1000;
+	t0 = sdl_now_ms();
+	v = sd_vdi_open(c, "v", 0, NULL);
+	CHECK(v == NULL);
+	CHECK_EQ(errno, ETIMEDOUT);
+	/* 40 sleeps of 50 ms (2 s) before */
+	CHECK(sdl_now_ms() - t0 < 1500);
+	f.noobj_inode_reads = 0;
+	v = sd_vdi_open(c, "v", 0, NULL);
+	CHECK(v != NULL);
+	if (v)
+		CHECK_EQ(sd_vdi_close(v), 0);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -1186,6 +1241,7 @@ int main(void)
 	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
 	RUN_TEST(test_sync_from_callback, passed, failed);
+	RUN_TEST(test_open_bounded, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
