@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "sdl_priv.h"
 
 #define SDL_DEL_BATCH 128
@@ -25,14 +26,18 @@ static int sdl_new_vdi(struct sd_cluster *c, const char *name, uint64_t size, ui
 		       uint32_t snapid, uint8_t copies, uint8_t copy_policy, uint8_t shift,
 		       uint32_t *vid)
 {
-	char buf[SD_MAX_VDI_LEN];
+	struct sdc_vdi_name buf;
 	struct sdl_req req;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
+	ret = sdc_pack_vdi_name(&buf, name, NULL);
+	if (ret) {
+		sdl_set_err(&c->e, "invalid vdi name");
+		return ret;
+	}
 	memset(&req, 0, sizeof(req));
-	sdl_init_hdr(&req.hdr, SD_OP_NEW_VDI, SD_FLAG_CMD_WRITE, sizeof(buf));
+	/* NEW_VDI carries the name field only */
+	sdl_init_hdr(&req.hdr, SD_OP_NEW_VDI, SD_FLAG_CMD_WRITE, sizeof(buf.name));
 	req.hdr.vdi.vdi_size = size;
 	req.hdr.vdi.base_vdi_id = base;
 	req.hdr.vdi.snapid = snapid;
@@ -40,7 +45,7 @@ static int sdl_new_vdi(struct sd_cluster *c, const char *name, uint64_t size, ui
 	req.hdr.vdi.copy_policy = copy_policy;
 	req.hdr.vdi.store_policy = SD_STORE_POLICY_FLAT;
 	req.hdr.vdi.block_size_shift = shift;
-	req.wbuf = buf;
+	req.wbuf = buf.name;
 	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
 		sdl_set_err(&c->e, "creating %s: %s", name, strerror(-ret));
@@ -152,7 +157,8 @@ int sd_vdi_create(struct sd_cluster *c, const char *name, uint64_t size)
 
 int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 {
-	char *inode, buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name buf;
+	char *inode;
 	struct sd_inode_header *h;
 	uint32_t *index, vid;
 	uint64_t n, i;
@@ -200,13 +206,13 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 					 SD_INODE_HEADER_SIZE, SD_OP_WRITE_OBJ, 0);
 	if (ret)
 		goto out;
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
-	if (tag)
-		memcpy(buf + SD_MAX_VDI_LEN, tag, strlen(tag));
+	/* name and tag were checked by the lookup above */
+	ret = sdc_pack_vdi_name(&buf, name, tag);
+	if (ret)
+		goto out;
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_DEL_VDI, SD_FLAG_CMD_WRITE, sizeof(buf));
-	req.wbuf = buf;
+	req.wbuf = &buf;
 	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0)
 		sdl_set_err(&c->e, "deleting %s: %s", name, strerror(-ret));

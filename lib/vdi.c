@@ -8,6 +8,7 @@
 #include <string.h>
 #include <syslog.h>
 
+#include "codec.h"
 #include "sdl_priv.h"
 
 #define SDL_NOOBJ_RETRIES	40
@@ -30,23 +31,21 @@ static int sdl_name_ok(struct sd_cluster *c, const char *name, const char *tag)
 int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint32_t snapid,
 		   const char *tag, uint32_t *vid, uint64_t deadline_ms)
 {
-	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name buf;
 	struct sdl_req req;
 	int ret;
 
 	ret = sdl_name_ok(c, name, tag);
+	if (!ret)
+		ret = sdc_pack_vdi_name(&buf, name, tag);
 	if (ret)
 		return ret;
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
-	if (tag)
-		memcpy(buf + SD_MAX_VDI_LEN, tag, strlen(tag));
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, opcode, SD_FLAG_CMD_WRITE, sizeof(buf));
 	req.hdr.vdi.snapid = snapid;
 	if (opcode == SD_OP_LOCK_VDI)
 		req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
-	req.wbuf = buf;
+	req.wbuf = &buf;
 	ret = sdl_run_req(&c->e, &req, deadline_ms);
 	if (ret < 0) {
 		sdl_set_err(&c->e, "looking up vdi %s: %s", name, strerror(-ret));
@@ -307,7 +306,7 @@ struct sdl_reload {
 	int mode;
 	int tries;
 	uint32_t new_vid;
-	char names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name names;
 	char *buf;
 };
 
@@ -443,14 +442,15 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 		sdl_reload_send_read(r);
 	} else {
 		r->stage = SDL_RL_LOCK;
-		memcpy(r->names, vdi->name, strlen(vdi->name));
+		/* the name was checked at open: this cannot fail */
+		sdc_pack_vdi_name(&r->names, vdi->name, NULL);
 		/*
 		 * GET_VDI_INFO, not LOCK_VDI: with the cluster lock on, a
 		 * second shared lock from the same node is refused, and
 		 * reloads also run on flush and close.
 		 */
 		sdl_init_hdr(&r->req.hdr, SD_OP_GET_VDI_INFO, SD_FLAG_CMD_WRITE, sizeof(r->names));
-		r->req.wbuf = r->names;
+		r->req.wbuf = &r->names;
 	}
 	sdl_req_submit(&vdi->c->e, &r->req);
 }
