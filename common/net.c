@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fullio.h"
 #include "net.h"
 
 static int copy_str(char *dst, size_t size, const char *src, size_t len)
@@ -251,40 +252,13 @@ int sdc_connect(const struct sdc_addr *a, int timeout_ms)
 
 int sdc_read_full(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return sdc_full_io(fd, SDC_IO_READ, buf, len, 0, -ECONNRESET);
 }
 
 int sdc_write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* sdc_full_io only reads from buf for a send */
+	return sdc_full_io(fd, SDC_IO_SEND, (void *)buf, len, 0, -EIO);
 }
 
 int sdc_exec(int fd, const struct sd_req *hdr, const void *data, void *rbuf,

@@ -3,7 +3,8 @@
  * common/net.c address resolution, shared by sdc_connect and libsheepdog's
  * engine: a numeric address (IPv4/IPv6 literal, UNIX path) never reaches the
  * resolver.  getaddrinfo is interposed: a lookup that could go to DNS (no
- * AI_NUMERICHOST) is counted and fails as a broken resolver would.
+ * AI_NUMERICHOST) is counted and fails as a broken resolver would.  Also
+ * the shared full-I/O loop (fullio.c) behind sdc_read_full/sdc_write_full.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -11,11 +12,14 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fullio.h"
 #include "net.h"
 #include "sdl_check.h"
 #include "sdl_engine.h"
@@ -129,6 +133,40 @@ static void test_engine_numeric(void)
 	CHECK_EQ(sdl_alloc_live(), 0);
 }
 
+/* The shared full-I/O loop: every byte, or the caller's EOF error. */
+static void test_full_io(void)
+{
+	char path[] = "/tmp/sd_test_fullio.XXXXXX", buf[8192], back[8192];
+	int sv[2], fd;
+	size_t i;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	unlink(path);
+	CHECK_EQ(sdc_full_io(fd, SDC_IO_PWRITE, buf, sizeof(buf), 4096, -EIO), 0);
+	CHECK_EQ(sdc_full_io(fd, SDC_IO_PREAD, back, sizeof(back), 4096, -EIO), 0);
+	CHECK(!memcmp(buf, back, sizeof(buf)));
+	/* past the end of the file */
+	CHECK_EQ(sdc_full_io(fd, SDC_IO_PREAD, back, 16, 4096 + sizeof(buf) - 8, -EIO), -EIO);
+	close(fd);
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	CHECK_EQ(sdc_write_full(sv[0], buf, 100), 0);
+	CHECK_EQ(sdc_read_full(sv[1], back, 100), 0);
+	CHECK(!memcmp(buf, back, 100));
+	CHECK_EQ(sdc_write_full(sv[0], buf, 10), 0);
+	close(sv[0]);
+	/* 10 bytes then EOF */
+	CHECK_EQ(sdc_read_full(sv[1], back, 20), -ECONNRESET);
+	/* a dead peer: an error, not SIGPIPE */
+	CHECK_EQ(sdc_write_full(sv[1], buf, 10), -EPIPE);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -136,6 +174,7 @@ int main(void)
 	RUN_TEST(test_literals, passed, failed);
 	RUN_TEST(test_connect_numeric, passed, failed);
 	RUN_TEST(test_engine_numeric, passed, failed);
+	RUN_TEST(test_full_io, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
