@@ -107,6 +107,9 @@ int sd_vdi_create_opts(struct sd_cluster *c, const char *name, uint64_t size,
 	struct sd_vdi_create_opts o;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_create");
+	if (ret)
+		return ret;
 	memset(&o, 0, sizeof(o));
 	if (opts && opts->struct_size >= offsetof(struct sd_vdi_create_opts, prealloc) +
 					  sizeof(int))
@@ -165,6 +168,9 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 	struct sdl_req req;
 	int ret, any = 0;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_delete");
+	if (ret)
+		return ret;
 	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, tag, &vid, 0);
 	if (ret)
 		return ret;
@@ -230,6 +236,9 @@ int sd_vdi_snapshot(struct sd_cluster *c, const char *name, const char *tag)
 	uint32_t vid, dummy;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_snapshot");
+	if (ret)
+		return ret;
 	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, NULL, &vid, 0);
 	if (ret)
 		return ret;
@@ -267,6 +276,9 @@ int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid,
 	uint32_t vid;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_clone");
+	if (ret)
+		return ret;
 	if (!snapid && (!srctag || !*srctag)) {
 		sdl_set_err(&c->e, "clone needs a snapshot of %s (tag or id)", srcname);
 		return -EINVAL;
@@ -296,6 +308,9 @@ int sd_vdi_resize(struct sd_cluster *c, const char *name, uint64_t new_size)
 	unsigned shift;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_resize");
+	if (ret)
+		return ret;
 	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, NULL, &vid, 0);
 	if (ret)
 		return ret;
@@ -344,6 +359,9 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out)
 	int ret;
 
 	*out = NULL;
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_list");
+	if (ret)
+		return ret;
 	inuse = sdl_malloc(SD_VDI_BITMAP_SIZE);
 	deleted = sdl_malloc(SD_VDI_BITMAP_SIZE);
 	if (!inuse || !deleted) {

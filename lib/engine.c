@@ -4,9 +4,12 @@
  * many requests pipelined on each (id = sequence number, replies matched by
  * id in any order), a pending queue capped by max_inflight, per-request
  * timeouts, background reconnect with backoff and resend of whatever a
- * dead connection carried.  Everything is driven from sdl_service(), which
- * the application calls when the epoll fd is readable; the epoll set holds
- * the sockets, a timerfd (deadlines) and an eventfd (deferred work).
+ * dead connection carried.  Everything is driven from a service round
+ * (sdl_engine_poll/dispatch/arm_timer, run by cluster.c's round when the
+ * application calls sd_cluster_service() on a readable epoll fd, or by the
+ * wait loop of a sync call); the epoll set holds the sockets, a timerfd
+ * (deadlines) and an eventfd (deferred work).  Nothing here knows of vdis
+ * or user requests: requests come back to their owners through ->done.
  */
 #include <errno.h>
 #include <poll.h>

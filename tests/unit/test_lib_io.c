@@ -1093,6 +1093,7 @@ struct reentry {
 	int open_errno;
 	int opened;
 	int inflight_before, inflight_after;
+	int create_msg_ok;
 	int read_ret, write_ret, close_ret, create_ret, sdreq_ret, disconnect_ret, list_ret;
 	int seen_before, seen_after;
 	char msg[256];
@@ -1119,6 +1120,7 @@ static void reentry_cb(struct sd_vdi *v, int ret, void *opaque)
 	r->inflight_after = r->e->c->e.nr_inflight + (int)sdl_list_empty(&r->e->c->e.pending);
 	r->close_ret = sd_vdi_close(v);
 	r->create_ret = sd_vdi_create(r->e->c, "other", OBJ);
+	r->create_msg_ok = strstr(sd_cluster_errmsg(r->e->c), "sd_vdi_create") != NULL;
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.opcode = SD_OP_GET_CLUSTER_DEFAULT;
 	r->sdreq_ret = sd_run_sdreq(r->e->c, &hdr, NULL);
@@ -1156,6 +1158,7 @@ static void test_sync_from_callback(void)
 	CHECK_EQ(r.inflight_after, r.inflight_before);
 	CHECK_EQ(r.close_ret, -EDEADLK);
 	CHECK_EQ(r.create_ret, -EDEADLK);
+	CHECK(r.create_msg_ok);
 	CHECK_EQ(r.sdreq_ret, -EDEADLK);
 	CHECK_EQ(r.list_ret, -EDEADLK);
 	CHECK_EQ(r.disconnect_ret, -EDEADLK);
