@@ -96,9 +96,12 @@ void sd_cluster_opts_init(struct sd_cluster_opts *opts);
 
 /*
  * Connect to a sheep.  addr: "host:port", "host" (port 7000), "[v6addr]:port",
- * "unix:/path/to/sock" or an absolute path of a UNIX socket.  Blocks for at
- * most connect_timeout_ms.  Returns NULL with errno set (EINVAL for a bad
- * address, ECONNREFUSED, ETIMEDOUT, ENOMEM, ...).
+ * "unix:/path/to/sock" or an absolute path of a UNIX socket.  A UNIX path or
+ * an IPv4/IPv6 literal never goes to the resolver; a host name is looked up
+ * once, here (getaddrinfo, with the system resolver's own timeouts).  Then
+ * blocks for at most connect_timeout_ms.  Returns NULL with errno set
+ * (EINVAL for a bad address, EHOSTUNREACH for an unknown name, EAGAIN for a
+ * failing resolver, ECONNREFUSED, ETIMEDOUT, ENOMEM, ...).
  */
 struct sd_cluster *sd_connect(const char *addr);
 struct sd_cluster *sd_connect_opts(const char *addr, const struct sd_cluster_opts *opts);
@@ -146,8 +149,10 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data);
 /*
  * Open a vdi.  snapid 0 and tag NULL/"" open the working vdi (read-write);
  * a non-zero snapid or a tag opens that snapshot, read-only.
- * Blocks (bounded by the cluster timeouts).  NULL + errno on failure
- * (ENOENT: no such vdi or snapshot).
+ * Blocks for at most connect_timeout_ms (lock and inode read together; a
+ * failed open may add one more for releasing the lock).  NULL + errno on
+ * failure (ENOENT: no such vdi or snapshot; ETIMEDOUT: no answer in time;
+ * EDEADLK: called from a completion callback).
  */
 struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid,
 			   const char *tag);
