@@ -530,18 +530,26 @@ static struct sdl_conn *sdl_pick_conn(struct sdl_engine *e)
 
 void sdl_engine_dispatch(struct sdl_engine *e)
 {
-	uint64_t now = 0;
+	uint64_t now = sdl_list_empty(&e->pending) ? 0 : sdl_now_ms();
+	struct sdl_list *n = e->pending.next, *next;
 	unsigned i;
 
-	while (!sdl_list_empty(&e->pending) && e->nr_inflight < e->opts.max_inflight) {
-		struct sdl_conn *conn = sdl_pick_conn(e);
-		struct sdl_req *req;
+	for (; n != &e->pending && e->nr_inflight < e->opts.max_inflight; n = next) {
+		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
+		struct sdl_conn *conn;
 
+		next = n->next;
+		/*
+		 * Past its retry window (with retry 0: back from a dead
+		 * connection): not resent, sdl_check_timers fails it.  This
+		 * may run from a submit, where ->done must not be called.
+		 */
+		if (req->retry_until_ms && now >= req->retry_until_ms)
+			continue;
+		conn = sdl_pick_conn(e);
 		if (!conn)
 			break;
-		if (!now)
-			now = sdl_now_ms();
-		req = sdl_container_of(sdl_list_pop(&e->pending), struct sdl_req, link);
+		sdl_list_del(&req->link);
 		req->hdr.id = e->next_id++;
 		req->conn = conn;
 		req->deadline_ms = now + e->opts.io_timeout_ms;

@@ -664,6 +664,81 @@ static void test_opts_zero(void)
 	CHECK_EQ(got.nr_connections, 64);
 }
 
+/* A callback that submits another request (a resend opportunity). */
+struct chain {
+	struct rreq r;
+	struct sd_cluster *c;
+	struct rreq next;
+};
+
+static void chain_done(struct sdl_req *req, int ret)
+{
+	struct chain *ch = sdl_container_of(req, struct chain, r.req);
+
+	ch->r.calls++;
+	ch->r.ret = ret;
+	rreq_init(&ch->next, 3);
+	sdl_req_submit(&ch->c->e, &ch->next.req);
+}
+
+/*
+ * retry 0 with several connections: a request carried by a connection that
+ * dies fails, even when a callback of the same round submits and so
+ * dispatches the queue while the request is back on it.
+ */
+static void test_retry_zero_no_resend(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct fake_req *q1, *q2;
+	struct chain ch;
+	struct rreq r1;
+	int i, resent = 0;
+
+	fake_init(&f, 20);
+	fake_obj_create(&f, 1, 64);
+	fake_obj_create(&f, 2, 64);
+	fake_obj_create(&f, 3, 64);
+	c = connect_opts(&f, 2, 5000, 0);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	rreq_init(&r1, 1);
+	memset(&ch, 0, sizeof(ch));
+	rreq_init(&ch.r, 2);
+	ch.r.req.done = chain_done;
+	ch.c = c;
+	sdl_req_submit(&c->e, &r1.req);
+	sdl_req_submit(&c->e, &ch.r.req);
+	wait_held(&f, c, 2, 2000);
+	q1 = fake_find(&f, SD_OP_READ_OBJ, 1);
+	q2 = fake_find(&f, SD_OP_READ_OBJ, 2);
+	CHECK(q1 && q2 && q1->conn != q2->conn);
+	if (!q1 || !q2 || q1->conn == q2->conn)
+		goto out;
+	/* r1's connection dies first, then r2's reply arrives on the other */
+	fake_kill_conn(&f, q1->conn);
+	fake_serve(&f, q2);
+	fake_io(&f);
+	for (i = 0; i < 20 && !(r1.calls && ch.next.calls); i++) {
+		fake_pump(&f, c, 20);
+		while ((q1 = fake_find(&f, SD_OP_READ_OBJ, ALL)) != NULL) {
+			if (q1->hdr.obj.oid == 1)
+				resent++;
+			fake_serve(&f, q1);
+		}
+	}
+	CHECK_EQ(ch.r.calls, 1);
+	CHECK_EQ(ch.r.ret, 0);
+	CHECK_EQ(r1.calls, 1);
+	CHECK_EQ(r1.ret, -ENOTCONN);
+	CHECK_EQ(resent, 0);
+out:
+	fake_pump(&f, c, 50);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -680,6 +755,7 @@ int main(void)
 	RUN_TEST(test_sync_in_callback, passed, failed);
 	RUN_TEST(test_sync_deadline, passed, failed);
 	RUN_TEST(test_retry_zero, passed, failed);
+	RUN_TEST(test_retry_zero_no_resend, passed, failed);
 	RUN_TEST(test_opts_zero, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
