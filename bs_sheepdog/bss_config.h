@@ -49,6 +49,7 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   conns=N            I/O connections to sheep            4     1..64
  *   timeout=SEC        one sheep request                   20    1..3600
  *   retry=SEC          reconnect window before I/O fails   20    0..3600
+ *                      (0: no window, I/O fails at the first error)
  *   connect_timeout=SEC  one connect attempt (bounds open) 5     1..600
  *   max_inflight=N     sheep requests in flight per LUN    512   1..65536
  *

@@ -88,6 +88,8 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	copts.nr_connections = blu->opts.conns;
 	copts.connect_timeout_ms = blu->opts.connect_timeout_sec * 1000;
 	copts.io_timeout_ms = blu->opts.timeout_sec * 1000;
+	/* retry=0 stays 0: libsheepdog then fails a request at its first
+	 * transport error (no retry window), as the bsopts docs promise */
 	copts.retry_timeout_ms = blu->opts.retry_sec * 1000;
 	copts.max_inflight = blu->opts.max_inflight;
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fullio.h"
 #include "net.h"
 
 static int copy_str(char *dst, size_t size, const char *src, size_t len)
@@ -149,86 +151,114 @@ static int connect_one(int fd, const struct sockaddr *sa, socklen_t salen, int t
 	return 0;
 }
 
-int sdc_connect(const struct sdc_addr *a, int timeout_ms)
+/* A literal address in host: filled without any lookup.  1, or 0 if not one. */
+static int resolve_literal(const struct sdc_addr *a, struct sockaddr_storage *ss,
+			   socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, a->host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)a->port);
+		*len = sizeof(*in);
+		return 1;
+	}
+	if (inet_pton(AF_INET6, a->host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)a->port);
+		*len = sizeof(*in6);
+		return 1;
+	}
+	return 0;
+}
+
+int sdc_resolve(const struct sdc_addr *a, struct sockaddr_storage *sa, socklen_t *salen,
+		int max)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char port[8];
-	int fd, ret = -EHOSTUNREACH, one = 1;
+	int ret, n = 0;
 
+	if (max < 1)
+		return -EINVAL;
 	if (a->is_unix) {
-		struct sockaddr_un un = { .sun_family = AF_UNIX };
+		struct sockaddr_un *un = (struct sockaddr_un *)&sa[0];
 
-		memcpy(un.sun_path, a->path, strlen(a->path) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		ret = connect_one(fd, (struct sockaddr *)&un, sizeof(un), timeout_ms);
-		if (ret) {
-			close(fd);
-			return ret;
-		}
-		return fd;
+		memset(un, 0, sizeof(*un));
+		un->sun_family = AF_UNIX;
+		memcpy(un->sun_path, a->path, strlen(a->path) + 1);
+		salen[0] = sizeof(*un);
+		return 1;
 	}
+	if (resolve_literal(a, &sa[0], &salen[0]))
+		return 1;
 	snprintf(port, sizeof(port), "%u", a->port);
+	/* other numeric forms (127.1, fe80::1%eth0) still without DNS */
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	ret = getaddrinfo(a->host, port, &hints, &res);
+	if (ret == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV;
+		ret = getaddrinfo(a->host, port, &hints, &res);
+	}
+	if (ret == EAI_SYSTEM)
+		return errno ? -errno : -EHOSTUNREACH;
+	if (ret == EAI_AGAIN)
+		return -EAGAIN;
+	if (ret == EAI_MEMORY)
+		return -ENOMEM;
 	if (ret)
-		return ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	ret = -EHOSTUNREACH;
-	for (ai = res; ai; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		return -EHOSTUNREACH;
+	for (ai = res; ai && n < max; ai = ai->ai_next) {
+		if (ai->ai_addrlen > sizeof(sa[0]))
+			continue;
+		memcpy(&sa[n], ai->ai_addr, ai->ai_addrlen);
+		salen[n++] = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+	return n ? n : -EHOSTUNREACH;
+}
+
+int sdc_connect(const struct sdc_addr *a, int timeout_ms)
+{
+	struct sockaddr_storage sa[8];
+	socklen_t salen[8];
+	int fd, i, n, ret = -EHOSTUNREACH, one = 1;
+
+	n = sdc_resolve(a, sa, salen, 8);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		int family = ((struct sockaddr *)&sa[i])->sa_family;
+
+		fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			ret = -errno;
 			continue;
 		}
-		ret = connect_one(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+		ret = connect_one(fd, (struct sockaddr *)&sa[i], salen[i], timeout_ms);
 		if (!ret) {
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-			freeaddrinfo(res);
+			if (family != AF_UNIX) {
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+				setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+			}
 			return fd;
 		}
 		close(fd);
 	}
-	freeaddrinfo(res);
 	return ret;
 }
 
 int sdc_read_full(int fd, void *buf, size_t len)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = read(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return sdc_full_io(fd, SDC_IO_READ, buf, len, 0, -ECONNRESET);
 }
 
 int sdc_write_full(int fd, const void *buf, size_t len)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* sdc_full_io only reads from buf for a send */
+	return sdc_full_io(fd, SDC_IO_SEND, (void *)buf, len, 0, -EIO);
 }
 
 int sdc_exec(int fd, const struct sd_req *hdr, const void *data, void *rbuf,

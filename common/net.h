@@ -25,7 +25,19 @@ int sdc_parse_addr(const char *s, struct sdc_addr *a, const char **why);
 void sdc_addr_str(const struct sdc_addr *a, char *buf, size_t len);
 
 /*
- * Connect (blocking, at most timeout_ms; tries every getaddrinfo result).
+ * Resolve a into at most max socket addresses (sa[i], salen[i]).  A UNIX
+ * path and a numeric host (IPv4 or IPv6 literal) are converted without
+ * the resolver, so they never wait on DNS; only a host name goes to
+ * getaddrinfo (whose own timeouts then apply).  Returns the number of
+ * addresses (>= 1), or -errno: -EHOSTUNREACH (name unknown), -EAGAIN
+ * (resolver temporarily failing), -EINVAL (max < 1).
+ */
+int sdc_resolve(const struct sdc_addr *a, struct sockaddr_storage *sa, socklen_t *salen,
+		int max);
+
+/*
+ * Connect (blocking, at most timeout_ms per address; tries every address
+ * sdc_resolve() gives, at most 8).
  * TCP sockets get TCP_NODELAY and keepalive.  Returns fd or -errno.
  */
 int sdc_connect(const struct sdc_addr *a, int timeout_ms);

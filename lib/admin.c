@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "sdl_priv.h"
 
 #define SDL_DEL_BATCH 128
@@ -16,7 +17,7 @@ static int sdl_check_result(struct sd_cluster *c, const char *what, const char *
 {
 	if (result == SD_RES_SUCCESS)
 		return 0;
-	sdl_set_err(c, "%s %s: %s", what, name, sd_strerror((int)result));
+	sdl_set_err(&c->e, "%s %s: %s", what, name, sd_strerror((int)result));
 	return sd_result_to_errno((int)result);
 }
 
@@ -25,14 +26,18 @@ static int sdl_new_vdi(struct sd_cluster *c, const char *name, uint64_t size, ui
 		       uint32_t snapid, uint8_t copies, uint8_t copy_policy, uint8_t shift,
 		       uint32_t *vid)
 {
-	char buf[SD_MAX_VDI_LEN];
+	struct sdc_vdi_name buf;
 	struct sdl_req req;
 	int ret;
 
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
+	ret = sdc_pack_vdi_name(&buf, name, NULL);
+	if (ret) {
+		sdl_set_err(&c->e, "invalid vdi name");
+		return ret;
+	}
 	memset(&req, 0, sizeof(req));
-	sdl_init_hdr(&req.hdr, SD_OP_NEW_VDI, SD_FLAG_CMD_WRITE, sizeof(buf));
+	/* NEW_VDI carries the name field only */
+	sdl_init_hdr(&req.hdr, SD_OP_NEW_VDI, SD_FLAG_CMD_WRITE, sizeof(buf.name));
 	req.hdr.vdi.vdi_size = size;
 	req.hdr.vdi.base_vdi_id = base;
 	req.hdr.vdi.snapid = snapid;
@@ -40,10 +45,10 @@ static int sdl_new_vdi(struct sd_cluster *c, const char *name, uint64_t size, ui
 	req.hdr.vdi.copy_policy = copy_policy;
 	req.hdr.vdi.store_policy = SD_STORE_POLICY_FLAT;
 	req.hdr.vdi.block_size_shift = shift;
-	req.wbuf = buf;
-	ret = sdl_run_req(c, &req);
+	req.wbuf = buf.name;
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(c, "creating %s: %s", name, strerror(-ret));
+		sdl_set_err(&c->e, "creating %s: %s", name, strerror(-ret));
 		return ret;
 	}
 	ret = sdl_check_result(c, "creating", name, req.rsp.result);
@@ -59,7 +64,7 @@ static int sdl_default_shift(struct sd_cluster *c, uint8_t *shift)
 
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_GET_CLUSTER_DEFAULT, 0, 0);
-	ret = sdl_run_req(c, &req);
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0)
 		return ret;
 	*shift = SD_DEFAULT_BLOCK_SIZE_SHIFT;
@@ -102,26 +107,29 @@ int sd_vdi_create_opts(struct sd_cluster *c, const char *name, uint64_t size,
 	struct sd_vdi_create_opts o;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_create");
+	if (ret)
+		return ret;
 	memset(&o, 0, sizeof(o));
 	if (opts && opts->struct_size >= offsetof(struct sd_vdi_create_opts, prealloc) +
 					  sizeof(int))
 		o = *opts;
 	if (!name || !*name || strlen(name) >= SD_MAX_VDI_LEN) {
-		sdl_set_err(c, "invalid vdi name");
+		sdl_set_err(&c->e, "invalid vdi name");
 		return -EINVAL;
 	}
 	if (o.block_size_shift && (o.block_size_shift < SD_MIN_BLOCK_SIZE_SHIFT ||
 				   o.block_size_shift > SD_MAX_BLOCK_SIZE_SHIFT)) {
-		sdl_set_err(c, "block_size_shift must be %d..%d", SD_MIN_BLOCK_SIZE_SHIFT,
+		sdl_set_err(&c->e, "block_size_shift must be %d..%d", SD_MIN_BLOCK_SIZE_SHIFT,
 			    SD_MAX_BLOCK_SIZE_SHIFT);
 		return -EINVAL;
 	}
 	if (o.nr_copies > SD_MAX_COPIES) {
-		sdl_set_err(c, "at most %d copies", SD_MAX_COPIES);
+		sdl_set_err(&c->e, "at most %d copies", SD_MAX_COPIES);
 		return -EINVAL;
 	}
 	if (!size) {
-		sdl_set_err(c, "vdi size must be positive");
+		sdl_set_err(&c->e, "vdi size must be positive");
 		return -EINVAL;
 	}
 	{
@@ -133,7 +141,7 @@ int sd_vdi_create_opts(struct sd_cluster *c, const char *name, uint64_t size,
 				return ret;
 		}
 		if (size > sd_max_flat_vdi_size(shift)) {
-			sdl_set_err(c, "%s: size %llu exceeds the flat-index limit %llu", name,
+			sdl_set_err(&c->e, "%s: size %llu exceeds the flat-index limit %llu", name,
 				    (unsigned long long)size,
 				    (unsigned long long)sd_max_flat_vdi_size(shift));
 			return -EINVAL;
@@ -152,24 +160,28 @@ int sd_vdi_create(struct sd_cluster *c, const char *name, uint64_t size)
 
 int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 {
-	char *inode, buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name buf;
+	char *inode;
 	struct sd_inode_header *h;
 	uint32_t *index, vid;
 	uint64_t n, i;
 	struct sdl_req req;
 	int ret, any = 0;
 
-	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, tag, &vid);
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_delete");
+	if (ret)
+		return ret;
+	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, tag, &vid, 0);
 	if (ret)
 		return ret;
 	inode = sdl_malloc(SD_INODE_INDEX_END);
 	if (!inode) {
-		sdl_set_err(c, "out of memory");
+		sdl_set_err(&c->e, "out of memory");
 		return -ENOMEM;
 	}
 	h = (struct sd_inode_header *)inode;
 	index = (uint32_t *)(inode + SD_INODE_HEADER_SIZE);
-	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), inode, SD_INODE_INDEX_END, 0, 1);
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), inode, SD_INODE_INDEX_END, 0, 1, 0);
 	if (ret)
 		goto out;
 	/* release the objects first, in batches, as dog does */
@@ -200,16 +212,16 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 					 SD_INODE_HEADER_SIZE, SD_OP_WRITE_OBJ, 0);
 	if (ret)
 		goto out;
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
-	if (tag)
-		memcpy(buf + SD_MAX_VDI_LEN, tag, strlen(tag));
+	/* name and tag were checked by the lookup above */
+	ret = sdc_pack_vdi_name(&buf, name, tag);
+	if (ret)
+		goto out;
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_DEL_VDI, SD_FLAG_CMD_WRITE, sizeof(buf));
-	req.wbuf = buf;
-	ret = sdl_run_req(c, &req);
+	req.wbuf = &buf;
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0)
-		sdl_set_err(c, "deleting %s: %s", name, strerror(-ret));
+		sdl_set_err(&c->e, "deleting %s: %s", name, strerror(-ret));
 	else
 		ret = sdl_check_result(c, "deleting", name, req.rsp.result);
 out:
@@ -224,23 +236,26 @@ int sd_vdi_snapshot(struct sd_cluster *c, const char *name, const char *tag)
 	uint32_t vid, dummy;
 	int ret;
 
-	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, NULL, &vid);
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_snapshot");
+	if (ret)
+		return ret;
+	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, NULL, &vid, 0);
 	if (ret)
 		return ret;
 	if (tag && *tag) {
-		ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, tag, &dummy);
+		ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, tag, &dummy, 0);
 		if (!ret) {
-			sdl_set_err(c, "%s already has a snapshot tagged %s", name, tag);
+			sdl_set_err(&c->e, "%s already has a snapshot tagged %s", name, tag);
 			return -EEXIST;
 		}
 		if (ret != -ENOENT)
 			return ret;
 	}
-	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1);
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1, 0);
 	if (ret)
 		return ret;
 	if (h.store_policy != SD_STORE_POLICY_FLAT) {
-		sdl_set_err(c, "%s: snapshots of hyper volumes are not supported", name);
+		sdl_set_err(&c->e, "%s: snapshots of hyper volumes are not supported", name);
 		return -ENOTSUP;
 	}
 	memset(tagbuf, 0, sizeof(tagbuf));
@@ -261,22 +276,25 @@ int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid,
 	uint32_t vid;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_clone");
+	if (ret)
+		return ret;
 	if (!snapid && (!srctag || !*srctag)) {
-		sdl_set_err(c, "clone needs a snapshot of %s (tag or id)", srcname);
+		sdl_set_err(&c->e, "clone needs a snapshot of %s (tag or id)", srcname);
 		return -EINVAL;
 	}
 	if (!dstname || !*dstname || strlen(dstname) >= SD_MAX_VDI_LEN) {
-		sdl_set_err(c, "invalid vdi name");
+		sdl_set_err(&c->e, "invalid vdi name");
 		return -EINVAL;
 	}
-	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, srcname, snapid, srctag, &vid);
+	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, srcname, snapid, srctag, &vid, 0);
 	if (ret)
 		return ret;
-	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1);
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1, 0);
 	if (ret)
 		return ret;
 	if (!sd_inode_is_snapshot(&h)) {
-		sdl_set_err(c, "%s is not a snapshot", srcname);
+		sdl_set_err(&c->e, "%s is not a snapshot", srcname);
 		return -EINVAL;
 	}
 	return sdl_new_vdi(c, dstname, h.vdi_size, vid, 0, h.nr_copies, h.copy_policy,
@@ -290,19 +308,22 @@ int sd_vdi_resize(struct sd_cluster *c, const char *name, uint64_t new_size)
 	unsigned shift;
 	int ret;
 
-	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, NULL, &vid);
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_resize");
 	if (ret)
 		return ret;
-	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1);
+	ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, 0, NULL, &vid, 0);
+	if (ret)
+		return ret;
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1, 0);
 	if (ret)
 		return ret;
 	shift = h.block_size_shift ? h.block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT;
 	if (new_size < h.vdi_size) {
-		sdl_set_err(c, "%s: shrinking is not supported", name);
+		sdl_set_err(&c->e, "%s: shrinking is not supported", name);
 		return -EINVAL;
 	}
 	if (h.store_policy == SD_STORE_POLICY_FLAT && new_size > sd_max_flat_vdi_size(shift)) {
-		sdl_set_err(c, "%s: %llu exceeds the flat-index limit", name,
+		sdl_set_err(&c->e, "%s: %llu exceeds the flat-index limit", name,
 			    (unsigned long long)new_size);
 		return -EINVAL;
 	}
@@ -319,9 +340,9 @@ static int sdl_read_bitmap(struct sd_cluster *c, uint8_t opcode, uint8_t *bm)
 	sdl_init_hdr(&req.hdr, opcode, 0, SD_VDI_BITMAP_SIZE);
 	req.rbuf = bm;
 	req.rlen = SD_VDI_BITMAP_SIZE;
-	ret = sdl_run_req(c, &req);
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(c, "reading the vdi bitmap: %s", strerror(-ret));
+		sdl_set_err(&c->e, "reading the vdi bitmap: %s", strerror(-ret));
 		return ret;
 	}
 	if (req.rsp.data_length < SD_VDI_BITMAP_SIZE)
@@ -338,10 +359,13 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out)
 	int ret;
 
 	*out = NULL;
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_list");
+	if (ret)
+		return ret;
 	inuse = sdl_malloc(SD_VDI_BITMAP_SIZE);
 	deleted = sdl_malloc(SD_VDI_BITMAP_SIZE);
 	if (!inuse || !deleted) {
-		sdl_set_err(c, "out of memory");
+		sdl_set_err(&c->e, "out of memory");
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -356,7 +380,7 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out)
 
 		if (!(inuse[vid / 8] & (1u << (vid % 8))) || (deleted[vid / 8] & (1u << (vid % 8))))
 			continue;
-		ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 0);
+		ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 0, 0);
 		if (ret == -ENOENT) {
 			ret = 0;
 			continue;
@@ -369,7 +393,7 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out)
 			cap = cap ? cap * 2 : 16;
 			tmp = sdl_malloc(cap * sizeof(*arr));
 			if (!tmp) {
-				sdl_set_err(c, "out of memory");
+				sdl_set_err(&c->e, "out of memory");
 				ret = -ENOMEM;
 				goto out;
 			}
@@ -397,7 +421,7 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out)
 	if (nr) {
 		*out = malloc(nr * sizeof(*arr));
 		if (!*out) {
-			sdl_set_err(c, "out of memory");
+			sdl_set_err(&c->e, "out of memory");
 			ret = -ENOMEM;
 			goto out;
 		}

@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "sdl_priv.h"
+#include "sdl_alloc.h"
 
 static _Thread_local long g_fail_countdown;
 static _Thread_local long g_live;

@@ -21,13 +21,13 @@ static struct sd_vdi_attr *attr_record(struct sd_cluster *c, const char *name, c
 
 	if (sdc_pack_vdi_name(&packed, name, NULL) || !key || !key[0] ||
 	    strlen(key) >= sizeof(a->key) || len > sizeof(a->value) || (len && !value)) {
-		sdl_set_err(c, "attribute: invalid vdi name, key or value length");
+		sdl_set_err(&c->e, "attribute: invalid vdi name, key or value length");
 		errno = EINVAL;
 		return NULL;
 	}
 	a = sdl_calloc(1, sizeof(*a));
 	if (!a) {
-		sdl_set_err(c, "attribute: out of memory");
+		sdl_set_err(&c->e, "attribute: out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -49,13 +49,13 @@ static int attr_request(struct sd_cluster *c, const struct sd_vdi_attr *a, uint1
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_GET_VDI_ATTR, SD_FLAG_CMD_WRITE | flags, sizeof(*a));
 	req.wbuf = a;
-	ret = sdl_run_req(c, &req);
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(c, "attribute %s of %s: %s", a->key, a->name, strerror(-ret));
+		sdl_set_err(&c->e, "attribute %s of %s: %s", a->key, a->name, strerror(-ret));
 		return ret;
 	}
 	if (req.rsp.result != SD_RES_SUCCESS) {
-		sdl_set_err(c, "attribute %s of %s: %s", a->key, a->name,
+		sdl_set_err(&c->e, "attribute %s of %s: %s", a->key, a->name,
 			    sd_strerror((int)req.rsp.result));
 		return sd_result_to_errno((int)req.rsp.result);
 	}
@@ -71,6 +71,9 @@ int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void
 	uint64_t oid;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_getattr");
+	if (ret)
+		return ret;
 	a = attr_record(c, name, key, NULL, 0);
 	if (!a)
 		return -errno;
@@ -79,7 +82,7 @@ int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void
 		goto out;
 	got = sdl_malloc(sizeof(*got));
 	if (!got) {
-		sdl_set_err(c, "attribute: out of memory");
+		sdl_set_err(&c->e, "attribute: out of memory");
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -88,7 +91,7 @@ int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void
 	req.hdr.obj.oid = oid;
 	req.rbuf = got;
 	req.rlen = sizeof(*got);
-	ret = sdl_run_req(c, &req);
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (!ret && req.rsp.result != SD_RES_SUCCESS)
 		ret = sd_result_to_errno((int)req.rsp.result);
 	/* deleted (or replaced by another key) between the two requests */
@@ -97,7 +100,7 @@ int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void
 		     got->value_len > sizeof(got->value)))
 		ret = -ENOENT;
 	if (ret) {
-		sdl_set_err(c, "reading attribute %s of %s: %s", key, name, strerror(-ret));
+		sdl_set_err(&c->e, "reading attribute %s of %s: %s", key, name, strerror(-ret));
 		goto out;
 	}
 	if (len && got->value_len)
@@ -117,9 +120,12 @@ int sd_vdi_setattr(struct sd_cluster *c, const char *name, const char *key, cons
 	uint64_t oid;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_setattr");
+	if (ret)
+		return ret;
 	if (flags & ~(unsigned)(SD_ATTR_EXCL | SD_ATTR_DELETE) ||
 	    (flags & SD_ATTR_EXCL && flags & SD_ATTR_DELETE)) {
-		sdl_set_err(c, "attribute: invalid flags 0x%x", flags);
+		sdl_set_err(&c->e, "attribute: invalid flags 0x%x", flags);
 		return -EINVAL;
 	}
 	if (flags & SD_ATTR_DELETE) {

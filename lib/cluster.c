@@ -1,35 +1,61 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The cluster handle: construction, the event-loop hooks and raw requests. */
+/*
+ * The cluster handle, top layer: construction, the event-loop hooks and raw
+ * requests.  One service round is driven from here: the engine moves
+ * frames, then the data path kicks its vdis (inode updates, reloads), then
+ * the user callbacks run.
+ */
 #include <errno.h>
 #include <string.h>
 
 #include "sdl_priv.h"
 
-void sd_cluster_opts_init(struct sd_cluster_opts *opts)
+static int sdl_cluster_round(struct sdl_engine *e)
 {
-	memset(opts, 0, sizeof(*opts));
-	opts->struct_size = sizeof(*opts);
-	opts->nr_connections = 4;
-	opts->connect_timeout_ms = 5000;
-	opts->io_timeout_ms = 30000;
-	opts->retry_timeout_ms = 60000;
-	opts->max_inflight = 512;
+	struct sd_cluster *c = sdl_container_of(e, struct sd_cluster, e);
+	int ret;
+
+	e->in_service++;
+	ret = sdl_engine_poll(e);
+	if (!ret) {
+		sdl_vdis_kick(c);
+		sdl_engine_dispatch(e);
+		sdl_run_completions(c);
+		sdl_engine_arm_timer(e);
+	}
+	e->in_service--;
+	return ret;
+}
+
+static void sdl_cluster_free(struct sd_cluster *c)
+{
+	sdl_engine_fini(&c->e);
+	sdl_free(c);
 }
 
 struct sd_cluster *sdl_connect_transport(const char *addr, const struct sd_cluster_opts *opts,
 					 const struct sdl_transport *tp, void *tp_priv)
 {
 	struct sd_cluster *c;
-	int err = 0;
+	int err;
 
-	c = sdl_cluster_new(addr, opts, tp, tp_priv, &err);
+	c = sdl_calloc(1, sizeof(*c));
 	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	sdl_list_init(&c->done_acbs);
+	sdl_list_init(&c->vdis);
+	err = sdl_engine_init(&c->e, addr, opts, tp, tp_priv);
+	if (err) {
+		sdl_free(c);
 		errno = -err;
 		return NULL;
 	}
-	err = sdl_cluster_connect(c);
+	c->e.round = sdl_cluster_round;
+	err = sdl_engine_connect(&c->e);
 	if (err) {
-		sdl_cancel_all(c, -ECANCELED);
+		sdl_cancel_all(&c->e, -ECANCELED);
 		sdl_cluster_free(c);
 		errno = -err;
 		return NULL;
@@ -49,39 +75,45 @@ struct sd_cluster *sd_connect(const char *addr)
 
 int sd_disconnect(struct sd_cluster *c)
 {
+	int ret;
+
 	if (!c)
 		return -EINVAL;
+	/* freeing the handle under the service round that called us */
+	ret = sdl_sync_allowed(&c->e, "sd_disconnect");
+	if (ret)
+		return ret;
 	if (c->nr_vdis) {
-		sdl_set_err(c, "%u vdis are still open", c->nr_vdis);
+		sdl_set_err(&c->e, "%u vdis are still open", c->nr_vdis);
 		return -EBUSY;
 	}
-	c->in_service++;
-	sdl_cancel_all(c, -ECANCELED);
-	c->in_service--;
+	c->e.in_service++;
+	sdl_cancel_all(&c->e, -ECANCELED);
 	sdl_run_completions(c);
+	c->e.in_service--;
 	sdl_cluster_free(c);
 	return 0;
 }
 
 const char *sd_cluster_errmsg(const struct sd_cluster *c)
 {
-	return c->errmsg[0] ? c->errmsg : "no error";
+	return c->e.errmsg[0] ? c->e.errmsg : "no error";
 }
 
 void sd_set_log_cb(struct sd_cluster *c, sd_log_cb cb, void *opaque)
 {
-	c->log_cb = cb;
-	c->log_opaque = opaque;
+	c->e.log_cb = cb;
+	c->e.log_opaque = opaque;
 }
 
 int sd_cluster_fd(const struct sd_cluster *c)
 {
-	return c->epfd;
+	return c->e.epfd;
 }
 
 int sd_cluster_service(struct sd_cluster *c)
 {
-	return sdl_service(c);
+	return sdl_cluster_round(&c->e);
 }
 
 int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data)
@@ -89,6 +121,9 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data)
 	struct sdl_req req;
 	int ret;
 
+	ret = sdl_sync_allowed(&c->e, "sd_run_sdreq");
+	if (ret)
+		return ret;
 	memset(&req, 0, sizeof(req));
 	req.hdr = *hdr;
 	if (hdr->flags & SD_FLAG_CMD_WRITE)
@@ -97,10 +132,10 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data)
 		req.rbuf = data;
 		req.rlen = data ? hdr->data_length : 0;
 	}
-	ret = sdl_run_req(c, &req);
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(c, "%s: %s", sd_opcode_name(hdr->opcode) ? sd_opcode_name(hdr->opcode)
-			    : "request", strerror(-ret));
+		sdl_set_err(&c->e, "%s: %s", sd_opcode_name(hdr->opcode) ?
+			    sd_opcode_name(hdr->opcode) : "request", strerror(-ret));
 		return ret;
 	}
 	memcpy(hdr, &req.rsp, sizeof(*hdr));

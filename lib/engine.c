@@ -4,24 +4,25 @@
  * many requests pipelined on each (id = sequence number, replies matched by
  * id in any order), a pending queue capped by max_inflight, per-request
  * timeouts, background reconnect with backoff and resend of whatever a
- * dead connection carried.  Everything is driven from sdl_service(), which
- * the application calls when the epoll fd is readable; the epoll set holds
- * the sockets, a timerfd (deadlines) and an eventfd (deferred work).
+ * dead connection carried.  Everything is driven from a service round
+ * (sdl_engine_poll/dispatch/arm_timer, run by cluster.c's round when the
+ * application calls sd_cluster_service() on a readable epoll fd, or by the
+ * wait loop of a sync call); the epoll set holds the sockets, a timerfd
+ * (deadlines) and an eventfd (deferred work).  Nothing here knows of vdis
+ * or user requests: requests come back to their owners through ->done.
  */
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "sdl_priv.h"
+#include "sdl_engine.h"
 
 #define SDL_TAG_TIMER	0
 #define SDL_TAG_EVENT	1
@@ -39,28 +40,28 @@ uint64_t sdl_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-void sdl_log(struct sd_cluster *c, int level, const char *fmt, ...)
+void sdl_log(struct sdl_engine *e, int level, const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
 
-	if (!c->log_cb)
+	if (!e->log_cb)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	c->log_cb(level, buf, c->log_opaque);
+	e->log_cb(level, buf, e->log_opaque);
 }
 
-void sdl_set_err(struct sd_cluster *c, const char *fmt, ...)
+void sdl_set_err(struct sdl_engine *e, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	vsnprintf(e->errmsg, sizeof(e->errmsg), fmt, ap);
 	va_end(ap);
-	if (c->log_cb)
-		c->log_cb(LOG_ERR, c->errmsg, c->log_opaque);
+	if (e->log_cb)
+		e->log_cb(LOG_ERR, e->errmsg, e->log_opaque);
 }
 
 void sdl_init_hdr(struct sd_req *hdr, uint8_t opcode, uint16_t flags, uint32_t len)
@@ -72,128 +73,81 @@ void sdl_init_hdr(struct sd_req *hdr, uint8_t opcode, uint16_t flags, uint32_t l
 	hdr->data_length = len;
 }
 
-static int sdl_ep_ctl(struct sd_cluster *c, int op, int fd, uint32_t events, uint64_t tag)
+static int sdl_ep_ctl(struct sdl_engine *e, int op, int fd, uint32_t events, uint64_t tag)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = tag };
 
-	return epoll_ctl(c->epfd, op, fd, &ev) < 0 ? -errno : 0;
+	return epoll_ctl(e->epfd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-void sdl_signal(struct sd_cluster *c)
+void sdl_signal(struct sdl_engine *e)
 {
 	uint64_t one = 1;
 
-	if (c->efd_signaled)
+	if (e->efd_signaled)
 		return;
-	if (write(c->efd, &one, sizeof(one)) == sizeof(one))
-		c->efd_signaled = 1;
+	if (write(e->efd, &one, sizeof(one)) == sizeof(one))
+		e->efd_signaled = 1;
 }
 
-static int sdl_resolve(struct sd_cluster *c)
+static int sdl_resolve(struct sdl_engine *e)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	char port[8];
-	int ret;
+	int n = sdc_resolve(&e->addr, e->sa, e->salen, (int)(sizeof(e->sa) / sizeof(e->sa[0])));
 
-	if (c->addr.is_unix) {
-		struct sockaddr_un *un = (struct sockaddr_un *)&c->sa[0];
-
-		un->sun_family = AF_UNIX;
-		memcpy(un->sun_path, c->addr.path, strlen(c->addr.path) + 1);
-		c->salen[0] = sizeof(*un);
-		c->nr_sa = 1;
-		return 0;
-	}
-	snprintf(port, sizeof(port), "%u", c->addr.port);
-	ret = getaddrinfo(c->addr.host, port, &hints, &res);
-	if (ret)
-		return ret == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-	for (ai = res; ai && c->nr_sa < 4; ai = ai->ai_next) {
-		if (ai->ai_addrlen > sizeof(c->sa[0]))
-			continue;
-		memcpy(&c->sa[c->nr_sa], ai->ai_addr, ai->ai_addrlen);
-		c->salen[c->nr_sa++] = ai->ai_addrlen;
-	}
-	freeaddrinfo(res);
-	return c->nr_sa ? 0 : -EHOSTUNREACH;
+	if (n < 0)
+		return n;
+	e->nr_sa = n;
+	return 0;
 }
 
-static void sdl_opts_apply(struct sd_cluster_opts *dst, const struct sd_cluster_opts *src)
+int sdl_engine_init(struct sdl_engine *e, const char *addr, const struct sd_cluster_opts *opts,
+		    const struct sdl_transport *tp, void *tp_priv)
 {
-	sd_cluster_opts_init(dst);
-	if (!src)
-		return;
-	if (src->struct_size >= offsetof(struct sd_cluster_opts, max_inflight) + sizeof(unsigned)) {
-		if (src->nr_connections)
-			dst->nr_connections = src->nr_connections;
-		if (src->connect_timeout_ms)
-			dst->connect_timeout_ms = src->connect_timeout_ms;
-		if (src->io_timeout_ms)
-			dst->io_timeout_ms = src->io_timeout_ms;
-		if (src->retry_timeout_ms)
-			dst->retry_timeout_ms = src->retry_timeout_ms;
-		if (src->max_inflight)
-			dst->max_inflight = src->max_inflight;
-	}
-	if (dst->nr_connections > 64)
-		dst->nr_connections = 64;
-}
-
-struct sd_cluster *sdl_cluster_new(const char *addr, const struct sd_cluster_opts *opts,
-				   const struct sdl_transport *tp, void *tp_priv, int *err)
-{
-	struct sd_cluster *c;
 	const char *why = NULL;
 	unsigned i;
 	int ret;
 
-	c = sdl_calloc(1, sizeof(*c));
-	if (!c) {
-		*err = -ENOMEM;
-		return NULL;
-	}
-	c->epfd = c->tfd = c->efd = -1;
-	sdl_list_init(&c->pending);
-	sdl_list_init(&c->delayed);
-	sdl_list_init(&c->done_acbs);
-	sdl_list_init(&c->vdis);
-	sdl_opts_apply(&c->opts, opts);
-	c->tp = tp;
-	c->tp_priv = tp_priv;
-	c->next_id = 1;
-	ret = sdc_parse_addr(addr, &c->addr, &why);
+	memset(e, 0, sizeof(*e));
+	e->epfd = e->tfd = e->efd = -1;
+	sdl_list_init(&e->pending);
+	sdl_list_init(&e->delayed);
+	sdl_opts_apply(&e->opts, opts);
+	e->tp = tp;
+	e->tp_priv = tp_priv;
+	e->next_id = 1;
+	ret = sdc_parse_addr(addr, &e->addr, &why);
 	if (ret)
 		goto fail;
-	sdc_addr_str(&c->addr, c->addr_str, sizeof(c->addr_str));
-	ret = sdl_resolve(c);
+	sdc_addr_str(&e->addr, e->addr_str, sizeof(e->addr_str));
+	ret = sdl_resolve(e);
 	if (ret)
 		goto fail;
-	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->epfd < 0 || c->tfd < 0 || c->efd < 0) {
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (e->epfd < 0 || e->tfd < 0 || e->efd < 0) {
 		ret = -errno;
 		goto fail;
 	}
-	ret = sdl_ep_ctl(c, EPOLL_CTL_ADD, c->tfd, EPOLLIN, SDL_TAG_TIMER);
+	ret = sdl_ep_ctl(e, EPOLL_CTL_ADD, e->tfd, EPOLLIN, SDL_TAG_TIMER);
 	if (!ret)
-		ret = sdl_ep_ctl(c, EPOLL_CTL_ADD, c->efd, EPOLLIN, SDL_TAG_EVENT);
+		ret = sdl_ep_ctl(e, EPOLL_CTL_ADD, e->efd, EPOLLIN, SDL_TAG_EVENT);
 	if (ret)
 		goto fail;
-	c->conns = sdl_calloc(c->opts.nr_connections, sizeof(*c->conns));
-	if (!c->conns) {
+	e->conns = sdl_calloc(e->opts.nr_connections, sizeof(*e->conns));
+	if (!e->conns) {
 		ret = -ENOMEM;
 		goto fail;
 	}
-	c->nr_conns = c->opts.nr_connections;
-	for (i = 0; i < c->nr_conns; i++) {
-		struct sdl_conn *conn = &c->conns[i];
+	e->nr_conns = e->opts.nr_connections;
+	for (i = 0; i < e->nr_conns; i++) {
+		struct sdl_conn *conn = &e->conns[i];
 
-		conn->c = c;
+		conn->e = e;
 		conn->no = i;
 		conn->fd = -1;
 		conn->state = SDL_CONN_DOWN;
-		conn->sa_idx = (int)(i % (unsigned)c->nr_sa);
+		conn->sa_idx = (int)(i % (unsigned)e->nr_sa);
 		sdl_list_init(&conn->sendq);
 		sdl_list_init(&conn->inflight);
 		conn->ibuf = sdl_malloc(SDL_IBUF_SIZE);
@@ -202,33 +156,33 @@ struct sd_cluster *sdl_cluster_new(const char *addr, const struct sd_cluster_opt
 			goto fail;
 		}
 	}
-	return c;
+	return 0;
 fail:
-	sdl_cluster_free(c);
-	*err = ret;
-	return NULL;
+	sdl_engine_fini(e);
+	return ret;
 }
 
-void sdl_cluster_free(struct sd_cluster *c)
+void sdl_engine_fini(struct sdl_engine *e)
 {
 	unsigned i;
 
-	if (!c)
-		return;
-	for (i = 0; c->conns && i < c->nr_conns; i++) {
-		if (c->conns[i].fd >= 0)
-			c->tp->close(c->tp_priv, c->conns[i].fd);
-		sdl_free(c->conns[i].ibuf);
+	for (i = 0; e->conns && i < e->nr_conns; i++) {
+		if (e->conns[i].fd >= 0)
+			e->tp->close(e->tp_priv, e->conns[i].fd);
+		sdl_free(e->conns[i].ibuf);
 	}
-	sdl_free(c->conns);
-	if (c->epfd >= 0)
-		close(c->epfd);
-	if (c->tfd >= 0)
-		close(c->tfd);
-	if (c->efd >= 0)
-		close(c->efd);
-	sdl_free(c);
+	sdl_free(e->conns);
+	e->conns = NULL;
+	e->nr_conns = 0;
+	if (e->epfd >= 0)
+		close(e->epfd);
+	if (e->tfd >= 0)
+		close(e->tfd);
+	if (e->efd >= 0)
+		close(e->efd);
+	e->epfd = e->tfd = e->efd = -1;
 }
+
 
 /* ---- connections ---- */
 
@@ -242,12 +196,12 @@ static void sdl_conn_backoff(struct sdl_conn *conn, uint64_t now)
 
 static void sdl_conn_close_fd(struct sdl_conn *conn)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 
 	if (conn->fd < 0)
 		return;
-	epoll_ctl(c->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
-	c->tp->close(c->tp_priv, conn->fd);
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, conn->fd, NULL);
+	e->tp->close(e->tp_priv, conn->fd);
 	conn->fd = -1;
 }
 
@@ -259,37 +213,37 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	conn->rreq = NULL;
 	conn->ipos = conn->ilen = 0;
 	conn->send_off = 0;
-	sdl_log(conn->c, LOG_DEBUG, "connection %u to %s up", conn->no, conn->c->addr_str);
+	sdl_log(conn->e, LOG_DEBUG, "connection %u to %s up", conn->no, conn->e->addr_str);
 }
 
 static void sdl_conn_connect_failed(struct sdl_conn *conn, int err, uint64_t now)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 
 	sdl_conn_close_fd(conn);
 	conn->state = SDL_CONN_DOWN;
 	conn->last_err = err;
 	conn->nr_failures++;
-	conn->sa_idx = (conn->sa_idx + 1) % c->nr_sa;
+	conn->sa_idx = (conn->sa_idx + 1) % e->nr_sa;
 	sdl_conn_backoff(conn, now);
-	sdl_log(c, LOG_DEBUG, "connection %u to %s failed: %s", conn->no, c->addr_str,
+	sdl_log(e, LOG_DEBUG, "connection %u to %s failed: %s", conn->no, e->addr_str,
 		strerror(-err));
 }
 
 static void sdl_conn_start(struct sdl_conn *conn, uint64_t now)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 	int inprog = 0, fd, ret;
 
-	fd = c->tp->connect(c->tp_priv, (const struct sockaddr *)&c->sa[conn->sa_idx],
-			    c->salen[conn->sa_idx], &inprog);
+	fd = e->tp->connect(e->tp_priv, (const struct sockaddr *)&e->sa[conn->sa_idx],
+			    e->salen[conn->sa_idx], &inprog);
 	if (fd < 0) {
 		sdl_conn_connect_failed(conn, fd, now);
 		return;
 	}
 	conn->fd = fd;
 	conn->want_out = inprog;
-	ret = sdl_ep_ctl(c, EPOLL_CTL_ADD, fd, inprog ? EPOLLOUT : EPOLLIN,
+	ret = sdl_ep_ctl(e, EPOLL_CTL_ADD, fd, inprog ? EPOLLOUT : EPOLLIN,
 			 SDL_TAG_CONN + conn->no);
 	if (ret) {
 		sdl_conn_connect_failed(conn, ret, now);
@@ -297,7 +251,7 @@ static void sdl_conn_start(struct sdl_conn *conn, uint64_t now)
 	}
 	if (inprog) {
 		conn->state = SDL_CONN_CONNECTING;
-		conn->connect_deadline_ms = now + c->opts.connect_timeout_ms;
+		conn->connect_deadline_ms = now + e->opts.connect_timeout_ms;
 	} else {
 		sdl_conn_up(conn);
 	}
@@ -306,12 +260,12 @@ static void sdl_conn_start(struct sdl_conn *conn, uint64_t now)
 /* A connection died: requeue what it carried (front of pending, in order). */
 static void sdl_conn_fail(struct sdl_conn *conn, int err)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 	uint64_t now = sdl_now_ms();
 	struct sdl_list tmp, *n;
 
-	sdl_log(c, LOG_WARNING, "connection %u to %s lost (%s), %u requests to resend",
-		conn->no, c->addr_str, strerror(-err), conn->nr_reqs);
+	sdl_log(e, LOG_WARNING, "connection %u to %s lost (%s), %u requests to resend",
+		conn->no, e->addr_str, strerror(-err), conn->nr_reqs);
 	sdl_conn_close_fd(conn);
 	sdl_list_init(&tmp);
 	sdl_list_splice_tail(&conn->inflight, &tmp);
@@ -322,10 +276,10 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 		req->conn = NULL;
 		req->last_err = err;
 		if (!req->retry_until_ms)
-			req->retry_until_ms = now + c->opts.retry_timeout_ms;
-		c->nr_inflight--;
+			req->retry_until_ms = now + e->opts.retry_timeout_ms;
+		e->nr_inflight--;
 	}
-	sdl_list_splice_front(&tmp, &c->pending);
+	sdl_list_splice_front(&tmp, &e->pending);
 	conn->nr_reqs = 0;
 	conn->broken = 0;
 	conn->want_out = 0;
@@ -344,7 +298,7 @@ static void sdl_conn_want_out(struct sdl_conn *conn, int on)
 {
 	if (conn->want_out == on || conn->fd < 0)
 		return;
-	if (!sdl_ep_ctl(conn->c, EPOLL_CTL_MOD, conn->fd, on ? EPOLLIN | EPOLLOUT : EPOLLIN,
+	if (!sdl_ep_ctl(conn->e, EPOLL_CTL_MOD, conn->fd, on ? EPOLLIN | EPOLLOUT : EPOLLIN,
 			SDL_TAG_CONN + conn->no))
 		conn->want_out = on;
 }
@@ -352,7 +306,7 @@ static void sdl_conn_want_out(struct sdl_conn *conn, int on)
 /* Send as much of the send queue as the socket takes.  0 or -errno. */
 static int sdl_conn_flush(struct sdl_conn *conn)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 	struct iovec iov[SDL_MAX_IOV];
 
 	while (!sdl_list_empty(&conn->sendq)) {
@@ -379,7 +333,7 @@ static int sdl_conn_flush(struct sdl_conn *conn)
 			}
 			skip = 0;
 		}
-		sent = c->tp->send(c->tp_priv, conn->fd, iov, cnt);
+		sent = e->tp->send(e->tp_priv, conn->fd, iov, cnt);
 		if (sent == -EAGAIN) {
 			sdl_conn_want_out(conn, 1);
 			return 0;
@@ -428,7 +382,7 @@ static unsigned sdl_retry_delay(unsigned retries)
 
 static void sdl_finish_reply(struct sdl_conn *conn)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 	struct sdl_req *req = conn->rreq;
 	uint64_t now;
 
@@ -438,7 +392,7 @@ static void sdl_finish_reply(struct sdl_conn *conn)
 		return;
 	sdl_list_del(&req->link);
 	conn->nr_reqs--;
-	c->nr_inflight--;
+	e->nr_inflight--;
 	req->conn = NULL;
 	memcpy(&req->rsp, &conn->rhdr, sizeof(req->rsp));
 	conn->nr_failures = 0;
@@ -446,11 +400,11 @@ static void sdl_finish_reply(struct sdl_conn *conn)
 	if (sdl_result_retryable(req->rsp.result)) {
 		now = sdl_now_ms();
 		if (!req->retry_until_ms)
-			req->retry_until_ms = now + c->opts.retry_timeout_ms;
+			req->retry_until_ms = now + e->opts.retry_timeout_ms;
 		if (now < req->retry_until_ms) {
 			req->not_before_ms = now + sdl_retry_delay(req->retries++);
 			req->last_err = -EAGAIN;
-			sdl_list_add_tail(&req->link, &c->delayed);
+			sdl_list_add_tail(&req->link, &e->delayed);
 			return;
 		}
 	}
@@ -481,7 +435,7 @@ static void sdl_begin_reply(struct sdl_conn *conn)
 	conn->rpay_pos = 0;
 	conn->rpay_keep = 0;
 	if (!req)
-		sdl_log(conn->c, LOG_WARNING, "reply with unknown id %u dropped", conn->rhdr.id);
+		sdl_log(conn->e, LOG_WARNING, "reply with unknown id %u dropped", conn->rhdr.id);
 	else if (req->rbuf)
 		conn->rpay_keep = conn->rpay_left < req->rlen ? conn->rpay_left : req->rlen;
 	if (!conn->rpay_left)
@@ -491,7 +445,7 @@ static void sdl_begin_reply(struct sdl_conn *conn)
 /* Read and dispatch replies until the socket is drained.  0 or -errno. */
 static int sdl_conn_read(struct sdl_conn *conn)
 {
-	struct sd_cluster *c = conn->c;
+	struct sdl_engine *e = conn->e;
 	int rounds = 0;
 
 	while (conn->state == SDL_CONN_UP) {
@@ -504,7 +458,7 @@ static int sdl_conn_read(struct sdl_conn *conn)
 			/* large payloads go straight into the caller's buffer */
 			if (conn->in_payload && conn->rreq &&
 			    conn->rpay_keep - conn->rpay_pos >= SDL_IBUF_SIZE / 2) {
-				n = c->tp->recv(c->tp_priv, conn->fd,
+				n = e->tp->recv(e->tp_priv, conn->fd,
 						(char *)conn->rreq->rbuf + conn->rpay_pos,
 						conn->rpay_keep - conn->rpay_pos);
 				if (n == -EAGAIN)
@@ -517,7 +471,7 @@ static int sdl_conn_read(struct sdl_conn *conn)
 					sdl_finish_reply(conn);
 				continue;
 			}
-			n = c->tp->recv(c->tp_priv, conn->fd, conn->ibuf, SDL_IBUF_SIZE);
+			n = e->tp->recv(e->tp_priv, conn->fd, conn->ibuf, SDL_IBUF_SIZE);
 			if (n == -EAGAIN)
 				return 0;
 			if (n <= 0)
@@ -558,13 +512,13 @@ static int sdl_conn_read(struct sdl_conn *conn)
 
 /* ---- queueing ---- */
 
-static struct sdl_conn *sdl_pick_conn(struct sd_cluster *c)
+static struct sdl_conn *sdl_pick_conn(struct sdl_engine *e)
 {
 	struct sdl_conn *best = NULL;
 	unsigned i;
 
-	for (i = 0; i < c->nr_conns; i++) {
-		struct sdl_conn *conn = &c->conns[i];
+	for (i = 0; i < e->nr_conns; i++) {
+		struct sdl_conn *conn = &e->conns[i];
 
 		if (conn->state != SDL_CONN_UP || conn->broken)
 			continue;
@@ -574,29 +528,37 @@ static struct sdl_conn *sdl_pick_conn(struct sd_cluster *c)
 	return best;
 }
 
-static void sdl_dispatch(struct sd_cluster *c)
+void sdl_engine_dispatch(struct sdl_engine *e)
 {
-	uint64_t now = 0;
+	uint64_t now = sdl_list_empty(&e->pending) ? 0 : sdl_now_ms();
+	struct sdl_list *n = e->pending.next, *next;
 	unsigned i;
 
-	while (!sdl_list_empty(&c->pending) && c->nr_inflight < c->opts.max_inflight) {
-		struct sdl_conn *conn = sdl_pick_conn(c);
-		struct sdl_req *req;
+	for (; n != &e->pending && e->nr_inflight < e->opts.max_inflight; n = next) {
+		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
+		struct sdl_conn *conn;
 
+		next = n->next;
+		/*
+		 * Past its retry window (with retry 0: back from a dead
+		 * connection): not resent, sdl_check_timers fails it.  This
+		 * may run from a submit, where ->done must not be called.
+		 */
+		if (req->retry_until_ms && now >= req->retry_until_ms)
+			continue;
+		conn = sdl_pick_conn(e);
 		if (!conn)
 			break;
-		if (!now)
-			now = sdl_now_ms();
-		req = sdl_container_of(sdl_list_pop(&c->pending), struct sdl_req, link);
-		req->hdr.id = c->next_id++;
+		sdl_list_del(&req->link);
+		req->hdr.id = e->next_id++;
 		req->conn = conn;
-		req->deadline_ms = now + c->opts.io_timeout_ms;
+		req->deadline_ms = now + e->opts.io_timeout_ms;
 		sdl_list_add_tail(&req->link, &conn->sendq);
 		conn->nr_reqs++;
-		c->nr_inflight++;
+		e->nr_inflight++;
 	}
-	for (i = 0; i < c->nr_conns; i++) {
-		struct sdl_conn *conn = &c->conns[i];
+	for (i = 0; i < e->nr_conns; i++) {
+		struct sdl_conn *conn = &e->conns[i];
 		int ret;
 
 		if (conn->state != SDL_CONN_UP || conn->broken || sdl_list_empty(&conn->sendq))
@@ -604,12 +566,12 @@ static void sdl_dispatch(struct sd_cluster *c)
 		ret = sdl_conn_flush(conn);
 		if (ret) {
 			conn->broken = ret;
-			sdl_signal(c);
+			sdl_signal(e);
 		}
 	}
 }
 
-void sdl_req_submit(struct sd_cluster *c, struct sdl_req *req)
+void sdl_req_submit(struct sdl_engine *e, struct sdl_req *req)
 {
 	sdl_list_init(&req->link);
 	req->conn = NULL;
@@ -618,13 +580,13 @@ void sdl_req_submit(struct sd_cluster *c, struct sdl_req *req)
 	req->last_err = 0;
 	req->retries = 0;
 	memset(&req->rsp, 0, sizeof(req->rsp));
-	sdl_list_add_tail(&req->link, &c->pending);
-	sdl_dispatch(c);
-	if (!sdl_list_empty(&c->pending))
-		sdl_signal(c);
+	sdl_list_add_tail(&req->link, &e->pending);
+	sdl_engine_dispatch(e);
+	if (!sdl_list_empty(&e->pending))
+		sdl_signal(e);
 }
 
-void sdl_req_submit_delayed(struct sd_cluster *c, struct sdl_req *req, unsigned delay_ms)
+void sdl_req_submit_delayed(struct sdl_engine *e, struct sdl_req *req, unsigned delay_ms)
 {
 	sdl_list_init(&req->link);
 	req->conn = NULL;
@@ -633,24 +595,24 @@ void sdl_req_submit_delayed(struct sd_cluster *c, struct sdl_req *req, unsigned 
 	req->retries = 0;
 	memset(&req->rsp, 0, sizeof(req->rsp));
 	req->not_before_ms = sdl_now_ms() + delay_ms;
-	sdl_list_add_tail(&req->link, &c->delayed);
-	if (!c->in_service)
-		sdl_signal(c);
+	sdl_list_add_tail(&req->link, &e->delayed);
+	if (!e->in_service)
+		sdl_signal(e);
 }
 
-static int sdl_any_up(struct sd_cluster *c)
+static int sdl_any_up(struct sdl_engine *e)
 {
 	unsigned i;
 
-	for (i = 0; i < c->nr_conns; i++)
-		if (c->conns[i].state == SDL_CONN_UP)
+	for (i = 0; i < e->nr_conns; i++)
+		if (e->conns[i].state == SDL_CONN_UP)
 			return 1;
 	return 0;
 }
 
-int sdl_cluster_up(struct sd_cluster *c)
+int sdl_engine_up(struct sdl_engine *e)
 {
-	return sdl_any_up(c);
+	return sdl_any_up(e);
 }
 
 static uint64_t sdl_conn_deadline(struct sdl_conn *conn)
@@ -670,15 +632,15 @@ static uint64_t sdl_conn_deadline(struct sdl_conn *conn)
 	return d;
 }
 
-static void sdl_check_timers(struct sd_cluster *c)
+static void sdl_check_timers(struct sdl_engine *e)
 {
 	uint64_t now = sdl_now_ms();
 	struct sdl_list *n, *next;
 	int up;
 	unsigned i;
 
-	for (i = 0; i < c->nr_conns; i++) {
-		struct sdl_conn *conn = &c->conns[i];
+	for (i = 0; i < e->nr_conns; i++) {
+		struct sdl_conn *conn = &e->conns[i];
 
 		if (conn->state == SDL_CONN_CONNECTING && now >= conn->connect_deadline_ms)
 			sdl_conn_connect_failed(conn, -ETIMEDOUT, now);
@@ -687,22 +649,22 @@ static void sdl_check_timers(struct sd_cluster *c)
 		if (conn->state == SDL_CONN_DOWN && now >= conn->next_attempt_ms)
 			sdl_conn_start(conn, now);
 	}
-	for (n = c->delayed.next; n != &c->delayed; n = next) {
+	for (n = e->delayed.next; n != &e->delayed; n = next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 
 		next = n->next;
 		if (req->not_before_ms <= now) {
 			sdl_list_del(&req->link);
-			sdl_list_add_tail(&req->link, &c->pending);
+			sdl_list_add_tail(&req->link, &e->pending);
 		}
 	}
-	up = sdl_any_up(c);
-	for (n = c->pending.next; n != &c->pending; n = next) {
+	up = sdl_any_up(e);
+	for (n = e->pending.next; n != &e->pending; n = next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 
 		next = n->next;
 		if (!up && !req->retry_until_ms) {
-			req->retry_until_ms = now + c->opts.retry_timeout_ms;
+			req->retry_until_ms = now + e->opts.retry_timeout_ms;
 			req->last_err = -ENOTCONN;
 		}
 		if (req->retry_until_ms && now >= req->retry_until_ms) {
@@ -718,20 +680,20 @@ static void sdl_check_timers(struct sd_cluster *c)
 			}
 			req->done(req, err);
 			/* done may have queued or removed others: restart */
-			next = c->pending.next;
+			next = e->pending.next;
 		}
 	}
 }
 
-static void sdl_arm_timer(struct sd_cluster *c)
+void sdl_engine_arm_timer(struct sdl_engine *e)
 {
 	uint64_t t = UINT64_MAX;
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
 	struct sdl_list *n;
 	unsigned i;
 
-	for (i = 0; i < c->nr_conns; i++) {
-		struct sdl_conn *conn = &c->conns[i];
+	for (i = 0; i < e->nr_conns; i++) {
+		struct sdl_conn *conn = &e->conns[i];
 		uint64_t d = UINT64_MAX;
 
 		if (conn->state == SDL_CONN_CONNECTING)
@@ -743,13 +705,13 @@ static void sdl_arm_timer(struct sd_cluster *c)
 		if (d < t)
 			t = d;
 	}
-	for (n = c->delayed.next; n != &c->delayed; n = n->next) {
+	for (n = e->delayed.next; n != &e->delayed; n = n->next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 
 		if (req->not_before_ms < t)
 			t = req->not_before_ms;
 	}
-	for (n = c->pending.next; n != &c->pending; n = n->next) {
+	for (n = e->pending.next; n != &e->pending; n = n->next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 
 		if (req->retry_until_ms && req->retry_until_ms < t)
@@ -760,7 +722,7 @@ static void sdl_arm_timer(struct sd_cluster *c)
 	 * costs a spurious wakeup, so keep an armed timer that fires no later
 	 * than needed.
 	 */
-	if (t == c->timer_at_ms || (c->timer_at_ms && c->timer_at_ms < t))
+	if (t == e->timer_at_ms || (e->timer_at_ms && e->timer_at_ms < t))
 		return;
 	if (t != UINT64_MAX) {
 		if (!t)
@@ -768,8 +730,8 @@ static void sdl_arm_timer(struct sd_cluster *c)
 		its.it_value.tv_sec = (time_t)(t / 1000);
 		its.it_value.tv_nsec = (long)(t % 1000) * 1000000;
 	}
-	if (timerfd_settime(c->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-		c->timer_at_ms = t == UINT64_MAX ? 0 : t;
+	if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		e->timer_at_ms = t == UINT64_MAX ? 0 : t;
 }
 
 static void sdl_conn_event(struct sdl_conn *conn, uint32_t events)
@@ -807,54 +769,82 @@ static void sdl_conn_event(struct sdl_conn *conn, uint32_t events)
 		sdl_conn_fail(conn, ret == -ETIMEDOUT ? ret : -ENOTCONN);
 }
 
-int sdl_service(struct sd_cluster *c)
+int sdl_engine_poll(struct sdl_engine *e)
 {
 	struct epoll_event ev[32];
 	int n, i;
 	unsigned k;
 	uint64_t v;
 
-	c->in_service++;
-	n = epoll_wait(c->epfd, ev, 32, 0);
-	if (n < 0 && errno != EINTR) {
-		c->in_service--;
+	n = epoll_wait(e->epfd, ev, 32, 0);
+	if (n < 0 && errno != EINTR)
 		return -errno;
-	}
 	for (i = 0; i < n; i++) {
 		uint64_t tag = ev[i].data.u64;
 
 		if (tag == SDL_TAG_TIMER) {
-			if (read(c->tfd, &v, sizeof(v)) < 0)
+			if (read(e->tfd, &v, sizeof(v)) < 0)
 				v = 0;
-			c->timer_at_ms = 0;
+			e->timer_at_ms = 0;
 		} else if (tag == SDL_TAG_EVENT) {
-			if (read(c->efd, &v, sizeof(v)) < 0)
+			if (read(e->efd, &v, sizeof(v)) < 0)
 				v = 0;
-			c->efd_signaled = 0;
-		} else if (tag - SDL_TAG_CONN < c->nr_conns) {
-			sdl_conn_event(&c->conns[tag - SDL_TAG_CONN], ev[i].events);
+			e->efd_signaled = 0;
+		} else if (tag - SDL_TAG_CONN < e->nr_conns) {
+			sdl_conn_event(&e->conns[tag - SDL_TAG_CONN], ev[i].events);
 		}
 	}
-	for (k = 0; k < c->nr_conns; k++)
-		if (c->conns[k].broken)
-			sdl_conn_fail(&c->conns[k], -ENOTCONN);
-	sdl_check_timers(c);
-	sdl_vdis_kick(c);
-	sdl_dispatch(c);
-	sdl_run_completions(c);
-	sdl_arm_timer(c);
-	c->in_service--;
+	for (k = 0; k < e->nr_conns; k++)
+		if (e->conns[k].broken)
+			sdl_conn_fail(&e->conns[k], -ENOTCONN);
+	sdl_check_timers(e);
 	return 0;
 }
 
-void sdl_cancel_all(struct sd_cluster *c, int ret)
+int sdl_engine_round(struct sdl_engine *e)
+{
+	int ret;
+
+	e->in_service++;
+	ret = sdl_engine_poll(e);
+	if (!ret) {
+		sdl_engine_dispatch(e);
+		sdl_engine_arm_timer(e);
+	}
+	e->in_service--;
+	return ret;
+}
+
+void sdl_req_cancel(struct sdl_engine *e, struct sdl_req *req)
+{
+	struct sdl_conn *conn = req->conn;
+
+	/* half sent: the stream cannot skip it; resend the rest elsewhere */
+	if (conn && conn->send_off && conn->sendq.next == &req->link) {
+		sdl_conn_fail(conn, -ECANCELED);
+		conn = NULL;
+	}
+	if (conn) {
+		if (conn->rreq == req) {
+			/* its payload is being received: consume it unseen */
+			conn->rreq = NULL;
+			conn->rpay_keep = 0;
+		}
+		conn->nr_reqs--;
+		e->nr_inflight--;
+	}
+	sdl_list_del(&req->link);
+	req->conn = NULL;
+}
+
+void sdl_cancel_all(struct sdl_engine *e, int ret)
 {
 	struct sdl_list all, *n;
 	unsigned i;
 
 	sdl_list_init(&all);
-	for (i = 0; i < c->nr_conns; i++) {
-		struct sdl_conn *conn = &c->conns[i];
+	for (i = 0; i < e->nr_conns; i++) {
+		struct sdl_conn *conn = &e->conns[i];
 
 		sdl_conn_close_fd(conn);
 		sdl_list_splice_tail(&conn->inflight, &all);
@@ -863,9 +853,9 @@ void sdl_cancel_all(struct sd_cluster *c, int ret)
 		conn->state = SDL_CONN_DOWN;
 		conn->rreq = NULL;
 	}
-	c->nr_inflight = 0;
-	sdl_list_splice_tail(&c->pending, &all);
-	sdl_list_splice_tail(&c->delayed, &all);
+	e->nr_inflight = 0;
+	sdl_list_splice_tail(&e->pending, &all);
+	sdl_list_splice_tail(&e->delayed, &all);
 	while ((n = sdl_list_pop(&all))) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 
@@ -874,20 +864,56 @@ void sdl_cancel_all(struct sd_cluster *c, int ret)
 	}
 }
 
-int sdl_wait(struct sd_cluster *c, const int *flag)
+int sdl_sync_allowed(struct sdl_engine *e, const char *what)
 {
-	while (!*flag) {
-		struct pollfd pfd = { .fd = c->epfd, .events = POLLIN };
-		int ret = sdl_service(c);
+	if (!e->in_service)
+		return 0;
+	sdl_set_err(e, "%s called from a completion callback: a synchronous call there would "
+		    "re-enter sd_cluster_service; use the async calls", what);
+	return -EDEADLK;
+}
 
+/* The upper bound of one sleep: a safety net should a wakeup get lost. */
+#define SDL_WAIT_SLICE_MS 200
+
+int sdl_wait_until(struct sdl_engine *e, int (*cond)(void *arg), void *arg,
+		   uint64_t deadline_ms)
+{
+	int ret = sdl_sync_allowed(e, "a synchronous call");
+
+	if (ret)
+		return ret;
+	while (!cond(arg)) {
+		struct pollfd pfd = { .fd = e->epfd, .events = POLLIN };
+		int slice = SDL_WAIT_SLICE_MS;
+
+		ret = e->round ? e->round(e) : sdl_engine_round(e);
 		if (ret)
 			return ret;
-		if (*flag)
+		if (cond(arg))
 			break;
-		if (poll(&pfd, 1, 200) < 0 && errno != EINTR)
+		if (deadline_ms) {
+			uint64_t now = sdl_now_ms();
+
+			if (now >= deadline_ms)
+				return -ETIMEDOUT;
+			if (deadline_ms - now < (uint64_t)slice)
+				slice = (int)(deadline_ms - now);
+		}
+		if (poll(&pfd, 1, slice) < 0 && errno != EINTR)
 			return -errno;
 	}
 	return 0;
+}
+
+static int sdl_flag_set(void *arg)
+{
+	return *(const int *)arg;
+}
+
+int sdl_wait(struct sdl_engine *e, const int *flag, uint64_t deadline_ms)
+{
+	return sdl_wait_until(e, sdl_flag_set, (void *)flag, deadline_ms);
 }
 
 struct sdl_sync_state {
@@ -903,43 +929,59 @@ static void sdl_sync_done(struct sdl_req *req, int ret)
 	st->done = 1;
 }
 
-int sdl_run_req(struct sd_cluster *c, struct sdl_req *req)
+int sdl_run_req_after(struct sdl_engine *e, struct sdl_req *req, unsigned delay_ms,
+		      uint64_t deadline_ms)
 {
 	struct sdl_sync_state st = { 0, 0 };
 	int ret;
 
+	/* refuse before submitting: the request lives on the caller's stack */
+	ret = sdl_sync_allowed(e, "a synchronous request");
+	if (ret)
+		return ret;
 	req->done = sdl_sync_done;
 	req->priv = &st;
-	sdl_req_submit(c, req);
-	ret = sdl_wait(c, &st.done);
+	if (delay_ms)
+		sdl_req_submit_delayed(e, req, delay_ms);
+	else
+		sdl_req_submit(e, req);
+	ret = sdl_wait(e, &st.done, deadline_ms);
+	if (ret && !st.done)
+		sdl_req_cancel(e, req);
 	return ret ? ret : st.ret;
 }
 
-int sdl_cluster_connect(struct sd_cluster *c)
+int sdl_run_req(struct sdl_engine *e, struct sdl_req *req, uint64_t deadline_ms)
 {
-	uint64_t now = sdl_now_ms(), deadline = now + c->opts.connect_timeout_ms;
+	return sdl_run_req_after(e, req, 0, deadline_ms);
+}
+
+/* Connected, or every connection has failed on every address. */
+static int sdl_connect_settled(void *arg)
+{
+	struct sdl_engine *e = arg;
 	unsigned i;
 
-	for (i = 0; i < c->nr_conns; i++)
-		sdl_conn_start(&c->conns[i], now);
-	for (;;) {
-		struct pollfd pfd = { .fd = c->epfd, .events = POLLIN };
-		int all_failed = 1, ret;
-
-		if (sdl_any_up(c))
+	if (sdl_any_up(e))
+		return 1;
+	for (i = 0; i < e->nr_conns; i++)
+		if (!e->conns[i].nr_failures)
 			return 0;
-		for (i = 0; i < c->nr_conns; i++)
-			if (!c->conns[i].nr_failures)
-				all_failed = 0;
-		if (all_failed && c->conns[0].nr_failures >= c->nr_sa)
-			return c->conns[0].last_err ? c->conns[0].last_err : -ECONNREFUSED;
-		now = sdl_now_ms();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
-			return -errno;
-		ret = sdl_service(c);
-		if (ret)
-			return ret;
-	}
+	return e->conns[0].nr_failures >= e->nr_sa;
+}
+
+int sdl_engine_connect(struct sdl_engine *e)
+{
+	uint64_t now = sdl_now_ms();
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < e->nr_conns; i++)
+		sdl_conn_start(&e->conns[i], now);
+	ret = sdl_wait_until(e, sdl_connect_settled, e, now + e->opts.connect_timeout_ms);
+	if (ret)
+		return ret;
+	if (sdl_any_up(e))
+		return 0;
+	return e->conns[0].last_err ? e->conns[0].last_err : -ECONNREFUSED;
 }

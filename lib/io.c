@@ -20,8 +20,8 @@ static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
 
 static void sdl_vdi_need_kick(struct sd_vdi *vdi)
 {
-	if (!vdi->c->in_service)
-		sdl_signal(vdi->c);
+	if (!vdi->c->e.in_service)
+		sdl_signal(&vdi->c->e);
 }
 
 void sdl_run_completions(struct sd_cluster *c)
@@ -44,7 +44,7 @@ void sdl_run_completions(struct sd_cluster *c)
 			cb(vdi, ret, opaque);
 	}
 	if (!sdl_list_empty(&c->done_acbs))
-		sdl_signal(c);
+		sdl_signal(&c->e);
 }
 
 static void sdl_acb_complete(struct sdl_acb *acb)
@@ -52,8 +52,8 @@ static void sdl_acb_complete(struct sdl_acb *acb)
 	struct sd_cluster *c = acb->vdi->c;
 
 	sdl_list_add_tail(&acb->link, &c->done_acbs);
-	if (!c->in_service)
-		sdl_signal(c);
+	if (!c->e.in_service)
+		sdl_signal(&c->e);
 }
 
 static void sdl_part_done(struct sdl_part *p, int ret)
@@ -167,7 +167,7 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 	p->is_create = opcode == SD_OP_CREATE_AND_WRITE_OBJ;
 	p->stage = SDL_PS_SENT;
 	p->gen = vdi->reload_gen;
-	sdl_req_submit(vdi->c, &p->req);
+	sdl_req_submit(&vdi->c->e, &p->req);
 }
 
 static void sdl_part_start(struct sdl_part *p)
@@ -251,7 +251,7 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 	uint32_t res = req->rsp.result;
 
 	if (ret < 0) {
-		sdl_set_err(vdi->c, "%s of %s: %s", sd_opcode_name(req->hdr.opcode), vdi->name,
+		sdl_set_err(&vdi->c->e, "%s of %s: %s", sd_opcode_name(req->hdr.opcode), vdi->name,
 			    strerror(-ret));
 		sdl_part_fail(p, ret);
 		return;
@@ -265,7 +265,7 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 	}
 	if (res == SD_RES_READONLY && p->kind == SDL_PK_WRITE) {
 		/* a snapshot was taken underneath: find the new working vdi */
-		sdl_log(vdi->c, LOG_INFO, "%s: vid %x became read-only, reloading", vdi->name,
+		sdl_log(&vdi->c->e, LOG_INFO, "%s: vid %x became read-only, reloading", vdi->name,
 			vdi->vid);
 		vdi->reload_want = vdi->reload_want > SDL_RELOAD_HEADER ? vdi->reload_want
 									 : SDL_RELOAD_HEADER;
@@ -282,7 +282,7 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 	if (p->kind == SDL_PK_FLUSH && res == SD_RES_INVALID_PARMS)
 		res = SD_RES_SUCCESS;
 	if (res != SD_RES_SUCCESS) {
-		sdl_set_err(vdi->c, "%s of %s (oid %llx): %s", sd_opcode_name(req->hdr.opcode),
+		sdl_set_err(&vdi->c->e, "%s of %s (oid %llx): %s", sd_opcode_name(req->hdr.opcode),
 			    vdi->name, (unsigned long long)req->hdr.obj.oid, sd_strerror((int)res));
 		sdl_part_fail(p, sd_result_to_errno((int)res));
 		return;
@@ -344,7 +344,7 @@ static void sdl_iupd_done(struct sdl_req *req, int ret)
 	} else if (ret || req->rsp.result != SD_RES_SUCCESS) {
 		if (!ret)
 			ret = sd_result_to_errno((int)req->rsp.result);
-		sdl_set_err(vdi->c, "inode update of %s: %s", vdi->name, strerror(-ret));
+		sdl_set_err(&vdi->c->e, "inode update of %s: %s", vdi->name, strerror(-ret));
 		sdl_iupd_fail_parts(vdi, &u->waiters, ret);
 	} else {
 		if (!sdl_list_empty(&u->waiters))
@@ -400,7 +400,7 @@ static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
 
 	u = sdl_malloc(sizeof(*u) + 4u * (end - start + 1));
 	if (!u) {
-		sdl_set_err(vdi->c, "inode update of %s: out of memory", vdi->name);
+		sdl_set_err(&vdi->c->e, "inode update of %s: out of memory", vdi->name);
 		sdl_iupd_fail_parts(vdi, waiters, -ENOMEM);
 		return;
 	}
@@ -422,7 +422,7 @@ static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
 	u->req.done = sdl_iupd_done;
 	u->req.priv = u;
 	vdi->nr_iupd++;
-	sdl_req_submit(vdi->c, &u->req);
+	sdl_req_submit(&vdi->c->e, &u->req);
 }
 
 void sdl_vdi_merge_index(struct sd_vdi *vdi, const uint32_t *srv, uint32_t old_vid)
@@ -454,7 +454,7 @@ void sdl_vdi_merge_index(struct sd_vdi *vdi, const uint32_t *srv, uint32_t old_v
 		if (lost && run < 0)
 			run = (int64_t)idx;
 		if (!lost && run >= 0) {
-			sdl_log(vdi->c, LOG_WARNING,
+			sdl_log(&vdi->c->e, LOG_WARNING,
 				"%s: restoring index entries %lld-%llu lost to a snapshot",
 				vdi->name, (long long)run, (unsigned long long)idx - 1);
 			sdl_iupd_submit(vdi, (uint32_t)run, (uint32_t)idx - 1, &none);
@@ -546,7 +546,7 @@ static void sdl_acb_start(struct sdl_acb *acb, unsigned nr_active)
 static int sdl_check_range(struct sd_vdi *vdi, size_t count, uint64_t offset)
 {
 	if (offset > vdi->size || count > vdi->size - offset) {
-		sdl_set_err(vdi->c, "%s: range %llu+%zu beyond size %llu", vdi->name,
+		sdl_set_err(&vdi->c->e, "%s: range %llu+%zu beyond size %llu", vdi->name,
 			    (unsigned long long)offset, count, (unsigned long long)vdi->size);
 		return -EINVAL;
 	}
@@ -557,7 +557,7 @@ static int sdl_check_range(struct sd_vdi *vdi, size_t count, uint64_t offset)
 static int sdl_check_write(struct sd_vdi *vdi, size_t count, uint64_t offset)
 {
 	if (vdi->readonly) {
-		sdl_set_err(vdi->c, "%s is a read-only snapshot", vdi->name);
+		sdl_set_err(&vdi->c->e, "%s is a read-only snapshot", vdi->name);
 		return -EROFS;
 	}
 	return sdl_check_range(vdi, count, offset);
@@ -720,37 +720,54 @@ static int sdl_sync_finish(struct sd_vdi *vdi, int ret, struct sdl_sync_io *s)
 {
 	if (ret)
 		return ret;
-	ret = sdl_wait(vdi->c, &s->done);
+	ret = sdl_wait(&vdi->c->e, &s->done, 0);
 	return ret ? ret : s->ret;
 }
 
+/*
+ * Each wrapper checks before its submit: the sync state lives on the
+ * caller's stack and a request sent from a callback could never be waited
+ * for there.
+ */
 int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset)
 {
 	struct sdl_sync_io s = { 0, 0 };
+	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_read");
 
-	return sdl_sync_finish(vdi, sd_vdi_aio_read(vdi, buf, count, offset, sdl_sync_io_cb, &s),
-			       &s);
+	if (!ret)
+		ret = sdl_sync_finish(vdi, sd_vdi_aio_read(vdi, buf, count, offset,
+							   sdl_sync_io_cb, &s), &s);
+	return ret;
 }
 
 int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset)
 {
 	struct sdl_sync_io s = { 0, 0 };
+	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_write");
 
-	return sdl_sync_finish(vdi, sd_vdi_aio_write(vdi, buf, count, offset, 0, sdl_sync_io_cb,
-						     &s), &s);
+	if (!ret)
+		ret = sdl_sync_finish(vdi, sd_vdi_aio_write(vdi, buf, count, offset, 0,
+							    sdl_sync_io_cb, &s), &s);
+	return ret;
 }
 
 int sd_vdi_flush(struct sd_vdi *vdi)
 {
 	struct sdl_sync_io s = { 0, 0 };
+	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_flush");
 
-	return sdl_sync_finish(vdi, sd_vdi_aio_flush(vdi, sdl_sync_io_cb, &s), &s);
+	if (!ret)
+		ret = sdl_sync_finish(vdi, sd_vdi_aio_flush(vdi, sdl_sync_io_cb, &s), &s);
+	return ret;
 }
 
 int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset)
 {
 	struct sdl_sync_io s = { 0, 0 };
+	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_discard");
 
-	return sdl_sync_finish(vdi, sd_vdi_aio_discard(vdi, count, offset, sdl_sync_io_cb, &s),
-			       &s);
+	if (!ret)
+		ret = sdl_sync_finish(vdi, sd_vdi_aio_discard(vdi, count, offset,
+							      sdl_sync_io_cb, &s), &s);
+	return ret;
 }

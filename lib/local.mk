@@ -1,8 +1,9 @@
 # libsheepdog: the async client library (installed) and an uninstalled
 # convenience copy that unit tests link to reach the internals.
 LIBSHEEPDOG_SRCS = \
-	lib/alloc.c lib/transport.c lib/engine.c lib/cluster.c lib/vdi.c lib/io.c \
-	lib/admin.c lib/attr.c lib/sdl_priv.h lib/sdl_io.h lib/sdl_list.h
+	lib/alloc.c lib/opts.c lib/transport.c lib/engine.c lib/cluster.c lib/vdi.c lib/io.c \
+	lib/admin.c lib/attr.c lib/sdl_alloc.h lib/sdl_engine.h lib/sdl_priv.h lib/sdl_io.h \
+	lib/sdl_list.h
 
 # -fno-strict-aliasing works around a GCC 12 bug, not undefined behaviour in
 # this code.  Evidence (root-caused 2026-11-22, Debian gcc 12.2.0-14):
@@ -80,3 +81,16 @@ tests_unit_test_lib_sheep_SOURCES = tests/unit/test_lib_sheep.c
 tests_unit_test_lib_sheep_LDADD = lib/libsheepdog.la
 TESTS += tests/bats/lib_sheep.bats
 dist_noinst_DATA += tests/bats/lib_sheep.bats
+
+# One-way layers: no object references a symbol of a higher layer.
+TESTS += tests/lib_layers.sh
+dist_noinst_SCRIPTS += tests/lib_layers.sh
+EXTRA_DIST += lib/layers.txt
+
+# Address resolution (common/net.c, used by the engine too): numeric
+# addresses never reach the resolver; getaddrinfo is interposed.
+check_PROGRAMS += tests/unit/test_net
+tests_unit_test_net_SOURCES = tests/unit/test_net.c tests/unit/sdl_check.h
+tests_unit_test_net_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib -I$(top_srcdir)/tests/unit
+tests_unit_test_net_LDADD = lib/libsheepdog_internal.la -ldl
+TESTS += tests/unit/test_net

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sdl_priv.h"
+#include "sdl_engine.h"
 
 static int sock_connect(void *priv, const struct sockaddr *sa, socklen_t salen, int *in_progress)
 {

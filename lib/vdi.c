@@ -5,10 +5,10 @@
  * the small synchronous helpers admin.c shares.
  */
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <syslog.h>
 
+#include "codec.h"
 #include "sdl_priv.h"
 
 #define SDL_NOOBJ_RETRIES	40
@@ -18,43 +18,41 @@
 static int sdl_name_ok(struct sd_cluster *c, const char *name, const char *tag)
 {
 	if (!name || !*name || strlen(name) >= SD_MAX_VDI_LEN) {
-		sdl_set_err(c, "invalid vdi name");
+		sdl_set_err(&c->e, "invalid vdi name");
 		return -EINVAL;
 	}
 	if (tag && strlen(tag) >= SD_MAX_VDI_TAG_LEN) {
-		sdl_set_err(c, "snapshot tag too long");
+		sdl_set_err(&c->e, "snapshot tag too long");
 		return -EINVAL;
 	}
 	return 0;
 }
 
 int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint32_t snapid,
-		   const char *tag, uint32_t *vid)
+		   const char *tag, uint32_t *vid, uint64_t deadline_ms)
 {
-	char buf[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name buf;
 	struct sdl_req req;
 	int ret;
 
 	ret = sdl_name_ok(c, name, tag);
+	if (!ret)
+		ret = sdc_pack_vdi_name(&buf, name, tag);
 	if (ret)
 		return ret;
-	memset(buf, 0, sizeof(buf));
-	memcpy(buf, name, strlen(name));
-	if (tag)
-		memcpy(buf + SD_MAX_VDI_LEN, tag, strlen(tag));
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, opcode, SD_FLAG_CMD_WRITE, sizeof(buf));
 	req.hdr.vdi.snapid = snapid;
 	if (opcode == SD_OP_LOCK_VDI)
 		req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
-	req.wbuf = buf;
-	ret = sdl_run_req(c, &req);
+	req.wbuf = &buf;
+	ret = sdl_run_req(&c->e, &req, deadline_ms);
 	if (ret < 0) {
-		sdl_set_err(c, "looking up vdi %s: %s", name, strerror(-ret));
+		sdl_set_err(&c->e, "looking up vdi %s: %s", name, strerror(-ret));
 		return ret;
 	}
 	if (req.rsp.result != SD_RES_SUCCESS) {
-		sdl_set_err(c, "vdi %s%s%s: %s", name, tag && *tag ? " tag " : "",
+		sdl_set_err(&c->e, "vdi %s%s%s: %s", name, tag && *tag ? " tag " : "",
 			    tag && *tag ? tag : "", sd_strerror((int)req.rsp.result));
 		return sd_result_to_errno((int)req.rsp.result);
 	}
@@ -63,7 +61,7 @@ int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint3
 }
 
 int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len,
-		      uint32_t offset, int retry_noobj)
+		      uint32_t offset, int retry_noobj, uint64_t deadline_ms)
 {
 	struct sdl_req req;
 	int tries = 0, ret;
@@ -75,18 +73,17 @@ int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t le
 		req.hdr.obj.offset = offset;
 		req.rbuf = buf;
 		req.rlen = len;
-		ret = sdl_run_req(c, &req);
+		/* the pause between NO_OBJ retries is the engine's delayed queue */
+		ret = sdl_run_req_after(&c->e, &req, tries ? SDL_NOOBJ_DELAY_MS : 0, deadline_ms);
 		if (ret < 0) {
-			sdl_set_err(c, "reading object %llx: %s", (unsigned long long)oid,
+			sdl_set_err(&c->e, "reading object %llx: %s", (unsigned long long)oid,
 				    strerror(-ret));
 			return ret;
 		}
-		if (req.rsp.result == SD_RES_NO_OBJ && retry_noobj && ++tries < SDL_NOOBJ_RETRIES) {
-			poll(NULL, 0, SDL_NOOBJ_DELAY_MS);
+		if (req.rsp.result == SD_RES_NO_OBJ && retry_noobj && ++tries < SDL_NOOBJ_RETRIES)
 			continue;
-		}
 		if (req.rsp.result != SD_RES_SUCCESS) {
-			sdl_set_err(c, "reading object %llx: %s", (unsigned long long)oid,
+			sdl_set_err(&c->e, "reading object %llx: %s", (unsigned long long)oid,
 				    sd_strerror((int)req.rsp.result));
 			return sd_result_to_errno((int)req.rsp.result);
 		}
@@ -107,13 +104,13 @@ int sdl_write_obj_sync(struct sd_cluster *c, uint64_t oid, const void *buf, uint
 	req.hdr.obj.oid = oid;
 	req.hdr.obj.offset = offset;
 	req.wbuf = buf;
-	ret = sdl_run_req(c, &req);
+	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(c, "writing object %llx: %s", (unsigned long long)oid, strerror(-ret));
+		sdl_set_err(&c->e, "writing object %llx: %s", (unsigned long long)oid, strerror(-ret));
 		return ret;
 	}
 	if (req.rsp.result != SD_RES_SUCCESS) {
-		sdl_set_err(c, "writing object %llx: %s", (unsigned long long)oid,
+		sdl_set_err(&c->e, "writing object %llx: %s", (unsigned long long)oid,
 			    sd_strerror((int)req.rsp.result));
 		return sd_result_to_errno((int)req.rsp.result);
 	}
@@ -126,17 +123,17 @@ static void sdl_release_vid(struct sd_cluster *c, uint32_t vid)
 
 	/* an unreachable cluster would hold close for a whole retry window
 	 * just to drop a lock that only matters to a running sheep */
-	if (!sdl_cluster_up(c)) {
-		sdl_log(c, LOG_WARNING, "not releasing vid %x: no connection to %s", vid,
-			c->addr_str);
+	if (!sdl_engine_up(&c->e)) {
+		sdl_log(&c->e, LOG_WARNING, "not releasing vid %x: no connection to %s", vid,
+			c->e.addr_str);
 		return;
 	}
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_RELEASE_VDI, 0, 0);
 	req.hdr.vdi.base_vdi_id = vid;
 	req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
-	if (sdl_run_req(c, &req) < 0)
-		sdl_log(c, LOG_WARNING, "releasing vid %x failed", vid);
+	if (sdl_run_req(&c->e, &req, sdl_now_ms() + c->e.opts.connect_timeout_ms) < 0)
+		sdl_log(&c->e, LOG_WARNING, "releasing vid %x failed", vid);
 }
 
 static int sdl_vdi_apply_header(struct sd_vdi *vdi)
@@ -145,12 +142,12 @@ static int sdl_vdi_apply_header(struct sd_vdi *vdi)
 	unsigned shift = h->block_size_shift ? h->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT;
 
 	if (h->store_policy != SD_STORE_POLICY_FLAT) {
-		sdl_set_err(vdi->c, "%s is a hyper volume (B-tree index), not supported",
+		sdl_set_err(&vdi->c->e, "%s is a hyper volume (B-tree index), not supported",
 			    vdi->name);
 		return -ENOTSUP;
 	}
 	if (shift < SD_MIN_BLOCK_SIZE_SHIFT || shift > SD_MAX_BLOCK_SIZE_SHIFT) {
-		sdl_set_err(vdi->c, "%s: bad block_size_shift %u", vdi->name, shift);
+		sdl_set_err(&vdi->c->e, "%s: bad block_size_shift %u", vdi->name, shift);
 		return -EIO;
 	}
 	vdi->shift = shift;
@@ -165,16 +162,19 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 			   const char *tag)
 {
 	struct sd_vdi *vdi;
+	uint64_t deadline;
 	int ret, locked = 0;
 
-	ret = sdl_name_ok(c, name, tag);
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_open");
+	if (!ret)
+		ret = sdl_name_ok(c, name, tag);
 	if (ret) {
 		errno = -ret;
 		return NULL;
 	}
 	vdi = sdl_calloc(1, sizeof(*vdi));
 	if (!vdi) {
-		sdl_set_err(c, "out of memory");
+		sdl_set_err(&c->e, "out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -189,18 +189,21 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	vdi->snapid = snapid;
 	vdi->inode = sdl_malloc(SD_INODE_INDEX_END);
 	if (!vdi->inode) {
-		sdl_set_err(c, "out of memory");
+		sdl_set_err(&c->e, "out of memory");
 		ret = -ENOMEM;
 		goto fail;
 	}
 	vdi->hdr = (struct sd_inode_header *)vdi->inode;
 	vdi->index = (uint32_t *)(vdi->inode + SD_INODE_HEADER_SIZE);
-	ret = sdl_vdi_lookup(c, SD_OP_LOCK_VDI, name, snapid, tag, &vdi->vid);
+	/* open runs on the application's loop (tgtd's): every wait in it is
+	 * bounded by one connect timeout, not by the retry window */
+	deadline = sdl_now_ms() + c->e.opts.connect_timeout_ms;
+	ret = sdl_vdi_lookup(c, SD_OP_LOCK_VDI, name, snapid, tag, &vdi->vid, deadline);
 	if (ret)
 		goto fail;
 	locked = 1;
 	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END,
-				0, 1);
+				0, 1, deadline);
 	if (ret)
 		goto fail;
 	ret = sdl_vdi_apply_header(vdi);
@@ -209,7 +212,7 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	vdi->readonly = snapid || vdi->tag[0] || sd_inode_is_snapshot(vdi->hdr);
 	sdl_list_add_tail(&vdi->link, &c->vdis);
 	c->nr_vdis++;
-	sdl_log(c, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s)", name, vdi->vid,
+	sdl_log(&c->e, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s)", name, vdi->vid,
 		(unsigned long long)vdi->size, vdi->obj_size, vdi->readonly ? ", read-only" : "");
 	return vdi;
 fail:
@@ -227,21 +230,14 @@ static int sdl_vdi_busy(const struct sd_vdi *vdi)
 	       vdi->reload_want || !sdl_list_empty(&vdi->dirty);
 }
 
+static int sdl_vdi_idle(void *arg)
+{
+	return !sdl_vdi_busy(arg);
+}
+
 static int sdl_vdi_drain(struct sd_vdi *vdi)
 {
-	struct sd_cluster *c = vdi->c;
-
-	while (sdl_vdi_busy(vdi)) {
-		struct pollfd pfd = { .fd = c->epfd, .events = POLLIN };
-		int ret = sdl_service(c);
-
-		if (ret)
-			return ret;
-		if (!sdl_vdi_busy(vdi))
-			break;
-		poll(&pfd, 1, 200);
-	}
-	return 0;
+	return sdl_wait_until(&vdi->c->e, sdl_vdi_idle, vdi, 0);
 }
 
 int sd_vdi_close(struct sd_vdi *vdi)
@@ -252,13 +248,16 @@ int sd_vdi_close(struct sd_vdi *vdi)
 	if (!vdi)
 		return -EINVAL;
 	c = vdi->c;
+	ret = sdl_sync_allowed(&c->e, "sd_vdi_close");
+	if (ret)
+		return ret;
 	ret = sdl_vdi_drain(vdi);
 	if (ret)
 		return ret;
 	/* as before a flush: index entries a snapshot swallowed go back */
-	if (vdi->index_changed && !vdi->readonly && sdl_cluster_up(c)) {
+	if (vdi->index_changed && !vdi->readonly && sdl_engine_up(&c->e)) {
 		vdi->reload_want = SDL_RELOAD_HEADER;
-		sdl_signal(c);
+		sdl_signal(&c->e);
 		ret = sdl_vdi_drain(vdi);
 		if (ret)
 			return ret;
@@ -307,7 +306,7 @@ struct sdl_reload {
 	int mode;
 	int tries;
 	uint32_t new_vid;
-	char names[SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN];
+	struct sdc_vdi_name names;
 	char *buf;
 };
 
@@ -327,10 +326,10 @@ void sdl_vdi_reload_done(struct sd_vdi *vdi, int ret)
 {
 	vdi->reloading = 0;
 	if (ret)
-		sdl_log(vdi->c, LOG_ERR, "reloading %s failed: %s", vdi->name, strerror(-ret));
+		sdl_log(&vdi->c->e, LOG_ERR, "reloading %s failed: %s", vdi->name, strerror(-ret));
 	sdl_vdi_release_waiters(vdi, ret);
-	if (!vdi->c->in_service)
-		sdl_signal(vdi->c);
+	if (!vdi->c->e.in_service)
+		sdl_signal(&vdi->c->e);
 }
 
 static void sdl_reload_send_read(struct sdl_reload *r)
@@ -358,7 +357,7 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 	}
 	if (r->stage == SDL_RL_LOCK) {
 		if (res != SD_RES_SUCCESS) {
-			sdl_set_err(vdi->c, "reload of %s: %s", vdi->name, sd_strerror((int)res));
+			sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name, sd_strerror((int)res));
 			sdl_reload_finish(vdi, sd_result_to_errno((int)res));
 			return;
 		}
@@ -367,17 +366,17 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		if (r->new_vid != vdi->vid)
 			r->mode = SDL_RELOAD_FULL;
 		sdl_reload_send_read(r);
-		sdl_req_submit(vdi->c, &r->req);
+		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
 	}
 	if (res == SD_RES_NO_OBJ && ++r->tries < SDL_NOOBJ_RETRIES) {
 		/* the new inode of a snapshot in progress is not written yet */
 		sdl_reload_send_read(r);
-		sdl_req_submit_delayed(vdi->c, &r->req, SDL_NOOBJ_DELAY_MS);
+		sdl_req_submit_delayed(&vdi->c->e, &r->req, SDL_NOOBJ_DELAY_MS);
 		return;
 	}
 	if (res != SD_RES_SUCCESS) {
-		sdl_set_err(vdi->c, "reload of %s: %s", vdi->name, sd_strerror((int)res));
+		sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name, sd_strerror((int)res));
 		sdl_reload_finish(vdi, sd_result_to_errno((int)res));
 		return;
 	}
@@ -397,7 +396,7 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		memcpy(vdi->index, r->buf + SD_INODE_HEADER_SIZE,
 		       SD_INODE_INDEX_END - SD_INODE_HEADER_SIZE);
 	if (old_vid != vdi->vid)
-		sdl_log(vdi->c, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name, vdi->vid,
+		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name, vdi->vid,
 			old_vid);
 	sdl_vdi_after_reload(vdi, old_vid);
 	/*
@@ -405,7 +404,7 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 	 * the reload changed nothing would make the waiters spin for ever.
 	 */
 	if (!ret && ++vdi->reload_streak > SDL_RELOAD_STREAK_MAX) {
-		sdl_set_err(vdi->c, "%s: %u reloads in a row did not help, giving up", vdi->name,
+		sdl_set_err(&vdi->c->e, "%s: %u reloads in a row did not help, giving up", vdi->name,
 			    vdi->reload_streak);
 		vdi->reload_streak = 0;
 		ret = r->mode == SDL_RELOAD_HEADER ? -EROFS : -EIO;
@@ -429,7 +428,7 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 		r->buf = sdl_malloc(SD_INODE_INDEX_END);
 	if (!r || !r->buf) {
 		sdl_free(r);
-		sdl_set_err(vdi->c, "reload of %s: out of memory", vdi->name);
+		sdl_set_err(&vdi->c->e, "reload of %s: out of memory", vdi->name);
 		sdl_vdi_reload_done(vdi, -ENOMEM);
 		return;
 	}
@@ -443,16 +442,17 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 		sdl_reload_send_read(r);
 	} else {
 		r->stage = SDL_RL_LOCK;
-		memcpy(r->names, vdi->name, strlen(vdi->name));
+		/* the name was checked at open: this cannot fail */
+		sdc_pack_vdi_name(&r->names, vdi->name, NULL);
 		/*
 		 * GET_VDI_INFO, not LOCK_VDI: with the cluster lock on, a
 		 * second shared lock from the same node is refused, and
 		 * reloads also run on flush and close.
 		 */
 		sdl_init_hdr(&r->req.hdr, SD_OP_GET_VDI_INFO, SD_FLAG_CMD_WRITE, sizeof(r->names));
-		r->req.wbuf = r->names;
+		r->req.wbuf = &r->names;
 	}
-	sdl_req_submit(vdi->c, &r->req);
+	sdl_req_submit(&vdi->c->e, &r->req);
 }
 
 void sdl_vdis_kick(struct sd_cluster *c)

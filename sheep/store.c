@@ -27,6 +27,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fullio.h"
 #include "sheep.h"
 
 #define TMP_PREFIX ".tmp."
@@ -56,45 +57,14 @@ static void tmp_name(char *buf, size_t len, const char *what)
 
 static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	/* sdc_full_io only reads from buf for a write */
+	return sdc_full_io(fd, SDC_IO_PWRITE, (void *)buf, len, off, -EIO);
 }
 
 /* Reads past EOF return -EIO: objects are always stored at full size. */
 static int pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return sdc_full_io(fd, SDC_IO_PREAD, buf, len, off, -EIO);
 }
 
 static int is_zero(const void *buf, size_t len)

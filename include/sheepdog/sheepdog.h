@@ -11,8 +11,12 @@
  * inside sd_cluster_service(), which the application calls when the fd
  * returned by sd_cluster_fd() is readable (it aggregates every socket and
  * timer of the handle, so its number never changes).  The synchronous calls
- * are a poll loop over the same machinery and must not be called from inside
- * a completion callback.
+ * (connect, open, close, sd_vdi_read/write/flush/discard, administration,
+ * sd_run_sdreq) are a poll loop over the same machinery.  Called from inside
+ * a completion callback (or anything else sd_cluster_service() runs), a
+ * synchronous call, and sd_disconnect(), fails at once with -EDEADLK
+ * (sd_vdi_open: NULL, errno EDEADLK) without sending anything, and
+ * sd_cluster_errmsg() says which call it was.
  *
  * Errors: functions return 0 (or a count) on success and a negative errno on
  * failure; constructors return NULL and set errno.  Sheep result codes map to
@@ -56,25 +60,48 @@ struct sd_vdi;
 /* Cluster handle                                                       */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Options of a handle.  Fill with sd_cluster_opts_init(), then change what
+ * you need; passing NULL instead of a struct means all defaults.  A field
+ * that lies beyond struct_size (a caller built against an older, shorter
+ * struct) takes its default.  What 0 means, field by field:
+ */
 struct sd_cluster_opts {
-	size_t struct_size;		/* sizeof(struct sd_cluster_opts) */
-	unsigned nr_connections;	/* I/O connections in the pool; default 4 */
-	unsigned connect_timeout_ms;	/* one connect attempt; default 5000 */
-	unsigned io_timeout_ms;		/* one sheep request; default 30000 */
-	unsigned retry_timeout_ms;	/* a lost cluster is retried this long before
-					 * pending requests fail; default 60000 */
-	unsigned max_inflight;		/* sheep requests outstanding per handle;
-					 * default 512 */
+	size_t struct_size;		/* sizeof(struct sd_cluster_opts); 0: no
+					 * field is read, all defaults */
+	unsigned nr_connections;	/* I/O connections in the pool; default 4,
+					 * at most 64.  0: the default (a pool
+					 * needs a connection) */
+	unsigned connect_timeout_ms;	/* one connect attempt; also bounds every
+					 * wait of sd_connect and sd_vdi_open;
+					 * default 5000.  0: the default */
+	unsigned io_timeout_ms;		/* one sheep request on a connection; when
+					 * it passes the connection is declared
+					 * dead; default 30000.  0: the default */
+	unsigned retry_timeout_ms;	/* how long after its first transport error
+					 * or retryable result (SHUTDOWN, HALT,
+					 * WAIT_FOR_JOIN, NETWORK_ERROR, KILLED) a
+					 * request is still retried (reconnect +
+					 * resend) before it fails; default 60000.
+					 * 0: no retry window, a request fails at
+					 * its first transport error or retryable
+					 * result */
+	unsigned max_inflight;		/* sheep requests outstanding per handle
+					 * (more wait in a queue); default 512.
+					 * 0: the default */
 };
 
-/* Fill *opts with the defaults above. */
+/* Fill *opts with the defaults above (struct_size included). */
 void sd_cluster_opts_init(struct sd_cluster_opts *opts);
 
 /*
  * Connect to a sheep.  addr: "host:port", "host" (port 7000), "[v6addr]:port",
- * "unix:/path/to/sock" or an absolute path of a UNIX socket.  Blocks for at
- * most connect_timeout_ms.  Returns NULL with errno set (EINVAL for a bad
- * address, ECONNREFUSED, ETIMEDOUT, ENOMEM, ...).
+ * "unix:/path/to/sock" or an absolute path of a UNIX socket.  A UNIX path or
+ * an IPv4/IPv6 literal never goes to the resolver; a host name is looked up
+ * once, here (getaddrinfo, with the system resolver's own timeouts).  Then
+ * blocks for at most connect_timeout_ms.  Returns NULL with errno set
+ * (EINVAL for a bad address, EHOSTUNREACH for an unknown name, EAGAIN for a
+ * failing resolver, ECONNREFUSED, ETIMEDOUT, ENOMEM, ...).
  */
 struct sd_cluster *sd_connect(const char *addr);
 struct sd_cluster *sd_connect_opts(const char *addr, const struct sd_cluster_opts *opts);
@@ -122,8 +149,10 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data);
 /*
  * Open a vdi.  snapid 0 and tag NULL/"" open the working vdi (read-write);
  * a non-zero snapid or a tag opens that snapshot, read-only.
- * Blocks (bounded by the cluster timeouts).  NULL + errno on failure
- * (ENOENT: no such vdi or snapshot).
+ * Blocks for at most connect_timeout_ms (lock and inode read together; a
+ * failed open may add one more for releasing the lock).  NULL + errno on
+ * failure (ENOENT: no such vdi or snapshot; ETIMEDOUT: no answer in time;
+ * EDEADLK: called from a completion callback).
  */
 struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid,
 			   const char *tag);

@@ -149,6 +149,27 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$port" 
 	[ "$status" -eq 0 ]
 }
 
+@test "bs_errors: retry=0: with sheep gone a command fails at once, not after a window" {
+	local t0 t1
+	bss_vdi_create noretry 8M
+	run tgt_lun_new 1 2 "$(bss_tcp noretry)" sheepdog "timeout=20;retry=0;connect_timeout=2"
+	[ "$status" -eq 0 ]
+	run bss_io 2 --mode write --qd 4 --bs 65536 --offset 0 --length $((MiB)) --seed 9
+	[ "$status" -eq 0 ]
+
+	sheep_stop KILL
+	# Read allocated blocks (a hole would not need sheep).  retry=0 used
+	# to mean libsheepdog's 60 s default window: bounded here at 15 s.
+	t0=$(date +%s)
+	run timeout 15 "$BSS_RAW" "$(tgt_url 1 2)" "$(bss_cdb10 0x28 0 0 8)" --in 4096
+	t1=$(date +%s)
+	echo "$output (status $status after $((t1 - t0)) s)"
+	[[ "$output" == "status=CHECK_CONDITION key=0x0b asc=0x08 ascq=0x0"[01] ]]
+	[ $((t1 - t0)) -le 5 ]
+	run timeout 5 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode sys
+	[ "$status" -eq 0 ]
+}
+
 @test "bs_errors: default options: with sheep gone, I/O fails before 30 s and delete is bounded" {
 	local t0 t1
 	sheep_stop KILL

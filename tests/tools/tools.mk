@@ -13,5 +13,8 @@ EXTRA_DIST += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
 
 # tgt build plumbing, benchmark and testing notes.
 dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench
+# fetch-tgt-source's deb-src entries from fake apt configurations (offline).
+TESTS += tests/bats/fetch_tgt_source.bats
+EXTRA_DIST += tests/bats/fetch_tgt_source.bats
 # `make distcheck` configures the unpacked tarball, which has no tgt-src/.
 # (AM_DISTCHECK_CONFIGURE_FLAGS in the top Makefile.am passes TGT_DISTCHECK_CONFIGURE_FLAGS)

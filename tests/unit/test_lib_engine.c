@@ -97,7 +97,7 @@ static void test_pipelining(void)
 		return;
 	for (i = 0; i < 6; i++) {
 		rreq_init(&r[i], 100 + i);
-		sdl_req_submit(c, &r[i].req);
+		sdl_req_submit(&c->e, &r[i].req);
 		CHECK_EQ(r[i].calls, 0);
 	}
 	fake_pump(&f, c, 50);
@@ -147,7 +147,7 @@ static void test_max_inflight(void)
 		return;
 	for (i = 0; i < 10; i++) {
 		rreq_init(&r[i], 300 + i);
-		sdl_req_submit(c, &r[i].req);
+		sdl_req_submit(&c->e, &r[i].req);
 	}
 	while (done < 10 && rounds++ < 50) {
 		fake_pump(&f, c, 20);
@@ -182,7 +182,7 @@ static void test_timeout(void)
 	connects = f.nr_connects;
 	rreq_init(&r, 42);
 	t0 = sdl_now_ms();
-	sdl_req_submit(c, &r.req);
+	sdl_req_submit(&c->e, &r.req);
 	fake_pump(&f, c, 30);
 	CHECK_EQ(fake_nr_held(&f), 1);
 	/* never answered: the connection is declared dead and the request resent */
@@ -218,7 +218,7 @@ static void test_reconnect_resend(void)
 	sd_set_log_cb(c, dbg_log, NULL);
 	for (i = 0; i < 3; i++) {
 		rreq_init(&r[i], 200 + i);
-		sdl_req_submit(c, &r[i].req);
+		sdl_req_submit(&c->e, &r[i].req);
 	}
 	fake_pump(&f, c, 50);
 	CHECK_EQ(fake_nr_held(&f), 3);
@@ -241,7 +241,7 @@ static void test_reconnect_resend(void)
 	/* a send error is handled the same way */
 	rreq_init(&r[0], 200);
 	f.fail_send = 1;
-	sdl_req_submit(c, &r[0].req);
+	sdl_req_submit(&c->e, &r[0].req);
 	fake_pump(&f, c, 200);
 	CHECK_EQ(fake_nr_held(&f), 1);
 	fake_serve_all(&f);
@@ -265,7 +265,7 @@ static void test_retry_window(void)
 	if (!c)
 		return;
 	rreq_init(&r, 1);
-	sdl_req_submit(c, &r.req);
+	sdl_req_submit(&c->e, &r.req);
 	fake_pump(&f, c, 30);
 	CHECK_EQ(fake_nr_held(&f), 1);
 	f.refuse = 1;
@@ -273,7 +273,7 @@ static void test_retry_window(void)
 	t0 = sdl_now_ms();
 	/* queued while the cluster is unreachable: accepted, fails later */
 	rreq_init(&r2, 2);
-	sdl_req_submit(c, &r2.req);
+	sdl_req_submit(&c->e, &r2.req);
 	pump_until(&f, c, &r.calls, 5000);
 	pump_until(&f, c, &r2.calls, 5000);
 	CHECK_EQ(r.calls, 1);
@@ -286,7 +286,7 @@ static void test_retry_window(void)
 	f.refuse = 0;
 	rreq_init(&r, 3);
 	fake_obj_create(&f, 3, 64);
-	sdl_req_submit(c, &r.req);
+	sdl_req_submit(&c->e, &r.req);
 	wait_held(&f, c, 1, 3000);
 	fake_serve_all(&f);
 	pump_until(&f, c, &r.calls, 500);
@@ -310,7 +310,7 @@ static void test_retryable_result(void)
 	if (!c)
 		return;
 	rreq_init(&r, 9);
-	sdl_req_submit(c, &r.req);
+	sdl_req_submit(&c->e, &r.req);
 	fake_pump(&f, c, 30);
 	q = fake_find(&f, SD_OP_READ_OBJ, 9);
 	CHECK(q != NULL);
@@ -363,7 +363,7 @@ static void test_cancel_and_sync(void)
 	f.auto_serve = 0;
 	/* disconnect cancels what is pending */
 	rreq_init(&r, 77);
-	sdl_req_submit(c, &r.req);
+	sdl_req_submit(&c->e, &r.req);
 	fake_pump(&f, c, 30);
 	CHECK_EQ(sd_disconnect(c), 0);
 	CHECK_EQ(r.calls, 1);
@@ -434,10 +434,10 @@ static void test_send_batch(void)
 	f.refuse = 1;
 	fake_kill_all(&f);
 	fake_pump(&f, c, 30);
-	CHECK(!sdl_cluster_up(c));
+	CHECK(!sdl_engine_up(&c->e));
 	for (i = 0; i < 16; i++) {
 		rreq_init(&r[i], 500 + i);
-		sdl_req_submit(c, &r[i].req);
+		sdl_req_submit(&c->e, &r[i].req);
 	}
 	CHECK_EQ(f.nr_seen, 0);
 	f.refuse = 0;
@@ -451,9 +451,9 @@ static void test_send_batch(void)
 			    fake_held(&f, i)->hdr.obj.oid == fake_held(&f, j)->hdr.obj.oid)
 				ids_distinct = 0;
 	CHECK(ids_distinct);
-	CHECK(sdl_list_empty(&c->conns[0].sendq));
-	CHECK_EQ(c->conns[0].nr_reqs, 16);
-	CHECK_EQ(c->nr_inflight, 16);
+	CHECK(sdl_list_empty(&c->e.conns[0].sendq));
+	CHECK_EQ(c->e.conns[0].nr_reqs, 16);
+	CHECK_EQ(c->e.nr_inflight, 16);
 	fake_serve_all(&f);
 	for (i = 0; i < 100 && done < 16; i++) {
 		fake_pump(&f, c, 20);
@@ -466,12 +466,277 @@ static void test_send_batch(void)
 		CHECK_EQ(r[i].buf[0], 'a' + i);
 		CHECK_EQ(r[i].buf[63], 'a' + i);
 	}
-	CHECK(sdl_list_empty(&c->conns[0].inflight));
-	CHECK_EQ(c->nr_inflight, 0);
+	CHECK(sdl_list_empty(&c->e.conns[0].inflight));
+	CHECK_EQ(c->e.nr_inflight, 0);
 	CHECK_EQ(f.nr_seen, 16);
 	CHECK_EQ(sd_disconnect(c), 0);
 	fake_fini(&f);
 	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+/* A request callback that tries a sync request from inside the round. */
+struct nested {
+	struct rreq outer;
+	struct sd_cluster *c;
+	int inner_ret;
+	int seen_before, seen_after;
+	struct fake *f;
+};
+
+static void nested_done(struct sdl_req *req, int ret)
+{
+	struct nested *n = sdl_container_of(req, struct nested, outer.req);
+	struct rreq inner;
+
+	n->outer.calls++;
+	n->outer.ret = ret;
+	n->seen_before = n->f->nr_seen;
+	rreq_init(&inner, 101);
+	n->inner_ret = sdl_run_req(&n->c->e, &inner.req, sdl_now_ms() + 2000);
+	fake_io(n->f);
+	n->seen_after = n->f->nr_seen;
+}
+
+static void test_sync_in_callback(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct nested n;
+
+	fake_init(&f, 20);
+	fake_obj_create(&f, 100, 64);
+	fake_obj_create(&f, 101, 64);
+	c = connect_opts(&f, 1, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	f.auto_serve = 1;
+	memset(&n, 0, sizeof(n));
+	rreq_init(&n.outer, 100);
+	n.outer.req.done = nested_done;
+	n.c = c;
+	n.f = &f;
+	sdl_req_submit(&c->e, &n.outer.req);
+	pump_until(&f, c, &n.outer.calls, 2000);
+	CHECK_EQ(n.outer.calls, 1);
+	CHECK_EQ(n.inner_ret, -EDEADLK);
+	CHECK(strstr(sd_cluster_errmsg(c), "completion callback") != NULL);
+	CHECK_EQ(n.seen_after, n.seen_before);
+	CHECK_EQ(c->e.nr_inflight, 0);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+/*
+ * A sync request with a deadline gives up when it passes, and the engine
+ * forgets the request (it lived on the caller's stack): the late reply is
+ * dropped and the next request works.
+ */
+static void test_sync_deadline(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct rreq r, r2;
+	uint64_t t0;
+	int ret;
+
+	fake_init(&f, 20);
+	fake_obj_create(&f, 100, 64);
+	c = connect_opts(&f, 1, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	rreq_init(&r, 100);
+	t0 = sdl_now_ms();
+	ret = sdl_run_req(&c->e, &r.req, t0 + 300);
+	CHECK_EQ(ret, -ETIMEDOUT);
+	CHECK(sdl_now_ms() - t0 >= 300);
+	CHECK(sdl_now_ms() - t0 < 2000);
+	CHECK_EQ(c->e.nr_inflight, 0);
+	CHECK_EQ(c->e.conns[0].nr_reqs, 0);
+	CHECK(sdl_list_empty(&c->e.conns[0].inflight));
+	memset(&r, 0xa5, sizeof(r));	/* the engine must not touch it again */
+	CHECK_EQ(fake_serve_all(&f), 1);
+	f.auto_serve = 1;
+	rreq_init(&r2, 100);
+	CHECK_EQ(sdl_run_req(&c->e, &r2.req, sdl_now_ms() + 2000), 0);
+	CHECK_EQ(r2.req.rsp.result, SD_RES_SUCCESS);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+/*
+ * retry_timeout_ms = 0 after sd_cluster_opts_init(): no retry window.  A
+ * request fails at its first transport error, and a retryable result is
+ * handed back as is, at once (it used to mean the 60 s default).
+ */
+static void test_retry_zero(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct fake_req *q;
+	struct rreq r, r2;
+	uint64_t t0;
+
+	fake_init(&f, 20);
+	fake_obj_create(&f, 1, 64);
+	c = connect_opts(&f, 1, 5000, 0);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	CHECK_EQ(c->e.opts.retry_timeout_ms, 0);
+	/* a retryable result: no resend */
+	rreq_init(&r, 1);
+	sdl_req_submit(&c->e, &r.req);
+	wait_held(&f, c, 1, 2000);
+	q = fake_held(&f, 0);
+	CHECK(q != NULL);
+	if (q)
+		fake_reply(&f, q, SD_RES_SHUTDOWN, NULL, 0);
+	t0 = sdl_now_ms();
+	pump_until(&f, c, &r.calls, 3000);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(r.req.rsp.result, SD_RES_SHUTDOWN);
+	CHECK(sdl_now_ms() - t0 < 1000);
+	CHECK_EQ(fake_nr_held(&f), 0);
+	/* a transport error: the request in flight and one queued after it */
+	rreq_init(&r, 1);
+	sdl_req_submit(&c->e, &r.req);
+	wait_held(&f, c, 1, 2000);
+	f.refuse = 1;
+	fake_kill_all(&f);
+	t0 = sdl_now_ms();
+	rreq_init(&r2, 1);
+	sdl_req_submit(&c->e, &r2.req);
+	pump_until(&f, c, &r.calls, 3000);
+	pump_until(&f, c, &r2.calls, 3000);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, -ENOTCONN);
+	CHECK_EQ(r2.calls, 1);
+	CHECK_EQ(r2.ret, -ENOTCONN);
+	CHECK(sdl_now_ms() - t0 < 1000);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
+/* What 0 and a short struct_size mean for the other fields. */
+static void test_opts_zero(void)
+{
+	struct sd_cluster_opts d, o, got;
+
+	sd_cluster_opts_init(&d);
+	sdl_opts_apply(&got, NULL);
+	CHECK(memcmp(&got, &d, sizeof(d)) == 0);
+	/* 0 in the others: the defaults */
+	memset(&o, 0, sizeof(o));
+	o.struct_size = sizeof(o);
+	o.retry_timeout_ms = 1234;
+	sdl_opts_apply(&got, &o);
+	CHECK_EQ(got.nr_connections, d.nr_connections);
+	CHECK_EQ(got.connect_timeout_ms, d.connect_timeout_ms);
+	CHECK_EQ(got.io_timeout_ms, d.io_timeout_ms);
+	CHECK_EQ(got.max_inflight, d.max_inflight);
+	CHECK_EQ(got.retry_timeout_ms, 1234);
+	/* struct_size 0: nothing is read, not even a 0 retry */
+	o.struct_size = 0;
+	o.retry_timeout_ms = 0;
+	o.nr_connections = 9;
+	sdl_opts_apply(&got, &o);
+	CHECK(memcmp(&got, &d, sizeof(d)) == 0);
+	/* a shorter (older) struct: fields beyond it take their defaults */
+	sd_cluster_opts_init(&o);
+	o.struct_size = offsetof(struct sd_cluster_opts, io_timeout_ms);
+	o.connect_timeout_ms = 777;
+	o.io_timeout_ms = 888;
+	o.retry_timeout_ms = 0;
+	sdl_opts_apply(&got, &o);
+	CHECK_EQ(got.connect_timeout_ms, 777);
+	CHECK_EQ(got.io_timeout_ms, d.io_timeout_ms);
+	CHECK_EQ(got.retry_timeout_ms, d.retry_timeout_ms);
+	/* the pool is capped */
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 1000;
+	sdl_opts_apply(&got, &o);
+	CHECK_EQ(got.nr_connections, 64);
+}
+
+/* A callback that submits another request (a resend opportunity). */
+struct chain {
+	struct rreq r;
+	struct sd_cluster *c;
+	struct rreq next;
+};
+
+static void chain_done(struct sdl_req *req, int ret)
+{
+	struct chain *ch = sdl_container_of(req, struct chain, r.req);
+
+	ch->r.calls++;
+	ch->r.ret = ret;
+	rreq_init(&ch->next, 3);
+	sdl_req_submit(&ch->c->e, &ch->next.req);
+}
+
+/*
+ * retry 0 with several connections: a request carried by a connection that
+ * dies fails, even when a callback of the same round submits and so
+ * dispatches the queue while the request is back on it.
+ */
+static void test_retry_zero_no_resend(void)
+{
+	struct fake f;
+	struct sd_cluster *c;
+	struct fake_req *q1, *q2;
+	struct chain ch;
+	struct rreq r1;
+	int i, resent = 0;
+
+	fake_init(&f, 20);
+	fake_obj_create(&f, 1, 64);
+	fake_obj_create(&f, 2, 64);
+	fake_obj_create(&f, 3, 64);
+	c = connect_opts(&f, 2, 5000, 0);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	rreq_init(&r1, 1);
+	memset(&ch, 0, sizeof(ch));
+	rreq_init(&ch.r, 2);
+	ch.r.req.done = chain_done;
+	ch.c = c;
+	sdl_req_submit(&c->e, &r1.req);
+	sdl_req_submit(&c->e, &ch.r.req);
+	wait_held(&f, c, 2, 2000);
+	q1 = fake_find(&f, SD_OP_READ_OBJ, 1);
+	q2 = fake_find(&f, SD_OP_READ_OBJ, 2);
+	CHECK(q1 && q2 && q1->conn != q2->conn);
+	if (!q1 || !q2 || q1->conn == q2->conn)
+		goto out;
+	/* r1's connection dies first, then r2's reply arrives on the other */
+	fake_kill_conn(&f, q1->conn);
+	fake_serve(&f, q2);
+	fake_io(&f);
+	for (i = 0; i < 20 && !(r1.calls && ch.next.calls); i++) {
+		fake_pump(&f, c, 20);
+		while ((q1 = fake_find(&f, SD_OP_READ_OBJ, ALL)) != NULL) {
+			if (q1->hdr.obj.oid == 1)
+				resent++;
+			fake_serve(&f, q1);
+		}
+	}
+	CHECK_EQ(ch.r.calls, 1);
+	CHECK_EQ(ch.r.ret, 0);
+	CHECK_EQ(r1.calls, 1);
+	CHECK_EQ(r1.ret, -ENOTCONN);
+	CHECK_EQ(resent, 0);
+out:
+	fake_pump(&f, c, 50);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
 }
 
 int main(void)
@@ -487,6 +752,11 @@ int main(void)
 	RUN_TEST(test_cancel_and_sync, passed, failed);
 	RUN_TEST(test_connect_errors, passed, failed);
 	RUN_TEST(test_send_batch, passed, failed);
+	RUN_TEST(test_sync_in_callback, passed, failed);
+	RUN_TEST(test_sync_deadline, passed, failed);
+	RUN_TEST(test_retry_zero, passed, failed);
+	RUN_TEST(test_retry_zero_no_resend, passed, failed);
+	RUN_TEST(test_opts_zero, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -6,6 +6,7 @@
  * FUA, the callback contract and allocation-failure injection.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1085,6 +1086,143 @@ static void test_alloc_failures(void)
 	CHECK(n < 200);
 }
 
+/* What a completion callback saw when it tried the sync calls. */
+struct reentry {
+	struct env *e;
+	int calls;
+	int open_errno;
+	int opened;
+	int inflight_before, inflight_after;
+	int create_msg_ok;
+	int read_ret, write_ret, close_ret, create_ret, sdreq_ret, disconnect_ret, list_ret;
+	int seen_before, seen_after;
+	char msg[256];
+};
+
+static void reentry_cb(struct sd_vdi *v, int ret, void *opaque)
+{
+	struct reentry *r = opaque;
+	struct sd_vdi_info *info = NULL;
+	struct sd_req hdr;
+	struct sd_vdi *v2;
+	char buf[512];
+
+	r->calls++;
+	r->seen_before = r->e->f.nr_seen;
+	errno = 0;
+	v2 = sd_vdi_open(r->e->c, "v", 0, NULL);
+	r->open_errno = errno;
+	r->opened = v2 != NULL;
+	snprintf(r->msg, sizeof(r->msg), "%s", sd_cluster_errmsg(r->e->c));
+	r->inflight_before = r->e->c->e.nr_inflight + (int)sdl_list_empty(&r->e->c->e.pending);
+	r->read_ret = sd_vdi_read(v, buf, sizeof(buf), 0);
+	r->write_ret = sd_vdi_write(v, buf, sizeof(buf), 0);
+	r->inflight_after = r->e->c->e.nr_inflight + (int)sdl_list_empty(&r->e->c->e.pending);
+	r->close_ret = sd_vdi_close(v);
+	r->create_ret = sd_vdi_create(r->e->c, "other", OBJ);
+	r->create_msg_ok = strstr(sd_cluster_errmsg(r->e->c), "sd_vdi_create") != NULL;
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.opcode = SD_OP_GET_CLUSTER_DEFAULT;
+	r->sdreq_ret = sd_run_sdreq(r->e->c, &hdr, NULL);
+	r->list_ret = sd_vdi_list(r->e->c, &info);
+	free(info);
+	r->disconnect_ret = sd_disconnect(r->e->c);
+	r->seen_after = r->e->f.nr_seen;
+}
+
+/*
+ * A sync call from a completion callback fails with -EDEADLK, sends
+ * nothing and leaves a message saying why; the handle keeps working.
+ */
+static void test_sync_from_callback(void)
+{
+	struct env e;
+	struct reentry r;
+	char buf[512];
+	int i;
+
+	env_open(&e, 4 * OBJ);
+	memset(&r, 0, sizeof(r));
+	r.e = &e;
+	e.f.auto_serve = 1;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, reentry_cb, &r)), 0);
+	for (i = 0; i < 40 && !r.calls; i++)
+		fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.opened, 0);
+	CHECK_EQ(r.open_errno, EDEADLK);
+	CHECK(strstr(r.msg, "sd_vdi_open") != NULL);
+	CHECK(strstr(r.msg, "completion callback") != NULL);
+	CHECK_EQ(r.read_ret, -EDEADLK);
+	CHECK_EQ(r.write_ret, -EDEADLK);
+	CHECK_EQ(r.inflight_after, r.inflight_before);
+	CHECK_EQ(r.close_ret, -EDEADLK);
+	CHECK_EQ(r.create_ret, -EDEADLK);
+	CHECK(r.create_msg_ok);
+	CHECK_EQ(r.sdreq_ret, -EDEADLK);
+	CHECK_EQ(r.list_ret, -EDEADLK);
+	CHECK_EQ(r.disconnect_ret, -EDEADLK);
+	CHECK_EQ(r.seen_after, r.seen_before);
+	/* outside a callback the same calls work again */
+	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), 0), 0);
+	env_close(&e);
+}
+
+/*
+ * sd_vdi_open runs on the application's loop: a sheep that never answers
+ * the lock, or keeps answering NO_OBJ for the inode, holds it for one
+ * connect timeout, not for the io timeout plus the retry window.
+ */
+static void test_open_bounded(void)
+{
+	struct sd_cluster_opts o;
+	struct sd_cluster *c;
+	struct sd_vdi *v;
+	struct fake f;
+	uint64_t t0;
+
+	fake_init(&f, SHIFT);
+	fake_vdi_create(&f, "v", 4 * OBJ, 0);
+	sd_cluster_opts_init(&o);
+	o.connect_timeout_ms = 300;
+	o.io_timeout_ms = 5000;
+	o.retry_timeout_ms = 5000;
+	f.auto_serve = 1;
+	c = fake_connect(&f, &o);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	/* the lock is never answered */
+	f.auto_serve = 0;
+	t0 = sdl_now_ms();
+	errno = 0;
+	v = sd_vdi_open(c, "v", 0, NULL);
+	CHECK(v == NULL);
+	CHECK_EQ(errno, ETIMEDOUT);
+	CHECK(sdl_now_ms() - t0 >= 250);
+	CHECK(sdl_now_ms() - t0 < 2000);
+	CHECK_EQ(c->e.nr_inflight, 0);
+	/* the inode stays NO_OBJ: retried, but within the same bound */
+	while (fake_nr_held(&f))
+		fake_drop(&f, fake_held(&f, 0));
+	f.auto_serve = 1;
+	f.noobj_inode_reads = 1000;
+	t0 = sdl_now_ms();
+	v = sd_vdi_open(c, "v", 0, NULL);
+	CHECK(v == NULL);
+	CHECK_EQ(errno, ETIMEDOUT);
+	/* 40 sleeps of 50 ms (2 s) before */
+	CHECK(sdl_now_ms() - t0 < 1500);
+	f.noobj_inode_reads = 0;
+	v = sd_vdi_open(c, "v", 0, NULL);
+	CHECK(v != NULL);
+	if (v)
+		CHECK_EQ(sd_vdi_close(v), 0);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -1105,6 +1243,8 @@ int main(void)
 	RUN_TEST(test_readonly_forever, passed, failed);
 	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
+	RUN_TEST(test_sync_from_callback, passed, failed);
+	RUN_TEST(test_open_bounded, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

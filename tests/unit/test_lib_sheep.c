@@ -29,16 +29,18 @@
 #include <time.h>
 #include <sheepdog/sheepdog.h>
 
-static int g_failed;
+#include "sdl_check.h"
 
-#define CHECK(cond)							\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "%s:%d: CHECK failed: %s (%s)\n", \
-				__FILE__, __LINE__, #cond,		\
-				c ? sd_cluster_errmsg(c) : "-");	\
-			g_failed++;					\
-		}							\
+int g_check_failed;
+
+/* sdl_check.h's CHECK, then the handle's last error (a local c is in scope). */
+#define CHECK_C(cond)								\
+	do {									\
+		int _before = g_check_failed;					\
+		CHECK(cond);							\
+		if (g_check_failed != _before)					\
+			fprintf(stderr, "  last error: %s\n",			\
+				c ? sd_cluster_errmsg(c) : "-");		\
 	} while (0)
 
 #define MIB (1024u * 1024u)
@@ -236,7 +238,7 @@ static int soak_mode(const char *addr, const char *name, unsigned secs)
 	g_busy = calloc(1, nslots);
 	if (!img || !rd || !g_busy)
 		return 1;
-	CHECK(sd_vdi_read(v, img, size, 0) == 0);
+	CHECK_C(sd_vdi_read(v, img, size, 0) == 0);
 	end = time(NULL) + secs;
 	printf("soak started\n");
 	fflush(stdout);
@@ -263,17 +265,17 @@ static int soak_mode(const char *addr, const char *name, unsigned secs)
 		sd_cluster_service(c);
 	}
 	aio_wait(&g_soak);
-	CHECK(g_soak.pending == 0);
-	CHECK(g_soak.errors == 0);
-	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
-	CHECK(!memcmp(rd, img, size));
-	CHECK(sd_vdi_close(v) == 0);
-	CHECK(sd_disconnect(c) == 0);
+	CHECK_C(g_soak.pending == 0);
+	CHECK_C(g_soak.errors == 0);
+	CHECK_C(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK_C(!memcmp(rd, img, size));
+	CHECK_C(sd_vdi_close(v) == 0);
+	CHECK_C(sd_disconnect(c) == 0);
 	free(img);
 	free(rd);
 	free(g_busy);
-	printf("soak %s %lu\n", g_failed ? "FAILED" : "OK", done);
-	return g_failed ? 1 : 0;
+	printf("soak %s %lu\n", g_check_failed ? "FAILED" : "OK", done);
+	return g_check_failed ? 1 : 0;
 }
 
 static int attr_mode(const char *addr, const char *name)
@@ -331,8 +333,8 @@ static int attr_mode(const char *addr, const char *name)
 	/* for the bats side: dog must see this one */
 	CHECK(sd_vdi_setattr(c, name, "from-lib", "lib-value", 9, 0) == 0);
 	CHECK(sd_disconnect(c) == 0);
-	printf("attr %s\n", g_failed ? "FAILED" : "OK");
-	return g_failed ? 1 : 0;
+	printf("attr %s\n", g_check_failed ? "FAILED" : "OK");
+	return g_check_failed ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -367,31 +369,31 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* create, list */
-	CHECK(sd_vdi_create(c, "lt", size) == 0);
-	CHECK(sd_vdi_create(c, "lt", size) == -EEXIST);
+	CHECK_C(sd_vdi_create(c, "lt", size) == 0);
+	CHECK_C(sd_vdi_create(c, "lt", size) == -EEXIST);
 	n = sd_vdi_list(c, &info);
-	CHECK(n >= 1 && find_vdi(info, n, "lt", 0, NULL) >= 0);
+	CHECK_C(n >= 1 && find_vdi(info, n, "lt", 0, NULL) >= 0);
 	free(info);
 	v = sd_vdi_open(c, "lt", 0, NULL);
-	CHECK(v != NULL);
+	CHECK_C(v != NULL);
 	if (!v)
 		return 1;
 	obj = sd_vdi_object_size(v);
-	CHECK(sd_vdi_size(v) == size);
-	CHECK(obj == 4 * MIB);
-	CHECK(!sd_vdi_is_readonly(v));
+	CHECK_C(sd_vdi_size(v) == size);
+	CHECK_C(obj == 4 * MIB);
+	CHECK_C(!sd_vdi_is_readonly(v));
 	vid0 = sd_vdi_id(v);
 
 	/* sync write/read across object boundaries, unaligned */
 	buf = malloc(obj + 2000);
 	fill(buf, obj + 2000, 1);
-	CHECK(sd_vdi_write(v, buf, obj + 2000, obj - 1000) == 0);
+	CHECK_C(sd_vdi_write(v, buf, obj + 2000, obj - 1000) == 0);
 	memcpy(img + obj - 1000, buf, obj + 2000);
-	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
-	CHECK(!memcmp(rd, img, size));
+	CHECK_C(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK_C(!memcmp(rd, img, size));
 	/* a hole after an allocated object reads as zeros at the right place */
-	CHECK(sd_vdi_read(v, rd, obj + 4096, obj + obj / 2) == 0);
-	CHECK(!memcmp(rd, img + obj + obj / 2, obj + 4096));
+	CHECK_C(sd_vdi_read(v, rd, obj + 4096, obj + obj / 2) == 0);
+	CHECK_C(!memcmp(rd, img + obj + obj / 2, obj + 4096));
 
 	/* 64 outstanding async writes across the whole vdi, then reads */
 	for (i = 0; i < NR_AIO; i++) {
@@ -405,9 +407,9 @@ int main(int argc, char **argv)
 		else
 			st.errors++;
 	}
-	CHECK(st.pending == NR_AIO);
+	CHECK_C(st.pending == NR_AIO);
 	aio_wait(&st);
-	CHECK(st.pending == 0 && st.errors == 0);
+	CHECK_C(st.pending == 0 && st.errors == 0);
 	memset(rd, 0, size);
 	for (i = 0; i < 16; i++) {
 		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb,
@@ -415,9 +417,9 @@ int main(int argc, char **argv)
 			st.pending++;
 	}
 	aio_wait(&st);
-	CHECK(st.pending == 0 && st.errors == 0);
-	CHECK(!memcmp(rd, img, size));
-	CHECK(sd_vdi_flush(v) == 0);
+	CHECK_C(st.pending == 0 && st.errors == 0);
+	CHECK_C(!memcmp(rd, img, size));
+	CHECK_C(sd_vdi_flush(v) == 0);
 
 	/* 32 concurrent first writes into one unallocated object: one create,
 	 * everything lands */
@@ -428,11 +430,11 @@ int main(int argc, char **argv)
 		if (sd_vdi_aio_write(v, img + off, 4096, off, 0, aio_cb, &st) == 0)
 			st.pending++;
 	}
-	CHECK(st.pending == 32);
+	CHECK_C(st.pending == 32);
 	aio_wait(&st);
-	CHECK(st.pending == 0 && st.errors == 0);
-	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
-	CHECK(!memcmp(rd, img, size));
+	CHECK_C(st.pending == 0 && st.errors == 0);
+	CHECK_C(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK_C(!memcmp(rd, img, size));
 
 	/* snapshot from another handle while 32 writes are in flight */
 	{
@@ -444,10 +446,10 @@ int main(int argc, char **argv)
 		unsigned long k = 0, sent = 0;
 		int snapped = 0;
 
-		CHECK(c2 != NULL);
-		CHECK(sd_vdi_create(c, "burst", size) == 0);
+		CHECK_C(c2 != NULL);
+		CHECK_C(sd_vdi_create(c, "burst", size) == 0);
 		bv = sd_vdi_open(c, "burst", 0, NULL);
-		CHECK(bv != NULL);
+		CHECK_C(bv != NULL);
 		/* 2000 writes into 2048 slots, none reused: no overlapping writes */
 		while (bv && c2 && bimg && brd && sent < 2000 && !bs.errors) {
 			struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
@@ -467,29 +469,29 @@ int main(int argc, char **argv)
 				sent++;
 			}
 			if (sent >= 1000 && !snapped) {
-				CHECK(sd_vdi_snapshot(c2, "burst", "mid") == 0);
+				CHECK_C(sd_vdi_snapshot(c2, "burst", "mid") == 0);
 				snapped = 1;
 			}
 			poll(&pfd, 1, 100);
 			sd_cluster_service(c);
 		}
 		aio_wait(&bs);
-		CHECK(snapped && bs.pending == 0 && bs.errors == 0);
+		CHECK_C(snapped && bs.pending == 0 && bs.errors == 0);
 		if (bv) {
-			CHECK(sd_vdi_read(bv, brd, size, 0) == 0);
-			CHECK(!memcmp(brd, bimg, size));
-			CHECK(sd_vdi_close(bv) == 0);
+			CHECK_C(sd_vdi_read(bv, brd, size, 0) == 0);
+			CHECK_C(!memcmp(brd, bimg, size));
+			CHECK_C(sd_vdi_close(bv) == 0);
 		}
 		/* and what a fresh open (the server's inode) says */
 		bv = sd_vdi_open(c, "burst", 0, NULL);
-		CHECK(bv != NULL);
+		CHECK_C(bv != NULL);
 		if (bv) {
-			CHECK(sd_vdi_read(bv, brd, size, 0) == 0);
-			CHECK(!memcmp(brd, bimg, size));
-			CHECK(sd_vdi_close(bv) == 0);
+			CHECK_C(sd_vdi_read(bv, brd, size, 0) == 0);
+			CHECK_C(!memcmp(brd, bimg, size));
+			CHECK_C(sd_vdi_close(bv) == 0);
 		}
 		if (c2)
-			CHECK(sd_disconnect(c2) == 0);
+			CHECK_C(sd_disconnect(c2) == 0);
 		free(bimg);
 		free(brd);
 	}
@@ -497,115 +499,115 @@ int main(int argc, char **argv)
 	/* snapshot while open, then write: the handle follows (COW) */
 	snapimg = malloc(size);
 	memcpy(snapimg, img, size);
-	CHECK(sd_vdi_snapshot(c, "lt", "s1") == 0);
-	CHECK(sd_vdi_snapshot(c, "lt", "s1") == -EEXIST);
+	CHECK_C(sd_vdi_snapshot(c, "lt", "s1") == 0);
+	CHECK_C(sd_vdi_snapshot(c, "lt", "s1") == -EEXIST);
 	fill(buf, 3000, 9);
-	CHECK(sd_vdi_write(v, buf, 3000, obj - 1500) == 0);
+	CHECK_C(sd_vdi_write(v, buf, 3000, obj - 1500) == 0);
 	memcpy(img + obj - 1500, buf, 3000);
-	CHECK(sd_vdi_id(v) != vid0);
-	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
-	CHECK(!memcmp(rd, img, size));
+	CHECK_C(sd_vdi_id(v) != vid0);
+	CHECK_C(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK_C(!memcmp(rd, img, size));
 	snap = sd_vdi_open(c, "lt", 0, "s1");
-	CHECK(snap != NULL);
+	CHECK_C(snap != NULL);
 	if (snap) {
-		CHECK(sd_vdi_is_readonly(snap));
-		CHECK(sd_vdi_id(snap) == vid0);
-		CHECK(sd_vdi_read(snap, rd, size, 0) == 0);
-		CHECK(!memcmp(rd, snapimg, size));
-		CHECK(sd_vdi_write(snap, buf, 10, 0) == -EROFS);
-		CHECK(sd_vdi_close(snap) == 0);
+		CHECK_C(sd_vdi_is_readonly(snap));
+		CHECK_C(sd_vdi_id(snap) == vid0);
+		CHECK_C(sd_vdi_read(snap, rd, size, 0) == 0);
+		CHECK_C(!memcmp(rd, snapimg, size));
+		CHECK_C(sd_vdi_write(snap, buf, 10, 0) == -EROFS);
+		CHECK_C(sd_vdi_close(snap) == 0);
 	}
 
 	/* clone the snapshot, write the clone, parent untouched */
-	CHECK(sd_vdi_clone(c, "lt", 0, "s1", "lt-clone") == 0);
+	CHECK_C(sd_vdi_clone(c, "lt", 0, "s1", "lt-clone") == 0);
 	cl = sd_vdi_open(c, "lt-clone", 0, NULL);
-	CHECK(cl != NULL);
+	CHECK_C(cl != NULL);
 	if (cl) {
-		CHECK(sd_vdi_read(cl, rd, size, 0) == 0);
-		CHECK(!memcmp(rd, snapimg, size));
+		CHECK_C(sd_vdi_read(cl, rd, size, 0) == 0);
+		CHECK_C(!memcmp(rd, snapimg, size));
 		fill(buf, 5000, 11);
-		CHECK(sd_vdi_write(cl, buf, 5000, 2 * obj - 100) == 0);
-		CHECK(sd_vdi_read(cl, rd, 5000, 2 * obj - 100) == 0);
-		CHECK(!memcmp(rd, buf, 5000));
-		CHECK(sd_vdi_close(cl) == 0);
+		CHECK_C(sd_vdi_write(cl, buf, 5000, 2 * obj - 100) == 0);
+		CHECK_C(sd_vdi_read(cl, rd, 5000, 2 * obj - 100) == 0);
+		CHECK_C(!memcmp(rd, buf, 5000));
+		CHECK_C(sd_vdi_close(cl) == 0);
 	}
 	snap = sd_vdi_open(c, "lt", 1, NULL);
-	CHECK(snap != NULL);
+	CHECK_C(snap != NULL);
 	if (snap) {
-		CHECK(sd_vdi_read(snap, rd, size, 0) == 0);
-		CHECK(!memcmp(rd, snapimg, size));
-		CHECK(sd_vdi_close(snap) == 0);
+		CHECK_C(sd_vdi_read(snap, rd, size, 0) == 0);
+		CHECK_C(!memcmp(rd, snapimg, size));
+		CHECK_C(sd_vdi_close(snap) == 0);
 	}
 
 	/* discard: a whole object and a partial range */
-	CHECK(sd_vdi_discard(v, obj, obj) == 0);
+	CHECK_C(sd_vdi_discard(v, obj, obj) == 0);
 	memset(img + obj, 0, obj);
-	CHECK(sd_vdi_discard(v, 100, 10) == 0);
+	CHECK_C(sd_vdi_discard(v, 100, 10) == 0);
 	memset(img + 10, 0, 100);
-	CHECK(sd_vdi_read(v, rd, size, 0) == 0);
-	CHECK(!memcmp(rd, img, size));
-	CHECK(sd_vdi_read(v, rd, 10, size - 10) == 0);
-	CHECK(sd_vdi_read(v, rd, 0, size) == 0);
-	CHECK(sd_vdi_read(v, rd, 11, size - 10) == -EINVAL);
+	CHECK_C(sd_vdi_read(v, rd, size, 0) == 0);
+	CHECK_C(!memcmp(rd, img, size));
+	CHECK_C(sd_vdi_read(v, rd, 10, size - 10) == 0);
+	CHECK_C(sd_vdi_read(v, rd, 0, size) == 0);
+	CHECK_C(sd_vdi_read(v, rd, 11, size - 10) == -EINVAL);
 
-	CHECK(sd_vdi_close(v) == 0);
+	CHECK_C(sd_vdi_close(v) == 0);
 	n = sd_vdi_list(c, &info);
-	CHECK(n >= 3);
-	CHECK(find_vdi(info, n, "lt", 1, "s1") >= 0);
-	CHECK(find_vdi(info, n, "lt-clone", 0, NULL) >= 0);
+	CHECK_C(n >= 3);
+	CHECK_C(find_vdi(info, n, "lt", 1, "s1") >= 0);
+	CHECK_C(find_vdi(info, n, "lt-clone", 0, NULL) >= 0);
 	free(info);
 
 	/* resize, delete */
-	CHECK(sd_vdi_resize(c, "lt", size * 2) == 0);
-	CHECK(sd_vdi_resize(c, "lt", size) == -EINVAL);
+	CHECK_C(sd_vdi_resize(c, "lt", size * 2) == 0);
+	CHECK_C(sd_vdi_resize(c, "lt", size) == -EINVAL);
 	v = sd_vdi_open(c, "lt", 0, NULL);
-	CHECK(v && sd_vdi_size(v) == size * 2);
+	CHECK_C(v && sd_vdi_size(v) == size * 2);
 	if (v)
-		CHECK(sd_vdi_close(v) == 0);
-	CHECK(sd_vdi_delete(c, "lt-clone", NULL) == 0);
-	CHECK(sd_vdi_open(c, "lt-clone", 0, NULL) == NULL && errno == ENOENT);
-	CHECK(sd_vdi_delete(c, "nosuch", NULL) == -ENOENT);
+		CHECK_C(sd_vdi_close(v) == 0);
+	CHECK_C(sd_vdi_delete(c, "lt-clone", NULL) == 0);
+	CHECK_C(sd_vdi_open(c, "lt-clone", 0, NULL) == NULL && errno == ENOENT);
+	CHECK_C(sd_vdi_delete(c, "nosuch", NULL) == -ENOENT);
 	/* deleting the snapshot leaves the working vdi's data alone */
-	CHECK(sd_vdi_delete(c, "lt", "s1") == 0);
+	CHECK_C(sd_vdi_delete(c, "lt", "s1") == 0);
 	v = sd_vdi_open(c, "lt", 0, NULL);
-	CHECK(v != NULL);
+	CHECK_C(v != NULL);
 	if (v) {
-		CHECK(sd_vdi_read(v, rd, size, 0) == 0);
-		CHECK(!memcmp(rd, img, size));
-		CHECK(sd_vdi_close(v) == 0);
+		CHECK_C(sd_vdi_read(v, rd, size, 0) == 0);
+		CHECK_C(!memcmp(rd, img, size));
+		CHECK_C(sd_vdi_close(v) == 0);
 	}
-	CHECK(sd_vdi_open(c, "lt", 0, "s1") == NULL && errno == ENOENT);
+	CHECK_C(sd_vdi_open(c, "lt", 0, "s1") == NULL && errno == ENOENT);
 	/* options: 1 MiB objects, preallocated */
 	{
 		struct sd_vdi_create_opts co = { .struct_size = sizeof(co) };
 
 		co.block_size_shift = 20;
 		co.prealloc = 1;
-		CHECK(sd_vdi_create_opts(c, "pre", 3 * MIB, &co) == 0);
+		CHECK_C(sd_vdi_create_opts(c, "pre", 3 * MIB, &co) == 0);
 		co.block_size_shift = 19;
-		CHECK(sd_vdi_create_opts(c, "bad", 3 * MIB, &co) == -EINVAL);
-		CHECK(sd_vdi_create(c, "huge", (uint64_t)4 << 40 << 1) == -EINVAL);
+		CHECK_C(sd_vdi_create_opts(c, "bad", 3 * MIB, &co) == -EINVAL);
+		CHECK_C(sd_vdi_create(c, "huge", (uint64_t)4 << 40 << 1) == -EINVAL);
 		v = sd_vdi_open(c, "pre", 0, NULL);
-		CHECK(v != NULL);
+		CHECK_C(v != NULL);
 		if (v) {
-			CHECK(sd_vdi_object_size(v) == MIB);
-			CHECK(sd_vdi_read(v, rd, 3 * MIB, 0) == 0);
+			CHECK_C(sd_vdi_object_size(v) == MIB);
+			CHECK_C(sd_vdi_read(v, rd, 3 * MIB, 0) == 0);
 			for (i = 0; i < (int)(3 * MIB) && !rd[i]; i++)
 				;
-			CHECK(i == (int)(3 * MIB));
+			CHECK_C(i == (int)(3 * MIB));
 			fill(buf, 3000, 21);
-			CHECK(sd_vdi_write(v, buf, 3000, MIB - 1500) == 0);
-			CHECK(sd_vdi_read(v, rd, 3000, MIB - 1500) == 0);
-			CHECK(!memcmp(rd, buf, 3000));
-			CHECK(sd_vdi_close(v) == 0);
+			CHECK_C(sd_vdi_write(v, buf, 3000, MIB - 1500) == 0);
+			CHECK_C(sd_vdi_read(v, rd, 3000, MIB - 1500) == 0);
+			CHECK_C(!memcmp(rd, buf, 3000));
+			CHECK_C(sd_vdi_close(v) == 0);
 		}
 	}
-	CHECK(sd_disconnect(c) == 0);
+	CHECK_C(sd_disconnect(c) == 0);
 	c = NULL;
 	free(img);
 	free(rd);
 	free(snapimg);
 	free(buf);
-	printf("%s\n", g_failed ? "FAILED" : "OK");
-	return g_failed ? 1 : 0;
+	printf("%s\n", g_check_failed ? "FAILED" : "OK");
+	return g_check_failed ? 1 : 0;
 }

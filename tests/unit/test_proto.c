@@ -7,17 +7,9 @@
 #include <sheepdog/sheepdog.h>
 #include "codec.h"
 #include "net.h"
+#include "sdl_check.h"
 
-static int failures;
-
-#define CHECK(cond)                                                              \
-	do {                                                                     \
-		if (!(cond)) {                                                   \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,   \
-				__LINE__, #cond);                                \
-			failures++;                                              \
-		}                                                                \
-	} while (0)
+int g_check_failed;
 
 static void test_hash(void)
 {
@@ -139,7 +131,7 @@ int main(void)
 	test_oids();
 	test_results();
 	test_addr();
-	if (failures)
-		fprintf(stderr, "%d check(s) failed\n", failures);
-	return failures ? 1 : 0;
+	if (g_check_failed)
+		fprintf(stderr, "%d check(s) failed\n", g_check_failed);
+	return g_check_failed ? 1 : 0;
 }
