@@ -5,6 +5,8 @@
 load lib/common
 
 LT="$SD_TOP_BUILDDIR/tests/unit/test_lib_sheep"
+# Under SD_WRAP (valgrind) run the real program, not its libtool wrapper.
+sd_libtool_unwrap LT
 
 setup() {
 	LT_TMP=$(sd_tmpdir)
