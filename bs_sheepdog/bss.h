@@ -28,15 +28,15 @@
 
 /* One SCSI command in the module. */
 struct bss_aiocb {
-	struct list_head entry;		/* on bss_lu.inflight / done / free_acbs */
+	struct list_head entry; /* on bss_lu.inflight / done / free_acbs */
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
-	int phase;			/* enum bss_phase (bss_io.c) */
-	int is_write;			/* the current phase writes (for sense) */
-	uint64_t offset;		/* bytes */
-	size_t length;			/* bytes */
-	void *tmp;			/* verify read-back buffer, malloc'ed */
-	int err;			/* deferred completion: negative errno */
+	int phase;	 /* enum bss_phase (bss_io.c) */
+	int is_write;	 /* the current phase writes (for sense) */
+	uint64_t offset; /* bytes */
+	size_t length;	 /* bytes */
+	void *tmp;	 /* verify read-back buffer, malloc'ed */
+	int err;	 /* deferred completion: negative errno */
 };
 
 struct bss_lu {
@@ -45,19 +45,19 @@ struct bss_lu {
 	struct bss_path path;
 	struct sd_cluster *cluster;
 	struct sd_vdi *vdi;
-	int cluster_fd;			/* registered with tgt_event_add, or -1 */
-	int opened;			/* bs_open succeeded, bs_close not yet run */
+	int cluster_fd; /* registered with tgt_event_add, or -1 */
+	int opened;	/* bs_open succeeded, bs_close not yet run */
 
-	struct list_head inflight;	/* submitted to libsheepdog */
-	struct list_head done;		/* failed at submit, completed by done_ev */
-	struct list_head free_acbs;	/* cache, at most BSS_ACB_CACHE entries */
+	struct list_head inflight;  /* submitted to libsheepdog */
+	struct list_head done;	    /* failed at submit, completed by done_ev */
+	struct list_head free_acbs; /* cache, at most BSS_ACB_CACHE entries */
 	unsigned int nr_inflight;
-	unsigned int peak_inflight;	/* high-water mark, logged at close */
+	unsigned int peak_inflight; /* high-water mark, logged at close */
 	unsigned int nr_free;
-	struct event_data done_ev;	/* tgt scheduled event draining `done` */
+	struct event_data done_ev; /* tgt scheduled event draining `done` */
 
-	unsigned int nr_errors;		/* failed commands, for rate-limited logs */
-	char label[48];			/* "tid:lun" for log messages */
+	unsigned int nr_errors; /* failed commands, for rate-limited logs */
+	char label[48];		/* "tid:lun" for log messages */
 };
 
 #define BSS_ACB_CACHE 256

@@ -12,7 +12,7 @@
 
 #include "bss_config.h"
 
-#define BSS_UNIX_PATH_MAX 108	/* sizeof(sun_path) */
+#define BSS_UNIX_PATH_MAX 108 /* sizeof(sun_path) */
 
 static int bss_fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -69,8 +69,7 @@ static int bss_parse_vdi(const char *s, struct bss_path *p, char *err, size_t er
 	if (vlen == 0)
 		return bss_fail(err, errlen, "missing vdi name");
 	if (vlen >= sizeof(p->vdi))
-		return bss_fail(err, errlen, "vdi name longer than %zu bytes",
-				sizeof(p->vdi) - 1);
+		return bss_fail(err, errlen, "vdi name longer than %zu bytes", sizeof(p->vdi) - 1);
 	memcpy(p->vdi, s, vlen);
 	p->vdi[vlen] = '\0';
 	if (!colon)
@@ -141,11 +140,11 @@ static int bss_parse_tcp(const char *s, struct bss_path *p, char *err, size_t er
 	if (!pend)
 		return bss_fail(err, errlen, "expected tcp:HOST:PORT:VDI");
 	if (bss_parse_uint(port, (size_t)(pend - port), 1, 65535, &portnum))
-		return bss_fail(err, errlen, "bad port '%.*s' (1..65535)",
-				(int)(pend - port), port);
+		return bss_fail(err, errlen, "bad port '%.*s' (1..65535)", (int)(pend - port),
+				port);
 
-	snprintf(p->addr, sizeof(p->addr), "%s%.*s%s:%lu", bracket ? "[" : "", (int)hlen,
-		 host, bracket ? "]" : "", portnum);
+	snprintf(p->addr, sizeof(p->addr), "%s%.*s%s:%lu", bracket ? "[" : "", (int)hlen, host,
+		 bracket ? "]" : "", portnum);
 	return bss_parse_vdi(pend + 1, p, err, errlen);
 }
 
@@ -204,8 +203,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	unsigned long v;
 
 	if (!eq)
-		return bss_fail(err, errlen, "bsopts: expected key=value, got '%.*s'", (int)len,
-				s);
+		return bss_fail(err, errlen, "bsopts: expected key=value, got '%.*s'", (int)len, s);
 	klen = (size_t)(eq - s);
 	for (i = 0; i < sizeof(bss_opt_table) / sizeof(bss_opt_table[0]); i++) {
 		const struct bss_opt_desc *d = &bss_opt_table[i];
@@ -220,7 +218,8 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight)", (int)klen, s);
+			"connect_timeout, max_inflight)",
+			(int)klen, s);
 }
 
 int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen)

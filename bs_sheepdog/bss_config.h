@@ -25,10 +25,10 @@
  * cannot contain ':'.  Ports are decimal 1..65535 (5 digits work).
  */
 struct bss_path {
-	char addr[128];			/* for sd_connect(): "unix:/p", "h:port", "[v6]:port" */
+	char addr[128]; /* for sd_connect(): "unix:/p", "h:port", "[v6]:port" */
 	char vdi[SD_MAX_VDI_LEN];
-	char tag[SD_MAX_VDI_TAG_LEN];	/* "" unless a tag was given */
-	uint32_t snapid;		/* 0 unless a snapshot id was given */
+	char tag[SD_MAX_VDI_TAG_LEN]; /* "" unless a tag was given */
+	uint32_t snapid;	      /* 0 unless a snapshot id was given */
 };
 
 /*
@@ -88,8 +88,8 @@ int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen);
  * its last 32 characters are hex digits, from which tgt also derives its
  * NAA-6 designator) and *naa (tgt's NAA-3 "locally assigned" value).
  */
-#define BSS_SN_LEN	16
-#define BSS_ID_LEN	35
+#define BSS_SN_LEN 16
+#define BSS_ID_LEN 35
 void bss_make_ids(const char *vdi, uint32_t snapvid, char sn[BSS_SN_LEN + 1],
 		  char id[BSS_ID_LEN + 1], uint64_t *naa);
 

@@ -16,12 +16,12 @@
 #include "bss.h"
 
 enum bss_phase {
-	BSS_PH_READ,		/* READ 6..16 */
-	BSS_PH_WRITE,		/* WRITE 6..16 */
-	BSS_PH_WRITE_VERIFY,	/* WRITE AND VERIFY: write, then BSS_PH_COMPARE */
-	BSS_PH_COMPARE,		/* read-back done: compare with the data-out buffer */
-	BSS_PH_COMPARE_SAME,	/* VERIFY BYTCHK=11b: every block vs one block */
-	BSS_PH_FLUSH,		/* SYNCHRONIZE CACHE */
+	BSS_PH_READ,	     /* READ 6..16 */
+	BSS_PH_WRITE,	     /* WRITE 6..16 */
+	BSS_PH_WRITE_VERIFY, /* WRITE AND VERIFY: write, then BSS_PH_COMPARE */
+	BSS_PH_COMPARE,	     /* read-back done: compare with the data-out buffer */
+	BSS_PH_COMPARE_SAME, /* VERIFY BYTCHK=11b: every block vs one block */
+	BSS_PH_FLUSH,	     /* SYNCHRONIZE CACHE */
 };
 
 static struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd)
@@ -90,9 +90,9 @@ static void bss_fail(struct bss_aiocb *acb, int err)
 	blu->nr_errors++;
 	if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
 		eprintf("%s: op 0x%02x offset %" PRIu64 " length %zu failed: %s "
-			"(sense %x/%04x, %u errors so far)\n", blu->label, cmd->scb[0],
-			acb->offset, acb->length, strerror(-err), s.key, s.asc,
-			blu->nr_errors);
+			"(sense %x/%04x, %u errors so far)\n",
+			blu->label, cmd->scb[0], acb->offset, acb->length, strerror(-err), s.key,
+			s.asc, blu->nr_errors);
 
 	if (!acb->is_write)
 		scsi_set_in_resid_by_actual(cmd, 0);
@@ -166,12 +166,8 @@ static void bss_aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
 			bss_fail(acb, ret);
 		return;
 	case BSS_PH_COMPARE:
-	case BSS_PH_COMPARE_SAME:
-		bss_compare_done(acb);
-		return;
-	default:
-		bss_finish(acb, SAM_STAT_GOOD);
-		return;
+	case BSS_PH_COMPARE_SAME: bss_compare_done(acb); return;
+	default: bss_finish(acb, SAM_STAT_GOOD); return;
 	}
 }
 
@@ -194,10 +190,8 @@ static int bss_submit_acb(struct bss_aiocb *acb, void *buf, unsigned int flags)
 		return sd_vdi_aio_read(vdi, buf, acb->length, acb->offset, bss_aio_cb, acb);
 	case BSS_PH_WRITE:
 	case BSS_PH_WRITE_VERIFY:
-		return sd_vdi_aio_write(vdi, buf, acb->length, acb->offset, flags, bss_aio_cb,
-					acb);
-	case BSS_PH_FLUSH:
-		return sd_vdi_aio_flush(vdi, bss_aio_cb, acb);
+		return sd_vdi_aio_write(vdi, buf, acb->length, acb->offset, flags, bss_aio_cb, acb);
+	case BSS_PH_FLUSH: return sd_vdi_aio_flush(vdi, bss_aio_cb, acb);
 	}
 	return -EINVAL;
 }
@@ -300,7 +294,7 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 		 * honoured by simply completing after the flush.  No data moves
 		 * (len stays 0), yet the flush is always sent. */
 		phase = BSS_PH_FLUSH;
-		is_write = 1;	/* a failed flush is a failed write */
+		is_write = 1; /* a failed flush is a failed write */
 		break;
 	case PRE_FETCH_10:
 	case PRE_FETCH_16:

@@ -142,9 +142,9 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	*size = sd_vdi_size(blu->vdi);
 	blu->opened = 1;
 	eprintf("%s: sheepdog: exported vdi '%s'%s%s at %s, %" PRIu64 " bytes, object %u "
-		"bytes, vid %" PRIx32 "%s\n", blu->label, blu->path.vdi,
-		blu->path.tag[0] ? " tag " : "", blu->path.tag, blu->path.addr, *size,
-		sd_vdi_object_size(blu->vdi), sd_vdi_id(blu->vdi),
+		"bytes, vid %" PRIx32 "%s\n",
+		blu->label, blu->path.vdi, blu->path.tag[0] ? " tag " : "", blu->path.tag,
+		blu->path.addr, *size, sd_vdi_object_size(blu->vdi), sd_vdi_id(blu->vdi),
 		sd_vdi_is_readonly(blu->vdi) ? ", read-only snapshot" : "");
 	return 0;
 
@@ -264,5 +264,6 @@ void register_bs_module(void)
 	bs_create_opcode_map(&bss_template, opcodes, ARRAY_SIZE(opcodes));
 	register_backingstore_template(&bss_template);
 	eprintf("bs_sheepdog: registered backing store 'sheepdog' (%s %s, replaces the "
-		"built-in client)\n", PACKAGE_NAME, PACKAGE_VERSION);
+		"built-in client)\n",
+		PACKAGE_NAME, PACKAGE_VERSION);
 }

@@ -51,10 +51,10 @@ static int bss_get_lba_status(int host_no, struct scsi_cmd *cmd)
 	if (count > UINT32_MAX)
 		count = UINT32_MAX;
 	memset(data, 0, sizeof(data));
-	put_unaligned_be32(sizeof(data) - 4, &data[0]);	/* PARAMETER DATA LENGTH */
+	put_unaligned_be32(sizeof(data) - 4, &data[0]); /* PARAMETER DATA LENGTH */
 	put_unaligned_be64(lba, &data[8]);
 	put_unaligned_be32((uint32_t)count, &data[16]);
-	data[20] = 0;					/* mapped */
+	data[20] = 0; /* mapped */
 
 	len = alloc_len < sizeof(data) ? alloc_len : (uint32_t)sizeof(data);
 	memcpy(scsi_get_in_buffer(cmd), data, len);

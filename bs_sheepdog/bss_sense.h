@@ -34,28 +34,28 @@
 #include <stdint.h>
 
 /* SPC sense keys and ASC/ASCQ values used by the module. */
-#define BSS_KEY_NOT_READY		0x02
-#define BSS_KEY_MEDIUM_ERROR		0x03
-#define BSS_KEY_HARDWARE_ERROR		0x04
-#define BSS_KEY_ILLEGAL_REQUEST		0x05
-#define BSS_KEY_DATA_PROTECT		0x07
-#define BSS_KEY_ABORTED_COMMAND		0x0b
-#define BSS_KEY_MISCOMPARE		0x0e
+#define BSS_KEY_NOT_READY	0x02
+#define BSS_KEY_MEDIUM_ERROR	0x03
+#define BSS_KEY_HARDWARE_ERROR	0x04
+#define BSS_KEY_ILLEGAL_REQUEST 0x05
+#define BSS_KEY_DATA_PROTECT	0x07
+#define BSS_KEY_ABORTED_COMMAND 0x0b
+#define BSS_KEY_MISCOMPARE	0x0e
 
-#define BSS_ASC_COMM_FAILURE		0x0800
-#define BSS_ASC_COMM_TIMEOUT		0x0801
-#define BSS_ASC_WRITE_ERROR		0x0c00
-#define BSS_ASC_UNRECOVERED_READ	0x1100
-#define BSS_ASC_MISCOMPARE_VERIFY	0x1d00
-#define BSS_ASC_LBA_OUT_OF_RANGE	0x2100
-#define BSS_ASC_WRITE_PROTECTED		0x2700
-#define BSS_ASC_SPACE_ALLOC_FAILED_WP	0x2707
-#define BSS_ASC_MEDIUM_NOT_PRESENT	0x3a00
-#define BSS_ASC_INTERNAL_TGT_FAILURE	0x4400
+#define BSS_ASC_COMM_FAILURE	      0x0800
+#define BSS_ASC_COMM_TIMEOUT	      0x0801
+#define BSS_ASC_WRITE_ERROR	      0x0c00
+#define BSS_ASC_UNRECOVERED_READ      0x1100
+#define BSS_ASC_MISCOMPARE_VERIFY     0x1d00
+#define BSS_ASC_LBA_OUT_OF_RANGE      0x2100
+#define BSS_ASC_WRITE_PROTECTED	      0x2700
+#define BSS_ASC_SPACE_ALLOC_FAILED_WP 0x2707
+#define BSS_ASC_MEDIUM_NOT_PRESENT    0x3a00
+#define BSS_ASC_INTERNAL_TGT_FAILURE  0x4400
 
 struct bss_sense {
 	uint8_t key;
-	uint16_t asc;	/* ASC << 8 | ASCQ, as tgt's sense_data_build() takes it */
+	uint16_t asc; /* ASC << 8 | ASCQ, as tgt's sense_data_build() takes it */
 };
 
 /* err: a negative errno from libsheepdog; is_write: the failed part wrote. */

@@ -9,14 +9,10 @@
 static ssize_t io_step(int fd, enum sdc_io_op op, char *p, size_t len, uint64_t off)
 {
 	switch (op) {
-	case SDC_IO_READ:
-		return read(fd, p, len);
-	case SDC_IO_SEND:
-		return send(fd, p, len, MSG_NOSIGNAL);
-	case SDC_IO_PREAD:
-		return pread(fd, p, len, (off_t)off);
-	case SDC_IO_PWRITE:
-		return pwrite(fd, p, len, (off_t)off);
+	case SDC_IO_READ: return read(fd, p, len);
+	case SDC_IO_SEND: return send(fd, p, len, MSG_NOSIGNAL);
+	case SDC_IO_PREAD: return pread(fd, p, len, (off_t)off);
+	case SDC_IO_PWRITE: return pwrite(fd, p, len, (off_t)off);
 	}
 	errno = EINVAL;
 	return -1;

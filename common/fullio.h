@@ -10,10 +10,10 @@
 #include <stdint.h>
 
 enum sdc_io_op {
-	SDC_IO_READ,	/* read(2) */
-	SDC_IO_SEND,	/* send(2) with MSG_NOSIGNAL: no SIGPIPE on a dead peer */
-	SDC_IO_PREAD,	/* pread(2) at off */
-	SDC_IO_PWRITE,	/* pwrite(2) at off */
+	SDC_IO_READ,   /* read(2) */
+	SDC_IO_SEND,   /* send(2) with MSG_NOSIGNAL: no SIGPIPE on a dead peer */
+	SDC_IO_PREAD,  /* pread(2) at off */
+	SDC_IO_PWRITE, /* pwrite(2) at off */
 };
 
 /*

@@ -152,8 +152,7 @@ static int connect_one(int fd, const struct sockaddr *sa, socklen_t salen, int t
 }
 
 /* A literal address in host: filled without any lookup.  1, or 0 if not one. */
-static int resolve_literal(const struct sdc_addr *a, struct sockaddr_storage *ss,
-			   socklen_t *len)
+static int resolve_literal(const struct sdc_addr *a, struct sockaddr_storage *ss, socklen_t *len)
 {
 	struct sockaddr_in *in = (struct sockaddr_in *)ss;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
@@ -174,8 +173,7 @@ static int resolve_literal(const struct sdc_addr *a, struct sockaddr_storage *ss
 	return 0;
 }
 
-int sdc_resolve(const struct sdc_addr *a, struct sockaddr_storage *sa, socklen_t *salen,
-		int max)
+int sdc_resolve(const struct sdc_addr *a, struct sockaddr_storage *sa, socklen_t *salen, int max)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
 	char port[8];
@@ -261,8 +259,8 @@ int sdc_write_full(int fd, const void *buf, size_t len)
 	return sdc_full_io(fd, SDC_IO_SEND, (void *)buf, len, 0, -EIO);
 }
 
-int sdc_exec(int fd, const struct sd_req *hdr, const void *data, void *rbuf,
-	     size_t rbuf_len, struct sd_rsp *rsp)
+int sdc_exec(int fd, const struct sd_req *hdr, const void *data, void *rbuf, size_t rbuf_len,
+	     struct sd_rsp *rsp)
 {
 	char sink[4096];
 	size_t want, extra;

@@ -10,9 +10,9 @@
 /* A parsed sheep address: either TCP host+port or a UNIX socket path. */
 struct sdc_addr {
 	int is_unix;
-	char host[256];		/* TCP: host name or literal, no brackets */
-	unsigned port;		/* TCP port */
-	char path[108];		/* UNIX socket path */
+	char host[256]; /* TCP: host name or literal, no brackets */
+	unsigned port;	/* TCP port */
+	char path[108]; /* UNIX socket path */
 };
 
 /*
@@ -32,8 +32,7 @@ void sdc_addr_str(const struct sdc_addr *a, char *buf, size_t len);
  * addresses (>= 1), or -errno: -EHOSTUNREACH (name unknown), -EAGAIN
  * (resolver temporarily failing), -EINVAL (max < 1).
  */
-int sdc_resolve(const struct sdc_addr *a, struct sockaddr_storage *sa, socklen_t *salen,
-		int max);
+int sdc_resolve(const struct sdc_addr *a, struct sockaddr_storage *sa, socklen_t *salen, int max);
 
 /*
  * Connect (blocking, at most timeout_ms per address; tries every address
@@ -52,8 +51,8 @@ int sdc_write_full(int fd, const void *buf, size_t len);
  * most min(rsp.data_length, rbuf_len) payload bytes into rbuf; any excess is
  * drained.  rbuf may alias data.  Returns 0 (see rsp->result) or -errno.
  */
-int sdc_exec(int fd, const struct sd_req *hdr, const void *data, void *rbuf,
-	     size_t rbuf_len, struct sd_rsp *rsp);
+int sdc_exec(int fd, const struct sd_req *hdr, const void *data, void *rbuf, size_t rbuf_len,
+	     struct sd_rsp *rsp);
 
 /* Set O_NONBLOCK; returns 0 or -errno. */
 int sdc_set_nonblock(int fd);

@@ -71,7 +71,8 @@ int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv)
 
 		snprintf(msg, sizeof(msg),
 			 "Number of copies (%d) is larger than number of nodes (%u).\n"
-			 "Are you sure you want to continue? [yes/no]: ", o->copies, nr);
+			 "Are you sure you want to continue? [yes/no]: ",
+			 o->copies, nr);
 		dog_confirm(msg);
 	}
 	if (!o->force) {
@@ -191,7 +192,9 @@ int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 	if (rsp.result == SD_RES_SUCCESS)
 		printf("running, auto-recovery %s\n",
 		       rsp.data_length >= sizeof(struct sd_epoch_log) &&
-		       ((struct sd_epoch_log *)logs)->disable_recovery ? "disabled" : "enabled");
+				       ((struct sd_epoch_log *)logs)->disable_recovery
+			       ? "disabled"
+			       : "enabled");
 	else
 		printf("%s\n", sd_strerror((int)rsp.result));
 
@@ -304,7 +307,7 @@ int dog_cmd_node_info(const struct dog_opts *o, int argc, char **argv)
 	if (o->raw)
 		printf("Total %s %s %s %d%% %s\n", a, b, c, ratio, d);
 	else
-		printf("Total\t%s\t%s\t%s\t%3d%%\n\nTotal virtual image size\t%s\n", a, b, c,
-		       ratio, d);
+		printf("Total\t%s\t%s\t%s\t%3d%%\n\nTotal virtual image size\t%s\n", a, b, c, ratio,
+		       d);
 	return DOG_EXIT_SUCCESS;
 }

@@ -20,14 +20,14 @@
 #include "dog.h"
 
 /* As dog's own client had: one connect attempt may take this long. */
-#define DOG_CONNECT_TIMEOUT_MS	10000
+#define DOG_CONNECT_TIMEOUT_MS 10000
 /*
  * Upstream dog waits for a reply without any bound (some requests, such as
  * deleting a large vdi or preallocating under load, take long); a generous
  * bound still ends a hang.
  */
-#define DOG_IO_TIMEOUT_MS	300000
-#define DOG_NODE_LIST_LEN	(SD_MAX_NODES * sizeof(struct sd_node))
+#define DOG_IO_TIMEOUT_MS      300000
+#define DOG_NODE_LIST_LEN      (SD_MAX_NODES * sizeof(struct sd_node))
 
 static char g_addr_name[300] = "127.0.0.1:7000";
 static struct sd_cluster *g_cluster;
@@ -107,8 +107,7 @@ void dog_init_req(struct sd_req *req, uint8_t opcode)
 	req->proto_ver = opcode >= 0x80 ? SD_SHEEP_PROTO_VER : SD_PROTO_VER;
 }
 
-int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
-	     struct sd_rsp *rsp)
+int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len, struct sd_rsp *rsp)
 {
 	struct sd_cluster *c = dog_cluster();
 	struct sd_req hdr = *req;
@@ -122,8 +121,7 @@ int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
 		return -ENOTCONN;
 	if (wr && rbuf) {
 		/* the library keeps no reply payload of a write: a caller bug */
-		dog_err("dog_exec: a reply buffer for a write request (opcode 0x%02x)",
-			hdr.opcode);
+		dog_err("dog_exec: a reply buffer for a write request (opcode 0x%02x)", hdr.opcode);
 		return -EINVAL;
 	}
 	/* the library stores up to data_length reply bytes: keep rbuf_len */
@@ -187,13 +185,12 @@ int dog_read_obj_res(uint64_t oid, void *buf, uint32_t len, uint64_t offset, boo
 	if (ret)
 		return ret;
 	if (rsp.result == SD_RES_SUCCESS && rsp.data_length != len)
-		return SD_RES_EIO;	/* short read: never trust a partial buffer */
+		return SD_RES_EIO; /* short read: never trust a partial buffer */
 	return (int)rsp.result;
 }
 
 int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t len,
-		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy,
-		      bool create)
+		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy, bool create)
 {
 	struct sd_req req;
 	struct sd_rsp rsp;
@@ -218,24 +215,18 @@ int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t 
 int dog_res_to_exit(int res)
 {
 	switch (res) {
-	case SD_RES_SUCCESS:
-		return DOG_EXIT_SUCCESS;
+	case SD_RES_SUCCESS: return DOG_EXIT_SUCCESS;
 	case SD_RES_NO_VDI:
-	case SD_RES_NO_TAG:
-		return DOG_EXIT_MISSING;
-	case SD_RES_VDI_EXIST:
-		return DOG_EXIT_EXISTED;
+	case SD_RES_NO_TAG: return DOG_EXIT_MISSING;
+	case SD_RES_VDI_EXIST: return DOG_EXIT_EXISTED;
 	case SD_RES_NO_SPACE:
-	case SD_RES_FULL_VDI:
-		return DOG_EXIT_FULL;
+	case SD_RES_FULL_VDI: return DOG_EXIT_FULL;
 	case SD_RES_WAIT_FOR_FORMAT:
 	case SD_RES_WAIT_FOR_JOIN:
 	case SD_RES_SHUTDOWN:
 	case SD_RES_KILLED:
-	case SD_RES_HALT:
-		return DOG_EXIT_SYSFAIL;
-	default:
-		return res < 0 ? DOG_EXIT_SYSFAIL : DOG_EXIT_FAILURE;
+	case SD_RES_HALT: return DOG_EXIT_SYSFAIL;
+	default: return res < 0 ? DOG_EXIT_SYSFAIL : DOG_EXIT_FAILURE;
 	}
 }
 
@@ -296,12 +287,11 @@ int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool inde
 		return DOG_EXIT_FAILURE;
 	}
 	ino->obj_size = sd_inode_object_size(&ino->hdr);
-	ino->nr_objs = sd_count_data_objs(ino->hdr.vdi_size,
-					  ino->hdr.block_size_shift ? ino->hdr.block_size_shift
-								    : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+	ino->nr_objs = sd_count_data_objs(ino->hdr.vdi_size, ino->hdr.block_size_shift
+								     ? ino->hdr.block_size_shift
+								     : SD_DEFAULT_BLOCK_SIZE_SHIFT);
 	if (ino->nr_objs > SD_INODE_DATA_INDEX) {
-		dog_err("VDI %s: size %" PRIu64 " exceeds the flat index", name,
-			ino->hdr.vdi_size);
+		dog_err("VDI %s: size %" PRIu64 " exceeds the flat index", name, ino->hdr.vdi_size);
 		return DOG_EXIT_FAILURE;
 	}
 	if (!index)
@@ -331,8 +321,8 @@ int dog_inode_write_vids_res(const struct dog_inode *ino, uint64_t start, uint64
 {
 	return dog_write_obj_res(sd_vid_to_vdi_oid(ino->vid), 0, ino->vids + start,
 				 (uint32_t)((end - start) * sizeof(uint32_t)),
-				 sd_inode_index_offset((uint32_t)start), flags,
-				 ino->hdr.nr_copies, ino->hdr.copy_policy, false);
+				 sd_inode_index_offset((uint32_t)start), flags, ino->hdr.nr_copies,
+				 ino->hdr.copy_policy, false);
 }
 
 const char *dog_node_str(const struct sd_node *n, char *buf, size_t len)
@@ -421,15 +411,11 @@ int dog_cluster_info(struct sd_cluster_info **out)
 int dog_errno_to_exit(int err)
 {
 	switch (err) {
-	case 0:
-		return DOG_EXIT_SUCCESS;
-	case -ENOENT:
-		return DOG_EXIT_MISSING;
-	case -EEXIST:
-		return DOG_EXIT_EXISTED;
+	case 0: return DOG_EXIT_SUCCESS;
+	case -ENOENT: return DOG_EXIT_MISSING;
+	case -EEXIST: return DOG_EXIT_EXISTED;
 	case -ENOSPC:
-	case -EMFILE:
-		return DOG_EXIT_FULL;
+	case -EMFILE: return DOG_EXIT_FULL;
 	case -ENODEV:
 	case -EAGAIN:
 	case -ENOTCONN:
@@ -438,9 +424,7 @@ int dog_errno_to_exit(int err)
 	case -ECONNREFUSED:
 	case -ECONNRESET:
 	case -EHOSTUNREACH:
-	case -EPIPE:
-		return DOG_EXIT_SYSFAIL;
-	default:
-		return DOG_EXIT_FAILURE;
+	case -EPIPE: return DOG_EXIT_SYSFAIL;
+	default: return DOG_EXIT_FAILURE;
 	}
 }

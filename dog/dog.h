@@ -30,31 +30,31 @@
 struct sd_cluster;
 
 /* Exit codes, as upstream dog (include/exits.h) so scripts keep working. */
-#define DOG_EXIT_SUCCESS	0	/* command executed successfully */
-#define DOG_EXIT_FAILURE	1	/* command failed to execute */
-#define DOG_EXIT_SYSFAIL	2	/* sheep unreachable or cluster not usable */
-#define DOG_EXIT_EXISTED	3	/* the object already exists */
-#define DOG_EXIT_FULL		4	/* no space or no free vdi id left */
-#define DOG_EXIT_MISSING	5	/* the vdi (or snapshot) does not exist */
-#define DOG_EXIT_USAGE		64	/* invalid command, arguments or options */
+#define DOG_EXIT_SUCCESS 0  /* command executed successfully */
+#define DOG_EXIT_FAILURE 1  /* command failed to execute */
+#define DOG_EXIT_SYSFAIL 2  /* sheep unreachable or cluster not usable */
+#define DOG_EXIT_EXISTED 3  /* the object already exists */
+#define DOG_EXIT_FULL	 4  /* no space or no free vdi id left */
+#define DOG_EXIT_MISSING 5  /* the vdi (or snapshot) does not exist */
+#define DOG_EXIT_USAGE	 64 /* invalid command, arguments or options */
 
 /* Everything the option parser collected for one subcommand. */
 struct dog_opts {
-	bool raw;		/* -r: machine-readable output */
-	bool prealloc;		/* -P: allocate every object now */
-	bool force;		/* -f: do not ask for confirmation */
-	bool verbose;		/* -v */
-	bool has_copies;	/* -c given */
-	uint8_t copies;		/* -c N, or d+p for N:M erasure coding */
-	uint8_t copy_policy;	/* -c d:p */
-	uint8_t block_shift;	/* -z: 0 = default */
-	uint32_t snapid;	/* -s NUMBER */
-	char tag[SD_MAX_VDI_TAG_LEN];	/* -s TEXT, NUL-terminated */
-	bool has_snap;		/* -s given */
-	char store[16];		/* -b: store driver for cluster format */
-	bool exist;		/* -e: vdi check only checks that objects exist */
-	bool exclusive;		/* -x: setattr fails if the key exists */
-	bool delete_key;	/* -d: setattr deletes the key */
+	bool raw;		      /* -r: machine-readable output */
+	bool prealloc;		      /* -P: allocate every object now */
+	bool force;		      /* -f: do not ask for confirmation */
+	bool verbose;		      /* -v */
+	bool has_copies;	      /* -c given */
+	uint8_t copies;		      /* -c N, or d+p for N:M erasure coding */
+	uint8_t copy_policy;	      /* -c d:p */
+	uint8_t block_shift;	      /* -z: 0 = default */
+	uint32_t snapid;	      /* -s NUMBER */
+	char tag[SD_MAX_VDI_TAG_LEN]; /* -s TEXT, NUL-terminated */
+	bool has_snap;		      /* -s given */
+	char store[16];		      /* -b: store driver for cluster format */
+	bool exist;		      /* -e: vdi check only checks that objects exist */
+	bool exclusive;		      /* -x: setattr fails if the key exists */
+	bool delete_key;	      /* -d: setattr deletes the key */
 };
 
 /* ---- util.c: parsing and formatting (pure; unit-tested) ---- */
@@ -101,7 +101,7 @@ int dog_parse_copies(const char *s, uint8_t *copies, uint8_t *policy);
  */
 struct dog_progress {
 	bool enabled;
-	bool drawn;		/* something was drawn: end() finishes the line */
+	bool drawn; /* something was drawn: end() finishes the line */
 	uint64_t total;
 	int64_t last_ms;
 };
@@ -109,8 +109,8 @@ void dog_progress_begin(struct dog_progress *p, uint64_t total);
 void dog_progress_update(struct dog_progress *p, uint64_t done);
 void dog_progress_end(struct dog_progress *p, uint64_t done);
 
-#define DOG_PROGRESS_MIN_WIDTH	40
-#define DOG_PROGRESS_MAX_WIDTH	512
+#define DOG_PROGRESS_MIN_WIDTH 40
+#define DOG_PROGRESS_MAX_WIDTH 512
 /*
  * One progress line for a terminal `width` columns wide (clamped to
  * DOG_PROGRESS_MIN_WIDTH and to len - 1), blank-padded to width - 1
@@ -156,8 +156,7 @@ void dog_confirm(const char *msg);
  * a negative errno returned; otherwise 0 with the sheep result in
  * rsp->result.
  */
-int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
-	     struct sd_rsp *rsp);
+int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len, struct sd_rsp *rsp);
 
 /* Initialise a request header for `opcode`. */
 void dog_init_req(struct sd_req *req, uint8_t opcode);
@@ -181,8 +180,7 @@ int dog_vdi_lookup(const char *name, uint32_t snapid, const char *tag, uint32_t 
  */
 int dog_read_obj_res(uint64_t oid, void *buf, uint32_t len, uint64_t offset, bool direct);
 int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t len,
-		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy,
-		      bool create);
+		      uint64_t offset, uint16_t flags, uint8_t copies, uint8_t policy, bool create);
 
 /*
  * An inode as dog uses it: the header plus the flat data_vdi_id array for

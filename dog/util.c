@@ -77,8 +77,7 @@ int dog_parse_size(const char *s, uint64_t *out)
 	v = whole * mult;
 	/* frac < frac_div <= 10^15 and mult <= 2^50: split to avoid overflow. */
 	if (frac) {
-		uint64_t add = (mult / frac_div) * frac +
-			       ((mult % frac_div) * frac) / frac_div;
+		uint64_t add = (mult / frac_div) * frac + ((mult % frac_div) * frac) / frac_div;
 
 		if (v > UINT64_MAX - add)
 			return -ERANGE;
@@ -200,7 +199,7 @@ size_t dog_progress_format(char *buf, size_t len, uint64_t done, uint64_t total,
 	fill = (int)(frac * bar);
 	n = (size_t)snprintf(buf, len, "%5.1f %% [", frac * 100.0);
 	if (n >= len)
-		n = len - 1;	/* truncated: the loops below add nothing */
+		n = len - 1; /* truncated: the loops below add nothing */
 	for (i = 0; i < bar && n < len - 1; i++)
 		buf[n++] = i < fill ? '=' : (i == fill ? '>' : ' ');
 	buf[n] = '\0';

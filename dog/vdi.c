@@ -12,9 +12,9 @@
 #include "dog.h"
 
 /* Entries zeroed per inode write when deleting (upstream's default batch). */
-#define DOG_DELETE_BATCH	128
+#define DOG_DELETE_BATCH 128
 /* dog vdi list reads the header plus a B-tree node header. */
-#define DOG_LIST_HDR_LEN	(SD_INODE_HEADER_SIZE + 8)
+#define DOG_LIST_HDR_LEN (SD_INODE_HEADER_SIZE + 8)
 
 static int check_name(const char *name)
 {
@@ -23,8 +23,7 @@ static int check_name(const char *name)
 		return DOG_EXIT_USAGE;
 	}
 	if (strlen(name) >= SD_MAX_VDI_LEN) {
-		dog_err("VDI name is too long: '%s' (at most %d bytes)", name,
-			SD_MAX_VDI_LEN - 1);
+		dog_err("VDI name is too long: '%s' (at most %d bytes)", name, SD_MAX_VDI_LEN - 1);
 		return DOG_EXIT_USAGE;
 	}
 	return DOG_EXIT_SUCCESS;
@@ -38,7 +37,8 @@ static int parse_size_arg(const char *s, uint64_t *size)
 		dog_err("Invalid size '%s': too large", s);
 	else if (ret)
 		dog_err("Invalid size '%s'\nYou may use K, M, G, T or P suffixes for "
-			"kilobytes, megabytes, gigabytes, terabytes and petabytes.", s);
+			"kilobytes, megabytes, gigabytes, terabytes and petabytes.",
+			s);
 	return ret ? DOG_EXIT_USAGE : DOG_EXIT_SUCCESS;
 }
 
@@ -52,10 +52,10 @@ static int new_vdi_res(const char *name, uint64_t size, uint32_t base, uint32_t 
 	int ret;
 
 	if (sdc_pack_vdi_name(&buf, name, NULL))
-		return SD_RES_INVALID_PARMS;	/* names are checked before */
+		return SD_RES_INVALID_PARMS; /* names are checked before */
 	dog_init_req(&req, SD_OP_NEW_VDI);
 	req.flags = SD_FLAG_CMD_WRITE;
-	req.data_length = sizeof(buf.name);	/* NEW_VDI takes the name only */
+	req.data_length = sizeof(buf.name); /* NEW_VDI takes the name only */
 	req.vdi.vdi_size = size;
 	req.vdi.base_vdi_id = base;
 	req.vdi.snapid = snapid;
@@ -85,8 +85,8 @@ static int prealloc(struct dog_inode *ino)
 
 	dog_progress_begin(&prog, ino->hdr.vdi_size);
 	for (idx = 0; idx < ino->nr_objs; idx++) {
-		res = dog_write_obj_res(sd_vid_to_data_oid(ino->vid, (uint32_t)idx), 0, NULL, 0,
-					0, SD_FLAG_CMD_DIRECT, ino->hdr.nr_copies,
+		res = dog_write_obj_res(sd_vid_to_data_oid(ino->vid, (uint32_t)idx), 0, NULL, 0, 0,
+					SD_FLAG_CMD_DIRECT, ino->hdr.nr_copies,
 					ino->hdr.copy_policy, true);
 		if (!res) {
 			ino->vids[idx] = ino->vid;
@@ -191,8 +191,8 @@ static int read_bitmap(uint8_t opcode, uint64_t **out)
 	return DOG_EXIT_SUCCESS;
 }
 
-static void print_vdi_row(const struct dog_opts *o, const struct sd_inode_header *h,
-			  uint64_t used, uint64_t shared)
+static void print_vdi_row(const struct dog_opts *o, const struct sd_inode_header *h, uint64_t used,
+			  uint64_t shared)
 {
 	char sz[32], us[32], sh[32], when[64], red[16];
 	bool snap = sd_inode_is_snapshot(h);
@@ -214,8 +214,8 @@ static void print_vdi_row(const struct dog_opts *o, const struct sd_inode_header
 	if (o->raw) {
 		printf("%c ", snap ? 's' : (clone ? 'c' : '='));
 		dog_fput_escaped(stdout, h->name);
-		printf(" %" PRIu32 " %s %s %s %s %" PRIx32 " %s %s %u\n", snapid, sz, us, sh,
-		       when, h->vdi_id, red, h->tag, h->block_size_shift);
+		printf(" %" PRIu32 " %s %s %s %s %" PRIx32 " %s %s %u\n", snapid, sz, us, sh, when,
+		       h->vdi_id, red, h->tag, h->block_size_shift);
 	} else {
 		printf("%c %-8s %5" PRIu32 " %7s %7s %7s %s  %7" PRIx32 " %6s %13s %3u\n",
 		       snap ? 's' : (clone ? 'c' : ' '), h->name, snapid, sz, us, sh, when,
@@ -224,8 +224,8 @@ static void print_vdi_row(const struct dog_opts *o, const struct sd_inode_header
 }
 
 /* Print one vid's row if it is a live vdi (matching filter).  0 or exit code. */
-static int list_one(const struct dog_opts *o, uint32_t vid, const char *filter,
-		    uint32_t **vids, uint64_t *vids_cap)
+static int list_one(const struct dog_opts *o, uint32_t vid, const char *filter, uint32_t **vids,
+		    uint64_t *vids_cap)
 {
 	union {
 		struct sd_inode_header h;
@@ -238,14 +238,14 @@ static int list_one(const struct dog_opts *o, uint32_t vid, const char *filter,
 	if (res < 0)
 		return DOG_EXIT_SYSFAIL;
 	if (res)
-		return DOG_EXIT_SUCCESS;	/* gone meanwhile */
+		return DOG_EXIT_SUCCESS; /* gone meanwhile */
 	u.h.name[SD_MAX_VDI_LEN - 1] = '\0';
 	u.h.tag[SD_MAX_VDI_TAG_LEN - 1] = '\0';
 	if (!u.h.name[0] || (filter && strcmp(filter, u.h.name)))
 		return DOG_EXIT_SUCCESS;
 	obj = sd_inode_object_size(&u.h);
 	nr = sd_count_data_objs(u.h.vdi_size, u.h.block_size_shift ? u.h.block_size_shift
-								    : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+								   : SD_DEFAULT_BLOCK_SIZE_SHIFT);
 	if (u.h.store_policy == SD_STORE_POLICY_FLAT && nr <= SD_INODE_DATA_INDEX) {
 		if (nr > *vids_cap) {
 			free(*vids);
@@ -288,7 +288,7 @@ int dog_cmd_vdi_list(const struct dog_opts *o, int argc, char **argv)
 		       "  Tag   Block Size Shift\n");
 	for (vid = 1; vid < SD_NR_VDIS && !ret; vid++) {
 		if (!inuse[vid / 64]) {
-			vid |= 63;	/* skip an empty word */
+			vid |= 63; /* skip an empty word */
 			continue;
 		}
 		if (bit_set(inuse, vid) && !bit_set(deleted, vid))
@@ -342,7 +342,7 @@ static int del_vdi_res(const char *name, uint32_t snapid, const char *tag)
 	int ret;
 
 	if (sdc_pack_vdi_name(&buf, name, tag))
-		return SD_RES_INVALID_PARMS;	/* checked by the lookup before */
+		return SD_RES_INVALID_PARMS; /* checked by the lookup before */
 	dog_init_req(&req, SD_OP_DEL_VDI);
 	req.flags = SD_FLAG_CMD_WRITE;
 	req.data_length = sizeof(buf);
@@ -384,8 +384,8 @@ static int do_delete(const char *name, uint32_t snapid, const char *tag)
 	}
 	if (!wrote) {
 		res = dog_write_obj_res(sd_vid_to_vdi_oid(ino.vid), 0, NULL, 0,
-					SD_INODE_HEADER_SIZE, SD_FLAG_CMD_DIRECT,
-					ino.hdr.nr_copies, ino.hdr.copy_policy, false);
+					SD_INODE_HEADER_SIZE, SD_FLAG_CMD_DIRECT, ino.hdr.nr_copies,
+					ino.hdr.copy_policy, false);
 		if (res)
 			goto fail;
 	}
@@ -464,7 +464,8 @@ int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv)
 			return DOG_EXIT_SYSFAIL;
 		if (res == SD_RES_SUCCESS) {
 			dog_err("Failed to create snapshot for %s: tag '%s' is already used by "
-				"another snapshot", name, o->tag);
+				"another snapshot",
+				name, o->tag);
 			return DOG_EXIT_EXISTED;
 		}
 		if (res != SD_RES_NO_TAG) {
@@ -494,7 +495,8 @@ int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv)
 			printf("%" PRIx32 " %" PRIx32 "\n", new_vid, ino.vid);
 		else
 			printf("new VID of original VDI: %" PRIx32 ", VDI ID of newly created "
-			       "snapshot: %" PRIx32 "\n", new_vid, ino.vid);
+			       "snapshot: %" PRIx32 "\n",
+			       new_vid, ino.vid);
 	}
 	return DOG_EXIT_SUCCESS;
 }
@@ -573,7 +575,7 @@ int dog_cmd_vdi_resize(const struct dog_opts *o, int argc, char **argv)
 	if (ret)
 		return ret;
 	max = sd_max_flat_vdi_size(ino.hdr.block_size_shift ? ino.hdr.block_size_shift
-							     : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+							    : SD_DEFAULT_BLOCK_SIZE_SHIFT);
 	if (size > max) {
 		dog_err("New VDI size is too large. This volume's max size is %" PRIu64 " (%s)",
 			max, dog_strnumber(max, false, a, sizeof(a)));
@@ -585,8 +587,7 @@ int dog_cmd_vdi_resize(const struct dog_opts *o, int argc, char **argv)
 	}
 	ino.hdr.vdi_size = size;
 	res = dog_write_obj_res(sd_vid_to_vdi_oid(ino.vid), 0, &ino.hdr, sizeof(ino.hdr), 0,
-				SD_FLAG_CMD_DIRECT, ino.hdr.nr_copies, ino.hdr.copy_policy,
-				false);
+				SD_FLAG_CMD_DIRECT, ino.hdr.nr_copies, ino.hdr.copy_policy, false);
 	if (res) {
 		if (res > 0)
 			dog_err("Failed to update the inode header of %s: %s", name,

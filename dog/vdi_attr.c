@@ -105,20 +105,13 @@ int dog_cmd_vdi_setattr(const struct dog_opts *o, int argc, char **argv)
 		       &oid);
 	free(value);
 	switch (res) {
-	case SD_RES_SUCCESS:
-		return DOG_EXIT_SUCCESS;
+	case SD_RES_SUCCESS: return DOG_EXIT_SUCCESS;
 	case SD_RES_VDI_EXIST:
 		dog_err("The attribute '%s' already exists", key);
 		return DOG_EXIT_EXISTED;
-	case SD_RES_NO_OBJ:
-		dog_err("Attribute '%s' not found", key);
-		return DOG_EXIT_MISSING;
-	case SD_RES_NO_VDI:
-		dog_err("VDI not found");
-		return DOG_EXIT_MISSING;
-	default:
-		dog_err("Failed to set attribute: %s", sd_strerror(res));
-		return DOG_EXIT_FAILURE;
+	case SD_RES_NO_OBJ: dog_err("Attribute '%s' not found", key); return DOG_EXIT_MISSING;
+	case SD_RES_NO_VDI: dog_err("VDI not found"); return DOG_EXIT_MISSING;
+	default: dog_err("Failed to set attribute: %s", sd_strerror(res)); return DOG_EXIT_FAILURE;
 	}
 }
 

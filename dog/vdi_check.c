@@ -32,7 +32,7 @@
 struct check_ctx {
 	const struct dog_inode *ino;
 	const char *name;
-	uint32_t *family;	/* this vdi and its ancestors */
+	uint32_t *family; /* this vdi and its ancestors */
 	size_t nr_family;
 };
 
@@ -90,15 +90,12 @@ static int hash_one(uint64_t oid)
 	if (dog_exec(&req, NULL, NULL, 0, &rsp) < 0)
 		return DOG_EXIT_SYSFAIL;
 	switch (rsp.result) {
-	case SD_RES_SUCCESS:
-		return 0;
-	case SD_RES_NO_OBJ:
-		dog_err("no node has %" PRIx64, oid);
-		return CHECK_MISSING;
+	case SD_RES_SUCCESS: return 0;
+	case SD_RES_NO_OBJ: dog_err("no node has %" PRIx64, oid); return CHECK_MISSING;
 	default:
 		dog_err("failed to read %" PRIx64 " from %s, %s", oid, dog_conn_name(),
 			sd_strerror((int)rsp.result));
-		return DOG_EXIT_FAILURE;	/* upstream: any other result ends it, exit 1 */
+		return DOG_EXIT_FAILURE; /* upstream: any other result ends it, exit 1 */
 	}
 }
 

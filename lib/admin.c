@@ -93,8 +93,7 @@ static int sdl_prealloc(struct sd_cluster *c, const char *name)
 		if (!ret) {
 			vdi->index[idx] = vdi->vid;
 			ret = sdl_write_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), &vdi->index[idx],
-						 4, sd_inode_index_offset(idx), SD_OP_WRITE_OBJ,
-						 0);
+						 4, sd_inode_index_offset(idx), SD_OP_WRITE_OBJ, 0);
 		}
 	}
 	sd_vdi_close(vdi);
@@ -111,8 +110,8 @@ int sd_vdi_create_opts(struct sd_cluster *c, const char *name, uint64_t size,
 	if (ret)
 		return ret;
 	memset(&o, 0, sizeof(o));
-	if (opts && opts->struct_size >= offsetof(struct sd_vdi_create_opts, prealloc) +
-					  sizeof(int))
+	if (opts &&
+	    opts->struct_size >= offsetof(struct sd_vdi_create_opts, prealloc) + sizeof(int))
 		o = *opts;
 	if (!name || !*name || strlen(name) >= SD_MAX_VDI_LEN) {
 		sdl_set_err(&c->e, "invalid vdi name");
@@ -185,9 +184,11 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 	if (ret)
 		goto out;
 	/* release the objects first, in batches, as dog does */
-	n = h->store_policy == SD_STORE_POLICY_FLAT ?
-	    sd_count_data_objs(h->vdi_size, h->block_size_shift ? h->block_size_shift
-								: SD_DEFAULT_BLOCK_SIZE_SHIFT) : 0;
+	n = h->store_policy == SD_STORE_POLICY_FLAT
+		    ? sd_count_data_objs(h->vdi_size, h->block_size_shift
+							      ? h->block_size_shift
+							      : SD_DEFAULT_BLOCK_SIZE_SHIFT)
+		    : 0;
 	if (n > SD_INODE_DATA_INDEX)
 		n = SD_INODE_DATA_INDEX;
 	for (i = 0; i < n && !ret;) {
@@ -208,8 +209,8 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 		i = end;
 	}
 	if (!ret && !any)
-		ret = sdl_write_obj_sync(c, sd_vid_to_vdi_oid(vid), NULL, 0,
-					 SD_INODE_HEADER_SIZE, SD_OP_WRITE_OBJ, 0);
+		ret = sdl_write_obj_sync(c, sd_vid_to_vdi_oid(vid), NULL, 0, SD_INODE_HEADER_SIZE,
+					 SD_OP_WRITE_OBJ, 0);
 	if (ret)
 		goto out;
 	/* name and tag were checked by the lookup above */
@@ -269,8 +270,8 @@ int sd_vdi_snapshot(struct sd_cluster *c, const char *name, const char *tag)
 			   h.block_size_shift, NULL);
 }
 
-int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid,
-		 const char *srctag, const char *dstname)
+int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid, const char *srctag,
+		 const char *dstname)
 {
 	struct sd_inode_header h;
 	uint32_t vid;

@@ -63,8 +63,7 @@ static int attr_request(struct sd_cluster *c, const struct sd_vdi_attr *a, uint1
 	return 0;
 }
 
-int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf,
-		   size_t len)
+int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf, size_t len)
 {
 	struct sd_vdi_attr *a, *got = NULL;
 	struct sdl_req req;

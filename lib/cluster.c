@@ -134,8 +134,9 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data)
 	}
 	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(&c->e, "%s: %s", sd_opcode_name(hdr->opcode) ?
-			    sd_opcode_name(hdr->opcode) : "request", strerror(-ret));
+		sdl_set_err(&c->e, "%s: %s",
+			    sd_opcode_name(hdr->opcode) ? sd_opcode_name(hdr->opcode) : "request",
+			    strerror(-ret));
 		return ret;
 	}
 	memcpy(hdr, &req.rsp, sizeof(*hdr));

@@ -24,13 +24,13 @@
 
 #include "sdl_engine.h"
 
-#define SDL_TAG_TIMER	0
-#define SDL_TAG_EVENT	1
-#define SDL_TAG_CONN	2
+#define SDL_TAG_TIMER 0
+#define SDL_TAG_EVENT 1
+#define SDL_TAG_CONN  2
 
-#define SDL_BACKOFF_MIN_MS	50
-#define SDL_BACKOFF_MAX_MS	2000
-#define SDL_MAX_IOV		64
+#define SDL_BACKOFF_MIN_MS 50
+#define SDL_BACKOFF_MAX_MS 2000
+#define SDL_MAX_IOV	   64
 
 uint64_t sdl_now_ms(void)
 {
@@ -183,7 +183,6 @@ void sdl_engine_fini(struct sdl_engine *e)
 	e->epfd = e->tfd = e->efd = -1;
 }
 
-
 /* ---- connections ---- */
 
 static void sdl_conn_backoff(struct sdl_conn *conn, uint64_t now)
@@ -264,8 +263,8 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	uint64_t now = sdl_now_ms();
 	struct sdl_list tmp, *n;
 
-	sdl_log(e, LOG_WARNING, "connection %u to %s lost (%s), %u requests to resend",
-		conn->no, e->addr_str, strerror(-err), conn->nr_reqs);
+	sdl_log(e, LOG_WARNING, "connection %u to %s lost (%s), %u requests to resend", conn->no,
+		e->addr_str, strerror(-err), conn->nr_reqs);
 	sdl_conn_close_fd(conn);
 	sdl_list_init(&tmp);
 	sdl_list_splice_tail(&conn->inflight, &tmp);
@@ -341,8 +340,8 @@ static int sdl_conn_flush(struct sdl_conn *conn)
 		if (sent < 0)
 			return (int)sent;
 		while (sent > 0) {
-			struct sdl_req *req = sdl_container_of(conn->sendq.next, struct sdl_req,
-							       link);
+			struct sdl_req *req =
+				sdl_container_of(conn->sendq.next, struct sdl_req, link);
 			size_t left = SD_REQ_SIZE + sdl_req_wlen(req) - conn->send_off;
 
 			if ((size_t)sent < left) {
@@ -366,10 +365,8 @@ static int sdl_result_retryable(uint32_t result)
 	case SD_RES_HALT:
 	case SD_RES_WAIT_FOR_JOIN:
 	case SD_RES_NETWORK_ERROR:
-	case SD_RES_KILLED:
-		return 1;
-	default:
-		return 0;
+	case SD_RES_KILLED: return 1;
+	default: return 0;
 	}
 }
 
@@ -492,8 +489,9 @@ static int sdl_conn_read(struct sdl_conn *conn)
 				sdl_begin_reply(conn);
 		} else {
 			size_t take = conn->rpay_left < avail ? conn->rpay_left : avail;
-			size_t keep = conn->rpay_keep > conn->rpay_pos ?
-				      conn->rpay_keep - conn->rpay_pos : 0;
+			size_t keep = conn->rpay_keep > conn->rpay_pos
+					      ? conn->rpay_keep - conn->rpay_pos
+					      : 0;
 
 			if (keep > take)
 				keep = take;
@@ -868,16 +866,17 @@ int sdl_sync_allowed(struct sdl_engine *e, const char *what)
 {
 	if (!e->in_service)
 		return 0;
-	sdl_set_err(e, "%s called from a completion callback: a synchronous call there would "
-		    "re-enter sd_cluster_service; use the async calls", what);
+	sdl_set_err(e,
+		    "%s called from a completion callback: a synchronous call there would "
+		    "re-enter sd_cluster_service; use the async calls",
+		    what);
 	return -EDEADLK;
 }
 
 /* The upper bound of one sleep: a safety net should a wakeup get lost. */
 #define SDL_WAIT_SLICE_MS 200
 
-int sdl_wait_until(struct sdl_engine *e, int (*cond)(void *arg), void *arg,
-		   uint64_t deadline_ms)
+int sdl_wait_until(struct sdl_engine *e, int (*cond)(void *arg), void *arg, uint64_t deadline_ms)
 {
 	int ret = sdl_sync_allowed(e, "a synchronous call");
 

@@ -182,9 +182,7 @@ static void sdl_part_start(struct sdl_part *p)
 		return;
 	}
 	switch (p->kind) {
-	case SDL_PK_NOP:
-		sdl_part_done(p, 0);
-		return;
+	case SDL_PK_NOP: sdl_part_done(p, 0); return;
 	case SDL_PK_FLUSH:
 		/*
 		 * A snapshot taken between a create and its inode update
@@ -206,8 +204,7 @@ static void sdl_part_start(struct sdl_part *p)
 		}
 		sdl_part_send(p, SD_OP_READ_OBJ, sd_vid_to_data_oid(owner, p->idx), 0);
 		return;
-	default:
-		break;
+	default: break;
 	}
 	/* writes and discards: one owner of an index entry at a time */
 	owner_part = sdl_find_busy(vdi, p->idx);
@@ -268,7 +265,7 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 		sdl_log(&vdi->c->e, LOG_INFO, "%s: vid %x became read-only, reloading", vdi->name,
 			vdi->vid);
 		vdi->reload_want = vdi->reload_want > SDL_RELOAD_HEADER ? vdi->reload_want
-									 : SDL_RELOAD_HEADER;
+									: SDL_RELOAD_HEADER;
 		sdl_release_busy(p);
 		sdl_park_for_reload(p, SDL_RELOAD_HEADER);
 		return;
@@ -372,8 +369,8 @@ void sdl_vdi_flush_dirty(struct sd_vdi *vdi)
 
 		sdl_list_init(&run);
 		while (!sdl_list_empty(&vdi->dirty)) {
-			struct sdl_part *p = sdl_container_of(vdi->dirty.next, struct sdl_part,
-							      wlink);
+			struct sdl_part *p =
+				sdl_container_of(vdi->dirty.next, struct sdl_part, wlink);
 
 			if (p->idx > end + 1)
 				break;
@@ -412,8 +409,7 @@ static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
 	sdl_list_splice_tail(waiters, &u->waiters);
 	for (i = 0; i < u->count; i++)
 		u->data[i] = vdi->index[start + i];
-	sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE | SDL_IO_FLAGS,
-		     4u * u->count);
+	sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE | SDL_IO_FLAGS, 4u * u->count);
 	u->req.hdr.obj.oid = sd_vid_to_vdi_oid(vdi->vid);
 	u->req.hdr.obj.copies = vdi->hdr->nr_copies;
 	u->req.hdr.obj.copy_policy = vdi->hdr->copy_policy;
@@ -571,8 +567,7 @@ static unsigned sdl_nr_objs(struct sd_vdi *vdi, size_t count, uint64_t offset)
 }
 
 /* Split [offset, offset+count) into parts of the given kind. */
-static void sdl_acb_split(struct sdl_acb *acb, int kind, char *buf, size_t count,
-			  uint64_t offset)
+static void sdl_acb_split(struct sdl_acb *acb, int kind, char *buf, size_t count, uint64_t offset)
 {
 	struct sd_vdi *vdi = acb->vdi;
 	unsigned i = 0;
@@ -596,8 +591,8 @@ static void sdl_acb_split(struct sdl_acb *acb, int kind, char *buf, size_t count
 	}
 }
 
-int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset,
-		    sd_aio_cb cb, void *opaque)
+int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset, sd_aio_cb cb,
+		    void *opaque)
 {
 	struct sdl_acb *acb;
 	unsigned n;
@@ -735,8 +730,8 @@ int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset)
 	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_read");
 
 	if (!ret)
-		ret = sdl_sync_finish(vdi, sd_vdi_aio_read(vdi, buf, count, offset,
-							   sdl_sync_io_cb, &s), &s);
+		ret = sdl_sync_finish(
+			vdi, sd_vdi_aio_read(vdi, buf, count, offset, sdl_sync_io_cb, &s), &s);
 	return ret;
 }
 
@@ -746,8 +741,8 @@ int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t off
 	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_write");
 
 	if (!ret)
-		ret = sdl_sync_finish(vdi, sd_vdi_aio_write(vdi, buf, count, offset, 0,
-							    sdl_sync_io_cb, &s), &s);
+		ret = sdl_sync_finish(
+			vdi, sd_vdi_aio_write(vdi, buf, count, offset, 0, sdl_sync_io_cb, &s), &s);
 	return ret;
 }
 
@@ -767,7 +762,7 @@ int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset)
 	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_discard");
 
 	if (!ret)
-		ret = sdl_sync_finish(vdi, sd_vdi_aio_discard(vdi, count, offset,
-							      sdl_sync_io_cb, &s), &s);
+		ret = sdl_sync_finish(
+			vdi, sd_vdi_aio_discard(vdi, count, offset, sdl_sync_io_cb, &s), &s);
 	return ret;
 }

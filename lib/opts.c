@@ -23,7 +23,7 @@ void sd_cluster_opts_init(struct sd_cluster_opts *opts)
 }
 
 /* Is field (offset, size) inside what the caller says it filled? */
-#define SDL_OPT_GIVEN(src, field)                                                                  \
+#define SDL_OPT_GIVEN(src, field) \
 	((src)->struct_size >= offsetof(struct sd_cluster_opts, field) + sizeof((src)->field))
 
 void sdl_opts_apply(struct sd_cluster_opts *dst, const struct sd_cluster_opts *src)

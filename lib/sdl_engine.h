@@ -41,8 +41,7 @@ struct sdl_transport {
 	 * *in_progress set when completion must be awaited (POLLOUT, then
 	 * SO_ERROR), or -errno.
 	 */
-	int (*connect)(void *priv, const struct sockaddr *sa, socklen_t salen,
-		       int *in_progress);
+	int (*connect)(void *priv, const struct sockaddr *sa, socklen_t salen, int *in_progress);
 	/* Non-blocking; return bytes moved, or -errno (-EAGAIN: would block). */
 	ssize_t (*send)(void *priv, int fd, const struct iovec *iov, int iovcnt);
 	/* Non-blocking; 0 means EOF. */
@@ -63,16 +62,16 @@ struct sdl_req;
 typedef void (*sdl_req_done_fn)(struct sdl_req *req, int ret);
 
 struct sdl_req {
-	struct sdl_list link;		/* pending / delayed / conn queues */
+	struct sdl_list link; /* pending / delayed / conn queues */
 	struct sd_req hdr;
-	const void *wbuf;		/* hdr.data_length bytes when CMD_WRITE */
-	void *rbuf;			/* reply payload goes here ... */
-	uint32_t rlen;			/* ... at most this much */
+	const void *wbuf; /* hdr.data_length bytes when CMD_WRITE */
+	void *rbuf;	  /* reply payload goes here ... */
+	uint32_t rlen;	  /* ... at most this much */
 	struct sd_rsp rsp;
 	struct sdl_conn *conn;
-	uint64_t deadline_ms;		/* io timeout while on a connection */
-	uint64_t retry_until_ms;	/* 0 until the first failure */
-	uint64_t not_before_ms;		/* on the delayed list */
+	uint64_t deadline_ms;	 /* io timeout while on a connection */
+	uint64_t retry_until_ms; /* 0 until the first failure */
+	uint64_t not_before_ms;	 /* on the delayed list */
 	int last_err;
 	unsigned retries;
 	sdl_req_done_fn done;
@@ -88,24 +87,24 @@ struct sdl_conn {
 	unsigned no;
 	int fd;
 	int state;
-	int want_out;			/* EPOLLOUT registered */
-	int broken;			/* -errno noticed outside service */
+	int want_out; /* EPOLLOUT registered */
+	int broken;   /* -errno noticed outside service */
 	int sa_idx;
 	uint64_t connect_deadline_ms;
 	uint64_t next_attempt_ms;
 	unsigned backoff_ms;
 	int last_err;
-	int nr_failures;		/* connect attempts failed since last reply */
-	struct sdl_list sendq;		/* assigned, not completely sent */
-	struct sdl_list inflight;	/* sent, awaiting the reply */
+	int nr_failures;	  /* connect attempts failed since last reply */
+	struct sdl_list sendq;	  /* assigned, not completely sent */
+	struct sdl_list inflight; /* sent, awaiting the reply */
 	unsigned nr_reqs;
-	size_t send_off;		/* bytes of sendq head already sent */
+	size_t send_off; /* bytes of sendq head already sent */
 	/* receive state machine */
 	struct sd_rsp rhdr;
 	size_t rhdr_got;
-	struct sdl_req *rreq;		/* reply being received, NULL: discard */
-	uint32_t rpay_left;		/* payload bytes still to consume */
-	uint32_t rpay_keep;		/* of those, bytes to copy into rreq */
+	struct sdl_req *rreq; /* reply being received, NULL: discard */
+	uint32_t rpay_left;   /* payload bytes still to consume */
+	uint32_t rpay_keep;   /* of those, bytes to copy into rreq */
 	uint32_t rpay_pos;
 	int in_payload;
 	char *ibuf;
@@ -125,9 +124,9 @@ struct sdl_engine {
 	int efd_signaled;
 	struct sdl_conn *conns;
 	unsigned nr_conns;
-	struct sdl_list pending;	/* ready to be assigned */
-	struct sdl_list delayed;	/* waiting for not_before_ms */
-	unsigned nr_inflight;		/* on connections */
+	struct sdl_list pending; /* ready to be assigned */
+	struct sdl_list delayed; /* waiting for not_before_ms */
+	unsigned nr_inflight;	 /* on connections */
 	uint32_t next_id;
 	/*
 	 * Non-zero while a service round (or sd_disconnect) runs, and so
@@ -135,7 +134,7 @@ struct sdl_engine {
 	 * -EDEADLK instead of re-entering the loop.
 	 */
 	int in_service;
-	uint64_t timer_at_ms;		/* armed expiry, 0 = disarmed */
+	uint64_t timer_at_ms; /* armed expiry, 0 = disarmed */
 	/*
 	 * One service round of the whole handle, registered by the layer
 	 * that owns it (cluster.c) like a request's ->done: the wait helper
@@ -200,8 +199,7 @@ int sdl_sync_allowed(struct sdl_engine *e, const char *what);
  * Returns 0, -ETIMEDOUT (deadline passed), -EDEADLK (see above) or -errno
  * for a broken handle.
  */
-int sdl_wait_until(struct sdl_engine *e, int (*cond)(void *arg), void *arg,
-		   uint64_t deadline_ms);
+int sdl_wait_until(struct sdl_engine *e, int (*cond)(void *arg), void *arg, uint64_t deadline_ms);
 /* sdl_wait_until() for an int flag that a callback sets. */
 int sdl_wait(struct sdl_engine *e, const int *flag, uint64_t deadline_ms);
 /*
@@ -217,7 +215,6 @@ void sdl_init_hdr(struct sd_req *hdr, uint8_t opcode, uint16_t flags, uint32_t l
 
 void sdl_log(struct sdl_engine *e, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void sdl_set_err(struct sdl_engine *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void sdl_set_err(struct sdl_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

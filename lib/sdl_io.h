@@ -13,18 +13,18 @@
 enum sdl_part_kind {
 	SDL_PK_READ,
 	SDL_PK_WRITE,
-	SDL_PK_DISCARD,		/* whole object: clear the index entry */
+	SDL_PK_DISCARD, /* whole object: clear the index entry */
 	SDL_PK_FLUSH,
-	SDL_PK_NOP,		/* nothing to do (discard of a hole) */
+	SDL_PK_NOP, /* nothing to do (discard of a hole) */
 };
 
 enum sdl_part_stage {
 	SDL_PS_IDLE,
 	SDL_PS_SENT,
-	SDL_PS_WAIT_BUSY,	/* another part owns this index */
+	SDL_PS_WAIT_BUSY, /* another part owns this index */
 	SDL_PS_WAIT_RELOAD,
-	SDL_PS_DIRTY,		/* index entry changed, update not yet sent */
-	SDL_PS_IUPD,		/* inode update in flight */
+	SDL_PS_DIRTY, /* index entry changed, update not yet sent */
+	SDL_PS_IUPD,  /* inode update in flight */
 	SDL_PS_DONE,
 };
 
@@ -33,29 +33,29 @@ struct sdl_acb;
 struct sdl_part {
 	struct sdl_req req;
 	struct sdl_acb *acb;
-	struct sdl_list wlink;		/* waiters / reload_waiters / dirty / iupd */
-	struct sdl_list blink;		/* on vdi->creates while owning the index */
-	struct sdl_list bwaiters;	/* parts waiting for this one */
+	struct sdl_list wlink;	  /* waiters / reload_waiters / dirty / iupd */
+	struct sdl_list blink;	  /* on vdi->creates while owning the index */
+	struct sdl_list bwaiters; /* parts waiting for this one */
 	uint32_t idx;
 	uint32_t off, len;
 	char *buf;
-	uint32_t old_owner;		/* index value before our change */
+	uint32_t old_owner; /* index value before our change */
 	uint8_t kind;
 	uint8_t stage;
-	uint8_t busy;			/* owns the index entry (on creates) */
-	uint8_t is_create;		/* last request sent was a create */
-	unsigned gen;			/* vdi->reload_gen when last sent */
+	uint8_t busy;	   /* owns the index entry (on creates) */
+	uint8_t is_create; /* last request sent was a create */
+	unsigned gen;	   /* vdi->reload_gen when last sent */
 };
 
 struct sdl_acb {
-	struct sdl_list link;		/* on cluster->done_acbs */
+	struct sdl_list link; /* on cluster->done_acbs */
 	struct sd_vdi *vdi;
 	sd_aio_cb cb;
 	void *opaque;
 	int ret;
 	unsigned nr_parts;
 	unsigned nr_pending;
-	int fua_state;			/* 0 none, 1 flush pending, 2 flush sent */
+	int fua_state; /* 0 none, 1 flush pending, 2 flush sent */
 	void *zbuf;
 	struct sdl_part parts[];
 };

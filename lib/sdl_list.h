@@ -13,8 +13,7 @@ struct sdl_list {
 	struct sdl_list *next, *prev;
 };
 
-#define sdl_container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#define sdl_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 static inline void sdl_list_init(struct sdl_list *l)
 {
@@ -32,8 +31,7 @@ static inline int sdl_list_linked(const struct sdl_list *n)
 	return n->next != n;
 }
 
-static inline void sdl_list_insert(struct sdl_list *n, struct sdl_list *prev,
-				   struct sdl_list *next)
+static inline void sdl_list_insert(struct sdl_list *n, struct sdl_list *prev, struct sdl_list *next)
 {
 	n->next = next;
 	n->prev = prev;

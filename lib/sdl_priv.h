@@ -19,8 +19,8 @@
 #include "sdl_engine.h"
 
 struct sd_cluster {
-	struct sdl_engine e;		/* first: the engine knows only this */
-	struct sdl_list done_acbs;	/* completed, callback not yet run */
+	struct sdl_engine e;	   /* first: the engine knows only this */
+	struct sdl_list done_acbs; /* completed, callback not yet run */
 	struct sdl_list vdis;
 	unsigned nr_vdis;
 };
@@ -33,16 +33,16 @@ struct sd_cluster *sdl_connect_transport(const char *addr, const struct sd_clust
 enum { SDL_RELOAD_NONE, SDL_RELOAD_HEADER, SDL_RELOAD_FULL };
 
 struct sd_vdi {
-	struct sdl_list link;		/* on cluster->vdis */
+	struct sdl_list link; /* on cluster->vdis */
 	struct sd_cluster *c;
 	char name[SD_MAX_VDI_LEN];
 	char tag[SD_MAX_VDI_TAG_LEN];
 	uint32_t snapid;
 	int readonly;
 	uint32_t vid;
-	char *inode;			/* SD_INODE_INDEX_END bytes */
-	struct sd_inode_header *hdr;	/* == inode */
-	uint32_t *index;		/* inode + SD_INODE_HEADER_SIZE */
+	char *inode;		     /* SD_INODE_INDEX_END bytes */
+	struct sd_inode_header *hdr; /* == inode */
+	uint32_t *index;	     /* inode + SD_INODE_HEADER_SIZE */
 	unsigned shift;
 	uint32_t obj_size;
 	uint64_t size;
@@ -52,11 +52,11 @@ struct sd_vdi {
 	unsigned nr_iupd;		/* inode updates in flight */
 	int reload_want;		/* SDL_RELOAD_* requested */
 	int reloading;			/* reload requests in flight */
-	struct sdl_list reload_waiters;	/* parts to restart after reload */
+	struct sdl_list reload_waiters; /* parts to restart after reload */
 	struct sdl_reload *reload;
-	unsigned reload_streak;		/* reloads since a request last succeeded */
-	int index_changed;		/* index written since the last reload */
-	unsigned reload_gen;		/* reloads completed */
+	unsigned reload_streak; /* reloads since a request last succeeded */
+	int index_changed;	/* index written since the last reload */
+	unsigned reload_gen;	/* reloads completed */
 };
 
 /* Kick pending work of all vdis (inode updates, reloads); cluster.c runs it each round. */
@@ -86,8 +86,8 @@ int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint3
  * engine's delayed queue, never by a sleep.  deadline_ms bounds the whole
  * call (0 = the request timeouts alone).
  */
-int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len,
-		      uint32_t offset, int retry_noobj, uint64_t deadline_ms);
+int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len, uint32_t offset,
+		      int retry_noobj, uint64_t deadline_ms);
 int sdl_write_obj_sync(struct sd_cluster *c, uint64_t oid, const void *buf, uint32_t len,
 		       uint32_t offset, uint8_t opcode, uint16_t extra_flags);
 

@@ -11,9 +11,9 @@
 #include "codec.h"
 #include "sdl_priv.h"
 
-#define SDL_NOOBJ_RETRIES	40
-#define SDL_NOOBJ_DELAY_MS	50
-#define SDL_RELOAD_STREAK_MAX	16
+#define SDL_NOOBJ_RETRIES     40
+#define SDL_NOOBJ_DELAY_MS    50
+#define SDL_RELOAD_STREAK_MAX 16
 
 static int sdl_name_ok(struct sd_cluster *c, const char *name, const char *tag)
 {
@@ -60,8 +60,8 @@ int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint3
 	return 0;
 }
 
-int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len,
-		      uint32_t offset, int retry_noobj, uint64_t deadline_ms)
+int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len, uint32_t offset,
+		      int retry_noobj, uint64_t deadline_ms)
 {
 	struct sdl_req req;
 	int tries = 0, ret;
@@ -106,7 +106,8 @@ int sdl_write_obj_sync(struct sd_cluster *c, uint64_t oid, const void *buf, uint
 	req.wbuf = buf;
 	ret = sdl_run_req(&c->e, &req, 0);
 	if (ret < 0) {
-		sdl_set_err(&c->e, "writing object %llx: %s", (unsigned long long)oid, strerror(-ret));
+		sdl_set_err(&c->e, "writing object %llx: %s", (unsigned long long)oid,
+			    strerror(-ret));
 		return ret;
 	}
 	if (req.rsp.result != SD_RES_SUCCESS) {
@@ -158,8 +159,7 @@ static int sdl_vdi_apply_header(struct sd_vdi *vdi)
 	return 0;
 }
 
-struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid,
-			   const char *tag)
+struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid, const char *tag)
 {
 	struct sd_vdi *vdi;
 	uint64_t deadline;
@@ -202,8 +202,8 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	if (ret)
 		goto fail;
 	locked = 1;
-	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END,
-				0, 1, deadline);
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END, 0,
+				1, deadline);
 	if (ret)
 		goto fail;
 	ret = sdl_vdi_apply_header(vdi);
@@ -212,8 +212,9 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	vdi->readonly = snapid || vdi->tag[0] || sd_inode_is_snapshot(vdi->hdr);
 	sdl_list_add_tail(&vdi->link, &c->vdis);
 	c->nr_vdis++;
-	sdl_log(&c->e, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s)", name, vdi->vid,
-		(unsigned long long)vdi->size, vdi->obj_size, vdi->readonly ? ", read-only" : "");
+	sdl_log(&c->e, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s)", name,
+		vdi->vid, (unsigned long long)vdi->size, vdi->obj_size,
+		vdi->readonly ? ", read-only" : "");
 	return vdi;
 fail:
 	if (locked)
@@ -226,8 +227,8 @@ fail:
 
 static int sdl_vdi_busy(const struct sd_vdi *vdi)
 {
-	return vdi->nr_acbs || vdi->nr_iupd || vdi->reloading || vdi->reload ||
-	       vdi->reload_want || !sdl_list_empty(&vdi->dirty);
+	return vdi->nr_acbs || vdi->nr_iupd || vdi->reloading || vdi->reload || vdi->reload_want ||
+	       !sdl_list_empty(&vdi->dirty);
 }
 
 static int sdl_vdi_idle(void *arg)
@@ -357,7 +358,8 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 	}
 	if (r->stage == SDL_RL_LOCK) {
 		if (res != SD_RES_SUCCESS) {
-			sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name, sd_strerror((int)res));
+			sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name,
+				    sd_strerror((int)res));
 			sdl_reload_finish(vdi, sd_result_to_errno((int)res));
 			return;
 		}
@@ -396,16 +398,16 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		memcpy(vdi->index, r->buf + SD_INODE_HEADER_SIZE,
 		       SD_INODE_INDEX_END - SD_INODE_HEADER_SIZE);
 	if (old_vid != vdi->vid)
-		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name, vdi->vid,
-			old_vid);
+		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name,
+			vdi->vid, old_vid);
 	sdl_vdi_after_reload(vdi, old_vid);
 	/*
 	 * A sheep that keeps answering READONLY / INODE_INVALIDATED although
 	 * the reload changed nothing would make the waiters spin for ever.
 	 */
 	if (!ret && ++vdi->reload_streak > SDL_RELOAD_STREAK_MAX) {
-		sdl_set_err(&vdi->c->e, "%s: %u reloads in a row did not help, giving up", vdi->name,
-			    vdi->reload_streak);
+		sdl_set_err(&vdi->c->e, "%s: %u reloads in a row did not help, giving up",
+			    vdi->name, vdi->reload_streak);
 		vdi->reload_streak = 0;
 		ret = r->mode == SDL_RELOAD_HEADER ? -EROFS : -EIO;
 	}

@@ -24,7 +24,7 @@
 
 static uint32_t attr_hash(const struct sd_vdi_attr *a)
 {
-	uint32_t snap_id = a->snap_id;	/* hashed as stored: little-endian */
+	uint32_t snap_id = a->snap_id; /* hashed as stored: little-endian */
 	uint64_t h;
 
 	h = sd_fnv1a_64(a->name, sizeof(a->name), SD_FNV1A_64_INIT);
@@ -42,8 +42,8 @@ static int same_key(const struct sd_vdi_attr *x, const struct sd_vdi_attr *y)
 	       !strncmp(x->key, y->key, sizeof(x->key));
 }
 
-int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mode,
-		      uint32_t *hvid, uint32_t *attr_id)
+int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mode, uint32_t *hvid,
+		      uint32_t *attr_id)
 {
 	struct sd_vdi_attr *cur;
 	uint32_t id, start;
@@ -79,7 +79,8 @@ int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mod
 			if (mode & SHEEP_ATTR_EXCL)
 				r = SD_RES_VDI_EXIST;
 			else if (mode & SHEEP_ATTR_DELETE)
-				r = sheep_errno_to_res(sheep_store_write(vdi->store, oid, "", 1, 0));
+				r = sheep_errno_to_res(
+					sheep_store_write(vdi->store, oid, "", 1, 0));
 			else if (mode & SHEEP_ATTR_CREATE)
 				r = sheep_errno_to_res(sheep_store_create(
 					vdi->store, oid, SD_ATTR_OBJ_SIZE, 0, a, sizeof(*a), 0));
@@ -178,8 +179,8 @@ void sheep_attr_purge(struct sheep_vdi *vdi, const char *name)
 			sheep_err("attribute object %016" PRIx64 " of %s not removed: %s",
 				  s.oids[i], name, strerror(-r));
 	}
-	sheep_info("attributes of %s removed (%zu object(s) under %06x, %zu of other names)",
-		   name, s.nr, s.hvid, others);
+	sheep_info("attributes of %s removed (%zu object(s) under %06x, %zu of other names)", name,
+		   s.nr, s.hvid, others);
 out:
 	free(mine);
 	free(s.oids);

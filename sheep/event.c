@@ -36,12 +36,12 @@
 
 #include "sheep.h"
 
-#define RBUF_SIZE (64u * 1024)
-#define MAX_QUEUED 1024		/* per connection: stop reading beyond this */
+#define RBUF_SIZE	       (64u * 1024)
+#define MAX_QUEUED	       1024 /* per connection: stop reading beyond this */
 #define UNKNOWN_OP_MAX_PAYLOAD (64u * 1024 + 1024)
-#define NR_WORKERS 32
-#define SHUTDOWN_GRACE_MS 5000
-#define INLINE_READ_MAX (256u * 1024)	/* bigger reads go to the workers */
+#define NR_WORKERS	       32
+#define SHUTDOWN_GRACE_MS      5000
+#define INLINE_READ_MAX	       (256u * 1024) /* bigger reads go to the workers */
 
 struct ev_handler {
 	int fd;
@@ -51,11 +51,11 @@ struct ev_handler {
 struct sheep_conn {
 	struct ev_handler ev;
 	int refcnt;
-	int closed;		/* socket closed; replies are dropped */
-	int eof;		/* peer stopped sending: answer what is queued, then close */
-	uint32_t events;	/* current epoll mask */
+	int closed;	 /* socket closed; replies are dropped */
+	int eof;	 /* peer stopped sending: answer what is queued, then close */
+	uint32_t events; /* current epoll mask */
 	char peer[64];
-	struct sheep_conn *prev, *next;	/* all open connections */
+	struct sheep_conn *prev, *next; /* all open connections */
 
 	/* input */
 	char *rbuf;
@@ -67,8 +67,8 @@ struct sheep_conn {
 
 	/* output and accounting */
 	struct sheep_request *sq_head, *sq_tail;
-	unsigned nr_queued;	/* in flight + waiting to be sent */
-	int flush_queued;	/* on g_flush_list (holds a reference) */
+	unsigned nr_queued; /* in flight + waiting to be sent */
+	int flush_queued;   /* on g_flush_list (holds a reference) */
 	struct sheep_conn *flush_next;
 };
 
@@ -77,8 +77,8 @@ static struct ev_handler g_listen[2] = { { .fd = -1 }, { .fd = -1 } };
 static struct ev_handler g_work_ev = { .fd = -1 };
 static struct ev_handler g_sig_ev = { .fd = -1 };
 static struct sheep_conn *g_conns;
-static unsigned g_inflight;	/* requests queued to workers */
-static int g_stop;		/* signal received */
+static unsigned g_inflight; /* requests queued to workers */
+static int g_stop;	    /* signal received */
 static const char *g_unix_path;
 /*
  * Connections with new replies, written once per loop iteration (one
@@ -342,8 +342,8 @@ static int header_done(struct sheep_conn *c)
 	else
 		cap = op->max_payload ? op->max_payload : UNKNOWN_OP_MAX_PAYLOAD;
 	if (c->hdr.data_length > cap) {
-		sheep_warn("%s: opcode 0x%02x payload of %u bytes exceeds %u, closing",
-			   c->peer, c->hdr.opcode, c->hdr.data_length, cap);
+		sheep_warn("%s: opcode 0x%02x payload of %u bytes exceeds %u, closing", c->peer,
+			   c->hdr.opcode, c->hdr.data_length, cap);
 		return -1;
 	}
 	/* grow as bytes arrive: a bogus length cannot make us allocate up front */
@@ -644,8 +644,8 @@ static int listen_tcp(const char *addr, unsigned port)
 	{
 		static const uint8_t zero12[12];
 		uint8_t *a = g_sheep.node_addr;
-		int v4 = !memcmp(a, zero12, 10) && ((a[10] == 0 && a[11] == 0) ||
-						    (a[10] == 0xff && a[11] == 0xff));
+		int v4 = !memcmp(a, zero12, 10) &&
+			 ((a[10] == 0 && a[11] == 0) || (a[10] == 0xff && a[11] == 0xff));
 
 		if (v4)
 			memset(a, 0, 12);
@@ -671,7 +671,7 @@ static int listen_unix(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);	/* stale: we hold the store lock */
+	unlink(path); /* stale: we hold the store lock */
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 128) < 0) {
 		int r = -errno;
 

@@ -118,24 +118,16 @@ static int parse_args(int argc, char **argv, struct sheep_opts *o)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			o->foreground = 1;
-			break;
-		case 'n':
-			o->nosync = 1;
-			break;
-		case 'b':
-			o->bind_addr = optarg;
-			break;
+		case 'f': o->foreground = 1; break;
+		case 'n': o->nosync = 1; break;
+		case 'b': o->bind_addr = optarg; break;
 		case 'p':
 			if (parse_port(optarg, &o->port)) {
 				fprintf(stderr, "sheep: invalid port '%s' (1-65535)\n", optarg);
 				return -1;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 1;
+		case 'h': usage(stdout); return 1;
 		case '?':
 			if (optopt)
 				fprintf(stderr, "sheep: unknown option '-%c'\n", optopt);

@@ -135,8 +135,7 @@ static int op_read_obj(struct sheep_request *req)
 	req->rdata = malloc(h->data_length ? h->data_length : 1);
 	if (!req->rdata)
 		return SD_RES_NO_MEM;
-	r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
-			     h->obj.offset);
+	r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length, h->obj.offset);
 	if (r)
 		return sheep_errno_to_res(r);
 	req->rsp.data_length = h->data_length;
@@ -187,8 +186,7 @@ static int op_write_obj(struct sheep_request *req)
 	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
 	r = check_readonly(oid);
 	if (!r)
-		r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data, len,
-							 off));
+		r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data, len, off));
 	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
 	return r;
 }
@@ -287,7 +285,8 @@ static int parse_name_tag(const struct sheep_request *req, int tag_ok, const cha
 	const char *p = req->data;
 	uint32_t len = req->hdr.data_length;
 
-	if (!p || (len != SD_MAX_VDI_LEN && (!tag_ok || len != SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN)))
+	if (!p ||
+	    (len != SD_MAX_VDI_LEN && (!tag_ok || len != SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN)))
 		return SD_RES_INVALID_PARMS;
 	if (!memchr(p, 0, SD_MAX_VDI_LEN))
 		return SD_RES_INVALID_PARMS;
@@ -325,7 +324,7 @@ static int op_new_vdi(struct sheep_request *req)
 		a.copies = (uint8_t)((a.copy_policy >> 4) * 2 + (a.copy_policy & 0x0f));
 	a.store_policy = h->vdi.store_policy;
 	a.block_size_shift = h->vdi.block_size_shift ? h->vdi.block_size_shift
-						      : g_sheep.cfg.block_size_shift;
+						     : g_sheep.cfg.block_size_shift;
 	a.now = sheep_now_encoded();
 	if (a.block_size_shift < SD_MIN_BLOCK_SIZE_SHIFT ||
 	    a.block_size_shift > SD_MAX_BLOCK_SIZE_SHIFT || a.base_vid >= SD_NR_VDIS ||

@@ -44,32 +44,32 @@ void sheep_log_msg(enum sheep_log_level level, const char *func, int line, const
 		if (sheep_log_enabled(lvl)) \
 			sheep_log_msg(lvl, __func__, __LINE__, __VA_ARGS__); \
 	} while (0)
-#define sheep_err(...) sheep_log(SHEEP_LOG_ERR, __VA_ARGS__)
-#define sheep_warn(...) sheep_log(SHEEP_LOG_WARN, __VA_ARGS__)
-#define sheep_info(...) sheep_log(SHEEP_LOG_INFO, __VA_ARGS__)
+#define sheep_err(...)	 sheep_log(SHEEP_LOG_ERR, __VA_ARGS__)
+#define sheep_warn(...)	 sheep_log(SHEEP_LOG_WARN, __VA_ARGS__)
+#define sheep_info(...)	 sheep_log(SHEEP_LOG_INFO, __VA_ARGS__)
 #define sheep_debug(...) sheep_log(SHEEP_LOG_DEBUG, __VA_ARGS__)
 
 /* -------------------------------------------------------------- store.c */
 
 /* Steps of an atomic object create, for fault-injection tests. */
 enum sheep_fault_point {
-	SHEEP_FAULT_TMP_OPEN = 1,	/* temp file created, empty */
-	SHEEP_FAULT_TMP_WRITTEN,	/* temp file holds (part of) the data */
-	SHEEP_FAULT_TMP_SYNCED,		/* temp file data durable */
-	SHEEP_FAULT_RENAMED,		/* renamed over the target */
-	SHEEP_FAULT_DIR_SYNCED,		/* directory entry durable */
+	SHEEP_FAULT_TMP_OPEN = 1, /* temp file created, empty */
+	SHEEP_FAULT_TMP_WRITTEN,  /* temp file holds (part of) the data */
+	SHEEP_FAULT_TMP_SYNCED,	  /* temp file data durable */
+	SHEEP_FAULT_RENAMED,	  /* renamed over the target */
+	SHEEP_FAULT_DIR_SYNCED,	  /* directory entry durable */
 	SHEEP_FAULT_NR
 };
 
 /* Persistent cluster parameters (written atomically to <store>/config). */
 struct sheep_config {
-	uint64_t ctime;			/* 0: not formatted */
+	uint64_t ctime; /* 0: not formatted */
 	uint16_t flags;
 	uint8_t nr_copies;
 	uint8_t copy_policy;
 	uint8_t block_size_shift;
 	char store[16];
-	uint64_t epoch_time;		/* when epoch 1 started */
+	uint64_t epoch_time; /* when epoch 1 started */
 };
 
 /*
@@ -79,10 +79,10 @@ struct sheep_config {
  * cached object descriptors.
  */
 struct sheep_store {
-	int dir_fd;		/* store root */
-	int obj_fd;		/* obj/ directory */
-	int nosync;		/* -n: no fdatasync before replies */
-	struct sheep_fd_cache *fds;	/* open object files (store.c), may be NULL */
+	int dir_fd;		    /* store root */
+	int obj_fd;		    /* obj/ directory */
+	int nosync;		    /* -n: no fdatasync before replies */
+	struct sheep_fd_cache *fds; /* open object files (store.c), may be NULL */
 	/* test hook, NULL in the daemon: called at each create step */
 	void (*fault_cb)(void *arg, enum sheep_fault_point point);
 	void *fault_arg;
@@ -108,8 +108,8 @@ int sheep_store_create(struct sheep_store *st, uint64_t oid, uint64_t size, uint
  * written sparsely) for inode objects: the content is header at 0 and
  * idx_len bytes at SD_INODE_HEADER_SIZE, total size SD_INODE_SIZE.
  */
-int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *hdr,
-			     const void *idx, size_t idx_len);
+int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *hdr, const void *idx,
+			     size_t idx_len);
 /* pread exactly len bytes at off; -ENOENT, -EINVAL when outside the object. */
 int sheep_store_read(struct sheep_store *st, uint64_t oid, void *buf, uint32_t len, uint64_t off);
 /*
@@ -134,8 +134,7 @@ int sheep_store_sync(struct sheep_store *st);
 int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint32_t vid),
 			       void *arg);
 /* Call cb for each stored object (any kind); stops on a non-zero return. */
-int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64_t oid),
-			     void *arg);
+int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64_t oid), void *arg);
 /* Config: load returns -ENOENT when never formatted; save is atomic. */
 int sheep_store_config_load(struct sheep_store *st, struct sheep_config *cfg);
 int sheep_store_config_save(struct sheep_store *st, const struct sheep_config *cfg);
@@ -159,10 +158,10 @@ struct sheep_vdi {
 	 */
 	pthread_rwlock_t io_lock;
 	struct sheep_store *store;
-	uint8_t *inuse;		/* SD_VDI_BITMAP_SIZE bytes */
-	uint8_t *deleted;	/* SD_VDI_BITMAP_SIZE bytes */
-	uint8_t *snapshot;	/* VIDs whose inode has snap_ctime != 0; io_lock */
-	uint32_t *vids;		/* VIDs in use, unsorted */
+	uint8_t *inuse;	   /* SD_VDI_BITMAP_SIZE bytes */
+	uint8_t *deleted;  /* SD_VDI_BITMAP_SIZE bytes */
+	uint8_t *snapshot; /* VIDs whose inode has snap_ctime != 0; io_lock */
+	uint32_t *vids;	   /* VIDs in use, unsorted */
 	size_t nr_vids, cap_vids;
 };
 
@@ -170,9 +169,9 @@ struct sheep_vdi_create_args {
 	const char *name;
 	uint64_t size;
 	uint32_t base_vid;
-	uint32_t snapid;	/* != 0: snapshot / rebase */
+	uint32_t snapid;					     /* != 0: snapshot / rebase */
 	uint8_t copies, copy_policy, store_policy, block_size_shift; /* resolved */
-	uint64_t now;		/* create_time / snap_ctime encoding */
+	uint64_t now; /* create_time / snap_ctime encoding */
 };
 
 /* Allocate bitmaps; scan the store to rebuild them.  0 or -errno. */
@@ -218,9 +217,9 @@ int sheep_vdi_read_header(struct sheep_store *st, uint32_t vid, struct sd_inode_
 int sheep_errno_to_res(int err);
 
 /* --------------------------------------------------------------- attr.c */
-#define SHEEP_ATTR_CREATE	1u	/* create when missing, replace when present */
-#define SHEEP_ATTR_EXCL		2u	/* VDI_EXIST when present */
-#define SHEEP_ATTR_DELETE	4u	/* delete when present */
+#define SHEEP_ATTR_CREATE 1u /* create when missing, replace when present */
+#define SHEEP_ATTR_EXCL	  2u /* VDI_EXIST when present */
+#define SHEEP_ATTR_DELETE 4u /* delete when present */
 
 /*
  * GET_VDI_ATTR on record `a` (name, tag, snap_id, key, value filled; the
@@ -230,8 +229,8 @@ int sheep_errno_to_res(int err);
  * SUCCESS, NO_OBJ (absent, no CREATE), VDI_EXIST (EXCL), FULL_VDI, EIO,
  * NO_SPACE, NO_MEM.
  */
-int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mode,
-		      uint32_t *hvid, uint32_t *attr_id);
+int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mode, uint32_t *hvid,
+		      uint32_t *attr_id);
 /*
  * After a vdi of `name` was deleted: when no live vdi of that name remains,
  * remove its attribute objects (best effort, failures logged).  vdi->lock held.
@@ -240,8 +239,8 @@ void sheep_attr_purge(struct sheep_vdi *vdi, const char *name);
 
 /* ---------------------------------------------------------------- work.c */
 struct sheep_work {
-	void (*fn)(struct sheep_work *w);	/* worker thread */
-	void (*done)(struct sheep_work *w);	/* loop thread */
+	void (*fn)(struct sheep_work *w);   /* worker thread */
+	void (*done)(struct sheep_work *w); /* loop thread */
 	struct sheep_work *next;
 };
 
@@ -258,10 +257,10 @@ void sheep_work_exit(void);
 struct sheep_server {
 	struct sheep_store store;
 	struct sheep_vdi vdi;
-	struct sheep_config cfg;	/* protected by vdi.lock */
-	int formatted;			/* atomic; loop reads it */
-	int shutting_down;		/* atomic */
-	uint8_t node_addr[16];		/* reported in GET_NODE_LIST */
+	struct sheep_config cfg; /* protected by vdi.lock */
+	int formatted;		 /* atomic; loop reads it */
+	int shutting_down;	 /* atomic */
+	uint8_t node_addr[16];	 /* reported in GET_NODE_LIST */
 	uint16_t node_port;
 };
 
@@ -272,19 +271,19 @@ struct sheep_request {
 	struct sheep_work work;
 	struct sd_req hdr;
 	struct sd_rsp rsp;
-	void *data;		/* request payload (WRITE) or NULL */
-	void *rdata;		/* reply payload, rsp.data_length bytes */
+	void *data;  /* request payload (WRITE) or NULL */
+	void *rdata; /* reply payload, rsp.data_length bytes */
 	struct sheep_conn *conn;
-	struct sheep_request *next;	/* conn reply queue */
-	size_t sent;		/* bytes of reply already written */
+	struct sheep_request *next; /* conn reply queue */
+	size_t sent;		    /* bytes of reply already written */
 };
 
 struct sheep_op {
 	const char *name;
-	int force;		/* allowed before format */
-	int needs_payload;	/* 1: WRITE + payload required */
-	uint32_t max_payload;	/* cap on a WRITE payload */
-	int (*handler)(struct sheep_request *req);	/* worker; sd result */
+	int force;				   /* allowed before format */
+	int needs_payload;			   /* 1: WRITE + payload required */
+	uint32_t max_payload;			   /* cap on a WRITE payload */
+	int (*handler)(struct sheep_request *req); /* worker; sd result */
 };
 
 /* Opcode table lookup; NULL for unsupported opcodes. */
@@ -299,7 +298,7 @@ void sheep_op_execute(struct sheep_request *req);
 
 /* --------------------------------------------------------------- event.c */
 struct sheep_listen_opts {
-	const char *bind_addr;	/* NULL: all addresses */
+	const char *bind_addr; /* NULL: all addresses */
 	unsigned port;
 	const char *unix_path;
 };

@@ -30,10 +30,10 @@
 #include "fullio.h"
 #include "sheep.h"
 
-#define TMP_PREFIX ".tmp."
+#define TMP_PREFIX  ".tmp."
 #define CONFIG_NAME "config"
-#define COPY_CHUNK (1u << 20)
-#define ZERO_CHUNK 4096u
+#define COPY_CHUNK  (1u << 20)
+#define ZERO_CHUNK  4096u
 
 static unsigned long g_tmp_counter;
 
@@ -126,21 +126,21 @@ struct fd_slot {
 	uint64_t oid;
 	uint64_t size;
 	unsigned gen;
-	int fd;		/* -1: empty */
+	int fd; /* -1: empty */
 	int refs;
-	int dead;	/* object replaced/removed: close when refs drops to 0 */
+	int dead; /* object replaced/removed: close when refs drops to 0 */
 };
 
 struct sheep_fd_cache {
 	pthread_mutex_t lock;
-	unsigned shift;		/* 64 - log2(nr slots) */
+	unsigned shift; /* 64 - log2(nr slots) */
 	struct fd_slot *slots;
 };
 
 struct obj_ref {
 	int fd;
 	uint64_t size;
-	struct fd_slot *slot;	/* NULL: not cached, close fd after use */
+	struct fd_slot *slot; /* NULL: not cached, close fd after use */
 };
 
 static struct fd_slot *slot_of(struct sheep_fd_cache *c, uint64_t oid)
@@ -336,7 +336,7 @@ int sheep_store_open(struct sheep_store *st, const char *dir, int nosync)
 	}
 	remove_temps(st->dir_fd);
 	remove_temps(st->obj_fd);
-	st->fds = fd_cache_create();	/* optional: NULL just means no caching */
+	st->fds = fd_cache_create(); /* optional: NULL just means no caching */
 	return 0;
 err:
 	close(st->dir_fd);
@@ -514,7 +514,11 @@ int sheep_store_create(struct sheep_store *st, uint64_t oid, uint64_t size, uint
 		       const void *data, uint32_t len, uint64_t off)
 {
 	struct create_spec s = {
-		.size = size, .cow_oid = cow_oid, .data = data, .len = len, .off = off,
+		.size = size,
+		.cow_oid = cow_oid,
+		.data = data,
+		.len = len,
+		.off = off,
 	};
 
 	if (off > size || len > size - off)
@@ -522,11 +526,14 @@ int sheep_store_create(struct sheep_store *st, uint64_t oid, uint64_t size, uint
 	return create_common(st, oid, &s);
 }
 
-int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *hdr,
-			     const void *idx, size_t idx_len)
+int sheep_store_create_inode(struct sheep_store *st, uint64_t oid, const void *hdr, const void *idx,
+			     size_t idx_len)
 {
 	struct create_spec s = {
-		.size = SD_INODE_SIZE, .hdr = hdr, .idx = idx, .idx_len = idx_len,
+		.size = SD_INODE_SIZE,
+		.hdr = hdr,
+		.idx = idx,
+		.idx_len = idx_len,
 	};
 
 	if (idx_len > SD_INODE_INDEX_END - SD_INODE_HEADER_SIZE)
@@ -624,9 +631,8 @@ int sheep_store_size(struct sheep_store *st, uint64_t oid, uint64_t *size)
 	return 0;
 }
 
-static int for_each_name(struct sheep_store *st, int (*cb)(struct sheep_store *st,
-							  const char *name, void *arg),
-			 void *arg)
+static int for_each_name(struct sheep_store *st,
+			 int (*cb)(struct sheep_store *st, const char *name, void *arg), void *arg)
 {
 	int fd = openat(st->obj_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
@@ -725,8 +731,7 @@ static int oid_one(struct sheep_store *st, const char *name, void *arg)
 	return it->cb(it->arg, oid);
 }
 
-int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64_t oid),
-			     void *arg)
+int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64_t oid), void *arg)
 {
 	struct oid_iter it = { .cb = cb, .arg = arg };
 

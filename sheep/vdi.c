@@ -30,19 +30,13 @@
 int sheep_errno_to_res(int err)
 {
 	switch (err) {
-	case 0:
-		return SD_RES_SUCCESS;
-	case -ENOENT:
-		return SD_RES_NO_OBJ;
+	case 0: return SD_RES_SUCCESS;
+	case -ENOENT: return SD_RES_NO_OBJ;
 	case -ENOSPC:
-	case -EDQUOT:
-		return SD_RES_NO_SPACE;
-	case -EINVAL:
-		return SD_RES_INVALID_PARMS;
-	case -ENOMEM:
-		return SD_RES_NO_MEM;
-	default:
-		return SD_RES_EIO;
+	case -EDQUOT: return SD_RES_NO_SPACE;
+	case -EINVAL: return SD_RES_INVALID_PARMS;
+	case -ENOMEM: return SD_RES_NO_MEM;
+	default: return SD_RES_EIO;
 	}
 }
 
@@ -176,7 +170,7 @@ int sheep_vdi_refresh_snapshot(struct sheep_vdi *vdi, uint32_t vid)
 	if (sd_inode_is_snapshot(&h))
 		set_bit(vdi->snapshot, vid);
 	else
-		vdi->snapshot[vid / 8] &= (uint8_t)~(1u << (vid % 8));
+		vdi->snapshot[vid / 8] &= (uint8_t) ~(1u << (vid % 8));
 	return 0;
 }
 
@@ -207,10 +201,10 @@ int sheep_vdi_rebuild(struct sheep_vdi *vdi)
 /* ---- lookup (5.3, 5.4) ---- */
 
 struct lookup {
-	int res;		/* SUCCESS, NO_VDI, NO_TAG, FULL_VDI */
-	uint32_t vid;		/* the match */
-	uint32_t free_vid;	/* first free slot after the chain */
-	uint32_t next_snapid;	/* snap_id for a new working VDI of this name */
+	int res;	      /* SUCCESS, NO_VDI, NO_TAG, FULL_VDI */
+	uint32_t vid;	      /* the match */
+	uint32_t free_vid;    /* first free slot after the chain */
+	uint32_t next_snapid; /* snap_id for a new working VDI of this name */
 };
 
 static void pad_name(char dst[SD_MAX_VDI_LEN], const char *src)
@@ -244,7 +238,8 @@ static int lookup_check(struct sheep_vdi *vdi, uint32_t v, const char *name, con
 	}
 	if (!sd_inode_is_snapshot(&h))
 		return 0;
-	if ((tag[0] && !memcmp(h.tag, tag, SD_MAX_VDI_TAG_LEN)) || (snapid && h.snap_id == snapid)) {
+	if ((tag[0] && !memcmp(h.tag, tag, SD_MAX_VDI_TAG_LEN)) ||
+	    (snapid && h.snap_id == snapid)) {
 		lk->res = SD_RES_SUCCESS;
 		lk->vid = v;
 		return 1;
@@ -502,8 +497,10 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 	*new_vid = lk.free_vid;
 	r = SD_RES_SUCCESS;
 	sheep_info("%s vdi %s: vid %06x (parent %06x, snap_id %u)",
-		   a->snapid ? "snapshot of" : parent ? "clone" : "created", h.name, lk.free_vid,
-		   parent, snap_id);
+		   a->snapid ? "snapshot of"
+		   : parent  ? "clone"
+			     : "created",
+		   h.name, lk.free_vid, parent, snap_id);
 out:
 	free(idx);
 	return r;

@@ -45,11 +45,29 @@ static void test_path_ok(void)
 static void test_path_bad(void)
 {
 	static const char *const bad[] = {
-		"", "vol0", "file:/x:vol", "unix:", "unix:/sock", "unix:/sock:", "unix::vol",
-		"tcp:", "tcp:host", "tcp:host:7000", "tcp:host:7000:", "tcp::7000:v",
-		"tcp:host::v", "tcp:host:0:v", "tcp:host:65536:v", "tcp:host:70a0:v",
-		"tcp:host:-1:v", "tcp:[::1:7000:v", "tcp:[::1]7000:v", "tcp:[]:7000:v",
-		"tcp:h:7000:vol:", "tcp:h:7000:vol:0", "tcp:h:7000:vol:99999999999",
+		"",
+		"vol0",
+		"file:/x:vol",
+		"unix:",
+		"unix:/sock",
+		"unix:/sock:",
+		"unix::vol",
+		"tcp:",
+		"tcp:host",
+		"tcp:host:7000",
+		"tcp:host:7000:",
+		"tcp::7000:v",
+		"tcp:host::v",
+		"tcp:host:0:v",
+		"tcp:host:65536:v",
+		"tcp:host:70a0:v",
+		"tcp:host:-1:v",
+		"tcp:[::1:7000:v",
+		"tcp:[::1]7000:v",
+		"tcp:[]:7000:v",
+		"tcp:h:7000:vol:",
+		"tcp:h:7000:vol:0",
+		"tcp:h:7000:vol:99999999999",
 		"tcp:h:12345678901:v",
 	};
 	struct bss_path p;
@@ -97,8 +115,8 @@ static void test_opts(void)
 	CHECK(!memcmp(&o, &d, sizeof(o)));
 	CHECK(bss_parse_opts("", &o, err, sizeof(err)) == 0);
 
-	CHECK(bss_parse_opts("conns=8;timeout=5;retry=0;connect_timeout=2;max_inflight=64", &o,
-			     err, sizeof(err)) == 0);
+	CHECK(bss_parse_opts("conns=8;timeout=5;retry=0;connect_timeout=2;max_inflight=64", &o, err,
+			     sizeof(err)) == 0);
 	CHECK(o.conns == 8 && o.timeout_sec == 5 && o.retry_sec == 0 &&
 	      o.connect_timeout_sec == 2 && o.max_inflight == 64);
 
@@ -126,22 +144,21 @@ static void test_opts(void)
 
 static void test_ids(void)
 {
-	char sn1[BSS_SN_LEN + 1], id1[BSS_ID_LEN + 1], sn2[BSS_SN_LEN + 1],
-		id2[BSS_ID_LEN + 1];
+	char sn1[BSS_SN_LEN + 1], id1[BSS_ID_LEN + 1], sn2[BSS_SN_LEN + 1], id2[BSS_ID_LEN + 1];
 	uint64_t naa1, naa2;
 	size_t i;
 
 	bss_make_ids("vol0", 0, sn1, id1, &naa1);
 	bss_make_ids("vol0", 0, sn2, id2, &naa2);
-	CHECK(!strcmp(sn1, sn2) && !strcmp(id1, id2) && naa1 == naa2);	/* stable */
+	CHECK(!strcmp(sn1, sn2) && !strcmp(id1, id2) && naa1 == naa2); /* stable */
 	CHECK(strlen(sn1) == BSS_SN_LEN && strlen(id1) == BSS_ID_LEN);
-	CHECK((naa1 >> 60) == 0);	/* tgt ORs the NAA type into the top nibble */
-	for (i = 3; i < BSS_ID_LEN; i++)	/* tgt derives NAA-6 from hex digits */
+	CHECK((naa1 >> 60) == 0);	 /* tgt ORs the NAA type into the top nibble */
+	for (i = 3; i < BSS_ID_LEN; i++) /* tgt derives NAA-6 from hex digits */
 		CHECK((id1[i] >= '0' && id1[i] <= '9') || (id1[i] >= 'a' && id1[i] <= 'f'));
 
 	bss_make_ids("vol1", 0, sn2, id2, &naa2);
 	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
-	bss_make_ids("vol0", 0x1234, sn2, id2, &naa2);	/* a snapshot differs */
+	bss_make_ids("vol0", 0x1234, sn2, id2, &naa2); /* a snapshot differs */
 	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
 }
 

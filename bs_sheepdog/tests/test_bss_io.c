@@ -94,12 +94,9 @@ void tgt_remove_sched_event(struct event_data *evt)
 uint32_t scsi_rw_count(uint8_t *scb)
 {
 	switch (scb[0]) {
-	case VERIFY_10:
-		return (uint32_t)bss_get_be(&scb[7], 2);
-	case VERIFY_12:
-		return (uint32_t)bss_get_be(&scb[6], 4);
-	case VERIFY_16:
-		return (uint32_t)bss_get_be(&scb[10], 4);
+	case VERIFY_10: return (uint32_t)bss_get_be(&scb[7], 2);
+	case VERIFY_12: return (uint32_t)bss_get_be(&scb[6], 4);
+	case VERIFY_16: return (uint32_t)bss_get_be(&scb[10], 4);
 	}
 	return 0;
 }
@@ -108,7 +105,7 @@ uint32_t scsi_rw_count(uint8_t *scb)
 
 void *__real_malloc(size_t size);
 void *__wrap_malloc(size_t size);
-static int g_malloc_fail;	/* fail this many of the next malloc() calls */
+static int g_malloc_fail; /* fail this many of the next malloc() calls */
 
 void *__wrap_malloc(size_t size)
 {
@@ -138,7 +135,7 @@ struct fake_req {
 #define FAKE_MAX 256
 static struct fake_req g_req[FAKE_MAX];
 static int g_nr_req;
-static int g_refuse;	/* next submit fails with this */
+static int g_refuse; /* next submit fails with this */
 static char g_vdi_obj;
 static struct sd_vdi *const g_vdi = (struct sd_vdi *)&g_vdi_obj;
 
@@ -223,7 +220,7 @@ static void lu_setup(void)
 	g_blu->done_ev.sched_handler = bss_done_event_cb;
 	g_blu->done_ev.data = g_blu;
 	snprintf(g_blu->label, sizeof(g_blu->label), "test");
-	g_mode_pg->mode_data[0] = 0x14;	/* WCE set */
+	g_mode_pg->mode_data[0] = 0x14; /* WCE set */
 	g_nr_req = 0;
 	g_done_calls = 0;
 	g_done_in_submit = 0;
@@ -299,7 +296,7 @@ static int sense_asc(const struct tcmd *t)
 static const uint8_t cdb_read10[10] = { READ_10 };
 static const uint8_t cdb_write10[10] = { WRITE_10 };
 static const uint8_t cdb_write10_fua[10] = { WRITE_10, 0x08 };
-static const uint8_t cdb_write6_bit3[6] = { WRITE_6, 0x08 };	/* LBA bits, not FUA */
+static const uint8_t cdb_write6_bit3[6] = { WRITE_6, 0x08 }; /* LBA bits, not FUA */
 static const uint8_t cdb_wv10[10] = { WRITE_VERIFY };
 static const uint8_t cdb_sync10[10] = { SYNCHRONIZE_CACHE };
 
@@ -308,7 +305,7 @@ static void test_read_ok(void)
 	struct tcmd *t;
 
 	lu_setup();
-	t = cmd_new(cdb_read10, 10, 8191, 4, 0);	/* across the 4 MiB boundary */
+	t = cmd_new(cdb_read10, 10, 8191, 4, 0); /* across the 4 MiB boundary */
 	CHECK(submit(t) == 0);
 	CHECK(cmd_async(&t->cmd));
 	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ);
@@ -392,7 +389,7 @@ static void test_write_verify(void)
 	CHECK(submit(t) == 0);
 	CHECK(g_req[0].type == FAKE_WRITE && g_req[0].flags == SD_AIO_FUA);
 	fake_complete(0, 0);
-	CHECK(g_done_calls == 0);	/* now reading back */
+	CHECK(g_done_calls == 0); /* now reading back */
 	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_READ);
 	CHECK(g_req[1].offset == 100 * 512 && g_req[1].count == 1024);
 	CHECK(g_req[1].buf != t->data);
@@ -441,7 +438,7 @@ static void test_verify(void)
 	lu_setup();
 	put_unaligned_be16(4, &cdb[7]);
 	t = cmd_new(cdb, 10, 8, 4, 1);
-	t->cmd.tl = 0;	/* core's sbc_verify leaves tl alone */
+	t->cmd.tl = 0; /* core's sbc_verify leaves tl alone */
 	memset(t->data, 7, 2048);
 	CHECK(submit(t) == 0);
 	CHECK(g_req[0].type == FAKE_READ && g_req[0].count == 2048 && g_req[0].offset == 4096);
@@ -474,7 +471,7 @@ static void test_refused_submit(void)
 	g_refuse = -ENOMEM;
 	CHECK(submit(t) == 0);
 	CHECK(cmd_async(&t->cmd));
-	CHECK(g_done_calls == 0);	/* never from inside submit */
+	CHECK(g_done_calls == 0); /* never from inside submit */
 	CHECK(g_sched == &g_blu->done_ev);
 	g_sched->sched_handler(g_sched);
 	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
@@ -496,7 +493,7 @@ static void test_no_vdi_and_zero_length(void)
 	struct tcmd *t;
 
 	lu_setup();
-	t = cmd_new(cdb_read10, 10, 0, 0, 0);	/* transfer length 0 */
+	t = cmd_new(cdb_read10, 10, 0, 0, 0); /* transfer length 0 */
 	CHECK(submit(t) == 0);
 	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
 	cmd_free(t);
@@ -531,7 +528,7 @@ static void test_many_out_of_order(void)
 		done++;
 		CHECK(g_done_calls == done && g_last_done == &t[k]->cmd);
 	}
-	CHECK(g_blu->nr_free == 200);	/* every acb recycled */
+	CHECK(g_blu->nr_free == 200); /* every acb recycled */
 	for (i = 0; i < 200; i++)
 		cmd_free(t[i]);
 	lu_teardown();
@@ -546,7 +543,7 @@ static int sync_cache_fails(int ret)
 
 static void test_submit_failures(void)
 {
-	static const uint8_t cdb_unmap[10] = { 0x42 };	/* not in the module's map */
+	static const uint8_t cdb_unmap[10] = { 0x42 }; /* not in the module's map */
 	uint8_t verify[10] = { VERIFY_10, 0x02 };
 	struct tcmd *t;
 	int ret;
@@ -612,7 +609,7 @@ static void test_flush(void)
 	CHECK(cmd_async(&a->cmd) && cmd_async(&b->cmd));
 	CHECK(g_nr_req == 2 && g_req[0].type == FAKE_FLUSH && g_req[1].type == FAKE_FLUSH);
 	list_for_each_entry(acb, &g_blu->inflight, entry) {
-		CHECK_EQ(acb->length, 0);	/* what the error log reports */
+		CHECK_EQ(acb->length, 0); /* what the error log reports */
 		CHECK(acb->is_write);
 		n++;
 	}
@@ -655,8 +652,10 @@ static void test_get_lba_status(void)
 	bss_sbc_override(g_lu);
 	sa = g_lu->dev_type_template.ops[SERVICE_ACTION_IN].service_actions;
 	CHECK(sa != orig);
-	CHECK(sa[0].service_action == SAI_READ_CAPACITY_16 && sa[0].cmd_perform == orig[0].cmd_perform);
-	CHECK(sa[1].service_action == SAI_GET_LBA_STATUS && sa[1].cmd_perform != orig[1].cmd_perform);
+	CHECK(sa[0].service_action == SAI_READ_CAPACITY_16 &&
+	      sa[0].cmd_perform == orig[0].cmd_perform);
+	CHECK(sa[1].service_action == SAI_GET_LBA_STATUS &&
+	      sa[1].cmd_perform != orig[1].cmd_perform);
 	CHECK(sa[2].cmd_perform == NULL);
 
 	put_unaligned_be64(100, &cdb[2]);
@@ -669,7 +668,7 @@ static void test_get_lba_status(void)
 	CHECK(t->data[20] == 0);
 	cmd_free(t);
 
-	put_unaligned_be64(UINT64_C(1) << 63, &cdb[2]);	/* offset would overflow */
+	put_unaligned_be64(UINT64_C(1) << 63, &cdb[2]); /* offset would overflow */
 	t = cmd_new(cdb, 16, 0, 1, 0);
 	CHECK(sa[1].cmd_perform(0, &t->cmd) == SAM_STAT_CHECK_CONDITION);
 	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2100);

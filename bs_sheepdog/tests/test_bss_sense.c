@@ -20,17 +20,17 @@ static void expect(int err, int is_write, uint8_t key, uint16_t asc)
 
 int main(void)
 {
-	expect(-EIO, 0, 0x03, 0x1100);	/* MEDIUM ERROR / UNRECOVERED READ ERROR */
-	expect(-EIO, 1, 0x03, 0x0c00);	/* MEDIUM ERROR / WRITE ERROR */
+	expect(-EIO, 0, 0x03, 0x1100); /* MEDIUM ERROR / UNRECOVERED READ ERROR */
+	expect(-EIO, 1, 0x03, 0x0c00); /* MEDIUM ERROR / WRITE ERROR */
 	expect(-EPROTO, 0, 0x03, 0x1100);
 	expect(-EPROTO, 1, 0x03, 0x0c00);
-	expect(-EROFS, 1, 0x07, 0x2700);	/* DATA PROTECT / WRITE PROTECTED */
-	expect(-ENOSPC, 1, 0x07, 0x2707);	/* DATA PROTECT / SPACE ALLOC FAILED WP */
-	expect(-ENOMEM, 0, 0x04, 0x4400);	/* HARDWARE ERROR / INTERNAL TGT FAILURE */
+	expect(-EROFS, 1, 0x07, 0x2700);  /* DATA PROTECT / WRITE PROTECTED */
+	expect(-ENOSPC, 1, 0x07, 0x2707); /* DATA PROTECT / SPACE ALLOC FAILED WP */
+	expect(-ENOMEM, 0, 0x04, 0x4400); /* HARDWARE ERROR / INTERNAL TGT FAILURE */
 	expect(-ENOMEM, 1, 0x04, 0x4400);
-	expect(-ETIMEDOUT, 0, 0x0b, 0x0801);	/* ABORTED COMMAND / LU COMM TIME-OUT */
+	expect(-ETIMEDOUT, 0, 0x0b, 0x0801); /* ABORTED COMMAND / LU COMM TIME-OUT */
 	expect(-ETIMEDOUT, 1, 0x0b, 0x0801);
-	expect(-ENOTCONN, 1, 0x0b, 0x0800);	/* ABORTED COMMAND / LU COMM FAILURE */
+	expect(-ENOTCONN, 1, 0x0b, 0x0800); /* ABORTED COMMAND / LU COMM FAILURE */
 	expect(-ECONNREFUSED, 0, 0x0b, 0x0800);
 	expect(-ECONNRESET, 0, 0x0b, 0x0800);
 	expect(-EAGAIN, 0, 0x0b, 0x0800);

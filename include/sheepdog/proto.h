@@ -26,14 +26,23 @@ extern "C" {
 #error "the sheepdog wire format is little-endian; big-endian hosts are not supported"
 #endif
 
-static inline uint16_t sd_le16(uint16_t v) { return v; }
-static inline uint32_t sd_le32(uint32_t v) { return v; }
-static inline uint64_t sd_le64(uint64_t v) { return v; }
+static inline uint16_t sd_le16(uint16_t v)
+{
+	return v;
+}
+static inline uint32_t sd_le32(uint32_t v)
+{
+	return v;
+}
+static inline uint64_t sd_le64(uint64_t v)
+{
+	return v;
+}
 
 /* ---- protocol versions (section 1.6) ---- */
-#define SD_PROTO_VER		0x02	/* client ops, opcode < 0x80 */
-#define SD_SHEEP_PROTO_VER	0x0a	/* admin ops, opcode >= 0x80 */
-#define SD_LISTEN_PORT		7000
+#define SD_PROTO_VER	   0x02 /* client ops, opcode < 0x80 */
+#define SD_SHEEP_PROTO_VER 0x0a /* admin ops, opcode >= 0x80 */
+#define SD_LISTEN_PORT	   7000
 
 /* ---- opcodes (section 6.1) ---- */
 enum sd_opcode {
@@ -72,18 +81,18 @@ enum sd_opcode {
 };
 
 /* ---- request flags (section 1.7) ---- */
-#define SD_FLAG_CMD_WRITE	0x0001
-#define SD_FLAG_CMD_COW		0x0002
-#define SD_FLAG_CMD_CACHE	0x0004
-#define SD_FLAG_CMD_DIRECT	0x0008
-#define SD_FLAG_CMD_PIGGYBACK	0x0010
-#define SD_FLAG_CMD_TGT		0x0020
-#define SD_FLAG_CMD_FWD		0x0040
-#define SD_FLAG_CMD_RECOVERY	0x0080
-#define SD_FLAG_CMD_WILDCARD	0x0100
-#define SD_FLAG_CMD_CREAT	0x0100
-#define SD_FLAG_CMD_EXCL	0x0200
-#define SD_FLAG_CMD_DEL		0x0400
+#define SD_FLAG_CMD_WRITE     0x0001
+#define SD_FLAG_CMD_COW	      0x0002
+#define SD_FLAG_CMD_CACHE     0x0004
+#define SD_FLAG_CMD_DIRECT    0x0008
+#define SD_FLAG_CMD_PIGGYBACK 0x0010
+#define SD_FLAG_CMD_TGT	      0x0020
+#define SD_FLAG_CMD_FWD	      0x0040
+#define SD_FLAG_CMD_RECOVERY  0x0080
+#define SD_FLAG_CMD_WILDCARD  0x0100
+#define SD_FLAG_CMD_CREAT     0x0100
+#define SD_FLAG_CMD_EXCL      0x0200
+#define SD_FLAG_CMD_DEL	      0x0400
 
 /* ---- result codes (section 2) ---- */
 enum sd_result {
@@ -149,55 +158,55 @@ const char *sd_strerror(int result);
 const char *sd_opcode_name(int opcode);
 
 /* ---- constants (section 3.3) ---- */
-#define SD_NR_VDIS		(1U << 24)
-#define SD_MAX_VDI_LEN		256
-#define SD_MAX_VDI_TAG_LEN	256
-#define SD_MAX_SNAPSHOT_TAG_LEN	256
+#define SD_NR_VDIS		    (1U << 24)
+#define SD_MAX_VDI_LEN		    256
+#define SD_MAX_VDI_TAG_LEN	    256
+#define SD_MAX_SNAPSHOT_TAG_LEN	    256
 #define SD_DEFAULT_BLOCK_SIZE_SHIFT 22
-#define SD_MIN_BLOCK_SIZE_SHIFT	20
-#define SD_MAX_BLOCK_SIZE_SHIFT	31
-#define SD_DATA_OBJ_SIZE	(UINT64_C(1) << SD_DEFAULT_BLOCK_SIZE_SHIFT)
-#define SD_INODE_DATA_INDEX	(1U << 20)	/* flat data_vdi_id slots */
-#define SD_OLD_MAX_DATA_OBJS	(1U << 20)
-#define SD_INODE_HEADER_SIZE	4664u
-#define SD_INODE_INDEX_END	(SD_INODE_HEADER_SIZE + 4u * SD_INODE_DATA_INDEX) /* 4198968 */
-#define SD_INODE_SIZE		12587576u
-#define SD_ATTR_OBJ_SIZE	66320u
-#define SD_MAX_VDI_ATTR_KEY_LEN	256
-#define SD_MAX_VDI_ATTR_VALUE_LEN 65536u
-#define SD_SHA1_DIGEST_SIZE	20
-#define SD_LEDGER_OBJ_SIZE	(UINT32_C(1) << 22)
-#define SD_INODE_DATA_INDEX_SIZE (UINT32_C(1) << 22)
-#define SD_VDI_BITMAP_SIZE	(SD_NR_VDIS / 8)	/* 2097152 bytes */
-#define SD_DEFAULT_COPIES	3
-#define SD_MAX_COPIES		31
-#define SD_MAX_NODES		6144
-#define SD_DEFAULT_VNODES	128
-#define SD_CURRENT_VDI_ID	0
+#define SD_MIN_BLOCK_SIZE_SHIFT	    20
+#define SD_MAX_BLOCK_SIZE_SHIFT	    31
+#define SD_DATA_OBJ_SIZE	    (UINT64_C(1) << SD_DEFAULT_BLOCK_SIZE_SHIFT)
+#define SD_INODE_DATA_INDEX	    (1U << 20) /* flat data_vdi_id slots */
+#define SD_OLD_MAX_DATA_OBJS	    (1U << 20)
+#define SD_INODE_HEADER_SIZE	    4664u
+#define SD_INODE_INDEX_END	    (SD_INODE_HEADER_SIZE + 4u * SD_INODE_DATA_INDEX) /* 4198968 */
+#define SD_INODE_SIZE		    12587576u
+#define SD_ATTR_OBJ_SIZE	    66320u
+#define SD_MAX_VDI_ATTR_KEY_LEN	    256
+#define SD_MAX_VDI_ATTR_VALUE_LEN   65536u
+#define SD_SHA1_DIGEST_SIZE	    20
+#define SD_LEDGER_OBJ_SIZE	    (UINT32_C(1) << 22)
+#define SD_INODE_DATA_INDEX_SIZE    (UINT32_C(1) << 22)
+#define SD_VDI_BITMAP_SIZE	    (SD_NR_VDIS / 8) /* 2097152 bytes */
+#define SD_DEFAULT_COPIES	    3
+#define SD_MAX_COPIES		    31
+#define SD_MAX_NODES		    6144
+#define SD_DEFAULT_VNODES	    128
+#define SD_CURRENT_VDI_ID	    0
 /* Largest object payload anyone may legally send: a 2 GiB object. */
-#define SD_MAX_OBJ_SIZE		(UINT32_C(1) << SD_MAX_BLOCK_SIZE_SHIFT)
+#define SD_MAX_OBJ_SIZE		    (UINT32_C(1) << SD_MAX_BLOCK_SIZE_SHIFT)
 
 /* lock types for LOCK_VDI / RELEASE_VDI */
-#define SD_LOCK_TYPE_NORMAL	0
-#define SD_LOCK_TYPE_SHARED	1
+#define SD_LOCK_TYPE_NORMAL 0
+#define SD_LOCK_TYPE_SHARED 1
 
 /* store policies */
-#define SD_STORE_POLICY_FLAT	0
-#define SD_STORE_POLICY_BTREE	1
+#define SD_STORE_POLICY_FLAT  0
+#define SD_STORE_POLICY_BTREE 1
 
 /* cluster flags (section 6.6) */
-#define SD_CLUSTER_FLAG_STRICT		0x0001
-#define SD_CLUSTER_FLAG_DISKMODE	0x0002
-#define SD_CLUSTER_FLAG_AUTO_VNODES	0x0004
-#define SD_CLUSTER_FLAG_USE_LOCK	0x0008
-#define SD_CLUSTER_FLAG_RECYCLE_VID	0x0010
-#define SD_CLUSTER_FLAG_AVOID_DISKFULL	0x0020
+#define SD_CLUSTER_FLAG_STRICT	       0x0001
+#define SD_CLUSTER_FLAG_DISKMODE       0x0002
+#define SD_CLUSTER_FLAG_AUTO_VNODES    0x0004
+#define SD_CLUSTER_FLAG_USE_LOCK       0x0008
+#define SD_CLUSTER_FLAG_RECYCLE_VID    0x0010
+#define SD_CLUSTER_FLAG_AVOID_DISKFULL 0x0020
 
 /* cluster status in cluster_info */
-#define SD_STATUS_OK		1
-#define SD_STATUS_WAIT		2
-#define SD_STATUS_SHUTDOWN	3
-#define SD_STATUS_KILLED	4
+#define SD_STATUS_OK	   1
+#define SD_STATUS_WAIT	   2
+#define SD_STATUS_SHUTDOWN 3
+#define SD_STATUS_KILLED   4
 
 /* ---- request header (sections 1.3, 1.4) ---- */
 struct sd_req {
@@ -297,15 +306,15 @@ struct sd_rsp {
 #define SD_RSP_SIZE 48
 
 /* ---- object ids (section 3.1) ---- */
-#define SD_VDI_BIT		(UINT64_C(1) << 63)
-#define SD_VMSTATE_BIT		(UINT64_C(1) << 62)
-#define SD_VDI_ATTR_BIT		(UINT64_C(1) << 61)
-#define SD_VDI_BTREE_BIT	(UINT64_C(1) << 60)
-#define SD_LEDGER_BIT		(UINT64_C(1) << 59)
-#define SD_OID_KIND_MASK	(UINT64_C(0x1f) << 59)
-#define SD_VDI_SPACE_SHIFT	32
-#define SD_VDI_MASK		UINT64_C(0x00FFFFFF00000000)
-#define SD_IDX_MASK		UINT64_C(0x00000000FFFFFFFF)
+#define SD_VDI_BIT	   (UINT64_C(1) << 63)
+#define SD_VMSTATE_BIT	   (UINT64_C(1) << 62)
+#define SD_VDI_ATTR_BIT	   (UINT64_C(1) << 61)
+#define SD_VDI_BTREE_BIT   (UINT64_C(1) << 60)
+#define SD_LEDGER_BIT	   (UINT64_C(1) << 59)
+#define SD_OID_KIND_MASK   (UINT64_C(0x1f) << 59)
+#define SD_VDI_SPACE_SHIFT 32
+#define SD_VDI_MASK	   UINT64_C(0x00FFFFFF00000000)
+#define SD_IDX_MASK	   UINT64_C(0x00000000FFFFFFFF)
 
 static inline uint64_t sd_vid_to_vdi_oid(uint32_t vid)
 {
@@ -374,7 +383,7 @@ static inline uint32_t sd_inode_index_offset(uint32_t idx)
 	return SD_INODE_HEADER_SIZE + 4u * idx;
 }
 
-#define SD_INODE_GREF_OFFSET	SD_INODE_INDEX_END
+#define SD_INODE_GREF_OFFSET SD_INODE_INDEX_END
 
 static inline int sd_inode_is_snapshot(const struct sd_inode_header *h)
 {
@@ -400,8 +409,8 @@ static inline uint64_t sd_max_flat_vdi_size(unsigned shift)
 }
 
 /* ---- vdi name hash (section 5.1): FNV-1a 64, low 24 bits, 0 -> 1 ---- */
-#define SD_FNV1A_64_INIT	UINT64_C(0xcbf29ce484222325)
-#define SD_FNV_64_PRIME		UINT64_C(0x100000001b3)
+#define SD_FNV1A_64_INIT UINT64_C(0xcbf29ce484222325)
+#define SD_FNV_64_PRIME	 UINT64_C(0x100000001b3)
 
 static inline uint64_t sd_fnv1a_64(const void *buf, size_t len, uint64_t hval)
 {
@@ -417,8 +426,8 @@ static inline uint64_t sd_fnv1a_64(const void *buf, size_t len, uint64_t hval)
 /* Name is NUL-terminated; the NUL is not hashed. */
 static inline uint32_t sd_hash_vdi(const char *name)
 {
-	uint32_t vid = (uint32_t)(sd_fnv1a_64(name, strlen(name), SD_FNV1A_64_INIT) &
-				  (SD_NR_VDIS - 1));
+	uint32_t vid =
+		(uint32_t)(sd_fnv1a_64(name, strlen(name), SD_FNV1A_64_INIT) & (SD_NR_VDIS - 1));
 
 	return vid ? vid : 1;
 }
@@ -433,7 +442,7 @@ struct sd_node_id {
 };
 
 struct sd_node {
-	uint8_t __links[24];	/* server-side tree links: send zeros, ignore */
+	uint8_t __links[24]; /* server-side tree links: send zeros, ignore */
 	struct sd_node_id nid;
 	uint16_t nr_vnodes;
 	uint16_t __align;
@@ -487,10 +496,10 @@ struct sd_vdi_attr {
 	char value[SD_MAX_VDI_ATTR_VALUE_LEN];
 };
 /* The record without its value: the shortest legal GET_VDI_ATTR payload. */
-#define SD_VDI_ATTR_HEADER_SIZE	784u
+#define SD_VDI_ATTR_HEADER_SIZE 784u
 
 /* ---- layout checks: every size and offset the protocol fixes ---- */
-#ifndef __cplusplus	/* _Static_assert is C11; C++ has static_assert */
+#ifndef __cplusplus /* _Static_assert is C11; C++ has static_assert */
 #define SD_ASSERT_OFF(type, field, off) \
 	_Static_assert(offsetof(type, field) == (off), #type "." #field " offset")
 

@@ -67,18 +67,18 @@ struct sd_vdi;
  * struct) takes its default.  What 0 means, field by field:
  */
 struct sd_cluster_opts {
-	size_t struct_size;		/* sizeof(struct sd_cluster_opts); 0: no
+	size_t struct_size;	     /* sizeof(struct sd_cluster_opts); 0: no
 					 * field is read, all defaults */
-	unsigned nr_connections;	/* I/O connections in the pool; default 4,
+	unsigned nr_connections;     /* I/O connections in the pool; default 4,
 					 * at most 64.  0: the default (a pool
 					 * needs a connection) */
-	unsigned connect_timeout_ms;	/* one connect attempt; also bounds every
+	unsigned connect_timeout_ms; /* one connect attempt; also bounds every
 					 * wait of sd_connect and sd_vdi_open;
 					 * default 5000.  0: the default */
-	unsigned io_timeout_ms;		/* one sheep request on a connection; when
+	unsigned io_timeout_ms;	     /* one sheep request on a connection; when
 					 * it passes the connection is declared
 					 * dead; default 30000.  0: the default */
-	unsigned retry_timeout_ms;	/* how long after its first transport error
+	unsigned retry_timeout_ms;   /* how long after its first transport error
 					 * or retryable result (SHUTDOWN, HALT,
 					 * WAIT_FOR_JOIN, NETWORK_ERROR, KILLED) a
 					 * request is still retried (reconnect +
@@ -86,7 +86,7 @@ struct sd_cluster_opts {
 					 * 0: no retry window, a request fails at
 					 * its first transport error or retryable
 					 * result */
-	unsigned max_inflight;		/* sheep requests outstanding per handle
+	unsigned max_inflight;	     /* sheep requests outstanding per handle
 					 * (more wait in a queue); default 512.
 					 * 0: the default */
 };
@@ -159,17 +159,17 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 /* Waits for the vdi's pending requests, then releases it.  0 or -errno. */
 int sd_vdi_close(struct sd_vdi *vdi);
 
-uint64_t sd_vdi_size(const struct sd_vdi *vdi);		/* bytes */
-uint32_t sd_vdi_id(const struct sd_vdi *vdi);		/* current vid */
-uint32_t sd_vdi_object_size(const struct sd_vdi *vdi);	/* bytes */
-int sd_vdi_is_readonly(const struct sd_vdi *vdi);	/* opened snapshot */
+uint64_t sd_vdi_size(const struct sd_vdi *vdi);	       /* bytes */
+uint32_t sd_vdi_id(const struct sd_vdi *vdi);	       /* current vid */
+uint32_t sd_vdi_object_size(const struct sd_vdi *vdi); /* bytes */
+int sd_vdi_is_readonly(const struct sd_vdi *vdi);      /* opened snapshot */
 const char *sd_vdi_name(const struct sd_vdi *vdi);
 
 /* Completion of an async vdi request: ret is 0 or a negative errno. */
 typedef void (*sd_aio_cb)(struct sd_vdi *vdi, int ret, void *opaque);
 
 /* Flags for sd_vdi_aio_write. */
-#define SD_AIO_FUA 0x1	/* durable before completion (write + flush) */
+#define SD_AIO_FUA 0x1 /* durable before completion (write + flush) */
 
 /*
  * Async I/O.  buf must stay valid until the callback runs.  Ranges beyond
@@ -179,15 +179,15 @@ typedef void (*sd_aio_cb)(struct sd_vdi *vdi, int ret, void *opaque);
  * Submit can fail with -ENOMEM; otherwise the request is queued, even if the
  * cluster is momentarily unreachable.
  */
-int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset,
-		    sd_aio_cb cb, void *opaque);
+int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset, sd_aio_cb cb,
+		    void *opaque);
 int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
 		     unsigned flags, sd_aio_cb cb, void *opaque);
 /* Make every completed write durable (FLUSH_VDI; INVALID_PARMS counts as done). */
 int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
 /* Deallocate whole objects inside the range; partial objects are zeroed. */
-int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset,
-		       sd_aio_cb cb, void *opaque);
+int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio_cb cb,
+		       void *opaque);
 
 /* Synchronous wrappers over the calls above. */
 int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset);
@@ -200,10 +200,10 @@ int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset);
 /* ------------------------------------------------------------------ */
 
 struct sd_vdi_create_opts {
-	size_t struct_size;		/* sizeof(struct sd_vdi_create_opts) */
-	uint8_t nr_copies;		/* 0: cluster default */
-	uint8_t block_size_shift;	/* 0: cluster default */
-	int prealloc;			/* allocate every object now */
+	size_t struct_size;	  /* sizeof(struct sd_vdi_create_opts) */
+	uint8_t nr_copies;	  /* 0: cluster default */
+	uint8_t block_size_shift; /* 0: cluster default */
+	int prealloc;		  /* allocate every object now */
 };
 
 int sd_vdi_create(struct sd_cluster *c, const char *name, uint64_t size);
@@ -215,8 +215,8 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag);
  * open handles follow it on their next write. */
 int sd_vdi_snapshot(struct sd_cluster *c, const char *name, const char *tag);
 /* Clone snapshot (srcname, srctag or snapid) into a new working vdi dstname. */
-int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid,
-		 const char *srctag, const char *dstname);
+int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid, const char *srctag,
+		 const char *dstname);
 /* Grow a working vdi. -EINVAL when shrinking or beyond the flat-index limit. */
 int sd_vdi_resize(struct sd_cluster *c, const char *name, uint64_t new_size);
 
@@ -227,7 +227,7 @@ struct sd_vdi_info {
 	uint32_t snap_id;
 	uint32_t parent_vid;
 	uint64_t size;
-	uint64_t create_time;	/* seconds << 32 | nanoseconds */
+	uint64_t create_time; /* seconds << 32 | nanoseconds */
 	int is_snapshot;
 	uint8_t nr_copies;
 	uint8_t block_size_shift;
@@ -257,8 +257,8 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out);
  */
 
 /* sd_vdi_setattr flags (none: create the key, or replace its value). */
-#define SD_ATTR_EXCL	0x1u	/* create only: -EEXIST if the key exists */
-#define SD_ATTR_DELETE	0x2u	/* delete the key (value ignored) */
+#define SD_ATTR_EXCL   0x1u /* create only: -EEXIST if the key exists */
+#define SD_ATTR_DELETE 0x2u /* delete the key (value ignored) */
 
 /*
  * Read attribute `key` of vdi `name`: copies min(len, value length) bytes
@@ -268,8 +268,7 @@ int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out);
  * -EINVAL (name or key empty or too long), -ENOMEM, the transport errnos
  * above.
  */
-int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf,
-		   size_t len);
+int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf, size_t len);
 
 /*
  * Create, replace or delete attribute `key` of vdi `name` according to

@@ -51,7 +51,7 @@
 #include <iscsi/scsi-lowlevel.h>
 
 #define IO_PATTERN_BLOCK 512
-#define IO_INITIATOR "iqn.2026-11.org.sheepdog.tests:iscsi-io"
+#define IO_INITIATOR	 "iqn.2026-11.org.sheepdog.tests:iscsi-io"
 
 enum io_mode { IO_WRITE, IO_VERIFY, IO_READ, IO_PATTERN, IO_RANDREAD, IO_RANDWRITE, IO_RANDRW };
 
@@ -86,16 +86,16 @@ struct io_ctx {
 	struct iscsi_context *iscsi;
 	int lun;
 	uint32_t block_size;
-	uint64_t capacity;		/* bytes */
+	uint64_t capacity; /* bytes */
 	struct io_slot *slots;
 	unsigned int inflight;
-	uint64_t next_off;		/* sequential modes */
+	uint64_t next_off; /* sequential modes */
 	uint64_t submitted;
 	uint64_t completed;
 	uint64_t bytes;
 	uint64_t errors;
 	uint64_t mismatches;
-	uint64_t first_bad_block;	/* lowest mismatching 512-byte block */
+	uint64_t first_bad_block; /* lowest mismatching 512-byte block */
 	bool stop;
 	uint64_t rng;
 	double t_start;
@@ -172,8 +172,7 @@ static const char *io_op_name(const struct io_ctx *c, bool write)
 	return write ? "WRITE16" : "READ16";
 }
 
-static void io_report_error(struct io_ctx *c, struct io_slot *s, int status,
-			    struct scsi_task *task)
+static void io_report_error(struct io_ctx *c, struct io_slot *s, int status, struct scsi_task *task)
 {
 	uint64_t lba = s->off / c->block_size;
 
@@ -183,14 +182,14 @@ static void io_report_error(struct io_ctx *c, struct io_slot *s, int status,
 		fprintf(stderr,
 			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32
 			": CHECK CONDITION sense key=0x%x (%s) asc=0x%02x ascq=0x%02x (%s)\n",
-			io_op_name(c, s->write), lba, s->len / c->block_size,
-			task->sense.key, scsi_sense_key_str(task->sense.key),
-			(task->sense.ascq >> 8) & 0xff, task->sense.ascq & 0xff,
-			scsi_sense_ascq_str(task->sense.ascq));
+			io_op_name(c, s->write), lba, s->len / c->block_size, task->sense.key,
+			scsi_sense_key_str(task->sense.key), (task->sense.ascq >> 8) & 0xff,
+			task->sense.ascq & 0xff, scsi_sense_ascq_str(task->sense.ascq));
 	} else {
-		fprintf(stderr, "iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32
-			": status 0x%x: %s\n", io_op_name(c, s->write), lba,
-			s->len / c->block_size, status, iscsi_get_error(c->iscsi));
+		fprintf(stderr,
+			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32 ": status 0x%x: %s\n",
+			io_op_name(c, s->write), lba, s->len / c->block_size, status,
+			iscsi_get_error(c->iscsi));
 	}
 }
 
@@ -210,7 +209,8 @@ static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_da
 		bool check = c->o.mode == IO_VERIFY || c->o.verify_reads;
 
 		if (!task || task->datain.size < (int)s->len) {
-			fprintf(stderr, "iscsi-io: %s lba=%" PRIu64 ": short read (%d of %" PRIu32 ")\n",
+			fprintf(stderr,
+				"iscsi-io: %s lba=%" PRIu64 ": short read (%d of %" PRIu32 ")\n",
 				io_op_name(c, false), s->off / c->block_size,
 				task ? task->datain.size : -1, s->len);
 			c->errors++;
@@ -271,14 +271,14 @@ static int io_submit(struct io_ctx *c, struct io_slot *s)
 		t = iscsi_write10_task(c->iscsi, c->lun, (uint32_t)lba, s->buf, s->len,
 				       c->block_size, 0, 0, fua, 0, 0, io_done_cb, s);
 	else if (c->o.op10)
-		t = iscsi_read10_task(c->iscsi, c->lun, (uint32_t)lba, s->len,
-				      c->block_size, 0, 0, 0, 0, 0, io_done_cb, s);
+		t = iscsi_read10_task(c->iscsi, c->lun, (uint32_t)lba, s->len, c->block_size, 0, 0,
+				      0, 0, 0, io_done_cb, s);
 	else if (s->write)
-		t = iscsi_write16_task(c->iscsi, c->lun, lba, s->buf, s->len,
-				       c->block_size, 0, 0, fua, 0, 0, io_done_cb, s);
+		t = iscsi_write16_task(c->iscsi, c->lun, lba, s->buf, s->len, c->block_size, 0, 0,
+				       fua, 0, 0, io_done_cb, s);
 	else
-		t = iscsi_read16_task(c->iscsi, c->lun, lba, s->len,
-				      c->block_size, 0, 0, 0, 0, 0, io_done_cb, s);
+		t = iscsi_read16_task(c->iscsi, c->lun, lba, s->len, c->block_size, 0, 0, 0, 0, 0,
+				      io_done_cb, s);
 	if (!t) {
 		fprintf(stderr, "iscsi-io: cannot queue %s: %s\n", io_op_name(c, s->write),
 			iscsi_get_error(c->iscsi));
@@ -360,10 +360,14 @@ static int io_parse_u64(const char *s, uint64_t *out, bool suffix)
 		return -errno;
 	if (suffix && *end) {
 		switch (*end) {
-		case 'k': case 'K': mul = 1ULL << 10; break;
-		case 'm': case 'M': mul = 1ULL << 20; break;
-		case 'g': case 'G': mul = 1ULL << 30; break;
-		case 't': case 'T': mul = 1ULL << 40; break;
+		case 'k':
+		case 'K': mul = 1ULL << 10; break;
+		case 'm':
+		case 'M': mul = 1ULL << 20; break;
+		case 'g':
+		case 'G': mul = 1ULL << 30; break;
+		case 't':
+		case 'T': mul = 1ULL << 40; break;
 		default: return -EINVAL;
 		}
 		end++;
@@ -378,21 +382,19 @@ static int io_parse_u64(const char *s, uint64_t *out, bool suffix)
 
 static void io_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
-		"       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
-		"       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
-		"       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
-		"       [--verify-reads] [--timeout SECONDS]\n"
-		"URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
+	fprintf(f, "usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
+		   "       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
+		   "       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
+		   "       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
+		   "       [--verify-reads] [--timeout SECONDS]\n"
+		   "URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
 }
 
 static int io_parse_mode(const char *s, enum io_mode *m)
 {
 	static const char *const names[] = {
-		[IO_WRITE] = "write", [IO_VERIFY] = "verify", [IO_READ] = "read",
-		[IO_PATTERN] = "pattern",
-		[IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
+		[IO_WRITE] = "write",	  [IO_VERIFY] = "verify",     [IO_READ] = "read",
+		[IO_PATTERN] = "pattern", [IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
 		[IO_RANDRW] = "randrw",
 	};
 	size_t i;
@@ -451,49 +453,31 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 			if (!r && (o->bs == 0 || o->bs > (32U << 20)))
 				r = -ERANGE;
 			break;
-		case 'o':
-			r = io_parse_u64(optarg, &o->offset, true);
-			break;
+		case 'o': r = io_parse_u64(optarg, &o->offset, true); break;
 		case 'l':
 			r = io_parse_u64(optarg, &o->length, true);
 			o->length_set = true;
 			break;
-		case 's':
-			r = io_parse_u64(optarg, &o->seed, false);
-			break;
+		case 's': r = io_parse_u64(optarg, &o->seed, false); break;
 		case 't':
 			errno = 0;
 			o->time = strtod(optarg, &end);
 			if (errno || *end || o->time <= 0)
 				r = -EINVAL;
 			break;
-		case 'c':
-			r = io_parse_u64(optarg, &o->count, false);
-			break;
-		case 'F':
-			o->fua = true;
-			break;
-		case '1':
-			o->op10 = true;
-			break;
-		case '6':
-			o->op10 = false;
-			break;
-		case 'V':
-			o->verify_reads = true;
-			break;
+		case 'c': r = io_parse_u64(optarg, &o->count, false); break;
+		case 'F': o->fua = true; break;
+		case '1': o->op10 = true; break;
+		case '6': o->op10 = false; break;
+		case 'V': o->verify_reads = true; break;
 		case 'T':
 			r = io_parse_u64(optarg, &v, false);
 			if (!r && (v < 1 || v > 86400))
 				r = -ERANGE;
 			o->timeout = (unsigned int)v;
 			break;
-		case 'h':
-			io_usage(stdout);
-			exit(0);
-		default:
-			io_usage(stderr);
-			return -EINVAL;
+		case 'h': io_usage(stdout); exit(0);
+		default: io_usage(stderr); return -EINVAL;
 		}
 		if (r) {
 			fprintf(stderr, "iscsi-io: bad option value '%s'\n", optarg);
@@ -552,7 +536,8 @@ static int io_connect(struct io_ctx *c)
 
 	task = iscsi_readcapacity16_sync(c->iscsi, c->lun);
 	if (!task || task->status != SCSI_STATUS_GOOD) {
-		fprintf(stderr, "iscsi-io: READ CAPACITY(16) failed: %s\n", iscsi_get_error(c->iscsi));
+		fprintf(stderr, "iscsi-io: READ CAPACITY(16) failed: %s\n",
+			iscsi_get_error(c->iscsi));
 		if (task)
 			scsi_free_scsi_task(task);
 		return -EIO;
@@ -587,13 +572,17 @@ static int io_check_geometry(struct io_ctx *c)
 		o->length = c->capacity - o->offset;
 	}
 	if (o->bs % align || o->offset % align || o->length % align || o->length == 0) {
-		fprintf(stderr, "iscsi-io: bs, offset and length must be non-zero multiples of %" PRIu64 "\n",
+		fprintf(stderr,
+			"iscsi-io: bs, offset and length must be non-zero multiples of %" PRIu64
+			"\n",
 			align);
 		return -EINVAL;
 	}
 	if (o->offset + o->length > c->capacity || o->offset + o->length < o->offset) {
-		fprintf(stderr, "iscsi-io: range %" PRIu64 "+%" PRIu64 " beyond the LUN (%" PRIu64
-			" bytes)\n", o->offset, o->length, c->capacity);
+		fprintf(stderr,
+			"iscsi-io: range %" PRIu64 "+%" PRIu64 " beyond the LUN (%" PRIu64
+			" bytes)\n",
+			o->offset, o->length, c->capacity);
 		return -EINVAL;
 	}
 	if (o->mode >= IO_RANDREAD && o->length < o->bs) {
@@ -616,7 +605,8 @@ static int io_print_pattern(const struct io_opts *o)
 	uint32_t n;
 
 	if (!o->length_set || o->offset % IO_PATTERN_BLOCK || o->length % IO_PATTERN_BLOCK) {
-		fprintf(stderr, "iscsi-io: pattern needs --length, offset and length multiples of %d\n",
+		fprintf(stderr,
+			"iscsi-io: pattern needs --length, offset and length multiples of %d\n",
 			IO_PATTERN_BLOCK);
 		return 2;
 	}
@@ -673,11 +663,11 @@ int main(int argc, char **argv)
 	secs = io_now() - c.t_start;
 	if (secs <= 0)
 		secs = 1e-9;
-	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 "\n",
-	       c.completed / secs, c.bytes / secs / 1e6, c.completed, c.errors);
+	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 "\n", c.completed / secs,
+	       c.bytes / secs / 1e6, c.completed, c.errors);
 	if (c.mismatches) {
-		printf("mismatch: first bad lba=%" PRIu64 " (byte offset %" PRIu64
-		       "), %" PRIu64 " bad 512-byte blocks\n",
+		printf("mismatch: first bad lba=%" PRIu64 " (byte offset %" PRIu64 "), %" PRIu64
+		       " bad 512-byte blocks\n",
 		       c.first_bad_block * IO_PATTERN_BLOCK / c.block_size,
 		       c.first_bad_block * IO_PATTERN_BLOCK, c.mismatches);
 	}

@@ -373,7 +373,8 @@ static int cmd_req(int argc, char **argv)
 	if (out) {
 		FILE *f = fopen(out, "wb");
 
-		if (!f || (rsp.data_length && fwrite(rbuf, 1, rsp.data_length, f) != rsp.data_length))
+		if (!f ||
+		    (rsp.data_length && fwrite(rbuf, 1, rsp.data_length, f) != rsp.data_length))
 			die("cannot write %s", out);
 		fclose(f);
 	}
@@ -399,7 +400,7 @@ static int cmd_req(int argc, char **argv)
 
 struct pipe_req {
 	struct sd_req hdr;
-	char *data;		/* write payload */
+	char *data; /* write payload */
 	int answered;
 	uint8_t expect_res;
 };
@@ -492,8 +493,8 @@ static int run_batch(int fd, struct pipe_req *reqs, size_t n, size_t slot, unsig
 					break;
 				}
 				cur = &reqs[rsp.id];
-				if (rsp.opcode != cur->hdr.opcode || rsp.result != cur->expect_res ||
-				    rsp.data_length > slot) {
+				if (rsp.opcode != cur->hdr.opcode ||
+				    rsp.result != cur->expect_res || rsp.data_length > slot) {
 					fprintf(stderr,
 						"sd-raw: id %u: opcode 0x%02x result 0x%02x len %u, "
 						"wanted opcode 0x%02x result 0x%02x\n",
@@ -513,8 +514,9 @@ static int run_batch(int fd, struct pipe_req *reqs, size_t n, size_t slot, unsig
 
 					if (!want)
 						die("%s", "out of memory");
-					fill_pattern(want, slot, (uint32_t)(cur->hdr.obj.oid * 131 +
-									    cur->hdr.obj.offset));
+					fill_pattern(want, slot,
+						     (uint32_t)(cur->hdr.obj.oid * 131 +
+								cur->hdr.obj.offset));
 					if (rsp.data_length != slot || memcmp(want, rbuf, slot)) {
 						fprintf(stderr, "sd-raw: id %u: wrong data\n",
 							rsp.id);
@@ -526,8 +528,8 @@ static int run_batch(int fd, struct pipe_req *reqs, size_t n, size_t slot, unsig
 				}
 				if (rsp.id != next_expected)
 					(*reordered)++;
-				while (next_expected < n && (reqs[next_expected].answered ||
-							     next_expected == rsp.id))
+				while (next_expected < n &&
+				       (reqs[next_expected].answered || next_expected == rsp.id))
 					next_expected++;
 				cur->answered = 1;
 				got++;
@@ -607,7 +609,7 @@ static int cmd_pipeline(int argc, char **argv)
 		h->proto_ver = SD_PROTO_VER;
 		h->id = i;
 		if (errors && i % 7 == 3) {
-			h->opcode = 0x7e;	/* no such opcode */
+			h->opcode = 0x7e; /* no such opcode */
 			q->expect_res = SD_RES_NO_SUPPORT;
 			continue;
 		}

@@ -9,8 +9,7 @@
 
 #include "sdl_fake.h"
 
-static int fake_tp_connect(void *priv, const struct sockaddr *sa, socklen_t salen,
-			   int *in_progress)
+static int fake_tp_connect(void *priv, const struct sockaddr *sa, socklen_t salen, int *in_progress)
 {
 	struct fake *f = priv;
 	int sv[2], i;
@@ -305,8 +304,7 @@ void fake_drop(struct fake *f, struct fake_req *r)
 	free(r);
 }
 
-void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void *data,
-		uint32_t len)
+void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void *data, uint32_t len)
 {
 	struct sd_rsp rsp;
 	int i = r->conn;
@@ -318,7 +316,7 @@ void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void 
 	rsp.result = result;
 	rsp.data_length = data ? len : 0;
 	if (r->hdr.opcode == SD_OP_LOCK_VDI || r->hdr.opcode == SD_OP_GET_VDI_INFO)
-		rsp.vdi.vdi_id = len;	/* see fake_serve: len carries the vid */
+		rsp.vdi.vdi_id = len; /* see fake_serve: len carries the vid */
 	if (rsp.opcode == SD_OP_LOCK_VDI || rsp.opcode == SD_OP_GET_VDI_INFO)
 		rsp.data_length = 0;
 	if (f->conns[i].fd >= 0) {
@@ -529,16 +527,12 @@ void fake_serve(struct fake *f, struct fake_req *r)
 		}
 		fake_reply(f, r, SD_RES_NO_VDI, NULL, 0);
 		return;
-	case SD_OP_FLUSH_VDI:
-		fake_reply(f, r, SD_RES_INVALID_PARMS, NULL, 0);
-		return;
+	case SD_OP_FLUSH_VDI: fake_reply(f, r, SD_RES_INVALID_PARMS, NULL, 0); return;
 	case SD_OP_RELEASE_VDI:
 		f->nr_releases++;
 		fake_reply(f, r, SD_RES_SUCCESS, NULL, 0);
 		return;
-	default:
-		fake_reply(f, r, SD_RES_SUCCESS, NULL, 0);
-		return;
+	default: fake_reply(f, r, SD_RES_SUCCESS, NULL, 0); return;
 	}
 }
 

@@ -17,13 +17,13 @@
 #include "sdl_priv.h"
 
 #define FAKE_MAX_CONNS 16
-#define FAKE_MAX_OBJS 256
-#define FAKE_MAX_VDIS 16
+#define FAKE_MAX_OBJS  256
+#define FAKE_MAX_VDIS  16
 
 struct fake_req {
 	struct fake_req *next;
 	struct sd_req hdr;
-	char *data;		/* hdr.data_length bytes when CMD_WRITE */
+	char *data; /* hdr.data_length bytes when CMD_WRITE */
 	int conn;
 };
 
@@ -35,31 +35,31 @@ struct fake_obj {
 
 struct fake_vdi {
 	char name[SD_MAX_VDI_LEN];
-	uint32_t vid;		/* working vid */
+	uint32_t vid; /* working vid */
 };
 
 struct fake {
 	struct {
-		int fd;		/* server end, -1 when closed */
+		int fd; /* server end, -1 when closed */
 		char *in;
 		size_t inlen, incap;
 		char *out;
 		size_t outlen, outoff, outcap;
 	} conns[FAKE_MAX_CONNS];
 	int nr_conns;
-	int nr_connects;	/* successful connects so far */
-	int refuse;		/* fail connects with ECONNREFUSED */
-	struct fake_req *held;	/* arrival order */
+	int nr_connects;       /* successful connects so far */
+	int refuse;	       /* fail connects with ECONNREFUSED */
+	struct fake_req *held; /* arrival order */
 	struct fake_obj objs[FAKE_MAX_OBJS];
 	int nr_objs;
 	struct fake_vdi vdis[FAKE_MAX_VDIS];
 	int nr_vdis;
-	unsigned shift;		/* object size of every vdi */
-	int auto_serve;		/* answer everything at once (for sync calls) */
-	int fail_send;		/* fail the next n sends with EPIPE */
-	int noobj_inode_reads;	/* answer the next n inode reads with NO_OBJ */
-	int nr_releases;	/* RELEASE_VDI requests served */
-	int nr_seen;		/* requests received so far */
+	unsigned shift;	       /* object size of every vdi */
+	int auto_serve;	       /* answer everything at once (for sync calls) */
+	int fail_send;	       /* fail the next n sends with EPIPE */
+	int noobj_inode_reads; /* answer the next n inode reads with NO_OBJ */
+	int nr_releases;       /* RELEASE_VDI requests served */
+	int nr_seen;	       /* requests received so far */
 };
 
 extern const struct sdl_transport fake_transport;

@@ -111,7 +111,7 @@ static void test_pipelining(void)
 		if (!conn_used[q->conn]++)
 			nconn++;
 	}
-	CHECK_EQ(nconn, 2);	/* spread over the pool, several per connection */
+	CHECK_EQ(nconn, 2); /* spread over the pool, several per connection */
 	/* answer newest first: replies are matched by id */
 	CHECK_EQ(fake_serve_all(&f), 6);
 	fake_pump(&f, c, 50);
@@ -151,7 +151,7 @@ static void test_max_inflight(void)
 	}
 	while (done < 10 && rounds++ < 50) {
 		fake_pump(&f, c, 20);
-		CHECK(fake_nr_held(&f) <= 3);	/* the cap holds */
+		CHECK(fake_nr_held(&f) <= 3); /* the cap holds */
 		fake_serve_all(&f);
 		fake_pump(&f, c, 20);
 		for (i = 0, done = 0; i < 10; i++)
@@ -189,7 +189,7 @@ static void test_timeout(void)
 	pump_until(&f, c, &r.calls, 400);
 	CHECK_EQ(r.calls, 0);
 	CHECK(f.nr_connects > connects);
-	CHECK(f.nr_seen >= 2);	/* resent on the new connection */
+	CHECK(f.nr_seen >= 2); /* resent on the new connection */
 	pump_until(&f, c, &r.calls, 5000);
 	CHECK_EQ(r.calls, 1);
 	CHECK_EQ(r.ret, -ETIMEDOUT);
@@ -223,12 +223,12 @@ static void test_reconnect_resend(void)
 	fake_pump(&f, c, 50);
 	CHECK_EQ(fake_nr_held(&f), 3);
 	connects = f.nr_connects;
-	fake_kill_all(&f);	/* the server drops every connection */
+	fake_kill_all(&f); /* the server drops every connection */
 	CHECK_EQ(fake_nr_held(&f), 0);
 	wait_held(&f, c, 3, 1000);
 	fake_pump(&f, c, 50);
 	CHECK(f.nr_connects >= connects + 2);
-	CHECK_EQ(fake_nr_held(&f), 3);	/* all three resent */
+	CHECK_EQ(fake_nr_held(&f), 3); /* all three resent */
 	for (i = 0; i < 3; i++)
 		CHECK_EQ(r[i].calls, 0);
 	fake_serve_all(&f);
@@ -320,7 +320,7 @@ static void test_retryable_result(void)
 	CHECK_EQ(r.calls, 0);
 	CHECK_EQ(fake_nr_held(&f), 0);
 	wait_held(&f, c, 1, 1000);
-	CHECK_EQ(fake_nr_held(&f), 1);	/* retried after a backoff */
+	CHECK_EQ(fake_nr_held(&f), 1); /* retried after a backoff */
 	q = fake_find(&f, SD_OP_READ_OBJ, 9);
 	if (q)
 		fake_reply(&f, q, SD_RES_NETWORK_ERROR, NULL, 0);
@@ -443,7 +443,7 @@ static void test_send_batch(void)
 	f.refuse = 0;
 	wait_held(&f, c, 16, 3000);
 	fake_pump(&f, c, 30);
-	CHECK_EQ(f.nr_seen, 16);	/* no request sent twice */
+	CHECK_EQ(f.nr_seen, 16); /* no request sent twice */
 	CHECK_EQ(fake_nr_held(&f), 16);
 	for (i = 0; i < fake_nr_held(&f); i++)
 		for (j = i + 1; j < fake_nr_held(&f); j++)
@@ -556,7 +556,7 @@ static void test_sync_deadline(void)
 	CHECK_EQ(c->e.nr_inflight, 0);
 	CHECK_EQ(c->e.conns[0].nr_reqs, 0);
 	CHECK(sdl_list_empty(&c->e.conns[0].inflight));
-	memset(&r, 0xa5, sizeof(r));	/* the engine must not touch it again */
+	memset(&r, 0xa5, sizeof(r)); /* the engine must not touch it again */
 	CHECK_EQ(fake_serve_all(&f), 1);
 	f.auto_serve = 1;
 	rreq_init(&r2, 100);

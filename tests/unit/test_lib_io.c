@@ -16,8 +16,8 @@
 int g_check_failed;
 
 #define SHIFT 20
-#define OBJ (1u << SHIFT)
-#define ALL (~UINT64_C(0))
+#define OBJ   (1u << SHIFT)
+#define ALL   (~UINT64_C(0))
 
 struct env {
 	struct fake f;
@@ -44,7 +44,14 @@ static void rec_cb(struct sd_vdi *v, int ret, void *opaque)
 		r->in_submit++;
 }
 
-#define SUBMIT(expr) ({ int _r; g_in_submit = 1; _r = (expr); g_in_submit = 0; _r; })
+#define SUBMIT(expr) \
+	({ \
+		int _r; \
+		g_in_submit = 1; \
+		_r = (expr); \
+		g_in_submit = 0; \
+		_r; \
+	})
 
 static void env_setup(struct env *e, const char *name, uint64_t size)
 {
@@ -480,7 +487,7 @@ static void test_readonly_reload_cow(void)
 	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(old, 0));
 	CHECK(q != NULL);
 	if (q)
-		fake_serve(&e.f, q);	/* READONLY */
+		fake_serve(&e.f, q); /* READONLY */
 	fake_pump(&e.f, e.c, 50);
 	CHECK_EQ(fake_nr_held(&e.f), 1);
 	CHECK(fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL) != NULL);
@@ -555,7 +562,7 @@ static void test_inode_invalidated(void)
 	fake_index(&e.f, e.vid)[1] = e.vid;
 	e.f.auto_serve = 1;
 	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), OBJ), 0);
-	CHECK_EQ(buf[0], 0);	/* stale index: a hole */
+	CHECK_EQ(buf[0], 0); /* stale index: a hole */
 	e.f.auto_serve = 0;
 	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, buf, 8, 0, 0, rec_cb, &r)), 0);
 	fake_pump(&e.f, e.c, 50);
@@ -576,7 +583,7 @@ static void test_inode_invalidated(void)
 	CHECK_EQ(r.ret, 0);
 	e.f.auto_serve = 1;
 	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), OBJ), 0);
-	CHECK_EQ(buf[0], 'x');	/* the full reload brought the new index */
+	CHECK_EQ(buf[0], 'x'); /* the full reload brought the new index */
 	env_close(&e);
 }
 
@@ -593,7 +600,7 @@ static void test_flush_fua_discard(void)
 	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0);
 	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), OBJ), 0);
 	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 2 * OBJ), 0);
-	CHECK_EQ(sd_vdi_flush(e.v), 0);	/* INVALID_PARMS counts as done */
+	CHECK_EQ(sd_vdi_flush(e.v), 0); /* INVALID_PARMS counts as done */
 	e.f.auto_serve = 0;
 
 	/* FUA: the flush goes out only after the write completed */
@@ -728,7 +735,7 @@ static void test_snapshot_race_repair(void)
 	old = e.vid;
 	memset(w, 'a', sizeof(w));
 	e.f.auto_serve = 1;
-	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0);	/* object 0 allocated */
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0); /* object 0 allocated */
 	e.f.auto_serve = 0;
 	memset(w, 'b', sizeof(w));
 	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, sizeof(w), 2 * OBJ, 0, rec_cb, &r)), 0);
@@ -740,9 +747,9 @@ static void test_snapshot_race_repair(void)
 	fake_pump(&e.f, e.c, 50);
 	q = fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_vdi_oid(old));
 	CHECK(q != NULL);
-	nvid = fake_vdi_snapshot(&e.f, "v");	/* copies index[2] == 0 */
+	nvid = fake_vdi_snapshot(&e.f, "v"); /* copies index[2] == 0 */
 	if (q)
-		fake_serve(&e.f, q);		/* lands in the snapshot only */
+		fake_serve(&e.f, q); /* lands in the snapshot only */
 	fake_pump(&e.f, e.c, 50);
 	CHECK_EQ(r.calls, 1);
 	CHECK_EQ(r.ret, 0);
@@ -848,7 +855,8 @@ static void test_readonly_burst(void)
 	for (i = 0; i < 8; i++) {
 		memset(w[i], 'A' + i, sizeof(w[i]));
 		CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w[i], sizeof(w[i]), (uint64_t)i * OBJ + 10, 0,
-						 rec_cb, &r[i])), 0);
+						 rec_cb, &r[i])),
+			 0);
 	}
 	fake_pump(&e.f, e.c, 50);
 	CHECK_EQ(count_op(&e.f, SD_OP_WRITE_OBJ), 8);
@@ -917,7 +925,7 @@ static void test_readonly_forever(void)
 				fake_reply(&e.f, q, SD_RES_READONLY, NULL, 0);
 				n++;
 			} else {
-				fake_serve(&e.f, q);	/* GET_VDI_INFO: same vid again */
+				fake_serve(&e.f, q); /* GET_VDI_INFO: same vid again */
 			}
 		}
 	}

@@ -34,17 +34,16 @@
 int g_check_failed;
 
 /* sdl_check.h's CHECK, then the handle's last error (a local c is in scope). */
-#define CHECK_C(cond)								\
-	do {									\
-		int _before = g_check_failed;					\
-		CHECK(cond);							\
-		if (g_check_failed != _before)					\
-			fprintf(stderr, "  last error: %s\n",			\
-				c ? sd_cluster_errmsg(c) : "-");		\
+#define CHECK_C(cond) \
+	do { \
+		int _before = g_check_failed; \
+		CHECK(cond); \
+		if (g_check_failed != _before) \
+			fprintf(stderr, "  last error: %s\n", c ? sd_cluster_errmsg(c) : "-"); \
 	} while (0)
 
-#define MIB (1024u * 1024u)
-#define NR_AIO 64
+#define MIB	(1024u * 1024u)
+#define NR_AIO	64
 #define AIO_LEN (64 * 1024)
 
 static struct sd_cluster *c;
@@ -85,8 +84,7 @@ static void fill(char *buf, size_t len, unsigned seed)
 		buf[i] = (char)((i * 131 + seed * 7 + (i >> 12)) & 0xff);
 }
 
-static int find_vdi(const struct sd_vdi_info *v, int n, const char *name, int snap,
-		    const char *tag)
+static int find_vdi(const struct sd_vdi_info *v, int n, const char *name, int snap, const char *tag)
 {
 	int i;
 
@@ -98,8 +96,7 @@ static int find_vdi(const struct sd_vdi_info *v, int n, const char *name, int sn
 }
 
 /* --read / --write: move one range between a vdi and stdio. */
-static int copy_mode(const char *addr, const char *mode, const char *name, uint64_t off,
-		     size_t len)
+static int copy_mode(const char *addr, const char *mode, const char *name, uint64_t off, size_t len)
 {
 	struct sd_vdi *v;
 	char *buf = malloc(len ? len : 1);
@@ -412,8 +409,8 @@ int main(int argc, char **argv)
 	CHECK_C(st.pending == 0 && st.errors == 0);
 	memset(rd, 0, size);
 	for (i = 0; i < 16; i++) {
-		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb,
-				    &st) == 0)
+		if (sd_vdi_aio_read(v, rd + (size_t)i * MIB, MIB, (uint64_t)i * MIB, aio_cb, &st) ==
+		    0)
 			st.pending++;
 	}
 	aio_wait(&st);

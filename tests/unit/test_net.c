@@ -35,7 +35,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 
 	if (!hints || !(hints->ai_flags & AI_NUMERICHOST)) {
 		g_dns_lookups++;
-		return EAI_AGAIN;	/* /etc/resolv.conf points nowhere */
+		return EAI_AGAIN; /* /etc/resolv.conf points nowhere */
 	}
 	real = (int (*)(const char *, const char *, const struct addrinfo *,
 			struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");

@@ -47,9 +47,9 @@ static void test_oids(void)
 	CHECK(sd_is_vdi_obj(sd_vid_to_vdi_oid(vid)));
 	CHECK(!sd_is_vdi_obj(sd_vid_to_data_oid(vid, 1)));
 	CHECK(sd_is_data_obj(sd_vid_to_data_oid(vid, 1)));
-	CHECK(!sd_is_data_obj(0x087c2b2500000005ull));	/* ledger */
-	CHECK(!sd_is_data_obj(0x107c2b2500000000ull));	/* btree */
-	CHECK(!sd_is_data_obj(0x407c2b2500000003ull));	/* vmstate */
+	CHECK(!sd_is_data_obj(0x087c2b2500000005ull)); /* ledger */
+	CHECK(!sd_is_data_obj(0x107c2b2500000000ull)); /* btree */
+	CHECK(!sd_is_data_obj(0x407c2b2500000003ull)); /* vmstate */
 	CHECK(sd_inode_index_offset(0) == 4664);
 	CHECK(sd_inode_index_offset(SD_INODE_DATA_INDEX) == 4198968);
 	CHECK(sd_count_data_objs(0, 22) == 0);

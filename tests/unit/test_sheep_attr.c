@@ -25,8 +25,8 @@ static struct sheep_vdi g_vdi;
 static void setup(void)
 {
 	snprintf(g_dir, sizeof(g_dir), "/tmp/test_sheep_attr.XXXXXX");
-	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) ||
-	    sheep_vdi_init(&g_vdi, &g_st) || sheep_vdi_rebuild(&g_vdi)) {
+	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) || sheep_vdi_init(&g_vdi, &g_st) ||
+	    sheep_vdi_rebuild(&g_vdi)) {
 		fprintf(stderr, "setup failed\n");
 		exit(1);
 	}
@@ -46,7 +46,10 @@ static void teardown(void)
 static uint32_t create(const char *name)
 {
 	struct sheep_vdi_create_args a = {
-		.name = name, .size = 64ull << 20, .copies = 1, .block_size_shift = 22,
+		.name = name,
+		.size = 64ull << 20,
+		.copies = 1,
+		.block_size_shift = 22,
 		.now = 0x100000000ull,
 	};
 	uint32_t vid = 0;
@@ -82,8 +85,7 @@ static uint32_t start_id(const char *name, const char *key)
 	return (uint32_t)h;
 }
 
-static int op(const char *name, const char *key, const char *value, unsigned mode,
-	      uint32_t *id)
+static int op(const char *name, const char *key, const char *value, unsigned mode, uint32_t *id)
 {
 	uint32_t hvid = 0;
 	int r;
@@ -95,8 +97,8 @@ static int op(const char *name, const char *key, const char *value, unsigned mod
 
 static void read_rec(const char *name, uint32_t id, struct sd_vdi_attr *out)
 {
-	CHECK(sheep_store_read(&g_st, sd_vid_to_attr_oid(sd_hash_vdi(name), id), out,
-			       sizeof(*out), 0) == 0);
+	CHECK(sheep_store_read(&g_st, sd_vid_to_attr_oid(sd_hash_vdi(name), id), out, sizeof(*out),
+			       0) == 0);
 }
 
 static int count_attr_objs(void *arg, uint64_t oid)

@@ -25,7 +25,7 @@
 
 int g_check_failed;
 
-#define OBJ_SIZE (1u << 20)
+#define OBJ_SIZE     (1u << 20)
 #define CRASH_STATUS 77
 
 static char g_dir[256];
@@ -149,8 +149,12 @@ static void test_basic_io(void)
 static void test_config(void)
 {
 	struct sheep_store st;
-	struct sheep_config c = { .ctime = 0x123456789ull, .flags = 4, .nr_copies = 2,
-				  .copy_policy = 0, .block_size_shift = 23, .store = "plain",
+	struct sheep_config c = { .ctime = 0x123456789ull,
+				  .flags = 4,
+				  .nr_copies = 2,
+				  .copy_policy = 0,
+				  .block_size_shift = 23,
+				  .store = "plain",
 				  .epoch_time = 1700000000 };
 	struct sheep_config back;
 	char path[300];

@@ -29,8 +29,8 @@ static struct sheep_vdi g_vdi;
 static void setup(void)
 {
 	snprintf(g_dir, sizeof(g_dir), "/tmp/test_sheep_vdi.XXXXXX");
-	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) ||
-	    sheep_vdi_init(&g_vdi, &g_st) || sheep_vdi_rebuild(&g_vdi)) {
+	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) || sheep_vdi_init(&g_vdi, &g_st) ||
+	    sheep_vdi_rebuild(&g_vdi)) {
 		fprintf(stderr, "setup failed\n");
 		exit(1);
 	}
@@ -60,8 +60,13 @@ static void restart(void)
 static int create(const char *name, uint32_t base, uint32_t snapid, uint32_t *vid)
 {
 	struct sheep_vdi_create_args a = {
-		.name = name, .size = 64ull << 20, .base_vid = base, .snapid = snapid,
-		.copies = 1, .block_size_shift = OBJ_SHIFT, .now = 0x100000000ull,
+		.name = name,
+		.size = 64ull << 20,
+		.base_vid = base,
+		.snapid = snapid,
+		.copies = 1,
+		.block_size_shift = OBJ_SHIFT,
+		.now = 0x100000000ull,
 	};
 
 	return sheep_vdi_create(&g_vdi, &a, vid);
@@ -108,17 +113,16 @@ static void test_alloc_and_lookup(void)
 
 	setup();
 	CHECK(create("test", 0, 0, &vt) == SD_RES_SUCCESS);
-	CHECK(vt == 0x7c2b25);	/* the protocol notes' test vector */
+	CHECK(vt == 0x7c2b25); /* the protocol notes' test vector */
 	CHECK(create("test", 0, 0, &vt) == SD_RES_VDI_EXIST);
 	CHECK(lookup("nosuch", "", 0, &res) == 0 && res == SD_RES_NO_VDI);
 
 	find_collision(a, b, sizeof(a));
 	CHECK(create(a, 0, 0, &va) == SD_RES_SUCCESS);
 	CHECK(va == sd_hash_vdi(a));
-	CHECK(sheep_vdi_alloc_vid(&g_vdi, b, &free_vid) == SD_RES_SUCCESS &&
-	      free_vid == va + 1);
+	CHECK(sheep_vdi_alloc_vid(&g_vdi, b, &free_vid) == SD_RES_SUCCESS && free_vid == va + 1);
 	CHECK(create(b, 0, 0, &vb) == SD_RES_SUCCESS);
-	CHECK(vb == va + 1);	/* linear probing */
+	CHECK(vb == va + 1); /* linear probing */
 	CHECK(lookup(a, "", 0, &res) == va && res == SD_RES_SUCCESS);
 	CHECK(lookup(b, NULL, 0, &res) == vb && res == SD_RES_SUCCESS);
 	CHECK(sheep_vdi_test_inuse(&g_vdi, va) && sheep_vdi_test_inuse(&g_vdi, vb));
@@ -198,8 +202,8 @@ static void test_snapshot_clone(void)
 
 	/* clone from the snapshot */
 	CHECK(create("alice-clone", v1, 0, &c) == SD_RES_SUCCESS);
-	CHECK(sheep_vdi_read_header(&g_st, c, &h) == 0 && h.parent_vdi_id == v1 &&
-	      h.snap_id == 1 && !sd_inode_is_snapshot(&h));
+	CHECK(sheep_vdi_read_header(&g_st, c, &h) == 0 && h.parent_vdi_id == v1 && h.snap_id == 1 &&
+	      !sd_inode_is_snapshot(&h));
 
 	/* delete the working vdi: only the snapshot is left, a new one continues the family */
 	CHECK(sheep_vdi_delete(&g_vdi, v2) == SD_RES_SUCCESS);
@@ -220,14 +224,15 @@ static void test_rebase(void)
 	setup();
 	CHECK(create("reb", 0, 0, &v1) == SD_RES_SUCCESS);
 	CHECK(sheep_vdi_write_index(&g_vdi, v1, &v1, 4, sd_inode_index_offset(2)) == 0);
-	CHECK(create("reb", v1, 1, &v2) == SD_RES_SUCCESS);	/* snapshot v1 */
+	CHECK(create("reb", v1, 1, &v2) == SD_RES_SUCCESS); /* snapshot v1 */
 	CHECK(sheep_vdi_write_index(&g_vdi, v2, &v2, 4, sd_inode_index_offset(2)) == 0);
-	CHECK(create("reb", v1, 1, &v3) == SD_RES_SUCCESS);	/* rebase onto v1 */
+	CHECK(create("reb", v1, 1, &v3) == SD_RES_SUCCESS); /* rebase onto v1 */
 	CHECK(v3 != v1 && v3 != v2);
 	CHECK(sheep_vdi_read_header(&g_st, v2, &h) == 0 && sd_inode_is_snapshot(&h));
 	CHECK(sheep_vdi_read_header(&g_st, v3, &h) == 0 && !sd_inode_is_snapshot(&h) &&
 	      h.parent_vdi_id == v1 && h.snap_id == 3);
-	CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v3), &e, 4, sd_inode_index_offset(2)) == 0 &&
+	CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v3), &e, 4, sd_inode_index_offset(2)) ==
+		      0 &&
 	      e == v1);
 	CHECK(lookup("reb", "", 0, &res) == v3 && res == SD_RES_SUCCESS);
 	CHECK(lookup("reb", "", 2, &res) == v2 && res == SD_RES_SUCCESS);
@@ -256,8 +261,8 @@ static void test_references(void)
 	/* snapshot: b inherits both */
 	CHECK(create("refs", a, 1, &b) == SD_RES_SUCCESS);
 	/* b COWs object 0 and points its entry at itself: (a,0) is still the snapshot's */
-	CHECK(sheep_store_create(&g_st, sd_vid_to_data_oid(b, 0), osize,
-				 sd_vid_to_data_oid(a, 0), NULL, 0, 0) == 0);
+	CHECK(sheep_store_create(&g_st, sd_vid_to_data_oid(b, 0), osize, sd_vid_to_data_oid(a, 0),
+				 NULL, 0, 0) == 0);
 	CHECK(sheep_vdi_write_index(&g_vdi, b, &b, 4, sd_inode_index_offset(0)) == 0);
 	CHECK(obj_exists(a, 0) && obj_exists(b, 0));
 	/* dog-style delete of the snapshot: zero its entries, then DEL_VDI */
@@ -266,8 +271,8 @@ static void test_references(void)
 
 		CHECK(sheep_vdi_write_index(&g_vdi, a, zeros, 8, sd_inode_index_offset(0)) == 0);
 	}
-	CHECK(!obj_exists(a, 0));	/* nobody references (a,0) any more */
-	CHECK(obj_exists(a, 1));	/* b still reads it */
+	CHECK(!obj_exists(a, 0)); /* nobody references (a,0) any more */
+	CHECK(obj_exists(a, 1));  /* b still reads it */
 	CHECK(obj_exists(b, 0));
 	CHECK(sheep_vdi_delete(&g_vdi, a) == SD_RES_SUCCESS);
 	CHECK(obj_exists(a, 1));
@@ -277,8 +282,9 @@ static void test_references(void)
 	/* DEL_VDI reclaims what the client left behind */
 	CHECK(sheep_vdi_delete(&g_vdi, b) == SD_RES_SUCCESS);
 	CHECK(!obj_exists(b, 0));
-	CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(b), &own, 4,
-			       sd_inode_index_offset(0)) == 0 && own == 0);
+	CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(b), &own, 4, sd_inode_index_offset(0)) ==
+		      0 &&
+	      own == 0);
 	/* index writes outside the flat array are refused */
 	CHECK(sheep_vdi_write_index(&g_vdi, b, &zero, 4, SD_INODE_INDEX_END - 2) ==
 	      SD_RES_INVALID_PARMS);
@@ -317,13 +323,15 @@ static void test_crash_during_new_vdi(void)
 		/* the old inode is complete, whatever happened */
 		CHECK(sheep_vdi_read_header(&g_st, v1, &h) == 0 && !strcmp(h.name, "crashy"));
 		CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v1), &v, 4,
-				       sd_inode_index_offset(9)) == 0 && v == v1);
+				       sd_inode_index_offset(9)) == 0 &&
+		      v == v1);
 		v = lookup("crashy", "", 0, &res);
 		if (point >= SHEEP_FAULT_RENAMED) {
 			CHECK(res == SD_RES_SUCCESS && v == v1 + 1);
 			CHECK(sheep_vdi_test_inuse(&g_vdi, v1 + 1));
 			CHECK(sheep_store_read(&g_st, sd_vid_to_vdi_oid(v1 + 1), &v, 4,
-					       sd_inode_index_offset(9)) == 0 && v == v1);
+					       sd_inode_index_offset(9)) == 0 &&
+			      v == v1);
 		} else {
 			/* snapshot taken, new working inode never appeared */
 			CHECK(res == SD_RES_NO_VDI);
