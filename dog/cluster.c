@@ -128,27 +128,36 @@ static void print_epoch(const struct dog_opts *o, const struct sd_epoch_log *log
 	printf("]\n");
 }
 
-static int print_verbose(void)
+/*
+ * -v, as 1.0.1 prints it: the store and redundancy and the vnodes strategy
+ * come from the newest epoch record (or the reason there is none), then the
+ * vnode mode (node or disk) in every case; in raw mode, the values alone.
+ */
+static void print_verbose(const struct dog_opts *o, int result, const struct sd_epoch_log *log)
 {
-	struct sd_cluster_info *ci;
-	char red[16];
-	int ret = dog_cluster_info(&ci);
+	char red[16], drv[sizeof(log->drv_name) + 1];
 
-	if (ci) {
-		printf("Cluster store: %s with %s redundancy policy\n",
-		       ci->default_store[0] ? ci->default_store : "plain",
-		       dog_redundancy_str(ci->nr_copies, ci->copy_policy, red, sizeof(red)));
-		printf("Cluster vnode mode: %s\n",
-		       ci->flags & SD_CLUSTER_FLAG_AUTO_VNODES ? "auto" : "manual");
-		printf("Cluster block size shift: %u\n",
-		       ci->block_size_shift ? ci->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+	if (!o->raw)
+		printf("Cluster store: ");
+	if (result == SD_RES_SUCCESS) {
+		memcpy(drv, log->drv_name, sizeof(log->drv_name));
+		drv[sizeof(log->drv_name)] = '\0';
+		printf("%s with %s redundancy policy\n", drv,
+		       dog_redundancy_str(log->nr_copies, log->copy_policy, red, sizeof(red)));
+		if (!o->raw)
+			printf("Cluster vnodes strategy: ");
+		printf("%s\n", log->flags & SD_CLUSTER_FLAG_AUTO_VNODES ? "auto" : "fixed");
+	} else {
+		printf("%s\n", sd_strerror(result));
 	}
-	free(ci);
-	return ret;
+	if (!o->raw)
+		printf("Cluster vnode mode: ");
+	printf("%s\n", log->flags & SD_CLUSTER_FLAG_DISKMODE ? "disk" : "node");
 }
 
 int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 {
+	struct sd_epoch_log first;
 	struct sd_node *nodes;
 	struct sd_req req;
 	struct sd_rsp rsp;
@@ -195,20 +204,19 @@ int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 	else
 		printf("%s\n", sd_strerror((int)rsp.result));
 
-	if (o->verbose && (ret = print_verbose())) {
-		free(logs);
-		return ret;
-	}
 	len = rsp.data_length < len ? rsp.data_length : len;
 	nr_logs = (unsigned)(len / rec);
+	memcpy(&first, logs, sizeof(first));	/* all zero when there is none */
+	/* without -v, upstream ends the status with a blank line, raw or not */
+	if (o->verbose)
+		print_verbose(o, (int)rsp.result, &first);
+	else
+		printf("\n");
 	if (!o->raw && nr_logs) {
-		struct sd_epoch_log first;
-		time_t ct;
+		time_t ct = (time_t)(first.ctime >> 32);
 		char cbuf[64];
 
-		memcpy(&first, logs, sizeof(first));
-		ct = (time_t)(first.ctime >> 32);
-		printf("\nCluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
+		printf("Cluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
 		printf("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
 	}
 	for (i = 0; i < nr_logs; i++) {

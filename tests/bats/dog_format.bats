@@ -48,6 +48,10 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "running, auto-recovery enabled" ]
 	[[ "${lines[1]}" =~ ^[0-9]+\ 1\ \[127\.0\.0\.1:$SHEEP_PORT:128\]$ ]]
+	# 1.0.1 ends the status with a blank line in raw mode too
+	run bash -c "timeout 60 $SD_WRAP '$DOG' cluster info -r -p $SHEEP_PORT | sed -n 2p"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 
 	run sd_dog node list -r
 	[ "$output" = "0 127.0.0.1:$SHEEP_PORT 128 16777343" ]
@@ -77,12 +81,44 @@ teardown() {
 	[ "$(echo "$output" | awk '{ print $9 }')" = 2 ]
 	[ "$(echo "$output" | awk '{ print $10 }')" = 20 ]
 	run sd_dog cluster info -v
-	[[ "$output" == *"Cluster block size shift: 20"* ]]
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "Cluster store: plain with 2 redundancy policy" ]
+	[[ "$output" != *"block size shift"* ]]
 	# explicit per-vdi values override the defaults
 	sd_dog vdi create -c 1 -z 22 v2 100M
 	run dog_list_raw_line v2 =
 	[ "$(echo "$output" | awk '{ print $9 }')" = 1 ]
 	[ "$(echo "$output" | awk '{ print $10 }')" = 22 ]
+}
+
+@test "format: cluster info -v prints 1.0.1's store, vnodes strategy and vnode mode lines" {
+	run sd_dog cluster info -v
+	[ "$status" -eq 0 ]
+	[ "$output" = "Cluster status: Waiting for cluster to be formatted
+Cluster store: Waiting for cluster to be formatted
+Cluster vnode mode: node" ]
+	run sd_dog cluster info -v -r
+	[ "$output" = "Waiting for cluster to be formatted
+Waiting for cluster to be formatted
+node" ]
+
+	sd_dog cluster format -c 2:1 >/dev/null
+	run sd_dog cluster info -v
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "Cluster status: running, auto-recovery enabled" ]
+	[ "${lines[1]}" = "Cluster store: plain with 2:1 redundancy policy" ]
+	[ "${lines[2]}" = "Cluster vnodes strategy: auto" ]
+	[ "${lines[3]}" = "Cluster vnode mode: node" ]
+	[[ "${lines[4]}" == "Cluster created at "* ]]
+	# no blank line between the vnode mode and the creation time
+	run bash -c "timeout 60 $SD_WRAP '$DOG' cluster info -v -p $SHEEP_PORT | sed -n 5p"
+	[[ "$output" == "Cluster created at "* ]]
+	run sd_dog cluster info -v -r
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "plain with 2:1 redundancy policy" ]
+	[ "${lines[2]}" = "auto" ]
+	[ "${lines[3]}" = "node" ]
+	[[ "${lines[4]}" =~ ^[0-9]+\ 1\ \[127\.0\.0\.1:$SHEEP_PORT:128\]$ ]]
 }
 
 @test "format: default copies is 3 and default object size 4 MiB" {
