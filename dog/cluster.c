@@ -272,43 +272,62 @@ int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv)
 	return DOG_EXIT_SUCCESS;
 }
 
+/*
+ * As 1.0.1: STAT_SHEEP to every node of the node list, at the node's own
+ * address; one row per node that answered (numbered in answer order), the
+ * sum of those rows, and the total size of the working vdis.
+ */
 int dog_cmd_node_info(const struct dog_opts *o, int argc, char **argv)
 {
 	char a[32], b[32], c[32], d[32];
-	uint64_t size, avail, used, vdis;
+	uint64_t size, avail, used, vdis, total_size = 0, total_avail = 0;
 	struct sd_node *nodes;
 	struct sd_req req;
 	struct sd_rsp rsp;
-	unsigned nr = 0;
+	unsigned nr = 0, i, ok = 0;
 	uint32_t epoch;
 	int ret, ratio;
 
 	ret = dog_node_list(&nodes, &nr, &epoch);
 	if (ret)
 		return ret;
-	free(nodes);
-	/* a single node: ask the sheep dog is connected to */
-	dog_init_req(&req, SD_OP_STAT_SHEEP);
-	if (dog_exec(&req, NULL, NULL, 0, &rsp))
-		return DOG_EXIT_SYSFAIL;
-	if (rsp.result != SD_RES_SUCCESS) {
-		dog_err("Cannot get information from any nodes: %s", sd_strerror((int)rsp.result));
-		return dog_res_to_exit((int)rsp.result);
+	if (!o->raw)
+		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
+	for (i = 0; i < nr; i++) {
+		dog_init_req(&req, SD_OP_STAT_SHEEP);
+		if (dog_exec_node(&nodes[i], &req, &rsp))
+			continue;
+		if (rsp.result != SD_RES_SUCCESS) {
+			dog_err("Response's result: %s", sd_strerror((int)rsp.result));
+			continue;
+		}
+		size = rsp.node.store_size;
+		avail = rsp.node.store_free < size ? rsp.node.store_free : size;
+		used = size - avail;
+		ratio = size ? (int)((double)used * 100.0 / (double)size) : 0;
+		dog_strnumber(size, o->raw, a, sizeof(a));
+		dog_strnumber(used, o->raw, b, sizeof(b));
+		dog_strnumber(avail, o->raw, c, sizeof(c));
+		printf(o->raw ? "%u %s %s %s %d%%\n" : "%2u\t%s\t%s\t%s\t%3d%%\n", ok, a, b, c,
+		       ratio);
+		ok++;
+		total_size += size;
+		total_avail += avail;
 	}
-	size = rsp.node.store_size;
-	avail = rsp.node.store_free < size ? rsp.node.store_free : size;
-	used = size - avail;
-	ratio = size ? (int)((double)used * 100.0 / (double)size) : 0;
+	free(nodes);
+	if (!ok) {
+		dog_err("Cannot get information from any nodes");
+		return DOG_EXIT_SYSFAIL;
+	}
 	ret = dog_total_vdi_size(&vdis);
 	if (ret)
 		return ret;
-	if (!o->raw)
-		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
-	dog_strnumber(size, o->raw, a, sizeof(a));
+	used = total_size - total_avail;
+	ratio = total_size ? (int)((double)used * 100.0 / (double)total_size) : 0;
+	dog_strnumber(total_size, o->raw, a, sizeof(a));
 	dog_strnumber(used, o->raw, b, sizeof(b));
-	dog_strnumber(avail, o->raw, c, sizeof(c));
+	dog_strnumber(total_avail, o->raw, c, sizeof(c));
 	dog_strnumber(vdis, o->raw, d, sizeof(d));
-	printf(o->raw ? "%d %s %s %s %d%%\n" : "%2d\t%s\t%s\t%s\t%3d%%\n", 0, a, b, c, ratio);
 	if (o->raw)
 		printf("Total %s %s %s %d%% %s\n", a, b, c, ratio, d);
 	else

@@ -149,6 +149,40 @@ int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
 	return 0;
 }
 
+int dog_exec_node(const struct sd_node *n, struct sd_req *req, struct sd_rsp *rsp)
+{
+	struct sd_cluster_opts opts;
+	struct sd_cluster *c;
+	struct sd_req hdr = *req;
+	char addr[80];
+	int ret;
+
+	memset(rsp, 0, sizeof(*rsp));
+	if (hdr.data_length) {
+		dog_err("dog_exec_node: requests with a payload are not supported");
+		return -EINVAL;
+	}
+	dog_node_str(n, addr, sizeof(addr));
+	sd_cluster_opts_init(&opts);
+	opts.nr_connections = 1;
+	opts.connect_timeout_ms = DOG_CONNECT_TIMEOUT_MS;
+	opts.io_timeout_ms = DOG_IO_TIMEOUT_MS;
+	opts.retry_timeout_ms = 0;
+	c = sd_connect_opts(addr, &opts);
+	if (!c) {
+		ret = -errno;
+		dog_err("Failed to connect to %s: %s", addr, strerror(errno));
+		return ret ? ret : -ENOTCONN;
+	}
+	ret = sd_run_sdreq(c, &hdr, NULL);
+	if (ret < 0)
+		dog_err("Failed to communicate with %s: %s", addr, sd_cluster_errmsg(c));
+	else
+		memcpy(rsp, &hdr, sizeof(*rsp));
+	sd_disconnect(c);
+	return ret < 0 ? ret : 0;
+}
+
 int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_t *vid)
 {
 	struct sdc_vdi_name buf;

@@ -159,6 +159,14 @@ void dog_confirm(const char *msg);
 int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len,
 	     struct sd_rsp *rsp);
 
+/*
+ * Send one request without payload (reply payload dropped) to node n over a
+ * connection of its own, to the address of the node list, and close it.
+ * Transport failures are printed and returned as a negative errno;
+ * otherwise 0 with the sheep result in rsp->result.
+ */
+int dog_exec_node(const struct sd_node *n, struct sd_req *req, struct sd_rsp *rsp);
+
 /* Initialise a request header for `opcode`. */
 void dog_init_req(struct sd_req *req, uint8_t opcode);
 

@@ -10,7 +10,21 @@ setup() {
 }
 
 teardown() {
+	local pid
+	for pid in ${EXTRA_PIDS:-}; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	EXTRA_PIDS=
 	dog_teardown
+}
+
+# relay_start LISTEN SHEEP [EXTRA...]: lib/nodelist_relay.py in the
+# background (its node list gets one node per EXTRA port).
+relay_start() {
+	python3 "$BATS_TEST_DIRNAME/lib/nodelist_relay.py" "$@" &
+	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+	sd_wait_for 10 sd_tcp_open "$1"
 }
 
 @test "format: node list and cluster info before and after format" {
@@ -196,4 +210,47 @@ node" ]
 	[ $((used + avail)) -eq "$size" ]
 	# working vdis only: 1 GiB + 20 MiB, the snapshot is not counted
 	[[ "${lines[1]}" =~ ^Total\ $size\ $used\ $avail\ [0-9]+%\ 1094713344$ ]]
+}
+
+@test "format: node info asks every node of the node list at its own address" {
+	local p2 relay dead size1 size2 total
+	sd_dog cluster format -c 1 >/dev/null
+	sd_dog vdi create a 1G
+	# a second sheep of ours, formatted, and a relay whose node list
+	# names both (the first as the connected sheep, the second by its port)
+	p2=$(sd_free_port)
+	mkdir -p "$DOG_TMP/store2"
+	$SD_WRAP "$SHEEP" -f -b 127.0.0.1 -p "$p2" "$DOG_TMP/store2" >>"$DOG_TMP/store2/stdout.log" 2>&1 &
+	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+	sd_wait_for 30 sd_tcp_open "$p2"
+	timeout 60 $SD_WRAP "$DOG" cluster format -c 1 -p "$p2" >/dev/null
+	relay=$p2
+	while [ "$relay" = "$p2" ]; do relay=$(sd_free_port); done
+	relay_start "$relay" "$SHEEP_PORT" "$p2"
+	run timeout 60 $SD_WRAP "$DOG" node list -r -p "$relay"
+	[ "${lines[1]}" = "1 127.0.0.1:$p2 128 16777343" ]
+
+	run timeout 60 $SD_WRAP "$DOG" node info -r -p "$relay"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	read -r id size1 _ <<<"${lines[0]}"
+	[ "$id" = 0 ]
+	read -r id size2 _ <<<"${lines[1]}"
+	[ "$id" = 1 ]
+	read -r _ total _ _ _ vdis <<<"${lines[2]}"
+	[ "$total" -eq $((size1 + size2)) ]
+	# the vdi sizes come from the connected sheep only
+	[ "$vdis" = 1073741824 ]
+
+	# a node that does not answer is left out of the rows and the total
+	dead=$(sd_free_port)
+	relay=$dead
+	while [ "$relay" = "$dead" ]; do relay=$(sd_free_port); done
+	relay_start "$relay" "$SHEEP_PORT" "$dead"
+	run timeout 60 $SD_WRAP "$DOG" node info -r -p "$relay"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Failed to connect to 127.0.0.1:$dead"* ]]
+	[[ "$output" =~ (^|$'\n')0\ [0-9]+\  ]]
+	[[ "$output" != *$'\n'"1 "* ]]
+	[[ "$output" =~ (^|$'\n')Total\ [0-9]+\ [0-9]+\ [0-9]+\ [0-9]+%\ 1073741824$ ]]
 }
