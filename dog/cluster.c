@@ -238,7 +238,7 @@ int dog_cmd_cluster_shutdown(const struct dog_opts *o, int argc, char **argv)
 
 	dog_init_req(&req, SD_OP_SHUTDOWN);
 	if (dog_exec(&req, NULL, NULL, 0, &rsp))
-		return DOG_EXIT_SYSFAIL;
+		return DOG_EXIT_FAILURE;	/* as 1.0.1, even with no sheep */
 	if (rsp.result != SD_RES_SUCCESS) {
 		dog_err("Failed to shutdown server: %s", sd_strerror((int)rsp.result));
 		return DOG_EXIT_SYSFAIL;
