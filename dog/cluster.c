@@ -129,27 +129,36 @@ static void print_epoch(const struct dog_opts *o, const struct sd_epoch_log *log
 	printf("]\n");
 }
 
-static int print_verbose(void)
+/*
+ * -v, as 1.0.1 prints it: the store and redundancy and the vnodes strategy
+ * come from the newest epoch record (or the reason there is none), then the
+ * vnode mode (node or disk) in every case; in raw mode, the values alone.
+ */
+static void print_verbose(const struct dog_opts *o, int result, const struct sd_epoch_log *log)
 {
-	struct sd_cluster_info *ci;
-	char red[16];
-	int ret = dog_cluster_info(&ci);
+	char red[16], drv[sizeof(log->drv_name) + 1];
 
-	if (ci) {
-		printf("Cluster store: %s with %s redundancy policy\n",
-		       ci->default_store[0] ? ci->default_store : "plain",
-		       dog_redundancy_str(ci->nr_copies, ci->copy_policy, red, sizeof(red)));
-		printf("Cluster vnode mode: %s\n",
-		       ci->flags & SD_CLUSTER_FLAG_AUTO_VNODES ? "auto" : "manual");
-		printf("Cluster block size shift: %u\n",
-		       ci->block_size_shift ? ci->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT);
+	if (!o->raw)
+		printf("Cluster store: ");
+	if (result == SD_RES_SUCCESS) {
+		memcpy(drv, log->drv_name, sizeof(log->drv_name));
+		drv[sizeof(log->drv_name)] = '\0';
+		printf("%s with %s redundancy policy\n", drv,
+		       dog_redundancy_str(log->nr_copies, log->copy_policy, red, sizeof(red)));
+		if (!o->raw)
+			printf("Cluster vnodes strategy: ");
+		printf("%s\n", log->flags & SD_CLUSTER_FLAG_AUTO_VNODES ? "auto" : "fixed");
+	} else {
+		printf("%s\n", sd_strerror(result));
 	}
-	free(ci);
-	return ret;
+	if (!o->raw)
+		printf("Cluster vnode mode: ");
+	printf("%s\n", log->flags & SD_CLUSTER_FLAG_DISKMODE ? "disk" : "node");
 }
 
 int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 {
+	struct sd_epoch_log first;
 	struct sd_node *nodes;
 	struct sd_req req;
 	struct sd_rsp rsp;
@@ -198,20 +207,19 @@ int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 	else
 		printf("%s\n", sd_strerror((int)rsp.result));
 
-	if (o->verbose && (ret = print_verbose())) {
-		free(logs);
-		return ret;
-	}
 	len = rsp.data_length < len ? rsp.data_length : len;
 	nr_logs = (unsigned)(len / rec);
+	memcpy(&first, logs, sizeof(first)); /* all zero when there is none */
+	/* without -v, upstream ends the status with a blank line, raw or not */
+	if (o->verbose)
+		print_verbose(o, (int)rsp.result, &first);
+	else
+		printf("\n");
 	if (!o->raw && nr_logs) {
-		struct sd_epoch_log first;
-		time_t ct;
+		time_t ct = (time_t)(first.ctime >> 32);
 		char cbuf[64];
 
-		memcpy(&first, logs, sizeof(first));
-		ct = (time_t)(first.ctime >> 32);
-		printf("\nCluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
+		printf("Cluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
 		printf("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
 	}
 	for (i = 0; i < nr_logs; i++) {
@@ -233,7 +241,7 @@ int dog_cmd_cluster_shutdown(const struct dog_opts *o, int argc, char **argv)
 
 	dog_init_req(&req, SD_OP_SHUTDOWN);
 	if (dog_exec(&req, NULL, NULL, 0, &rsp))
-		return DOG_EXIT_SYSFAIL;
+		return DOG_EXIT_FAILURE; /* as 1.0.1, even with no sheep */
 	if (rsp.result != SD_RES_SUCCESS) {
 		dog_err("Failed to shutdown server: %s", sd_strerror((int)rsp.result));
 		return DOG_EXIT_SYSFAIL;
@@ -267,43 +275,62 @@ int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv)
 	return DOG_EXIT_SUCCESS;
 }
 
+/*
+ * As 1.0.1: STAT_SHEEP to every node of the node list, at the node's own
+ * address; one row per node that answered (numbered in answer order), the
+ * sum of those rows, and the total size of the working vdis.
+ */
 int dog_cmd_node_info(const struct dog_opts *o, int argc, char **argv)
 {
 	char a[32], b[32], c[32], d[32];
-	uint64_t size, avail, used, vdis;
+	uint64_t size, avail, used, vdis, total_size = 0, total_avail = 0;
 	struct sd_node *nodes;
 	struct sd_req req;
 	struct sd_rsp rsp;
-	unsigned nr = 0;
+	unsigned nr = 0, i, ok = 0;
 	uint32_t epoch;
 	int ret, ratio;
 
 	ret = dog_node_list(&nodes, &nr, &epoch);
 	if (ret)
 		return ret;
-	free(nodes);
-	/* a single node: ask the sheep dog is connected to */
-	dog_init_req(&req, SD_OP_STAT_SHEEP);
-	if (dog_exec(&req, NULL, NULL, 0, &rsp))
-		return DOG_EXIT_SYSFAIL;
-	if (rsp.result != SD_RES_SUCCESS) {
-		dog_err("Cannot get information from any nodes: %s", sd_strerror((int)rsp.result));
-		return dog_res_to_exit((int)rsp.result);
+	if (!o->raw)
+		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
+	for (i = 0; i < nr; i++) {
+		dog_init_req(&req, SD_OP_STAT_SHEEP);
+		if (dog_exec_node(&nodes[i], &req, &rsp))
+			continue;
+		if (rsp.result != SD_RES_SUCCESS) {
+			dog_err("Response's result: %s", sd_strerror((int)rsp.result));
+			continue;
+		}
+		size = rsp.node.store_size;
+		avail = rsp.node.store_free < size ? rsp.node.store_free : size;
+		used = size - avail;
+		ratio = size ? (int)((double)used * 100.0 / (double)size) : 0;
+		dog_strnumber(size, o->raw, a, sizeof(a));
+		dog_strnumber(used, o->raw, b, sizeof(b));
+		dog_strnumber(avail, o->raw, c, sizeof(c));
+		printf(o->raw ? "%u %s %s %s %d%%\n" : "%2u\t%s\t%s\t%s\t%3d%%\n", ok, a, b, c,
+		       ratio);
+		ok++;
+		total_size += size;
+		total_avail += avail;
 	}
-	size = rsp.node.store_size;
-	avail = rsp.node.store_free < size ? rsp.node.store_free : size;
-	used = size - avail;
-	ratio = size ? (int)((double)used * 100.0 / (double)size) : 0;
+	free(nodes);
+	if (!ok) {
+		dog_err("Cannot get information from any nodes");
+		return DOG_EXIT_SYSFAIL;
+	}
 	ret = dog_total_vdi_size(&vdis);
 	if (ret)
 		return ret;
-	if (!o->raw)
-		printf("Id\tSize\tUsed\tAvail\tUse%%\n");
-	dog_strnumber(size, o->raw, a, sizeof(a));
+	used = total_size - total_avail;
+	ratio = total_size ? (int)((double)used * 100.0 / (double)total_size) : 0;
+	dog_strnumber(total_size, o->raw, a, sizeof(a));
 	dog_strnumber(used, o->raw, b, sizeof(b));
-	dog_strnumber(avail, o->raw, c, sizeof(c));
+	dog_strnumber(total_avail, o->raw, c, sizeof(c));
 	dog_strnumber(vdis, o->raw, d, sizeof(d));
-	printf(o->raw ? "%d %s %s %s %d%%\n" : "%2d\t%s\t%s\t%s\t%3d%%\n", 0, a, b, c, ratio);
 	if (o->raw)
 		printf("Total %s %s %s %d%% %s\n", a, b, c, ratio, d);
 	else

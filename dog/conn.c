@@ -147,6 +147,40 @@ int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len, 
 	return 0;
 }
 
+int dog_exec_node(const struct sd_node *n, struct sd_req *req, struct sd_rsp *rsp)
+{
+	struct sd_cluster_opts opts;
+	struct sd_cluster *c;
+	struct sd_req hdr = *req;
+	char addr[80];
+	int ret;
+
+	memset(rsp, 0, sizeof(*rsp));
+	if (hdr.data_length) {
+		dog_err("dog_exec_node: requests with a payload are not supported");
+		return -EINVAL;
+	}
+	dog_node_str(n, addr, sizeof(addr));
+	sd_cluster_opts_init(&opts);
+	opts.nr_connections = 1;
+	opts.connect_timeout_ms = DOG_CONNECT_TIMEOUT_MS;
+	opts.io_timeout_ms = DOG_IO_TIMEOUT_MS;
+	opts.retry_timeout_ms = 0;
+	c = sd_connect_opts(addr, &opts);
+	if (!c) {
+		ret = -errno;
+		dog_err("Failed to connect to %s: %s", addr, strerror(errno));
+		return ret ? ret : -ENOTCONN;
+	}
+	ret = sd_run_sdreq(c, &hdr, NULL);
+	if (ret < 0)
+		dog_err("Failed to communicate with %s: %s", addr, sd_cluster_errmsg(c));
+	else
+		memcpy(rsp, &hdr, sizeof(*rsp));
+	sd_disconnect(c);
+	return ret < 0 ? ret : 0;
+}
+
 int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_t *vid)
 {
 	struct sdc_vdi_name buf;
@@ -214,20 +248,14 @@ int dog_write_obj_res(uint64_t oid, uint64_t cow_oid, const void *buf, uint32_t 
 
 int dog_res_to_exit(int res)
 {
-	switch (res) {
-	case SD_RES_SUCCESS: return DOG_EXIT_SUCCESS;
-	case SD_RES_NO_VDI:
-	case SD_RES_NO_TAG: return DOG_EXIT_MISSING;
-	case SD_RES_VDI_EXIST: return DOG_EXIT_EXISTED;
-	case SD_RES_NO_SPACE:
-	case SD_RES_FULL_VDI: return DOG_EXIT_FULL;
-	case SD_RES_WAIT_FOR_FORMAT:
-	case SD_RES_WAIT_FOR_JOIN:
-	case SD_RES_SHUTDOWN:
-	case SD_RES_KILLED:
-	case SD_RES_HALT: return DOG_EXIT_SYSFAIL;
-	default: return res < 0 ? DOG_EXIT_SYSFAIL : DOG_EXIT_FAILURE;
-	}
+	/*
+	 * 1.0.1's vdi commands exit 1 for every sheep result, a missing or
+	 * existing vdi included (checked against it: see docs/upstream.md);
+	 * only a transport failure is "system failure".
+	 */
+	if (res == SD_RES_SUCCESS)
+		return DOG_EXIT_SUCCESS;
+	return res < 0 ? DOG_EXIT_SYSFAIL : DOG_EXIT_FAILURE;
 }
 
 void dog_inode_free(struct dog_inode *ino)
@@ -252,8 +280,9 @@ int dog_vdi_lookup(const char *name, uint32_t snapid, const char *tag, uint32_t 
 	int res;
 
 	res = dog_find_vdi_res(name, snapid, tag, vid);
+	/* upstream: a lookup that fails, even for want of a sheep, is exit 1 */
 	if (res < 0)
-		return res == -EINVAL ? DOG_EXIT_USAGE : DOG_EXIT_SYSFAIL;
+		return res == -EINVAL ? DOG_EXIT_USAGE : DOG_EXIT_FAILURE;
 	if (res != SD_RES_SUCCESS) {
 		snap_desc(desc, sizeof(desc), snapid, tag);
 		dog_err("Failed to open VDI %s%s: %s", name, desc, sd_strerror(res));
@@ -412,10 +441,6 @@ int dog_errno_to_exit(int err)
 {
 	switch (err) {
 	case 0: return DOG_EXIT_SUCCESS;
-	case -ENOENT: return DOG_EXIT_MISSING;
-	case -EEXIST: return DOG_EXIT_EXISTED;
-	case -ENOSPC:
-	case -EMFILE: return DOG_EXIT_FULL;
 	case -ENODEV:
 	case -EAGAIN:
 	case -ENOTCONN:
@@ -425,6 +450,8 @@ int dog_errno_to_exit(int err)
 	case -ECONNRESET:
 	case -EHOSTUNREACH:
 	case -EPIPE: return DOG_EXIT_SYSFAIL;
-	default: return DOG_EXIT_FAILURE;
+	default:
+		/* a sheep result (no vdi, no space...): 1, as dog_res_to_exit */
+		return DOG_EXIT_FAILURE;
 	}
 }

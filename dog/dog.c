@@ -223,6 +223,10 @@ static bool takes_value(const char *arg)
 	return false;
 }
 
+/*
+ * 0, or the exit code: 64 for a bad port, 1 for a bad value of a
+ * subcommand option (-c, -z, -s, -b), as 1.0.1's option parsers exit.
+ */
 static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **addr, unsigned *port)
 {
 	uint64_t v;
@@ -232,7 +236,7 @@ static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **ad
 	case 'p':
 		if (dog_parse_uint(arg, 1, 65535, &v)) {
 			dog_err("Invalid port number '%s'", arg);
-			return -EINVAL;
+			return DOG_EXIT_USAGE;
 		}
 		*port = (unsigned)v;
 		return 0;
@@ -248,7 +252,7 @@ static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **ad
 			dog_err("Invalid number of copies '%s': use N (1 to %d replicas) or "
 				"d:p (d = 2, 4, 8 or 16 data strips, p < d parity strips)",
 				arg, SD_MAX_COPIES);
-			return -EINVAL;
+			return DOG_EXIT_FAILURE;
 		}
 		o->has_copies = true;
 		return 0;
@@ -257,7 +261,7 @@ static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **ad
 			dog_err("Invalid block size shift '%s': object size is limited to "
 				"2^%d .. 2^%d",
 				arg, SD_MIN_BLOCK_SIZE_SHIFT, SD_MAX_BLOCK_SIZE_SHIFT);
-			return -EINVAL;
+			return DOG_EXIT_FAILURE;
 		}
 		o->block_shift = (uint8_t)v;
 		return 0;
@@ -269,18 +273,18 @@ static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **ad
 		}
 		if (!arg[0] || strlen(arg) >= sizeof(o->tag) || !strcmp(arg, "0")) {
 			dog_err("Invalid snapshot '%s'", arg);
-			return -EINVAL;
+			return DOG_EXIT_FAILURE;
 		}
 		memcpy(o->tag, arg, strlen(arg) + 1);
 		return 0;
 	case 'b':
 		if (!arg[0] || strlen(arg) >= sizeof(o->store)) {
 			dog_err("Invalid backend store name '%s'", arg);
-			return -EINVAL;
+			return DOG_EXIT_FAILURE;
 		}
 		memcpy(o->store, arg, strlen(arg) + 1);
 		return 0;
-	default: return -EINVAL;
+	default: return DOG_EXIT_USAGE;
 	}
 }
 
@@ -367,8 +371,10 @@ int main(int argc, char **argv)
 			subcmd_usage_err(s);
 			goto out;
 		}
-		if (parse_opt(c, optarg, &o, &addr, &port))
+		if ((i = parse_opt(c, optarg, &o, &addr, &port))) {
+			ret = i;
 			goto out;
+		}
 	}
 	nargs = n - optind;
 	for (i = 0; i < DOG_MAX_ARGS && s->args[i]; i++)
@@ -383,8 +389,10 @@ int main(int argc, char **argv)
 		subcmd_usage_err(s);
 		goto out;
 	}
-	if (dog_conn_configure(addr, port))
+	if (dog_conn_configure(addr, port)) {
+		ret = DOG_EXIT_FAILURE; /* as 1.0.1 for an unusable -a */
 		goto out;
+	}
 	ret = s->fn(&o, nargs, av + optind);
 	dog_conn_close();
 out:

@@ -29,13 +29,18 @@
 
 struct sd_cluster;
 
-/* Exit codes, as upstream dog (include/exits.h) so scripts keep working. */
+/*
+ * Exit codes, with the values and the uses of upstream dog 1.0.1, checked
+ * case by case against its binary (docs/upstream.md, "dog exit codes,
+ * checked against 1.0.1") so scripts keep working.  1.0.1 uses 3 and 5 only
+ * for vdi setattr/getattr: a missing or existing vdi or snapshot is 1
+ * elsewhere, and vdi delete of a missing vdi or snapshot is 0.
+ */
 #define DOG_EXIT_SUCCESS 0  /* command executed successfully */
-#define DOG_EXIT_FAILURE 1  /* command failed to execute */
-#define DOG_EXIT_SYSFAIL 2  /* sheep unreachable or cluster not usable */
-#define DOG_EXIT_EXISTED 3  /* the object already exists */
-#define DOG_EXIT_FULL	 4  /* no space or no free vdi id left */
-#define DOG_EXIT_MISSING 5  /* the vdi (or snapshot) does not exist */
+#define DOG_EXIT_FAILURE 1  /* the command failed (sheep's answer, bad option value) */
+#define DOG_EXIT_SYSFAIL 2  /* no sheep to ask for the node list / cluster state */
+#define DOG_EXIT_EXISTED 3  /* setattr -x: the attribute already exists */
+#define DOG_EXIT_MISSING 5  /* setattr/getattr: no such vdi or attribute */
 #define DOG_EXIT_USAGE	 64 /* invalid command, arguments or options */
 
 /* Everything the option parser collected for one subcommand. */
@@ -158,6 +163,14 @@ void dog_confirm(const char *msg);
  */
 int dog_exec(struct sd_req *req, const void *data, void *rbuf, size_t rbuf_len, struct sd_rsp *rsp);
 
+/*
+ * Send one request without payload (reply payload dropped) to node n over a
+ * connection of its own, to the address of the node list, and close it.
+ * Transport failures are printed and returned as a negative errno;
+ * otherwise 0 with the sheep result in rsp->result.
+ */
+int dog_exec_node(const struct sd_node *n, struct sd_req *req, struct sd_rsp *rsp);
+
 /* Initialise a request header for `opcode`. */
 void dog_init_req(struct sd_req *req, uint8_t opcode);
 
@@ -169,7 +182,9 @@ int dog_find_vdi_res(const char *name, uint32_t snapid, const char *tag, uint32_
 
 /*
  * dog_find_vdi_res, printing "Failed to open VDI NAME[ (snapshot ...)]:
- * reason" on failure.  Returns a DOG_EXIT_* code (*vid set on success).
+ * reason" on failure.  Returns a DOG_EXIT_* code (*vid set on success):
+ * FAILURE for any failure, transport included (as 1.0.1), USAGE for a
+ * name that cannot be sent.
  */
 int dog_vdi_lookup(const char *name, uint32_t snapid, const char *tag, uint32_t *vid);
 
@@ -208,10 +223,10 @@ void dog_inode_free(struct dog_inode *ino);
 int dog_inode_write_vids_res(const struct dog_inode *ino, uint64_t start, uint64_t end,
 			     uint16_t flags);
 
-/* Exit code for a failed sheep result (MISSING, EXISTED, FULL, FAILURE...). */
+/* Exit code for a sheep result: FAILURE, or SYSFAIL for a negative errno. */
 int dog_res_to_exit(int res);
 
-/* Exit code for a negative errno of the library (its sheep result mapping). */
+/* Exit code for a negative errno of the library: SYSFAIL for transport, else 1. */
 int dog_errno_to_exit(int err);
 
 /*

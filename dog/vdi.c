@@ -403,9 +403,21 @@ fail:
 
 int dog_cmd_vdi_delete(const struct dog_opts *o, int argc, char **argv)
 {
-	int ret = check_name(argv[0]);
+	uint32_t vid;
+	int ret = check_name(argv[0]), res;
 
-	return ret ? ret : do_delete(argv[0], o->snapid, o->tag);
+	if (ret)
+		return ret;
+	/*
+	 * 1.0.1 says it cannot find the vdi (or the snapshot) and exits 0:
+	 * deleting what is not there is not an error for its scripts.
+	 */
+	res = dog_find_vdi_res(argv[0], o->snapid, o->tag, &vid);
+	if (res == SD_RES_NO_VDI || res == SD_RES_NO_TAG) {
+		dog_vdi_lookup(argv[0], o->snapid, o->tag, &vid); /* the message */
+		return DOG_EXIT_SUCCESS;
+	}
+	return do_delete(argv[0], o->snapid, o->tag);
 }
 
 int dog_cmd_vdi_rollback(const struct dog_opts *o, int argc, char **argv)
@@ -461,12 +473,12 @@ int dog_cmd_vdi_snapshot(const struct dog_opts *o, int argc, char **argv)
 	if (o->tag[0]) {
 		res = dog_find_vdi_res(name, 0, o->tag, &vid);
 		if (res < 0)
-			return DOG_EXIT_SYSFAIL;
+			return DOG_EXIT_FAILURE; /* upstream: 1, sheep or not */
 		if (res == SD_RES_SUCCESS) {
 			dog_err("Failed to create snapshot for %s: tag '%s' is already used by "
 				"another snapshot",
 				name, o->tag);
-			return DOG_EXIT_EXISTED;
+			return DOG_EXIT_FAILURE;
 		}
 		if (res != SD_RES_NO_TAG) {
 			dog_err("Failed to create snapshot for %s: %s", name, sd_strerror(res));

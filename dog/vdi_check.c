@@ -183,6 +183,9 @@ int dog_cmd_vdi_check(const struct dog_opts *o, int argc, char **argv)
 	struct check_ctx c = { .ino = &ino, .name = argv[0] };
 	int ret;
 
+	/* upstream needs the node list first: no sheep is exit 2, no FATAL */
+	if (!dog_cluster())
+		return DOG_EXIT_SYSFAIL;
 	ret = dog_inode_open(argv[0], o->snapid, o->tag, true, &ino);
 	if (ret != DOG_EXIT_SUCCESS) {
 		dog_err("FATAL: no inode objects");

@@ -40,6 +40,7 @@ static const struct option long_opts[] = {
 	{ "port", required_argument, NULL, 'p' },
 	{ "nosync", no_argument, NULL, 'n' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'v' },
 	/* upstream cluster/multi-node options: recognised only to be refused */
 	{ "cluster", required_argument, NULL, 'c' },
 	{ "zone", required_argument, NULL, 'z' },
@@ -48,7 +49,6 @@ static const struct option long_opts[] = {
 	{ "gateway", no_argument, NULL, 'g' },
 	{ "http", required_argument, NULL, 'r' },
 	{ "vnodes", required_argument, NULL, 'V' },
-	{ "version", no_argument, NULL, 'v' },
 	{ "ioaddr", required_argument, NULL, 'i' },
 	{ "myaddr", required_argument, NULL, 'y' },
 	{ "directio", no_argument, NULL, 'D' },
@@ -79,6 +79,7 @@ static void usage(FILE *f)
 		"  -p, --port PORT      TCP port (default %u)\n"
 		"  -n, --nosync         do not sync writes before replying;\n"
 		"                       FLUSH_VDI makes data durable\n"
+		"  -v, --version        print the version and exit\n"
 		"  -h, --help           this help\n\n"
 		"Also listens on STORE_DIR/sock; writes STORE_DIR/sheep.pid and\n"
 		"STORE_DIR/sheep.log.  Cluster options of upstream sheep are not supported.\n",
@@ -108,7 +109,7 @@ static int parse_port(const char *s, unsigned *port)
 	return 0;
 }
 
-/* Returns 0 to run, 1 to exit 0 (help), -1 to exit 1. */
+/* Returns 0 to run, 1 to exit 0 (help, version), -1 to exit 1. */
 static int parse_args(int argc, char **argv, struct sheep_opts *o)
 {
 	int c;
@@ -128,6 +129,10 @@ static int parse_args(int argc, char **argv, struct sheep_opts *o)
 			}
 			break;
 		case 'h': usage(stdout); return 1;
+		case 'v':
+			/* as upstream: print and exit at once, whatever else is given */
+			printf("sheep version %s (tgt-sheepdog)\n", PACKAGE_VERSION);
+			return 1;
 		case '?':
 			if (optopt)
 				fprintf(stderr, "sheep: unknown option '-%c'\n", optopt);

@@ -10,7 +10,21 @@ setup() {
 }
 
 teardown() {
+	local pid
+	for pid in ${EXTRA_PIDS:-}; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	EXTRA_PIDS=
 	dog_teardown
+}
+
+# relay_start LISTEN SHEEP [EXTRA...]: lib/nodelist_relay.py in the
+# background (its node list gets one node per EXTRA port).
+relay_start() {
+	python3 "$BATS_TEST_DIRNAME/lib/nodelist_relay.py" "$@" &
+	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+	sd_wait_for 10 sd_tcp_open "$1"
 }
 
 @test "format: node list and cluster info before and after format" {
@@ -48,6 +62,10 @@ teardown() {
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "running, auto-recovery enabled" ]
 	[[ "${lines[1]}" =~ ^[0-9]+\ 1\ \[127\.0\.0\.1:$SHEEP_PORT:128\]$ ]]
+	# 1.0.1 ends the status with a blank line in raw mode too
+	run bash -c "timeout 60 $SD_WRAP '$DOG' cluster info -r -p $SHEEP_PORT | sed -n 2p"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
 
 	run sd_dog node list -r
 	[ "$output" = "0 127.0.0.1:$SHEEP_PORT 128 16777343" ]
@@ -77,12 +95,44 @@ teardown() {
 	[ "$(echo "$output" | awk '{ print $9 }')" = 2 ]
 	[ "$(echo "$output" | awk '{ print $10 }')" = 20 ]
 	run sd_dog cluster info -v
-	[[ "$output" == *"Cluster block size shift: 20"* ]]
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "Cluster store: plain with 2 redundancy policy" ]
+	[[ "$output" != *"block size shift"* ]]
 	# explicit per-vdi values override the defaults
 	sd_dog vdi create -c 1 -z 22 v2 100M
 	run dog_list_raw_line v2 =
 	[ "$(echo "$output" | awk '{ print $9 }')" = 1 ]
 	[ "$(echo "$output" | awk '{ print $10 }')" = 22 ]
+}
+
+@test "format: cluster info -v prints 1.0.1's store, vnodes strategy and vnode mode lines" {
+	run sd_dog cluster info -v
+	[ "$status" -eq 0 ]
+	[ "$output" = "Cluster status: Waiting for cluster to be formatted
+Cluster store: Waiting for cluster to be formatted
+Cluster vnode mode: node" ]
+	run sd_dog cluster info -v -r
+	[ "$output" = "Waiting for cluster to be formatted
+Waiting for cluster to be formatted
+node" ]
+
+	sd_dog cluster format -c 2:1 >/dev/null
+	run sd_dog cluster info -v
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "Cluster status: running, auto-recovery enabled" ]
+	[ "${lines[1]}" = "Cluster store: plain with 2:1 redundancy policy" ]
+	[ "${lines[2]}" = "Cluster vnodes strategy: auto" ]
+	[ "${lines[3]}" = "Cluster vnode mode: node" ]
+	[[ "${lines[4]}" == "Cluster created at "* ]]
+	# no blank line between the vnode mode and the creation time
+	run bash -c "timeout 60 $SD_WRAP '$DOG' cluster info -v -p $SHEEP_PORT | sed -n 5p"
+	[[ "$output" == "Cluster created at "* ]]
+	run sd_dog cluster info -v -r
+	[ "$status" -eq 0 ]
+	[ "${lines[1]}" = "plain with 2:1 redundancy policy" ]
+	[ "${lines[2]}" = "auto" ]
+	[ "${lines[3]}" = "node" ]
+	[[ "${lines[4]}" =~ ^[0-9]+\ 1\ \[127\.0\.0\.1:$SHEEP_PORT:128\]$ ]]
 }
 
 @test "format: default copies is 3 and default object size 4 MiB" {
@@ -160,4 +210,47 @@ teardown() {
 	[ $((used + avail)) -eq "$size" ]
 	# working vdis only: 1 GiB + 20 MiB, the snapshot is not counted
 	[[ "${lines[1]}" =~ ^Total\ $size\ $used\ $avail\ [0-9]+%\ 1094713344$ ]]
+}
+
+@test "format: node info asks every node of the node list at its own address" {
+	local p2 relay dead size1 size2 total
+	sd_dog cluster format -c 1 >/dev/null
+	sd_dog vdi create a 1G
+	# a second sheep of ours, formatted, and a relay whose node list
+	# names both (the first as the connected sheep, the second by its port)
+	p2=$(sd_free_port)
+	mkdir -p "$DOG_TMP/store2"
+	$SD_WRAP "$SHEEP" -f -b 127.0.0.1 -p "$p2" "$DOG_TMP/store2" >>"$DOG_TMP/store2/stdout.log" 2>&1 &
+	EXTRA_PIDS="${EXTRA_PIDS:-} $!"
+	sd_wait_for 30 sd_tcp_open "$p2"
+	timeout 60 $SD_WRAP "$DOG" cluster format -c 1 -p "$p2" >/dev/null
+	relay=$p2
+	while [ "$relay" = "$p2" ]; do relay=$(sd_free_port); done
+	relay_start "$relay" "$SHEEP_PORT" "$p2"
+	run timeout 60 $SD_WRAP "$DOG" node list -r -p "$relay"
+	[ "${lines[1]}" = "1 127.0.0.1:$p2 128 16777343" ]
+
+	run timeout 60 $SD_WRAP "$DOG" node info -r -p "$relay"
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	read -r id size1 _ <<<"${lines[0]}"
+	[ "$id" = 0 ]
+	read -r id size2 _ <<<"${lines[1]}"
+	[ "$id" = 1 ]
+	read -r _ total _ _ _ vdis <<<"${lines[2]}"
+	[ "$total" -eq $((size1 + size2)) ]
+	# the vdi sizes come from the connected sheep only
+	[ "$vdis" = 1073741824 ]
+
+	# a node that does not answer is left out of the rows and the total
+	dead=$(sd_free_port)
+	relay=$dead
+	while [ "$relay" = "$dead" ]; do relay=$(sd_free_port); done
+	relay_start "$relay" "$SHEEP_PORT" "$dead"
+	run timeout 60 $SD_WRAP "$DOG" node info -r -p "$relay"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Failed to connect to 127.0.0.1:$dead"* ]]
+	[[ "$output" =~ (^|$'\n')0\ [0-9]+\  ]]
+	[[ "$output" != *$'\n'"1 "* ]]
+	[[ "$output" =~ (^|$'\n')Total\ [0-9]+\ [0-9]+\ [0-9]+\ [0-9]+%\ 1073741824$ ]]
 }

@@ -60,7 +60,8 @@ check_usable() {
 	sd_dog vdi read keep >"$DOG_TMP/r6"
 	dog_same "$DOG_TMP/r6" "$DOG_TMP/keep.new"
 	run sd_dog vdi create keep 1G
-	[ "$status" -eq 3 ]
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"VDI exists already"* ]]
 }
 
 @test "persist: clean stop and restart on the same store" {

@@ -26,9 +26,25 @@ teardown() {
 	[[ "$output" == *"--nosync"* ]]
 }
 
+@test "-v and --version print the version and exit 0, as upstream" {
+	local v
+	v=$(sed -n 's/^#define PACKAGE_VERSION "\(.*\)"$/\1/p' "$SD_TOP_BUILDDIR/config.h")
+	[ -n "$v" ]
+	for opt in -v --version; do
+		run "$SHEEP" $opt
+		[ "$status" -eq 0 ]
+		[ "$output" = "sheep version $v (tgt-sheepdog)" ]
+	done
+	# upstream stops at -v even with a store and other options
+	run "$SHEEP" -f -p 7 -v "$STORE"
+	[ "$status" -eq 0 ]
+	[ "$output" = "sheep version $v (tgt-sheepdog)" ]
+	[ ! -e "$STORE/sock" ]
+}
+
 @test "cluster-only options are rejected, naming the option" {
 	for opt in "-c corosync" "-z 1" "-w size=1G" "-j dir=/tmp" "-g" "-r :8000" "-V 64" \
-		   "-v" "-y 10.0.0.1" "-i host=10.0.0.1" "--cluster local" "--zone 3"; do
+		   "-y 10.0.0.1" "-i host=10.0.0.1" "--cluster local" "--zone 3"; do
 		run "$SHEEP" $opt -f "$STORE"
 		echo "$opt -> $status: $output"
 		[ "$status" -ne 0 ]
