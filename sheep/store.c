@@ -681,36 +681,6 @@ int sheep_store_sync(struct sheep_store *st)
 	return syncfs(st->obj_fd) < 0 ? -errno : 0;
 }
 
-struct inode_iter {
-	int (*cb)(void *arg, uint32_t vid);
-	void *arg;
-};
-
-static int inode_one(struct sheep_store *st, const char *name, void *arg)
-{
-	struct inode_iter *it = arg;
-	uint64_t oid;
-	char *end;
-
-	if (strlen(name) != 16)
-		return 0;
-	errno = 0;
-	oid = strtoull(name, &end, 16);
-	if (errno || *end)
-		return 0;
-	if ((oid & SD_OID_KIND_MASK) != SD_VDI_BIT || sd_oid_to_idx(oid) || !sd_oid_to_vid(oid))
-		return 0;
-	return it->cb(it->arg, sd_oid_to_vid(oid));
-}
-
-int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint32_t vid),
-			       void *arg)
-{
-	struct inode_iter it = { .cb = cb, .arg = arg };
-
-	return for_each_name(st, inode_one, &it);
-}
-
 struct oid_iter {
 	int (*cb)(void *arg, uint64_t oid);
 	void *arg;
@@ -736,6 +706,28 @@ int sheep_store_for_each_oid(struct sheep_store *st, int (*cb)(void *arg, uint64
 	struct oid_iter it = { .cb = cb, .arg = arg };
 
 	return for_each_name(st, oid_one, &it);
+}
+
+struct inode_iter {
+	int (*cb)(void *arg, uint32_t vid);
+	void *arg;
+};
+
+static int inode_one(void *arg, uint64_t oid)
+{
+	struct inode_iter *it = arg;
+
+	if ((oid & SD_OID_KIND_MASK) != SD_VDI_BIT || sd_oid_to_idx(oid) || !sd_oid_to_vid(oid))
+		return 0;
+	return it->cb(it->arg, sd_oid_to_vid(oid));
+}
+
+int sheep_store_for_each_inode(struct sheep_store *st, int (*cb)(void *arg, uint32_t vid),
+			       void *arg)
+{
+	struct inode_iter it = { .cb = cb, .arg = arg };
+
+	return sheep_store_for_each_oid(st, inode_one, &it);
 }
 
 /* ---- config: "key=value" lines, replaced atomically ---- */
