@@ -134,6 +134,31 @@ static struct xfer_slot *xfer_slot(struct xfer *x, uint64_t n)
 	return &x->slots[n % x->nr_slots];
 }
 
+/*
+ * Start reading the chunk at *next (up to end) into the tail slot and
+ * advance *next.  A submit error is recorded with xfer_fail() and -1
+ * returned, so the caller stops filling the pipeline.
+ */
+static int xfer_read_next(struct xfer *x, struct sd_vdi *vdi, uint64_t *next, uint64_t end)
+{
+	struct xfer_slot *s = xfer_slot(x, x->tail);
+	int ret;
+
+	s->off = *next;
+	s->len = chunk_len(*next, end);
+	s->read_done = false;
+	ret = sd_vdi_aio_read(vdi, s->buf, s->len, s->off, xfer_cb, s);
+	if (ret) {
+		xfer_fail(x, ret, *next);
+		return -1;
+	}
+	s->busy = true;
+	x->busy++;
+	x->tail++;
+	*next += s->len;
+	return 0;
+}
+
 static int write_out(const char *buf, size_t len)
 {
 	while (len) {
@@ -200,21 +225,9 @@ int dog_vdi_to_stdout(struct sd_vdi *vdi, const char *name, uint64_t offset, uin
 		struct xfer_slot *s;
 
 		/* keep the pipeline full */
-		while (x.tail - x.head < x.nr_slots && next < end) {
-			s = xfer_slot(&x, x.tail);
-			s->off = next;
-			s->len = chunk_len(next, end);
-			ret = sd_vdi_aio_read(vdi, s->buf, s->len, s->off, xfer_cb, s);
-			if (ret) {
-				xfer_fail(&x, ret, next);
-				ret = 0;
+		while (x.tail - x.head < x.nr_slots && next < end)
+			if (xfer_read_next(&x, vdi, &next, end))
 				break;
-			}
-			s->busy = true;
-			x.busy++;
-			x.tail++;
-			next += s->len;
-		}
 		if (x.err || x.head == x.tail)
 			break;
 		/* stdout wants the data in order: wait for the oldest chunk */
@@ -318,22 +331,9 @@ int dog_vdi_copy(struct sd_vdi *src, struct sd_vdi *dst, const char *name, uint6
 	while (!ret) {
 		struct xfer_slot *s;
 
-		while (!x.err && x.tail - x.head < x.nr_slots && next < len) {
-			s = xfer_slot(&x, x.tail);
-			s->off = next;
-			s->len = chunk_len(next, len);
-			s->read_done = false;
-			ret = sd_vdi_aio_read(src, s->buf, s->len, s->off, xfer_cb, s);
-			if (ret) {
-				xfer_fail(&x, ret, next);
-				ret = 0;
+		while (!x.err && x.tail - x.head < x.nr_slots && next < len)
+			if (xfer_read_next(&x, src, &next, len))
 				break;
-			}
-			s->busy = true;
-			x.busy++;
-			x.tail++;
-			next += s->len;
-		}
 		/* each chunk read goes straight on to its write, in any order */
 		for (n = x.head; n < x.tail; n++) {
 			s = xfer_slot(&x, n);
