@@ -23,10 +23,12 @@ check_PROGRAMS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi tests/un
 tests_unit_test_sheep_store_SOURCES = tests/unit/test_sheep_store.c tests/unit/sdl_check.h
 tests_unit_test_sheep_store_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_store_LDADD = sheep/libsheep.la
-tests_unit_test_sheep_vdi_SOURCES = tests/unit/test_sheep_vdi.c tests/unit/sdl_check.h
+tests_unit_test_sheep_vdi_SOURCES = tests/unit/test_sheep_vdi.c tests/unit/sdl_check.h \
+	tests/unit/sheep_fixture.c tests/unit/sheep_fixture.h
 tests_unit_test_sheep_vdi_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_vdi_LDADD = sheep/libsheep.la
-tests_unit_test_sheep_attr_SOURCES = tests/unit/test_sheep_attr.c tests/unit/sdl_check.h
+tests_unit_test_sheep_attr_SOURCES = tests/unit/test_sheep_attr.c tests/unit/sdl_check.h \
+	tests/unit/sheep_fixture.c tests/unit/sheep_fixture.h
 tests_unit_test_sheep_attr_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/sheep
 tests_unit_test_sheep_attr_LDADD = sheep/libsheep.la
 TESTS += tests/unit/test_sheep_store tests/unit/test_sheep_vdi tests/unit/test_sheep_attr

@@ -15,33 +15,9 @@
 
 #include "sheep.h"
 #include "sdl_check.h"
+#include "sheep_fixture.h"
 
 int g_check_failed;
-
-static char g_dir[256];
-static struct sheep_store g_st;
-static struct sheep_vdi g_vdi;
-
-static void setup(void)
-{
-	snprintf(g_dir, sizeof(g_dir), "/tmp/test_sheep_attr.XXXXXX");
-	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) || sheep_vdi_init(&g_vdi, &g_st) ||
-	    sheep_vdi_rebuild(&g_vdi)) {
-		fprintf(stderr, "setup failed\n");
-		exit(1);
-	}
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-
-	sheep_vdi_destroy(&g_vdi);
-	sheep_store_close(&g_st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", g_dir);
-}
 
 static uint32_t create(const char *name)
 {
@@ -121,7 +97,7 @@ static void test_probe_excl_delete(void)
 	static struct sd_vdi_attr got;
 	uint32_t s = start_id("a", "k"), id = 0;
 
-	setup();
+	sheep_fixture_setup("test_sheep_attr");
 	create("a");
 	/* another record squats on k's first slot: k goes to the next one */
 	CHECK(sheep_store_create(&g_st, sd_vid_to_attr_oid(sd_hash_vdi("a"), s), SD_ATTR_OBJ_SIZE,
@@ -162,7 +138,7 @@ static void test_probe_excl_delete(void)
 	CHECK(sheep_vdi_init(&g_vdi, &g_st) == 0);
 	CHECK(sheep_vdi_rebuild(&g_vdi) == 0);
 	CHECK(op("a", "k", "", 0, &id) == SD_RES_SUCCESS && id == s + 2);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 /* Two names with the same 24-bit hash. */
@@ -194,7 +170,7 @@ static void test_purge(void)
 	uint32_t vx, vy, id = 0;
 
 	find_collision(x, y, sizeof(x));
-	setup();
+	sheep_fixture_setup("test_sheep_attr");
 	vx = create(x);
 	vy = create(y);
 	CHECK(op(x, "k1", "x1", SHEEP_ATTR_CREATE, &id) == SD_RES_SUCCESS);
@@ -214,7 +190,7 @@ static void test_purge(void)
 	CHECK(sheep_vdi_delete(&g_vdi, vy) == SD_RES_SUCCESS);
 	sheep_attr_purge(&g_vdi, y);
 	CHECK(nr_attr_objs() == 0);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 int main(void)

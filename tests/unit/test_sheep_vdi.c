@@ -17,35 +17,11 @@
 
 #include "sheep.h"
 #include "sdl_check.h"
+#include "sheep_fixture.h"
 
 int g_check_failed;
 
 #define OBJ_SHIFT 22
-
-static char g_dir[256];
-static struct sheep_store g_st;
-static struct sheep_vdi g_vdi;
-
-static void setup(void)
-{
-	snprintf(g_dir, sizeof(g_dir), "/tmp/test_sheep_vdi.XXXXXX");
-	if (!mkdtemp(g_dir) || sheep_store_open(&g_st, g_dir, 1) || sheep_vdi_init(&g_vdi, &g_st) ||
-	    sheep_vdi_rebuild(&g_vdi)) {
-		fprintf(stderr, "setup failed\n");
-		exit(1);
-	}
-}
-
-static void teardown(void)
-{
-	char cmd[300];
-
-	sheep_vdi_destroy(&g_vdi);
-	sheep_store_close(&g_st);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", g_dir);
-}
 
 /* Simulate a restart: drop the in-memory state and rebuild it from disk. */
 static void restart(void)
@@ -111,7 +87,7 @@ static void test_alloc_and_lookup(void)
 	uint32_t va = 0, vb = 0, vt = 0, free_vid = 0;
 	int res;
 
-	setup();
+	sheep_fixture_setup("test_sheep_vdi");
 	CHECK(create("test", 0, 0, &vt) == SD_RES_SUCCESS);
 	CHECK(vt == 0x7c2b25); /* the protocol notes' test vector */
 	CHECK(create("test", 0, 0, &vt) == SD_RES_VDI_EXIST);
@@ -141,7 +117,7 @@ static void test_alloc_and_lookup(void)
 	CHECK(lookup("test", "", 0, &res) == 0x7c2b25 && res == SD_RES_SUCCESS);
 	/* a re-created a lands after the chain, not on its deleted slot */
 	CHECK(create(a, 0, 0, &va) == SD_RES_SUCCESS && va == vb + 1);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 static uint32_t find_high_name(char *name, size_t len)
@@ -161,14 +137,14 @@ static void test_wraparound(void)
 	uint32_t h, v, vid = 0;
 	int res;
 
-	setup();
+	sheep_fixture_setup("test_sheep_vdi");
 	h = find_high_name(name, sizeof(name));
 	/* occupy [h, 2^24) so the probe must wrap to VID 1 */
 	for (v = h; v < SD_NR_VDIS; v++)
 		g_vdi.inuse[v / 8] |= (uint8_t)(1u << (v % 8));
 	CHECK(create(name, 0, 0, &vid) == SD_RES_SUCCESS && vid == 1);
 	CHECK(lookup(name, "", 0, &res) == 1 && res == SD_RES_SUCCESS);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 static void test_snapshot_clone(void)
@@ -178,7 +154,7 @@ static void test_snapshot_clone(void)
 	char tag[SD_MAX_VDI_TAG_LEN] = "snap-one";
 	int res;
 
-	setup();
+	sheep_fixture_setup("test_sheep_vdi");
 	CHECK(create("alice", 0, 0, &v1) == SD_RES_SUCCESS && v1 == 0xa03907);
 	/* dog writes the tag into the working inode, then asks for the snapshot */
 	CHECK(sheep_store_write(&g_st, sd_vid_to_vdi_oid(v1), tag, sizeof(tag), 256) == 0);
@@ -211,7 +187,7 @@ static void test_snapshot_clone(void)
 	CHECK(lookup("alice", "", 1, &res) == v1 && res == SD_RES_SUCCESS);
 	CHECK(create("alice", 0, 0, &v3) == SD_RES_SUCCESS);
 	CHECK(sheep_vdi_read_header(&g_st, v3, &h) == 0 && h.snap_id == 2);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 /* QEMU-style rebase: NEW_VDI snapid != 0 with base = an older snapshot. */
@@ -221,7 +197,7 @@ static void test_rebase(void)
 	struct sd_inode_header h;
 	int res;
 
-	setup();
+	sheep_fixture_setup("test_sheep_vdi");
 	CHECK(create("reb", 0, 0, &v1) == SD_RES_SUCCESS);
 	CHECK(sheep_vdi_write_index(&g_vdi, v1, &v1, 4, sd_inode_index_offset(2)) == 0);
 	CHECK(create("reb", v1, 1, &v2) == SD_RES_SUCCESS); /* snapshot v1 */
@@ -236,7 +212,7 @@ static void test_rebase(void)
 	      e == v1);
 	CHECK(lookup("reb", "", 0, &res) == v3 && res == SD_RES_SUCCESS);
 	CHECK(lookup("reb", "", 2, &res) == v2 && res == SD_RES_SUCCESS);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 static int obj_exists(uint32_t vid, uint32_t idx)
@@ -251,7 +227,7 @@ static void test_references(void)
 	uint32_t a = 0, b = 0, own, zero = 0;
 	uint64_t osize = 1ull << OBJ_SHIFT;
 
-	setup();
+	sheep_fixture_setup("test_sheep_vdi");
 	CHECK(create("refs", 0, 0, &a) == SD_RES_SUCCESS);
 	/* a owns objects 0 and 1 */
 	CHECK(sheep_store_create(&g_st, sd_vid_to_data_oid(a, 0), osize, 0, NULL, 0, 0) == 0);
@@ -288,7 +264,7 @@ static void test_references(void)
 	/* index writes outside the flat array are refused */
 	CHECK(sheep_vdi_write_index(&g_vdi, b, &zero, 4, SD_INODE_INDEX_END - 2) ==
 	      SD_RES_INVALID_PARMS);
-	teardown();
+	sheep_fixture_teardown();
 }
 
 static void crash_at(void *arg, enum sheep_fault_point p)
@@ -308,7 +284,7 @@ static void test_crash_during_new_vdi(void)
 		int status, res;
 		pid_t pid;
 
-		setup();
+		sheep_fixture_setup("test_sheep_vdi");
 		CHECK(create("crashy", 0, 0, &v1) == SD_RES_SUCCESS);
 		CHECK(sheep_vdi_write_index(&g_vdi, v1, &v1, 4, sd_inode_index_offset(9)) == 0);
 		pid = fork();
@@ -338,7 +314,7 @@ static void test_crash_during_new_vdi(void)
 			CHECK(!sheep_vdi_test_inuse(&g_vdi, v1 + 1));
 			CHECK(lookup("crashy", "", 1, &res) == v1 && res == SD_RES_SUCCESS);
 		}
-		teardown();
+		sheep_fixture_teardown();
 	}
 }
 
