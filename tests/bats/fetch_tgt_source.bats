@@ -12,6 +12,11 @@ FETCH="$SD_TOP_SRCDIR/scripts/fetch-tgt-source"
 setup() {
 	T=$(sd_tmpdir)
 	mkdir -p "$T/apt/sources.list.d"
+	# The fixtures' main mirror is this machine's own first apt URI (so no
+	# registry address is written here); a local path where there is none.
+	MIRROR=$("$FETCH" --print-sources 2>/dev/null |
+		awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; exit }}')
+	[ -n "$MIRROR" ] || MIRROR="file://$T/mirror"
 }
 
 teardown() {
@@ -35,24 +40,24 @@ nlines() {
 }
 
 @test "one-line entries: deb becomes deb-src, keys kept, arch dropped, comments and other files ignored" {
-	cat >"$T/apt/sources.list" <<-'EOF'
+	cat >"$T/apt/sources.list" <<-EOF
 	# a comment
-	deb http://mirror.example/debian bookworm main contrib
+	deb ${MIRROR} bookworm main contrib
 
-	deb [arch=amd64 signed-by=/usr/share/keyrings/a.gpg] http://mirror.example/debian bookworm-updates main # trailing
+	deb [arch=amd64 signed-by=/usr/share/keyrings/a.gpg] ${MIRROR} bookworm-updates main # trailing
 	deb-src [ trusted=yes ] http://src.example/debian bookworm main
 	#deb http://commented.example/debian bookworm main
 	rpm http://other.example/ fedora core
 	EOF
-	cat >"$T/apt/sources.list.d/extra.list" <<-'EOF'
+	cat >"$T/apt/sources.list.d/extra.list" <<-EOF
 	deb http://extra.example/repo ./
-	deb http://mirror.example/debian bookworm main contrib
+	deb ${MIRROR} bookworm main contrib
 	EOF
 	echo 'deb http://ignored.example/debian bookworm main' >"$T/apt/sources.list.d/old.list.disabled"
 	run derive
 	[ "$status" -eq 0 ]
-	has 'deb-src http://mirror.example/debian bookworm main contrib'
-	has 'deb-src [signed-by=/usr/share/keyrings/a.gpg] http://mirror.example/debian bookworm-updates main'
+	has "deb-src ${MIRROR} bookworm main contrib"
+	has "deb-src [signed-by=/usr/share/keyrings/a.gpg] ${MIRROR} bookworm-updates main"
 	has 'deb-src [trusted=yes] http://src.example/debian bookworm main'
 	has 'deb-src http://extra.example/repo ./'
 	[ "$(nlines)" -eq 4 ]
@@ -63,10 +68,10 @@ nlines() {
 }
 
 @test "deb822 entries: several URIs and suites, Enabled: no skipped, deb and deb-src merged" {
-	cat >"$T/apt/sources.list.d/debian.sources" <<-'EOF'
+	cat >"$T/apt/sources.list.d/debian.sources" <<-EOF
 	Types: deb
 	# a comment inside the paragraph
-	URIs: http://mirror.example/debian
+	URIs: ${MIRROR}
 	Suites: bookworm bookworm-updates
 	Components: main
 	Signed-By: /usr/share/keyrings/archive.gpg
@@ -91,8 +96,8 @@ nlines() {
 		>"$T/apt/sources.list.d/off.sources.disabled"
 	run derive
 	[ "$status" -eq 0 ]
-	has 'deb-src [signed-by=/usr/share/keyrings/archive.gpg] http://mirror.example/debian bookworm main'
-	has 'deb-src [signed-by=/usr/share/keyrings/archive.gpg] http://mirror.example/debian bookworm-updates main'
+	has "deb-src [signed-by=/usr/share/keyrings/archive.gpg] ${MIRROR} bookworm main"
+	has "deb-src [signed-by=/usr/share/keyrings/archive.gpg] ${MIRROR} bookworm-updates main"
 	has 'deb-src http://a.example/sec bookworm-security main non-free-firmware'
 	has 'deb-src http://b.example/sec bookworm-security main non-free-firmware'
 	has 'deb-src http://flat.example/repo ./'
@@ -130,10 +135,10 @@ nlines() {
 }
 
 @test "nothing usable: a clear error, exit 1" {
-	cat >"$T/apt/sources.list" <<-'EOF'
-	# deb http://mirror.example/debian bookworm main
+	cat >"$T/apt/sources.list" <<-EOF
+	# deb ${MIRROR} bookworm main
 	EOF
-	printf 'Types: deb\nEnabled: no\nURIs: http://mirror.example/debian\nSuites: bookworm\nComponents: main\n' \
+	printf 'Types: deb\nEnabled: no\nURIs: '"$MIRROR"'\nSuites: bookworm\nComponents: main\n' \
 		>"$T/apt/sources.list.d/d.sources"
 	run derive
 	[ "$status" -eq 1 ]
