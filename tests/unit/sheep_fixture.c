@@ -29,3 +29,25 @@ void sheep_fixture_teardown(void)
 	if (system(cmd) != 0)
 		fprintf(stderr, "cannot remove %s\n", g_dir);
 }
+
+void sheep_fixture_collision(char *a, char *b, size_t len)
+{
+	uint32_t *seen = calloc(SD_NR_VDIS, sizeof(*seen)), i;
+
+	if (!seen)
+		exit(1);
+	for (i = 1;; i++) {
+		char name[32];
+		uint32_t h;
+
+		snprintf(name, sizeof(name), "n%u", i);
+		h = sd_hash_vdi(name);
+		if (seen[h]) {
+			snprintf(a, len, "n%u", seen[h]);
+			snprintf(b, len, "%s", name);
+			break;
+		}
+		seen[h] = i;
+	}
+	free(seen);
+}

@@ -16,5 +16,7 @@ extern struct sheep_vdi g_vdi;
 void sheep_fixture_setup(const char *name);
 /* Close both and remove the directory. */
 void sheep_fixture_teardown(void);
+/* Two different names "nN" with the same 24-bit name hash (start vid), into a and b. */
+void sheep_fixture_collision(char *a, char *b, size_t len);
 
 #endif

@@ -141,35 +141,12 @@ static void test_probe_excl_delete(void)
 	sheep_fixture_teardown();
 }
 
-/* Two names with the same 24-bit hash. */
-static void find_collision(char *a, char *b, size_t len)
-{
-	uint32_t *seen = calloc(SD_NR_VDIS, sizeof(*seen)), i;
-
-	if (!seen)
-		exit(1);
-	for (i = 1;; i++) {
-		char name[32];
-		uint32_t h;
-
-		snprintf(name, sizeof(name), "n%u", i);
-		h = sd_hash_vdi(name);
-		if (seen[h]) {
-			snprintf(a, len, "n%u", seen[h]);
-			snprintf(b, len, "%s", name);
-			break;
-		}
-		seen[h] = i;
-	}
-	free(seen);
-}
-
 static void test_purge(void)
 {
 	char x[32], y[32];
 	uint32_t vx, vy, id = 0;
 
-	find_collision(x, y, sizeof(x));
+	sheep_fixture_collision(x, y, sizeof(x));
 	sheep_fixture_setup("test_sheep_attr");
 	vx = create(x);
 	vy = create(y);

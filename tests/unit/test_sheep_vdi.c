@@ -56,31 +56,6 @@ static uint32_t lookup(const char *name, const char *tag, uint32_t snapid, int *
 	return vid;
 }
 
-/* Two different names with the same 24-bit start VID. */
-static void find_collision(char *a, char *b, size_t len)
-{
-	static uint32_t *seen;
-	uint32_t i;
-
-	seen = calloc(SD_NR_VDIS, sizeof(*seen));
-	if (!seen)
-		exit(1);
-	for (i = 1;; i++) {
-		char name[32];
-		uint32_t h;
-
-		snprintf(name, sizeof(name), "n%u", i);
-		h = sd_hash_vdi(name);
-		if (seen[h]) {
-			snprintf(a, len, "n%u", seen[h]);
-			snprintf(b, len, "%s", name);
-			break;
-		}
-		seen[h] = i;
-	}
-	free(seen);
-}
-
 static void test_alloc_and_lookup(void)
 {
 	char a[32], b[32];
@@ -93,7 +68,7 @@ static void test_alloc_and_lookup(void)
 	CHECK(create("test", 0, 0, &vt) == SD_RES_VDI_EXIST);
 	CHECK(lookup("nosuch", "", 0, &res) == 0 && res == SD_RES_NO_VDI);
 
-	find_collision(a, b, sizeof(a));
+	sheep_fixture_collision(a, b, sizeof(a));
 	CHECK(create(a, 0, 0, &va) == SD_RES_SUCCESS);
 	CHECK(va == sd_hash_vdi(a));
 	CHECK(sheep_vdi_alloc_vid(&g_vdi, b, &free_vid) == SD_RES_SUCCESS && free_vid == va + 1);
