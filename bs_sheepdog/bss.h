@@ -58,6 +58,8 @@ struct bss_lu {
 
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
+
+	struct bss_pr_lu *pr; /* persistent reservations (bss_pr_tgt.c) */
 };
 
 #define BSS_ACB_CACHE 256
@@ -111,6 +113,16 @@ void bss_acb_cache_free(struct bss_lu *blu);
 
 /* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
 void bss_sbc_override(struct scsi_lu *lu);
+
+/*
+ * bss_pr_tgt.c: persistent reservations and RESERVE/RELEASE(6) for the LU
+ * (bs_open).  Wraps every handler of the LU's template with the
+ * reservation check, so call it after every other handler override.  The
+ * state survives a path update to the same vdi; bss_pr_free (bs_exit)
+ * drops it.  0 or -ENOMEM.
+ */
+int bss_pr_attach(struct scsi_lu *lu);
+void bss_pr_free(struct scsi_lu *lu);
 
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);

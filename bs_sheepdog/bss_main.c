@@ -132,6 +132,12 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu);
 	bss_sbc_override(lu);
+	/* last: it wraps the handlers installed above */
+	ret = bss_pr_attach(lu);
+	if (ret) {
+		eprintf("%s: sheepdog: no memory for reservations\n", blu->label);
+		goto del_event;
+	}
 
 	/*
 	 * There is no file: core's only user of lu->fd, GET LBA STATUS, is
@@ -148,6 +154,9 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		sd_vdi_is_readonly(blu->vdi) ? ", read-only snapshot" : "");
 	return 0;
 
+del_event:
+	tgt_event_del(blu->cluster_fd);
+	blu->cluster_fd = -1;
 close_vdi:
 	sd_vdi_close(blu->vdi);
 	blu->vdi = NULL;
@@ -199,6 +208,7 @@ static void bss_exit(struct scsi_lu *lu)
 
 	tgt_remove_sched_event(&blu->done_ev);
 	bss_acb_cache_free(blu);
+	bss_pr_free(lu);
 }
 
 static struct backingstore_template bss_template = {

@@ -25,6 +25,8 @@ bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
 	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c \
+	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
+	bs_sheepdog/bss_pr.h \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
@@ -48,6 +50,11 @@ endif
 
 # Unit tests of the tgt-independent parts (built even without tgt sources).
 check_PROGRAMS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
+# Persistent reservation rules and state codec (bss_pr.c, bss_pr_store.c).
+check_PROGRAMS += bs_sheepdog/tests/test_bss_pr
+bs_sheepdog_tests_test_bss_pr_SOURCES = bs_sheepdog/tests/test_bss_pr.c \
+	bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c bs_sheepdog/bss_pr.h tests/unit/sdl_check.h
+TESTS += bs_sheepdog/tests/test_bss_pr
 bs_sheepdog_tests_test_bss_config_SOURCES = bs_sheepdog/tests/test_bss_config.c \
 	$(BSS_COMMON_SOURCES) tests/unit/sdl_check.h
 bs_sheepdog_tests_test_bss_sense_SOURCES = bs_sheepdog/tests/test_bss_sense.c \
@@ -57,7 +64,8 @@ TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 BSS_BATS = \
 	tests/bats/bs_io.bats \
 	tests/bats/bs_errors.bats \
-	tests/bats/bs_conformance.bats
+	tests/bats/bs_conformance.bats \
+	tests/bats/bs_pr.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \
