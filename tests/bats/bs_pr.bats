@@ -57,3 +57,199 @@ script() {
 	echo "passed tests: $PASSED"
 	[ "$PASSED" -ge 27 ]
 }
+
+# CDBs and parameter lists in hex for the script lines.
+prout() { # SA TYPE KEY SAKEY -> "CDB out=PARAMS"
+	printf '5f%02x%02x000000000018%02x out=%016x%016x%016x' "$1" "$2" 0 "$3" "$4" 0
+}
+prin() { # SA
+	printf '5e%02x000000000020%04x in=8192' "$1" 0
+}
+ZERO512=$(printf '0%.0s' $(seq 1 1024))
+write10() { printf '2a00%08x000001%02x out=%s' "$1" 0 "$ZERO512"; }
+read10() { printf '28%02x%08x000001%02x in=512' 0 "$1" 0; }
+hexstr() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
+
+# status LINE: the status= field of output line LINE of the last run.
+status_of() { echo "$output" | sed -n "${1}p" | sed -n 's/.* status=\([^ ]*\).*/\1/p'; }
+line_of() { echo "$output" | sed -n "${1}p"; }
+
+@test "bs_pr: READ FULL STATUS names each registration by initiator port, with the holder" {
+	run script 1 <<EOT
+login a $IQN:pra
+login b $IQN:prb
+a $(prout 6 0 0 0xaa)
+b $(prout 6 0 0 0xbb)
+a $(prout 1 1 0xaa 0)
+a $(prin 3)
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	data=$(line_of 4 | sed -n 's/.*data=//p')
+	# PRgeneration 2; two descriptors of 24 bytes + a TransportID each
+	ida=$(hexstr "$IQN:pra,i,0x80d000000000")
+	idb=$(hexstr "$IQN:prb,i,0x80d000000001")
+	[ "${data:0:8}" = 00000002 ]
+	desc1=${data:16}
+	# key 0xaa, R_HOLDER=1, type WE, relative target port 1, TransportID
+	# format 01b iSCSI (0x45) with the name and ISID, NUL-padded
+	[ "${desc1:0:16}" = 00000000000000aa ]
+	[ "${desc1:24:4}" = 0101 ]
+	[ "${desc1:36:4}" = 0001 ]
+	[ "${desc1:48:2}" = 45 ]
+	[ "${desc1:56:${#ida}}" = "$ida" ]
+	len1=$((16#${desc1:40:8}))
+	desc2=${desc1:$(((24 + len1) * 2))}
+	[ "${desc2:0:16}" = 00000000000000bb ]
+	[ "${desc2:24:4}" = 0000 ]
+	[ "${desc2:56:${#idb}}" = "$idb" ]
+	len2=$((16#${desc2:40:8}))
+	# ADDITIONAL LENGTH covers exactly the two descriptors
+	[ $((16#${data:8:8})) -eq $((48 + len1 + len2)) ]
+}
+
+@test "bs_pr: RESERVATION CONFLICT per type and nexus, preempt, unit attentions" {
+	run script 1 <<EOT
+login a $IQN:pra
+login b $IQN:prb
+login c $IQN:prc
+a $(prout 6 0 0 0xaa)
+b $(prout 6 0 0 0xbb)
+a $(prout 1 1 0xaa 0)
+c $(write10 8)
+c $(read10 8)
+b $(write10 8)
+a $(write10 8)
+c 35000000000000000000
+c 1a003f00ff00 in=255
+c 000000000000
+b $(prout 4 3 0xbb 0xaa)
+a 000000000000
+a $(prin 0)
+c $(read10 8)
+b $(read10 8)
+b $(prout 2 3 0xbb 0)
+c $(write10 8)
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# WRITE EXCLUSIVE held by a: writes from others conflict, reads pass
+	[ "$(status_of 1)" = GOOD ]
+	[ "$(status_of 2)" = GOOD ]
+	[ "$(status_of 3)" = GOOD ]
+	[ "$(status_of 4)" = 0x18 ]	# unregistered WRITE
+	[ "$(status_of 5)" = GOOD ]	# unregistered READ
+	[ "$(status_of 6)" = 0x18 ]	# registered non-holder WRITE
+	[ "$(status_of 7)" = GOOD ]	# holder WRITE
+	[ "$(status_of 8)" = 0x18 ]	# SYNCHRONIZE CACHE writes
+	[ "$(status_of 9)" = GOOD ]	# MODE SENSE passes WRITE EXCLUSIVE
+	[ "$(status_of 10)" = GOOD ]	# TEST UNIT READY
+	# b preempts a into EXCLUSIVE ACCESS: a gets REGISTRATIONS PREEMPTED
+	[ "$(status_of 11)" = GOOD ]
+	line_of 12 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x2a ascq=0x05'
+	line_of 13 | grep -q 'data=000000030000000800000000000000bb$' # only b's key left
+	[ "$(status_of 14)" = 0x18 ]	# reads conflict under EXCLUSIVE ACCESS
+	[ "$(status_of 15)" = GOOD ]
+	[ "$(status_of 16)" = GOOD ]	# release
+	[ "$(status_of 17)" = GOOD ]	# no reservation: writes pass again
+}
+
+@test "bs_pr: RESERVE(6) against registrations, PR commands against RESERVE(6)" {
+	run script 1 <<EOT
+login a $IQN:pra
+login b $IQN:prb
+a 160000000000
+b $(prin 0)
+a $(prin 0)
+b 1a003f00ff00 in=255
+b 120000002400 in=36
+a 170000000000
+b $(prout 6 0 0 0xbb)
+a 160000000000
+b 160000000000
+b $(prout 1 5 0xbb 0)
+b 170000000000
+a 170000000000
+b $(prout 6 0 0xbb 0)
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(status_of 1)" = GOOD ]	# RESERVE(6) by a
+	[ "$(status_of 2)" = 0x18 ]	# PR IN conflicts with a RESERVE in force,
+	[ "$(status_of 3)" = 0x18 ]	# from the holder too (SPC-2 5.5.1)
+	[ "$(status_of 4)" = 0x18 ]	# MODE SENSE from b
+	[ "$(status_of 5)" = GOOD ]	# INQUIRY passes
+	[ "$(status_of 6)" = GOOD ]	# RELEASE(6)
+	[ "$(status_of 7)" = GOOD ]	# b registers
+	[ "$(status_of 8)" = 0x18 ]	# RESERVE(6) with registrations present
+	[ "$(status_of 9)" = 0x18 ]	# ... also from the registrant, no PR held
+	[ "$(status_of 10)" = GOOD ]	# b reserves WRITE EXCLUSIVE - REGISTRANTS ONLY
+	[ "$(status_of 11)" = GOOD ]	# RELEASE(6) from the holder: no effect, GOOD
+	[ "$(status_of 12)" = 0x18 ]	# from an unregistered nexus: conflict
+	[ "$(status_of 13)" = GOOD ]
+}
+
+@test "bs_pr: PR state is per LUN" {
+	run script 1 <<EOT
+login a $IQN:pra
+a $(prout 6 0 0 0xaa)
+a $(prout 1 3 0xaa 0)
+EOT
+	[ "$status" -eq 0 ]
+	run script 2 <<EOT
+login c $IQN:prc
+c $(prin 0)
+c $(prin 1)
+c $(read10 0)
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	line_of 1 | grep -q 'status=GOOD data=0000000000000000$'
+	line_of 2 | grep -q 'status=GOOD data=0000000000000000$'
+	[ "$(status_of 3)" = GOOD ]
+	run script 1 <<EOT
+login c $IQN:prc
+c $(read10 0)
+EOT
+	[ "$(status_of 1)" = 0x18 ]
+}
+
+@test "bs_pr: registrations survive a relogin and a path update to the same vdi, not a change of vdi" {
+	run script 1 <<EOT
+login a $IQN:pra 000000001234
+a $(prout 6 0 0 0xaa)
+a $(prout 1 1 0xaa 0)
+logout a
+login a $IQN:pra 000000001234
+a $(write10 0)
+login b $IQN:pra 000000005678
+b $(write10 0)
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(status_of 3)" = GOOD ]	# same initiator port after relogin: holder
+	[ "$(status_of 4)" = 0x18 ]	# same name, other ISID: another nexus
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=0
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params "path=$(bss_tcp pr1)"
+	run script 1 <<EOT
+login a $IQN:pra 000000001234
+a $(prin 1)
+login c $IQN:prc
+c $(write10 0)
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	line_of 1 | grep -q 'status=GOOD data=000000010000001000000000000000aa0000000000010000$'
+	[ "$(status_of 2)" = 0x18 ]
+	bss_vdi_create pr3 16M
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params online=0
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 1 --params "path=$(bss_tcp pr3)"
+	run script 1 <<EOT
+login c $IQN:prc
+c $(prin 0)
+c $(write10 0)
+EOT
+	echo "$output"
+	line_of 1 | grep -q 'status=GOOD data=0000000000000000$'
+	[ "$(status_of 2)" = GOOD ]
+}

@@ -27,6 +27,19 @@
  * bytes of [offset, offset+length) for --seed to stdout, so tests can
  * compare data read by other means (dog vdi read, a file) with cmp.
  *
+ * --mode script reads commands from stdin, one per line, for raw CDBs
+ * from several I_T nexuses that stay logged in across lines
+ * (reservation tests):
+ *   login S INITIATOR-IQN [ISID]   open session S (ISID: 6 bytes in hex,
+ *                                  default 0x23d000000000 + session number);
+ *                                  unit attentions of the login are cleared
+ *   logout S                       log session S out
+ *   S CDBHEX [out=HEX] [in=N]      send the CDB on S; prints one line
+ *     "S status=GOOD [data=HEX]", "S status=CHECK_CONDITION key=0xK
+ *     asc=0xA ascq=0xQ" or "S status=0xNN" (0x18: RESERVATION CONFLICT)
+ *   # ...                          comment
+ * Exit 0 when every line ran (whatever the SCSI status), 2 otherwise.
+ *
  * Exit status: 0 success, 1 SCSI error or data mismatch, 2 usage, connect
  * or transport failure, or the overall --timeout (default: --time + 120 s,
  * or 600 s) expired.
@@ -53,7 +66,16 @@
 #define IO_PATTERN_BLOCK 512
 #define IO_INITIATOR	 "iqn.2026-11.org.sheepdog.tests:iscsi-io"
 
-enum io_mode { IO_WRITE, IO_VERIFY, IO_READ, IO_PATTERN, IO_RANDREAD, IO_RANDWRITE, IO_RANDRW };
+enum io_mode {
+	IO_WRITE,
+	IO_VERIFY,
+	IO_READ,
+	IO_PATTERN,
+	IO_RANDREAD,
+	IO_RANDWRITE,
+	IO_RANDRW,
+	IO_SCRIPT,
+};
 
 struct io_opts {
 	const char *url;
@@ -384,6 +406,7 @@ static void io_usage(FILE *f)
 {
 	fprintf(f, "usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
 		   "       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
+		   "       iscsi-io URL --mode script < COMMANDS\n"
 		   "       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
 		   "       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
 		   "       [--verify-reads] [--timeout SECONDS]\n"
@@ -395,7 +418,7 @@ static int io_parse_mode(const char *s, enum io_mode *m)
 	static const char *const names[] = {
 		[IO_WRITE] = "write",	  [IO_VERIFY] = "verify",     [IO_READ] = "read",
 		[IO_PATTERN] = "pattern", [IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
-		[IO_RANDRW] = "randrw",
+		[IO_RANDRW] = "randrw",	  [IO_SCRIPT] = "script",
 	};
 	size_t i;
 
@@ -622,6 +645,210 @@ static int io_print_pattern(const struct io_opts *o)
 	return fflush(stdout) == 0 ? 0 : 2;
 }
 
+/* ---- --mode script: raw CDBs from several sessions --------------------- */
+
+#define IO_SCRIPT_SESSIONS 8
+
+struct io_session {
+	char name[32];
+	struct iscsi_context *iscsi;
+};
+
+static int io_hex(const char *s, unsigned char *out, size_t max, size_t *len)
+{
+	size_t n = 0;
+	unsigned int v;
+
+	while (s[0] && s[1]) {
+		if (n == max || sscanf(s, "%2x", &v) != 1)
+			return -1;
+		out[n++] = (unsigned char)v;
+		s += 2;
+	}
+	*len = n;
+	return *s ? -1 : 0;
+}
+
+static struct io_session *io_session_find(struct io_session *ss, const char *name)
+{
+	int i;
+
+	for (i = 0; i < IO_SCRIPT_SESSIONS; i++)
+		if (ss[i].iscsi && !strcmp(ss[i].name, name))
+			return &ss[i];
+	return NULL;
+}
+
+static struct scsi_task *io_script_cdb(struct io_session *s, int lun, const unsigned char *cdb,
+				       size_t cdb_len, unsigned char *out, size_t out_len,
+				       size_t in_len)
+{
+	struct iscsi_data data = { (int)out_len, out };
+	struct scsi_task *task;
+	int dir = out_len ? SCSI_XFER_WRITE : in_len ? SCSI_XFER_READ : SCSI_XFER_NONE;
+
+	task = scsi_create_task((int)cdb_len, (unsigned char *)cdb, dir,
+				(int)(out_len ? out_len : in_len));
+	if (!task)
+		return NULL;
+	if (!iscsi_scsi_command_sync(s->iscsi, lun, task, out_len ? &data : NULL)) {
+		scsi_free_scsi_task(task);
+		return NULL;
+	}
+	return task;
+}
+
+static int io_script_login(struct io_session *ss, int idx, const char *url_s, int *lun,
+			   const char *name, const char *ini, const char *isid_s)
+{
+	static const unsigned char tur[6];
+	struct io_session *s = &ss[idx];
+	unsigned char isid[6];
+	struct iscsi_url *url;
+	struct scsi_task *task;
+	size_t n;
+	int i, ua;
+
+	if (isid_s) {
+		if (io_hex(isid_s, isid, sizeof(isid), &n) || n != 6)
+			return -1;
+	} else {
+		memcpy(isid, "\x23\xd0\x00\x00\x00\x00", 6);
+		isid[5] = (unsigned char)idx;
+	}
+	s->iscsi = iscsi_create_context(ini);
+	if (!s->iscsi)
+		return -1;
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	/* "random" format (0x80 | 0x40 = 10b qualifier): the bytes as given */
+	iscsi_set_isid_random(s->iscsi, (uint32_t)(isid[1] << 16 | isid[2] << 8 | isid[3]),
+			      (uint32_t)(isid[4] << 8 | isid[5]));
+	url = iscsi_parse_full_url(s->iscsi, url_s);
+	if (!url)
+		return -1;
+	iscsi_set_targetname(s->iscsi, url->target);
+	iscsi_set_session_type(s->iscsi, ISCSI_SESSION_NORMAL);
+	*lun = url->lun;
+	if (iscsi_full_connect_sync(s->iscsi, url->portal, url->lun)) {
+		fprintf(stderr, "iscsi-io: login of %s failed: %s\n", ini,
+			iscsi_get_error(s->iscsi));
+		iscsi_destroy_url(url);
+		return -1;
+	}
+	iscsi_destroy_url(url);
+	/* clear the login's unit attentions (bounded) */
+	for (i = 0; i < 8; i++) {
+		task = io_script_cdb(s, *lun, tur, sizeof(tur), NULL, 0, 0);
+		if (!task)
+			return -1;
+		ua = task->status == SCSI_STATUS_CHECK_CONDITION &&
+		     task->sense.key == SCSI_SENSE_UNIT_ATTENTION;
+		scsi_free_scsi_task(task);
+		if (!ua)
+			break;
+	}
+	return 0;
+}
+
+static void io_script_print(const char *name, struct scsi_task *task)
+{
+	int i;
+
+	printf("%s ", name);
+	if (task->status == SCSI_STATUS_GOOD) {
+		printf("status=GOOD");
+		if (task->datain.size > 0) {
+			printf(" data=");
+			for (i = 0; i < task->datain.size; i++)
+				printf("%02x", task->datain.data[i]);
+		}
+	} else if (task->status == SCSI_STATUS_CHECK_CONDITION) {
+		printf("status=CHECK_CONDITION key=0x%02x asc=0x%02x ascq=0x%02x", task->sense.key,
+		       (task->sense.ascq >> 8) & 0xff, task->sense.ascq & 0xff);
+	} else {
+		printf("status=0x%02x", task->status);
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+static int io_run_script(const char *url)
+{
+	static unsigned char out[65536];
+	struct io_session ss[IO_SCRIPT_SESSIONS];
+	char line[70000], *tok[8], *save;
+	unsigned char cdb[32];
+	size_t cdb_len, out_len, in_len;
+	struct io_session *s;
+	struct scsi_task *task;
+	int i, nt, lun = 0, rc = 0, lineno = 0;
+
+	memset(ss, 0, sizeof(ss));
+	while (rc == 0 && fgets(line, sizeof(line), stdin)) {
+		lineno++;
+		nt = 0;
+		for (tok[nt] = strtok_r(line, " \t\r\n", &save); tok[nt] && nt < 7;
+		     tok[++nt] = strtok_r(NULL, " \t\r\n", &save))
+			;
+		if (nt == 0 || tok[0][0] == '#')
+			continue;
+		if (!strcmp(tok[0], "login") && (nt == 3 || nt == 4)) {
+			for (i = 0; i < IO_SCRIPT_SESSIONS && ss[i].iscsi; i++)
+				;
+			if (i == IO_SCRIPT_SESSIONS || io_session_find(ss, tok[1]) ||
+			    io_script_login(ss, i, url, &lun, tok[1], tok[2],
+					    nt == 4 ? tok[3] : NULL))
+				rc = -1;
+			continue;
+		}
+		if (!strcmp(tok[0], "logout") && nt == 2) {
+			s = io_session_find(ss, tok[1]);
+			if (!s) {
+				rc = -1;
+				continue;
+			}
+			iscsi_logout_sync(s->iscsi);
+			iscsi_destroy_context(s->iscsi);
+			memset(s, 0, sizeof(*s));
+			continue;
+		}
+		s = io_session_find(ss, tok[0]);
+		if (!s || nt < 2 || io_hex(tok[1], cdb, sizeof(cdb), &cdb_len) || cdb_len < 6) {
+			rc = -1;
+			continue;
+		}
+		out_len = in_len = 0;
+		for (i = 2; i < nt && rc == 0; i++) {
+			if (!strncmp(tok[i], "out=", 4))
+				rc = io_hex(tok[i] + 4, out, sizeof(out), &out_len);
+			else if (!strncmp(tok[i], "in=", 3))
+				in_len = strtoul(tok[i] + 3, NULL, 0);
+			else
+				rc = -1;
+		}
+		if (rc || (out_len && in_len))
+			continue;
+		task = io_script_cdb(s, lun, cdb, cdb_len, out, out_len, in_len);
+		if (!task) {
+			fprintf(stderr, "iscsi-io: transport failure on %s: %s\n", s->name,
+				iscsi_get_error(s->iscsi));
+			rc = -1;
+			continue;
+		}
+		io_script_print(s->name, task);
+		scsi_free_scsi_task(task);
+	}
+	if (rc)
+		fprintf(stderr, "iscsi-io: script line %d failed\n", lineno);
+	for (i = 0; i < IO_SCRIPT_SESSIONS; i++) {
+		if (!ss[i].iscsi)
+			continue;
+		iscsi_logout_sync(ss[i].iscsi);
+		iscsi_destroy_context(ss[i].iscsi);
+	}
+	return rc ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct io_ctx c;
@@ -636,6 +863,8 @@ int main(int argc, char **argv)
 		return io_print_pattern(&c.o);
 	signal(SIGALRM, io_alarm);
 	alarm(c.o.timeout);
+	if (c.o.mode == IO_SCRIPT)
+		return io_run_script(c.o.url);
 
 	if (io_connect(&c) < 0 || io_check_geometry(&c) < 0) {
 		if (c.iscsi)
