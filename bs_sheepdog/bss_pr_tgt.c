@@ -260,7 +260,12 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 		if (lu->reserve_id != cmd->cmd_itn_id && bss_pr_scsi2_conflict(cmd->scb))
 			return 1;
 	}
-	if (bss_pr_load(blu) || !blu->pr->cur.type)
+	/*
+	 * The cached state, not a store load per command: every change made
+	 * through this LU updates it.  A store shared between gateways will
+	 * need a way to learn of other gateways' commits (docs/design.md).
+	 */
+	if ((!blu->pr->loaded && bss_pr_load(blu)) || !blu->pr->cur.type)
 		return 0;
 	bss_pr_nexus_of(lu, cmd->cmd_itn_id, &n);
 	return bss_pr_conflict(&blu->pr->cur, &n, cmd->scb);
