@@ -48,14 +48,28 @@ script() {
 	timeout 120 "$IO" "$(tgt_url 1 "$1")" --mode script
 }
 
+# Under valgrind (scripts/test-all's valgrind phase) Reserve6.LUNReset is
+# left out: after the reset, tgt core answers the next data-in command with
+# the POWER ON RESET unit attention but still sends its whole, never
+# written, data-in buffer (scsi_cmd_perform returns before any residual is
+# set); valgrind flags that write in tgtd's iSCSI layer on tgt's rdwr store
+# just the same.
 @test "bs_pr: libiscsi reservation families pass with zero failures" {
 	command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed"
+	local fams=$PR_FAMILIES want=27
+	case "${TGTD_WRAP:-}" in
+	*valgrind*)
+		fams=${fams/Reserve6/Reserve6.Simple Reserve6.2Initiators Reserve6.Logout
+			Reserve6.ITNexusLoss Reserve6.TargetColdReset Reserve6.TargetWarmReset}
+		want=26
+		;;
+	esac
 	PASSED=0
-	for f in $PR_FAMILIES; do
+	for f in $fams; do
 		family 1 "$f"
 	done
 	echo "passed tests: $PASSED"
-	[ "$PASSED" -ge 27 ]
+	[ "$PASSED" -eq "$want" ]
 }
 
 # CDBs and parameter lists in hex for the script lines.
@@ -252,4 +266,29 @@ EOT
 	echo "$output"
 	line_of 1 | grep -q 'status=GOOD data=0000000000000000$'
 	[ "$(status_of 2)" = GOOD ]
+}
+
+# The same families on tgt's rdwr store in the same tgtd: core's own PR code
+# still serves other backing stores (the module swaps handlers per LU only).
+# Measured, not asserted: with tgt 1.0.85 it fails PrinServiceactionRange,
+# four ProutReserve.Ownership tests and Reserve6.2Initiators.
+@test "bs_pr: the families on tgt's rdwr store in the same tgtd (measurement)" {
+	command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed"
+	case "${TGTD_WRAP:-}" in
+	*valgrind*) skip "measures tgt core, whose PR and unit attention paths send unwritten data-in bytes" ;;
+	esac
+	local f tests ran=0 failed=0
+	truncate -s 16M "$T/file.img"
+	tgt_lun_new 1 3 "$T/file.img" rdwr
+	for f in $PR_FAMILIES; do
+		run timeout 300 iscsi-test-cu --dataloss -i "$IQN:init1" -I "$IQN:init2" \
+			--test "ALL.$f" "$(tgt_url 1 3)"
+		tests=$(echo "$output" | awk '$1 == "tests" { print $3, $4, $5 }')
+		echo "rdwr family $f: ran/passed/failed tests: $tests"
+		set -- $tests
+		ran=$((ran + ${1:-0}))
+		failed=$((failed + ${3:-0}))
+	done
+	echo "rdwr: $ran tests ran, $failed failed"
+	[ "$ran" -eq 27 ]
 }

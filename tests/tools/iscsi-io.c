@@ -669,6 +669,23 @@ static int io_hex(const char *s, unsigned char *out, size_t max, size_t *len)
 	return *s ? -1 : 0;
 }
 
+/* Split `s` in place at blanks into at most `max` words. */
+static int io_split(char *s, char **tok, int max)
+{
+	int n = 0;
+
+	while (n < max) {
+		while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+			*s++ = 0;
+		if (!*s)
+			break;
+		tok[n++] = s;
+		while (*s && *s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+			s++;
+	}
+	return n;
+}
+
 static struct io_session *io_session_find(struct io_session *ss, const char *name)
 {
 	int i;
@@ -776,7 +793,7 @@ static int io_run_script(const char *url)
 {
 	static unsigned char out[65536];
 	struct io_session ss[IO_SCRIPT_SESSIONS];
-	char line[70000], *tok[8], *save;
+	char line[70000], *tok[8];
 	unsigned char cdb[32];
 	size_t cdb_len, out_len, in_len;
 	struct io_session *s;
@@ -786,10 +803,7 @@ static int io_run_script(const char *url)
 	memset(ss, 0, sizeof(ss));
 	while (rc == 0 && fgets(line, sizeof(line), stdin)) {
 		lineno++;
-		nt = 0;
-		for (tok[nt] = strtok_r(line, " \t\r\n", &save); tok[nt] && nt < 7;
-		     tok[++nt] = strtok_r(NULL, " \t\r\n", &save))
-			;
+		nt = io_split(line, tok, 7);
 		if (nt == 0 || tok[0][0] == '#')
 			continue;
 		if (!strcmp(tok[0], "login") && (nt == 3 || nt == 4)) {
