@@ -87,6 +87,8 @@ static int bss_pr_load(struct bss_lu *blu)
 	size_t len;
 	int ret;
 
+	if (!pl->store) /* a failed bss_pr_attach on a path update */
+		return -ENODEV;
 	ret = pl->store->ops->load(pl->store, pl->blob, sizeof(pl->blob), &len, &version);
 	if (ret)
 		return ret;

@@ -401,6 +401,18 @@ static void access_type(int type, int reg_read, int reg_write, int unreg_read, i
 	CHECK_EQ(conflict(&g_c, 0x89, 0, 0), !unreg_write);    /* COMPARE AND WRITE */
 	CHECK_EQ(conflict(&g_c, 0x83, 0, 0), !unreg_write);    /* EXTENDED COPY */
 	CHECK_EQ(conflict(&g_c, 0x84, 0, 0), !unreg_read);     /* RECEIVE COPY RESULTS */
+	CHECK_EQ(conflict(&g_c, 0x41, 0, 0), !unreg_write);    /* WRITE SAME(10) */
+	CHECK_EQ(conflict(&g_c, 0x93, 0, 0), !unreg_write);    /* WRITE SAME(16) */
+	CHECK_EQ(conflict(&g_c, 0x8b, 0, 0), !unreg_write);    /* ORWRITE(16) */
+	CHECK_EQ(conflict(&g_c, 0x8e, 0, 0), !unreg_write);    /* WRITE AND VERIFY(16) */
+	CHECK_EQ(conflict(&g_c, 0x34, 0, 0), !unreg_read);     /* PRE-FETCH(10) */
+	CHECK_EQ(conflict(&g_c, 0x90, 0, 0), !unreg_read);     /* PRE-FETCH(16) */
+	CHECK_EQ(conflict(&g_c, 0x9e, 0x12, 0), !unreg_read);  /* GET LBA STATUS */
+	CHECK_EQ(conflict(&g_c, 0xa3, 0x0c, 0), !unreg_read);  /* REPORT SUPPORTED OPCODES */
+	CHECK_EQ(conflict(&g_c, 0x04, 0, 0), !unreg_write);    /* FORMAT UNIT */
+	CHECK_EQ(conflict(&g_c, 0x15, 0, 0), !unreg_write);    /* MODE SELECT(6) */
+	CHECK_EQ(conflict(&g_c, 0xa0, 0, 0), 0);	       /* REPORT LUNS */
+	CHECK_EQ(conflict(&g_c, 0x5e, 0, 0), 0);	       /* PERSISTENT RESERVE IN */
 	CHECK_EQ(conflict(&g_c, 0x35, 0, 0), !unreg_write);    /* SYNCHRONIZE CACHE */
 	CHECK_EQ(conflict(&g_c, 0x1a, 0, 0), !unreg_read);     /* MODE SENSE */
 	CHECK_EQ(conflict(&g_c, 0x00, 0, 0), 0);	       /* TEST UNIT READY */
