@@ -42,6 +42,7 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 	INIT_LIST_HEAD(&blu->inflight);
 	INIT_LIST_HEAD(&blu->done);
 	INIT_LIST_HEAD(&blu->free_acbs);
+	INIT_LIST_HEAD(&blu->ranges);
 	tgt_init_sched_event(&blu->done_ev, bss_done_event_cb, blu);
 	snprintf(blu->label, sizeof(blu->label), "tid %d lun %" PRIu64, lu->tgt->tid, lu->lun);
 

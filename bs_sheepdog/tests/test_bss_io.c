@@ -217,6 +217,7 @@ static void lu_setup(void)
 	INIT_LIST_HEAD(&g_blu->inflight);
 	INIT_LIST_HEAD(&g_blu->done);
 	INIT_LIST_HEAD(&g_blu->free_acbs);
+	INIT_LIST_HEAD(&g_blu->ranges);
 	g_blu->done_ev.sched_handler = bss_done_event_cb;
 	g_blu->done_ev.data = g_blu;
 	snprintf(g_blu->label, sizeof(g_blu->label), "test");
@@ -676,6 +677,54 @@ static void test_get_lba_status(void)
 	lu_teardown();
 }
 
+static int g_granted[8];
+
+static void range_granted(struct bss_range *r)
+{
+	g_granted[r->start / 100]++;
+}
+
+/* Ranges: shared ones overlap freely, an exclusive one waits for every
+ * overlapping range ahead of it and blocks overlapping ones behind it
+ * (FIFO), disjoint ranges never wait. */
+static void test_range_lock(void)
+{
+	struct bss_range r[8];
+
+	lu_setup();
+	memset(g_granted, 0, sizeof(g_granted));
+	CHECK(bss_range_lock(g_blu, &r[0], 0, 150, 0, range_granted) == 1);   /* [0,150) sh */
+	CHECK(bss_range_lock(g_blu, &r[1], 100, 100, 0, range_granted) == 1); /* [100,200) sh */
+	CHECK(bss_range_lock(g_blu, &r[2], 200, 50, 1, range_granted) == 1);  /* disjoint ex */
+	CHECK(bss_range_lock(g_blu, &r[3], 300, 100, 1, range_granted) == 1); /* disjoint ex */
+	CHECK(bss_range_lock(g_blu, &r[4], 400, 100, 1, range_granted) == 1); /* adjacent: ok */
+	CHECK(bss_range_lock(g_blu, &r[5], 500, 10, 1, range_granted) == 1);
+	bss_range_unlock(g_blu, &r[5]);
+	CHECK(bss_range_lock(g_blu, &r[5], 500, 10, 1, range_granted) == 1);
+	bss_range_unlock(g_blu, &r[5]);
+	bss_range_unlock(g_blu, &r[2]);
+	bss_range_unlock(g_blu, &r[3]);
+	bss_range_unlock(g_blu, &r[4]);
+
+	/* exclusive [140,160) overlaps both shared ones */
+	CHECK(bss_range_lock(g_blu, &r[6], 140, 20, 1, range_granted) == 0);
+	/* a shared one behind it that overlaps it waits too (no starvation) */
+	CHECK(bss_range_lock(g_blu, &r[7], 150, 5, 0, range_granted) == 0);
+	/* ... a shared one that does not overlap it does not */
+	CHECK(bss_range_lock(g_blu, &r[5], 500, 10, 0, range_granted) == 1);
+	bss_range_unlock(g_blu, &r[0]);
+	CHECK(g_granted[1] == 0 && r[6].granted == 0);
+	bss_range_unlock(g_blu, &r[1]);
+	CHECK(g_granted[1] == 1 && r[6].granted == 1);
+	CHECK(r[7].granted == 0);
+	bss_range_unlock(g_blu, &r[6]);
+	CHECK(r[7].granted == 1);
+	bss_range_unlock(g_blu, &r[7]);
+	bss_range_unlock(g_blu, &r[5]);
+	CHECK(list_empty(&g_blu->ranges) && g_blu->nr_excl_ranges == 0);
+	lu_teardown();
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -691,6 +740,7 @@ int main(void)
 	RUN_TEST(test_submit_failures, passed, failed);
 	RUN_TEST(test_flush, passed, failed);
 	RUN_TEST(test_get_lba_status, passed, failed);
+	RUN_TEST(test_range_lock, passed, failed);
 	printf("test_bss_io: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
