@@ -57,6 +57,7 @@ TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 
 BSS_BATS = \
 	tests/bats/bs_io.bats \
+	tests/bats/bs_caw.bats \
 	tests/bats/bs_errors.bats \
 	tests/bats/bs_conformance.bats
 
