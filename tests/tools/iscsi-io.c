@@ -210,6 +210,8 @@ static const char *io_op_name(const struct io_ctx *c, bool write)
 static void io_report_error(struct io_ctx *c, struct io_slot *s, int status, struct scsi_task *task)
 {
 	uint64_t lba = s->off / c->block_size;
+	const char *op = c->o.mode == IO_CAW && s->step == IO_CAW_CAW ? "COMPARE AND WRITE"
+								      : io_op_name(c, s->write);
 
 	c->errors++;
 	c->stop = true;
@@ -217,14 +219,13 @@ static void io_report_error(struct io_ctx *c, struct io_slot *s, int status, str
 		fprintf(stderr,
 			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32
 			": CHECK CONDITION sense key=0x%x (%s) asc=0x%02x ascq=0x%02x (%s)\n",
-			io_op_name(c, s->write), lba, s->len / c->block_size, task->sense.key,
+			op, lba, s->len / c->block_size, task->sense.key,
 			scsi_sense_key_str(task->sense.key), (task->sense.ascq >> 8) & 0xff,
 			task->sense.ascq & 0xff, scsi_sense_ascq_str(task->sense.ascq));
 	} else {
 		fprintf(stderr,
-			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32 ": status 0x%x: %s\n",
-			io_op_name(c, s->write), lba, s->len / c->block_size, status,
-			iscsi_get_error(c->iscsi));
+			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32 ": status 0x%x: %s\n", op,
+			lba, s->len / c->block_size, status, iscsi_get_error(c->iscsi));
 	}
 }
 
@@ -415,6 +416,11 @@ static void io_caw_done_cb(struct iscsi_context *iscsi, int status, void *comman
 		s->step = IO_CAW_CAW;
 		break;
 	case IO_CAW_CAW:
+		if (status != SCSI_STATUS_GOOD && !(status == SCSI_STATUS_CHECK_CONDITION && task &&
+						    task->sense.key == SCSI_SENSE_MISCOMPARE)) {
+			io_report_error(c, s, status, task);
+			break;
+		}
 		s->step = IO_CAW_READ;
 		if (status == SCSI_STATUS_GOOD) {
 			c->caw_ok++;
@@ -422,22 +428,17 @@ static void io_caw_done_cb(struct iscsi_context *iscsi, int status, void *comman
 				c->stop = true;
 			break;
 		}
-		if (status == SCSI_STATUS_CHECK_CONDITION && task &&
-		    task->sense.key == SCSI_SENSE_MISCOMPARE) {
-			c->caw_miscompare++;
-			/* a changed counter differs in its first word */
-			info = io_sense_info(task);
-			if (info < 0 || info >= 8) {
-				fprintf(stderr,
-					"iscsi-io: caw: MISCOMPARE at byte %" PRId64
-					" (torn region, or no INFORMATION)\n",
-					info);
-				c->caw_torn++;
-				c->stop = true;
-			}
-			break;
+		/* MISCOMPARE: a changed counter differs in its first word */
+		c->caw_miscompare++;
+		info = io_sense_info(task);
+		if (info < 0 || info >= 8) {
+			fprintf(stderr,
+				"iscsi-io: caw: MISCOMPARE at byte %" PRId64
+				" (torn region, or no INFORMATION)\n",
+				info);
+			c->caw_torn++;
+			c->stop = true;
 		}
-		io_report_error(c, s, status, task);
 		break;
 	}
 	if (task)
