@@ -247,3 +247,37 @@ dog_is() {
 	sd_dog vdi read vol $((4 * MiB - 512)) 8 >"$T/ctr"
 	[ "$(od -An -t u8 "$T/ctr" | tr -d ' ')" = "$ok" ]
 }
+
+@test "bs_caw: 4096-byte logical blocks: COMPARE AND WRITE and ORWRITE count in 4 KiB blocks" {
+	bss_vdi_create vol 32M
+	run tgt_adm --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 \
+		--backing-store "$(bss_tcp vol)" --bstype sheepdog --blocksize 4096
+	[ "$status" -eq 0 ]
+	# LBA 1023..1024: across the 4 MiB object boundary
+	run bss_raw 1 "$(bss_cdb16 0x8a 0 1023 2)" --out-byte 0x11 --out-len 8192
+	[ "$output" = "status=GOOD" ]
+	rm -f "$T/d"
+	bytes "$T/d" 5000 11
+	bytes "$T/d" 1 12
+	bytes "$T/d" 3191 11
+	bytes "$T/d" 8192 22
+	run bss_raw 1 "$(caw_cdb 0 1023 2)" --out-file "$T/d"
+	[ "$output" = "status=CHECK_CONDITION key=0x0e asc=0x1d ascq=0x00 info=5000" ]
+	dog_is $((1023 * 4096)) 8192 11
+	rm -f "$T/d"
+	bytes "$T/d" 8192 11
+	bytes "$T/d" 8192 22
+	run bss_raw 1 "$(caw_cdb 0 1023 2)" --out-file "$T/d"
+	[ "$output" = "status=GOOD" ]
+	dog_is $((1023 * 4096)) 8192 22
+	# data-out counted in 4 KiB blocks: 2 x 512 bytes is wrong here
+	run bss_raw 1 "$(caw_cdb 0 0 1)" --out-byte 0 --out-len 1024
+	[ "$output" = "status=CHECK_CONDITION key=0x05 asc=0x24 ascq=0x00" ]
+	run bss_raw 1 "$(caw_cdb 0 8191 2)" --out-byte 0 --out-len 16384
+	[ "$output" = "status=CHECK_CONDITION key=0x05 asc=0x21 ascq=0x00" ]
+	run bss_raw 1 "$(bss_cdb16 0x8b 0 1024 1)" --out-byte 0x40 --out-len 4096
+	[ "$output" = "status=GOOD" ]
+	dog_is $((1024 * 4096)) 4096 62
+	run bss_raw 1 "$(bss_cdb10 0x34 0 8000 192)"
+	[ "$output" = "status=GOOD" ]
+}
