@@ -330,6 +330,9 @@ static int bss_prefetch_perform(int host_no, struct scsi_cmd *cmd)
 	}
 	if (lba >= nr_blocks || n > nr_blocks - lba)
 		return bss_check(cmd, ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+	/* No vdi (a failed --params path=): as a READ, also with IMMED */
+	if (!bss_lu_of(lu)->opened)
+		return bss_check(cmd, NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	cmd->offset = lba << lu->blk_shift;
 	cmd->tl = 0; /* nothing is transferred */
 	if (bss_cmd_submit(cmd))

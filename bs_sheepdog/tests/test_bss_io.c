@@ -1115,6 +1115,14 @@ static void test_prefetch(void)
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
 	cmd_free(t);
 	CHECK_EQ(g_nr_req, 75);
+
+	/* no vdi: NOT READY, with IMMED too */
+	g_blu->opened = 0;
+	t = prefetch_new(0, 0, 8, 1);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == NOT_READY && sense_asc(t) == 0x3a00);
+	cmd_free(t);
+	g_blu->opened = 1;
 	lu_teardown();
 }
 
