@@ -84,6 +84,7 @@ struct bss_lu {
 
 	struct list_head ranges;     /* bss_range, granted and waiting */
 	unsigned int nr_excl_ranges; /* exclusive ones among them */
+	unsigned int nr_prefetch_bg; /* detached PRE-FETCH acbs (bss_caw.c) */
 
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
@@ -115,7 +116,8 @@ static inline struct bss_lu *bss_lu_of(struct scsi_lu *lu)
 /*
  * tgt's bs_cmd_submit (main thread).  Returns:
  *   0                  the command is either complete already (not marked
- *                      async: transfer length 0, PRE-FETCH; core answers GOOD)
+ *                      async: transfer length 0, PRE-FETCH with IMMED; core
+ *                      answers GOOD)
  *                      or marked async and completed later, exactly once,
  *                      with target_cmd_io_done(), never from inside this call;
  *   BSS_SUBMIT_FAILED  nothing was started and the command is not async
@@ -138,7 +140,10 @@ void bss_done_event_cb(struct event_data *ev);
 /* Free the acb cache (bs_exit). */
 void bss_acb_cache_free(struct bss_lu *blu);
 
-/* A zeroed acb for cmd (from the LU's cache), or NULL. */
+/* A zeroed acb for cmd (from the LU's cache), or NULL.  cmd may be NULL
+ * for work detached from any command (a PRE-FETCH with IMMED): begin and
+ * finish then leave tgt alone; such an acb must never reach
+ * bss_acb_fail. */
 struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd);
 /* Mark cmd async and put acb on blu->inflight: from here on the command
  * ends exactly once, through bss_acb_finish/bss_acb_fail/bss_acb_defer. */
@@ -178,6 +183,18 @@ void bss_acb_defer(struct bss_aiocb *acb, int err);
 int bss_range_lock(struct bss_lu *blu, struct bss_range *r, uint64_t start, uint64_t len, int excl,
 		   void (*granted)(struct bss_range *r));
 void bss_range_unlock(struct bss_lu *blu, struct bss_range *r);
+
+/* The caching mode page's WCE bit (1 if the page is missing). */
+int bss_write_cache_enabled(struct scsi_lu *lu);
+
+/* bss_caw.c: COMPARE AND WRITE, ORWRITE 16, PRE-FETCH 10/16.  The submits
+ * are bss_cmd_submit's for those opcodes (same returns); bss_caw_override
+ * replaces core's COMPARE AND WRITE and PRE-FETCH handlers and fixes the
+ * reservation conflict bits of COMPARE AND WRITE and ORWRITE in the LU's
+ * own SBC template (called by bss_sbc_override). */
+int bss_orwrite_submit(struct scsi_cmd *cmd);
+int bss_prefetch_submit(struct scsi_cmd *cmd);
+void bss_caw_override(struct scsi_lu *lu);
 
 /* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
 void bss_sbc_override(struct scsi_lu *lu);

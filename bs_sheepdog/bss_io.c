@@ -71,7 +71,8 @@ void bss_acb_begin(struct bss_aiocb *acb)
 {
 	struct bss_lu *blu = acb->blu;
 
-	set_cmd_async(acb->cmd);
+	if (acb->cmd) /* NULL: a detached PRE-FETCH (bss_caw.c) */
+		set_cmd_async(acb->cmd);
 	if (++blu->nr_inflight > blu->peak_inflight)
 		blu->peak_inflight = blu->nr_inflight;
 	list_add_tail(&acb->entry, &blu->inflight);
@@ -91,7 +92,8 @@ void bss_acb_finish(struct bss_aiocb *acb, int status)
 		bss_range_unlock(blu, &acb->range);
 	}
 	bss_acb_put(blu, acb);
-	target_cmd_io_done(cmd, status);
+	if (cmd)
+		target_cmd_io_done(cmd, status);
 }
 
 void bss_acb_fail(struct bss_aiocb *acb, int err)
@@ -187,7 +189,7 @@ static void bss_aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
 }
 
 /* The caching mode page's WCE bit (tgt default 1; tgt-admin can clear it). */
-static int bss_write_cache_enabled(struct scsi_lu *lu)
+int bss_write_cache_enabled(struct scsi_lu *lu)
 {
 	struct mode_pg *pg = find_mode_page(lu, 0x08, 0);
 
@@ -414,10 +416,9 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 		phase = BSS_PH_FLUSH;
 		is_write = 1; /* a failed flush is a failed write */
 		break;
+	case ORWRITE_16: return bss_orwrite_submit(cmd);
 	case PRE_FETCH_10:
-	case PRE_FETCH_16:
-		/* No cache to load: GOOD is the "not cached" answer. */
-		return 0;
+	case PRE_FETCH_16: return bss_prefetch_submit(cmd);
 	default:
 		eprintf("%s: unexpected opcode 0x%02x reached the backend\n", blu->label, op);
 		return BSS_SUBMIT_FAILED;
