@@ -224,16 +224,17 @@ struct bss_ws {
 };
 /*
  * The checks of a WRITE SAME, split where write protection is checked in
- * between (core's order).  0, or -1 with the sense in *s:
+ * between (a write-protected LU answers DATA PROTECT whatever the data-out
+ * and the range).  0, or -1 with the sense in *s:
  * bss_ws_check_cdb: WRPROTECT, ANCHOR, UNMAP without thin provisioning,
- * LBDATA with PBDATA -> INVALID FIELD IN CDB; data-out not one block
- * (NDOB=0) -> PARAMETER LIST LENGTH ERROR.  bss_ws_check_range: LBA or
+ * LBDATA with PBDATA -> INVALID FIELD IN CDB.  bss_ws_check_range:
+ * data-out not one block (NDOB=0) -> PARAMETER LIST LENGTH ERROR; LBA or
  * LBA + count beyond nr_blocks -> LBA OUT OF RANGE; count > max_ws ->
  * INVALID FIELD IN CDB; sets ws->count.
  */
-int bss_ws_check_cdb(const uint8_t *cdb, uint32_t out_len, unsigned int blk_shift, int thin,
-		     struct bss_ws *ws, struct bss_sense *s);
-int bss_ws_check_range(struct bss_ws *ws, uint64_t nr_blocks, uint64_t max_ws, struct bss_sense *s);
+int bss_ws_check_cdb(const uint8_t *cdb, int thin, struct bss_ws *ws, struct bss_sense *s);
+int bss_ws_check_range(struct bss_ws *ws, uint32_t out_len, unsigned int blk_shift,
+		       uint64_t nr_blocks, uint64_t max_ws, struct bss_sense *s);
 /* nblocks copies of block (zeros if NULL) from LBA lba into buf, the
  * first 4 (lbdata) or 8 (pbdata) bytes of each replaced by its LBA. */
 void bss_ws_fill(uint8_t *buf, const uint8_t *block, size_t blksize, uint64_t lba, uint64_t nblocks,

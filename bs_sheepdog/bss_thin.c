@@ -23,8 +23,8 @@
  * the handler (core still touches it afterwards).
  *
  * Data path, per object-aligned piece of the range:
- *   - UNMAP, and WRITE SAME with UNMAP=1 and an all-zero block (or NDOB):
- *     sd_vdi_aio_discard: whole objects leave the index (sheep deletes
+ *   - UNMAP, and WRITE SAME with UNMAP=1 (whatever its block holds, as LIO
+ *     and tcmu-runner do): sd_vdi_aio_discard: whole objects leave the index (sheep deletes
  *     objects no inode references any more), partial ones are zeroed where
  *     allocated, holes cost no request.  Unmapped blocks read as zeros
  *     (LBPRZ=1).
@@ -46,7 +46,7 @@
 #define BSS_THIN_WINDOW	    16		 /* library requests per step */
 #define BSS_STAMP_PIECE	    (1u << 20)	 /* bytes per stamped WRITE SAME request */
 #define BSS_WS_MAX_BYTES    (1ull << 30) /* MAXIMUM WRITE SAME LENGTH, bytes */
-#define BSS_UNMAP_MAX_BYTES (1ull << 32) /* MAXIMUM UNMAP LBA COUNT, bytes */
+#define BSS_UNMAP_MAX_BYTES (1ull << 29) /* MAXIMUM UNMAP LBA COUNT, bytes */
 #define BSS_UNMAP_MAX_DESC  256		 /* MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT */
 
 enum bss_ws_mode {
@@ -71,7 +71,7 @@ void bss_thin_limits(const struct scsi_lu *lu, struct bss_thin_limits *l)
 	l->max_ws = BSS_WS_MAX_BYTES >> shift;
 	if (!lu->attrs.thinprovisioning)
 		return;
-	l->max_unmap_lbas = (uint32_t)((BSS_UNMAP_MAX_BYTES >> shift) - 1);
+	l->max_unmap_lbas = (uint32_t)(BSS_UNMAP_MAX_BYTES >> shift);
 	l->max_unmap_desc = BSS_UNMAP_MAX_DESC;
 	l->unmap_gran = obj >> shift;
 }
@@ -101,8 +101,7 @@ static void bss_vpd_b0_update(struct scsi_lu *lu, void *arg)
 	put_unaligned_be64(l.max_ws, d + 32);
 }
 
-int bss_ws_check_cdb(const uint8_t *cdb, uint32_t out_len, unsigned int blk_shift, int thin,
-		     struct bss_ws *ws, struct bss_sense *s)
+int bss_ws_check_cdb(const uint8_t *cdb, int thin, struct bss_ws *ws, struct bss_sense *s)
 {
 	int is16 = cdb[0] == WRITE_SAME_16;
 	uint8_t f = cdb[1];
@@ -128,17 +127,18 @@ int bss_ws_check_cdb(const uint8_t *cdb, uint32_t out_len, unsigned int blk_shif
 		return -1;
 	if (ws->pbdata && ws->lbdata)
 		return -1;
-	/* one block of data-out, or none with NDOB */
-	if (ws->ndob ? 0 : out_len != (1u << blk_shift)) {
-		s->asc = BSS_ASC_PARAM_LIST_LENGTH;
-		return -1;
-	}
 	return 0;
 }
 
-int bss_ws_check_range(struct bss_ws *ws, uint64_t nr_blocks, uint64_t max_ws, struct bss_sense *s)
+int bss_ws_check_range(struct bss_ws *ws, uint32_t out_len, unsigned int blk_shift,
+		       uint64_t nr_blocks, uint64_t max_ws, struct bss_sense *s)
 {
 	s->key = BSS_KEY_ILLEGAL_REQUEST;
+	/* one block of data-out, or none with NDOB */
+	if (!ws->ndob && out_len != (1u << blk_shift)) {
+		s->asc = BSS_ASC_PARAM_LIST_LENGTH;
+		return -1;
+	}
 	s->asc = BSS_ASC_LBA_OUT_OF_RANGE;
 	if (ws->lba >= nr_blocks)
 		return -1;
@@ -363,23 +363,28 @@ static int bss_write_same(int host_no, struct scsi_cmd *cmd)
 		return SAM_STAT_RESERVATION_CONFLICT;
 	if (bss_thin_offline(lu))
 		return bss_thin_sense(cmd, NOT_READY, ASC_MEDIUM_NOT_PRESENT);
-	if (bss_ws_check_cdb(cmd->scb, scsi_get_out_length(cmd), shift, lu->attrs.thinprovisioning,
-			     &ws, &s))
+	if (bss_ws_check_cdb(cmd->scb, lu->attrs.thinprovisioning, &ws, &s))
 		return bss_thin_sense(cmd, s.key, s.asc);
 	if (lu->attrs.readonly || lu->attrs.swp)
 		return bss_thin_sense(cmd, DATA_PROTECT, ASC_WRITE_PROTECT);
 	bss_thin_limits(lu, &l);
-	if (bss_ws_check_range(&ws, lu->size >> shift, l.max_ws, &s))
+	if (bss_ws_check_range(&ws, scsi_get_out_length(cmd), shift, lu->size >> shift, l.max_ws,
+			       &s))
 		return bss_thin_sense(cmd, s.key, s.asc);
 
 	if (!ws.ndob)
 		block = scsi_get_out_buffer(cmd);
 	else if (scsi_get_out_length(cmd))
 		scsi_set_out_resid_by_actual(cmd, 0); /* NDOB: nothing is used */
-	if (ws.lbdata || ws.pbdata)
+	/* UNMAP=1 unmaps whatever the block holds, as LIO and tcmu-runner do
+	 * and libiscsi's UnmapUntilEnd expects: with LBPRZ=1 the blocks then
+	 * read as zeros. */
+	if (ws.unmap)
+		mode = BSS_WS_DISCARD;
+	else if (ws.lbdata || ws.pbdata)
 		mode = BSS_WS_STAMP;
 	else if (!block || bss_all_zero(block, blksize))
-		mode = ws.unmap ? BSS_WS_DISCARD : BSS_WS_ZERO;
+		mode = BSS_WS_ZERO;
 	else
 		mode = BSS_WS_PATTERN;
 

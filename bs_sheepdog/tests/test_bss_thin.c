@@ -400,7 +400,9 @@ static void test_ws_checks(void)
 		int ret;
 
 		ws16(cdb, cases[i].flags, 5, 7);
-		ret = bss_ws_check_cdb(cdb, cases[i].out_len, 9, cases[i].thin, &ws, &s);
+		ret = bss_ws_check_cdb(cdb, cases[i].thin, &ws, &s);
+		if (!ret)
+			ret = bss_ws_check_range(&ws, cases[i].out_len, 9, 1000, 100, &s);
 		if (cases[i].ok) {
 			CHECK_EQ(ret, 0);
 		} else {
@@ -410,39 +412,40 @@ static void test_ws_checks(void)
 		}
 	}
 	ws16(cdb, 0x0b, 0x1122334455667788ull, 0xa0b0c0d0);
-	CHECK_EQ(bss_ws_check_cdb(cdb, 0, 9, 1, &ws, &s), 0);
+	CHECK_EQ(bss_ws_check_cdb(cdb, 1, &ws, &s), 0);
 	CHECK(ws.lba == 0x1122334455667788ull && ws.nlb == 0xa0b0c0d0);
 	CHECK(ws.unmap && ws.lbdata && !ws.pbdata && ws.ndob);
 	/* WRITE SAME (10): 4-byte LBA, 2-byte count, byte 1 bit 0 is not NDOB */
 	ws10(cdb, 0x01, 0xfffffffe, 0xffff);
-	CHECK_EQ(bss_ws_check_cdb(cdb, 512, 9, 1, &ws, &s), 0);
+	CHECK_EQ(bss_ws_check_cdb(cdb, 1, &ws, &s), 0);
 	CHECK(ws.lba == 0xfffffffe && ws.nlb == 0xffff && !ws.ndob);
-	CHECK_EQ(bss_ws_check_cdb(cdb, 0, 9, 1, &ws, &s), -1);
+	CHECK_EQ(bss_ws_check_range(&ws, 0, 9, UINT64_MAX, UINT64_MAX, &s), -1);
+	CHECK_EQ(s.asc, 0x1a00);
 
 	/* ranges: 1000 blocks, at most 100 per command */
 	ws.lba = 990, ws.nlb = 10;
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), 0);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), 0);
 	CHECK_EQ(ws.count, 10);
 	ws.lba = 990, ws.nlb = 11;
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), -1);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), -1);
 	CHECK_EQ(s.asc, 0x2100);
 	ws.lba = 990, ws.nlb = 0; /* 0 blocks: to the end */
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), 0);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), 0);
 	CHECK_EQ(ws.count, 10);
 	ws.lba = 0, ws.nlb = 0; /* to the end: 1000 > 100 */
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), -1);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), -1);
 	CHECK_EQ(s.asc, 0x2400);
 	ws.lba = 1000, ws.nlb = 0;
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), -1);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), -1);
 	CHECK_EQ(s.asc, 0x2100);
 	ws.lba = UINT64_MAX, ws.nlb = 2; /* no overflow */
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), -1);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), -1);
 	CHECK_EQ(s.asc, 0x2100);
 	ws.lba = 0, ws.nlb = 101;
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), -1);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), -1);
 	CHECK_EQ(s.asc, 0x2400);
 	ws.lba = 0, ws.nlb = 100;
-	CHECK_EQ(bss_ws_check_range(&ws, 1000, 100, &s), 0);
+	CHECK_EQ(bss_ws_check_range(&ws, 512, 9, 1000, 100, &s), 0);
 }
 
 static void test_ws_fill(void)
@@ -546,7 +549,7 @@ static void test_b0(void)
 	CHECK_EQ(d[1], 128);				    /* core's CAW length kept */
 	CHECK_EQ(d[0] & 1, 0);				    /* WSNZ */
 	CHECK_EQ(bss_get_be(d + 4, 4), UINT32_MAX >> 9);    /* max transfer */
-	CHECK_EQ(bss_get_be(d + 16, 4), (1ull << 23) - 1);  /* max unmap LBAs */
+	CHECK_EQ(bss_get_be(d + 16, 4), 1u << 20);	    /* max unmap LBAs */
 	CHECK_EQ(bss_get_be(d + 20, 4), 256);		    /* descriptors */
 	CHECK_EQ(bss_get_be(d + 24, 4), OBJ >> 9);	    /* granularity */
 	CHECK_EQ(bss_get_be(d + 28, 4), 0x80000000u);	    /* UGAVALID, 0 */
@@ -646,13 +649,12 @@ static void test_ws_modes(void)
 	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
-	/* UNMAP=1 with a non-zero block: written, not unmapped */
+	/* UNMAP=1 with a non-zero block: unmapped all the same */
 	ws10(cdb, 0x08, 0, 3);
 	t = cmd_new(cdb, 10, 512, 0);
 	memset(t->data, 0xab, 512);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
-	CHECK(g_req[3].type == FAKE_WRITE && g_req[3].count == 1536);
-	CHECK(((uint8_t *)g_req[3].buf)[1535] == 0xab && g_req[3].buf != t->data);
+	CHECK(g_req[3].type == FAKE_DISCARD && g_req[3].count == 1536);
 	fake_complete_all();
 	CHECK(g_done_calls == 3 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
@@ -723,13 +725,18 @@ static void test_ws_errors(void)
 	struct tcmd *t;
 
 	lu_setup(1);
-	/* read-only LU (snapshot): DATA PROTECT, after the CDB checks */
+	/* read-only LU (snapshot): DATA PROTECT, after the CDB checks but
+	 * before the data-out one (libiscsi ReadOnly sends no block) */
 	g_lu->attrs.readonly = 1;
 	ws16(cdb, 0x08, 0, 1);
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
 	CHECK(sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2700);
 	CHECK_EQ(scsi_get_out_resid(&t->cmd), 512);
+	cmd_free(t);
+	t = cmd_new(cdb, 16, 0, 0);
+	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2700);
 	cmd_free(t);
 	ws16(cdb, 0x10, 0, 1);
 	t = cmd_new(cdb, 16, 512, 0);

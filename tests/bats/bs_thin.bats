@@ -92,7 +92,7 @@ lba_status() {
 	[ "$(hexbytes "$b0" 0 4)" = "00b0003c" ]
 	[ "$(hexbytes "$b0" 4 2)" = "0080" ]	    # WSNZ 0, COMPARE AND WRITE 128
 	[ "$(hexbytes "$b0" 8 4)" = "007fffff" ]    # MAXIMUM TRANSFER LENGTH
-	[ "$(hexbytes "$b0" 20 4)" = "007fffff" ]   # MAXIMUM UNMAP LBA COUNT
+	[ "$(hexbytes "$b0" 20 4)" = "00100000" ]   # MAXIMUM UNMAP LBA COUNT
 	[ "$(hexbytes "$b0" 24 4)" = "00000100" ]   # ... BLOCK DESCRIPTOR COUNT
 	[ "$(hexbytes "$b0" 28 4)" = "00002000" ]   # granularity: one object
 	[ "$(hexbytes "$b0" 32 4)" = "80000000" ]   # UGAVALID, alignment 0
@@ -174,15 +174,15 @@ lba_status() {
 	unmap_param "$T/p" "$@" 5000:1
 	run bss_raw 1 "$(unmap_cdb $((8 + 16 * 257)))" --out-file "$T/p"
 	[ "$output" = "status=CHECK_CONDITION key=0x05 asc=0x26 ascq=0x00" ]
-	# MAXIMUM UNMAP LBA COUNT 8388607: 63 whole-LUN descriptors are fine
-	# (8257536 blocks), 64 (8388608) are one too many.
+	# MAXIMUM UNMAP LBA COUNT 1048576: 8 whole-LUN descriptors are just
+	# fine (overlaps count each time), one block more is too many.
 	set --
-	for i in $(seq 1 63); do set -- "$@" 0:$((last + 1)); done
+	for i in $(seq 1 8); do set -- "$@" 0:$((last + 1)); done
 	unmap_param "$T/p" "$@"
-	run bss_raw 1 "$(unmap_cdb $((8 + 16 * 63)))" --out-file "$T/p"
+	run bss_raw 1 "$(unmap_cdb $((8 + 16 * 8)))" --out-file "$T/p"
 	[ "$output" = "status=GOOD" ]
-	unmap_param "$T/p" "$@" 0:$((last + 1))
-	run bss_raw 1 "$(unmap_cdb $((8 + 16 * 64)))" --out-file "$T/p"
+	unmap_param "$T/p" "$@" 0:1
+	run bss_raw 1 "$(unmap_cdb $((8 + 16 * 9)))" --out-file "$T/p"
 	[ "$output" = "status=CHECK_CONDITION key=0x05 asc=0x26 ascq=0x00" ]
 	# Parameter list length 1..7: PARAMETER LIST LENGTH ERROR.
 	run bss_raw 1 "$(unmap_cdb 4)" --out-byte 0 --out-len 4
@@ -274,10 +274,16 @@ lba_status() {
 	run bss_raw 1 "$(bss_cdb10 0x41 0x08 $((3 * OBJB)) $OBJB)" --out-byte 0 --out-len 512
 	[ "$output" = "status=GOOD" ]
 	[ "$(nr_objs "$vid")" -eq 0 ]
-	# UNMAP bit with a non-zero block: written, not unmapped.
-	run bss_raw 1 "$(bss_cdb16 0x93 0x08 0 2)" --out-byte 0x3c --out-len 512
+	# UNMAP bit with a non-zero block: unmapped all the same (as LIO and
+	# tcmu-runner do, and libiscsi's UnmapUntilEnd expects): zeros.
+	run bss_raw 1 "$(bss_cdb16 0x93 0 0 2)" --out-byte 0x3c --out-len 512
 	[ "$output" = "status=GOOD" ]
 	[ "$(sd_dog vdi read vol 0 1024 | tr -d '<' | wc -c)" -eq 0 ]
+	[ "$(nr_objs "$vid")" -eq 1 ]
+	run bss_raw 1 "$(bss_cdb16 0x93 0x08 0 $OBJB)" --out-byte 0x3c --out-len 512
+	[ "$output" = "status=GOOD" ]
+	[ "$(sd_dog vdi read vol 0 1024 | tr -d '\0' | wc -c)" -eq 0 ]
+	[ "$(nr_objs "$vid")" -eq 0 ]
 	# Field checks: LBDATA+PBDATA, WRPROTECT, ANCHOR; data-out of half a
 	# block, of two blocks, of none without NDOB.
 	for flags in 0x06 0x20 0x10 0x18; do
@@ -330,7 +336,7 @@ lba_status() {
 	run bss_raw 1 "9e10000000000000000000000020 0000" --in 32 --dump
 	[ "$(hexbytes "${lines[1]}" 12 4)" = "0000c000" ]
 	run bss_raw 1 1201b0004000 --in 64 --dump
-	[ "$(hexbytes "${lines[1]}" 20 4)" = "007fffff" ]
+	[ "$(hexbytes "${lines[1]}" 20 4)" = "00100000" ]
 	[ "$(hexbytes "${lines[1]}" 28 4)" = "00002000" ]
 	run bss_raw 1 1201b2000800 --in 8 --dump
 	[ "${lines[1]}" = "data=00b2000400e40200" ]
@@ -362,6 +368,9 @@ lba_status() {
 	run bss_raw 2 "$(bss_cdb16 0x93 0x08 0 1)" --out-byte 0 --out-len 512
 	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
 	run bss_raw 2 "$(bss_cdb10 0x41 0 0 1)" --out-byte 1 --out-len 512
+	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
+	# write protection comes before the data-out check
+	run bss_raw 2 "$(bss_cdb10 0x41 0x08 0 1)"
 	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
 	run lba_status 2 0 64
 	[ "$output" = "0+8192:0 8192+122880:1" ]
