@@ -63,6 +63,11 @@ struct bss_aiocb {
 	unsigned int pending;
 	int step_err;
 	bss_step_fn step_done;
+
+	/* Commands of many steps (bss_thin.c): progress, in bytes (WRITE
+	 * SAME) or descriptors (UNMAP), and the number of descriptors. */
+	uint64_t pos;
+	uint32_t count;
 };
 
 struct bss_lu {
@@ -85,6 +90,12 @@ struct bss_lu {
 	struct list_head ranges;     /* bss_range, granted and waiting */
 	unsigned int nr_excl_ranges; /* exclusive ones among them */
 	unsigned int nr_prefetch_bg; /* detached PRE-FETCH acbs (bss_caw.c) */
+
+	/* bss_thin.c: core's B0 updater (called first by ours), and a zero
+	 * buffer one object long for WRITE SAME, allocated on first use. */
+	void (*core_vpd_b0)(struct scsi_lu *lu, void *arg);
+	void *zero_buf;
+	size_t zero_len;
 
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
@@ -210,6 +221,65 @@ void bss_sbc_override(struct scsi_lu *lu);
  */
 int bss_pr_attach(struct scsi_lu *lu);
 void bss_pr_free(struct scsi_lu *lu);
+
+/*
+ * bss_thin.c: thin provisioning, UNMAP, WRITE SAME (10/16), VPD B0.
+ * bss_thin_init (bs_init): replace core's UNMAP and WRITE SAME handlers and
+ * B0 updater for this LU, and set its thin-provisioning flag (tgtadm's
+ * thin_provisioning= param may change it later).  bss_thin_refresh
+ * (bs_open): B0 again, now that the object size is known.  bss_thin_exit
+ * (bs_exit): free the zero buffer.
+ */
+void bss_thin_init(struct scsi_lu *lu, int thin);
+void bss_thin_refresh(struct scsi_lu *lu);
+void bss_thin_exit(struct scsi_lu *lu);
+
+/* The limits B0 announces and the handlers enforce, in logical blocks
+ * (0: none, or thin provisioning off for the UNMAP ones). */
+struct bss_thin_limits {
+	uint32_t max_xfer;	 /* MAXIMUM TRANSFER LENGTH */
+	uint32_t max_unmap_lbas; /* MAXIMUM UNMAP LBA COUNT */
+	uint32_t max_unmap_desc; /* MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT */
+	uint32_t unmap_gran;	 /* OPTIMAL UNMAP GRANULARITY: one object */
+	uint64_t max_ws;	 /* MAXIMUM WRITE SAME LENGTH */
+};
+void bss_thin_limits(const struct scsi_lu *lu, struct bss_thin_limits *l);
+
+/* A parsed WRITE SAME (10/16) CDB. */
+struct bss_ws {
+	uint64_t lba, nlb; /* as in the CDB */
+	uint64_t count;	   /* blocks written: nlb, or to the end if nlb is 0 */
+	int unmap, lbdata, pbdata, ndob;
+};
+/*
+ * The checks of a WRITE SAME, split where write protection is checked in
+ * between (a write-protected LU answers DATA PROTECT whatever the data-out
+ * and the range).  0, or -1 with the sense in *s:
+ * bss_ws_check_cdb: WRPROTECT, ANCHOR, UNMAP without thin provisioning,
+ * LBDATA with PBDATA -> INVALID FIELD IN CDB.  bss_ws_check_range:
+ * data-out not one block (NDOB=0) -> PARAMETER LIST LENGTH ERROR; LBA or
+ * LBA + count beyond nr_blocks -> LBA OUT OF RANGE; count > max_ws ->
+ * INVALID FIELD IN CDB; sets ws->count.
+ */
+int bss_ws_check_cdb(const uint8_t *cdb, int thin, struct bss_ws *ws, struct bss_sense *s);
+int bss_ws_check_range(struct bss_ws *ws, uint32_t out_len, unsigned int blk_shift,
+		       uint64_t nr_blocks, uint64_t max_ws, struct bss_sense *s);
+/* nblocks copies of block (zeros if NULL) from LBA lba into buf, the
+ * first 4 (lbdata) or 8 (pbdata) bytes of each replaced by its LBA. */
+void bss_ws_fill(uint8_t *buf, const uint8_t *block, size_t blksize, uint64_t lba, uint64_t nblocks,
+		 int lbdata, int pbdata);
+/*
+ * An UNMAP parameter list of len bytes (what both the CDB's length and the
+ * transfer hold).  0 with *ndesc descriptors to walk and the hull
+ * [*first, *end) of their non-empty ranges (both 0 if none), or -1 with the
+ * sense: len 1..7 -> PARAMETER LIST LENGTH ERROR; more descriptors or
+ * blocks than the limits -> INVALID FIELD IN PARAMETER LIST; a range
+ * beyond nr_blocks -> LBA OUT OF RANGE.  Descriptors of 0 blocks are
+ * skipped, whatever their LBA; an incomplete last one is ignored.
+ */
+int bss_unmap_check(const uint8_t *param, uint32_t len, uint64_t nr_blocks,
+		    const struct bss_thin_limits *l, uint32_t *ndesc, uint64_t *first,
+		    uint64_t *end, struct bss_sense *s);
 
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);

@@ -51,6 +51,7 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 		eprintf("%s: sheepdog: %s\n", blu->label, err);
 		return TGTADM_INVALID_REQUEST;
 	}
+	bss_thin_init(lu, blu->opts.thin);
 	return TGTADM_SUCCESS;
 }
 
@@ -133,6 +134,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu);
 	bss_sbc_override(lu);
+	bss_thin_refresh(lu);
 	/* last: it wraps the handlers installed above */
 	ret = bss_pr_attach(lu);
 	if (ret) {
@@ -210,6 +212,7 @@ static void bss_exit(struct scsi_lu *lu)
 	tgt_remove_sched_event(&blu->done_ev);
 	bss_acb_cache_free(blu);
 	bss_pr_free(lu);
+	bss_thin_exit(lu);
 }
 
 static struct backingstore_template bss_template = {
@@ -228,8 +231,8 @@ static struct backingstore_template bss_template = {
  * The map lists every opcode core must reach for an SBC disk: opcodes
  * missing from it get INVALID OPERATION CODE before any handler runs.
  * COMPARE AND WRITE reaches the module's own handler (bss_caw.c), not
- * core's spc_illegal_op.  Left out on purpose: WRITE SAME and UNMAP (not
- * implemented by this backend).
+ * core's spc_illegal_op; UNMAP and WRITE SAME go to the module's own
+ * handlers (bss_thin.c), not to bs_cmd_submit.
  */
 void register_bs_module(void)
 {
@@ -263,6 +266,7 @@ void register_bs_module(void)
 		SYNCHRONIZE_CACHE,
 		SYNCHRONIZE_CACHE_16,
 		TEST_UNIT_READY,
+		UNMAP,
 		VERIFY_10,
 		VERIFY_12,
 		VERIFY_16,
@@ -273,6 +277,8 @@ void register_bs_module(void)
 		WRITE_VERIFY,
 		WRITE_VERIFY_12,
 		WRITE_VERIFY_16,
+		WRITE_SAME,
+		WRITE_SAME_16,
 	};
 
 	bs_create_opcode_map(&bss_template, opcodes, ARRAY_SIZE(opcodes));

@@ -8,9 +8,13 @@
  * which a network backing store does not have, and its LBA range check
  * (LBA << blk_shift >= size) overflows for huge LBAs, so a request far
  * beyond the end gets GOOD (libiscsi GetLBAStatus.BeyondEol fails the same
- * way on tgt's rdwr store).  The LUN does not advertise thin provisioning
- * (LBPME=0), so every LBA is mapped: one descriptor from the requested LBA
- * to the end, with the range check done without overflow.
+ * way on tgt's rdwr store).  Here the answer comes from the vdi's
+ * allocation map (sd_vdi_allocated: the library's in-memory index, no
+ * request): from the requested LBA, one descriptor per run of allocated
+ * ("mapped") or unallocated ("deallocated") objects, as many as the
+ * allocation length holds, the last one ending at the last LBA.  That is
+ * what UNMAP and WRITE SAME change (bss_thin.c).  With thin provisioning
+ * off (LBPME=0) every LBA is mapped: one descriptor to the end.
  *
  * Runs on tgtd's main thread, synchronously (scsi_cmd_perform).
  */
@@ -20,12 +24,32 @@
 
 static struct service_action g_bss_sai[BSS_MAX_SAI + 1];
 
+/* Descriptor i (LBA, blocks, provisioning status) into the data-in buffer,
+ * cut at the allocation length. */
+static void bss_lba_desc(uint8_t *buf, uint32_t alloc_len, unsigned int i, uint64_t lba,
+			 uint32_t blocks, int deallocated)
+{
+	uint32_t off = 8 + 16 * i;
+	uint8_t d[16];
+
+	if (off >= alloc_len)
+		return;
+	memset(d, 0, sizeof(d));
+	put_unaligned_be64(lba, &d[0]);
+	put_unaligned_be32(blocks, &d[8]);
+	d[12] = deallocated ? 1 : 0;
+	memcpy(buf + off, d, alloc_len - off < 16 ? alloc_len - off : 16);
+}
+
 static int bss_get_lba_status(int host_no, struct scsi_cmd *cmd)
 {
 	struct scsi_lu *lu = cmd->dev;
-	uint64_t nr_blocks = lu->size >> lu->blk_shift, lba, count;
-	uint32_t alloc_len, len;
-	uint8_t data[24];
+	struct bss_lu *blu = bss_lu_of(lu);
+	uint64_t nr_blocks = lu->size >> lu->blk_shift, lba, count, run;
+	uint32_t alloc_len, max_desc;
+	unsigned int n = 0;
+	uint8_t *buf, hdr[8];
+	int state;
 	unsigned char key;
 	uint16_t asc;
 
@@ -46,19 +70,37 @@ static int bss_get_lba_status(int host_no, struct scsi_cmd *cmd)
 		asc = ASC_INVALID_FIELD_IN_CDB;
 		goto sense;
 	}
+	if (lu->attrs.thinprovisioning && !blu->opened) {
+		key = NOT_READY;
+		asc = ASC_MEDIUM_NOT_PRESENT;
+		goto sense;
+	}
 
-	count = nr_blocks - lba;
-	if (count > UINT32_MAX)
-		count = UINT32_MAX;
-	memset(data, 0, sizeof(data));
-	put_unaligned_be32(sizeof(data) - 4, &data[0]); /* PARAMETER DATA LENGTH */
-	put_unaligned_be64(lba, &data[8]);
-	put_unaligned_be32((uint32_t)count, &data[16]);
-	data[20] = 0; /* mapped */
+	/* At least one descriptor, even if the allocation length cuts it. */
+	max_desc = alloc_len >= 24 ? (alloc_len - 8) / 16 : 1;
+	buf = scsi_get_in_buffer(cmd);
+	while (lba < nr_blocks && n < max_desc) {
+		count = nr_blocks - lba;
+		state = 1;
+		if (lu->attrs.thinprovisioning) {
+			state = sd_vdi_allocated(blu->vdi, lba << lu->blk_shift, &run);
+			if (state < 0) /* the vdi is shorter than the LU */
+				break;
+			if ((run >> lu->blk_shift) < count)
+				count = run >> lu->blk_shift;
+		}
+		if (!count)
+			break;
+		if (count > UINT32_MAX)
+			count = UINT32_MAX;
+		bss_lba_desc(buf, alloc_len, n++, lba, (uint32_t)count, !state);
+		lba += count;
+	}
 
-	len = alloc_len < sizeof(data) ? alloc_len : (uint32_t)sizeof(data);
-	memcpy(scsi_get_in_buffer(cmd), data, len);
-	scsi_set_in_resid_by_actual(cmd, len);
+	memset(hdr, 0, sizeof(hdr));
+	put_unaligned_be32(4 + 16 * n, &hdr[0]); /* PARAMETER DATA LENGTH */
+	memcpy(buf, hdr, alloc_len < 8 ? alloc_len : 8);
+	scsi_set_in_resid_by_actual(cmd, alloc_len < 8 + 16 * n ? alloc_len : 8 + 16 * n);
 	return SAM_STAT_GOOD;
 
 sense:

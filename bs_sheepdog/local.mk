@@ -25,7 +25,7 @@ bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
 	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_range.c \
-	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c \
+	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr.h \
 	$(BSS_COMMON_SOURCES)
@@ -45,6 +45,14 @@ bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_S
 # failure returns.
 bs_sheepdog_tests_test_bss_io_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 TESTS += bs_sheepdog/tests/test_bss_io
+
+# UNMAP, WRITE SAME, B0 and GET LBA STATUS against the same kind of stubs.
+check_PROGRAMS += bs_sheepdog/tests/test_bss_thin
+bs_sheepdog_tests_test_bss_thin_SOURCES = bs_sheepdog/tests/test_bss_thin.c \
+	bs_sheepdog/bss_thin.c bs_sheepdog/bss_range.c bs_sheepdog/bss_io.c \
+	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_sense.c tests/unit/sdl_check.h
+bs_sheepdog_tests_test_bss_thin_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+TESTS += bs_sheepdog/tests/test_bss_thin
 
 TESTS += $(BSS_BATS)
 endif
@@ -67,6 +75,7 @@ BSS_BATS = \
 	tests/bats/bs_caw.bats \
 	tests/bats/bs_errors.bats \
 	tests/bats/bs_conformance.bats \
+	tests/bats/bs_thin.bats \
 	tests/bats/bs_pr.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \

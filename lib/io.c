@@ -696,6 +696,28 @@ int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio
 	return 0;
 }
 
+/* ---- allocation map ---- */
+
+int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run)
+{
+	uint64_t nr = sd_count_data_objs(vdi->size, vdi->shift), idx, end;
+	int mapped;
+
+	if (offset >= vdi->size)
+		return -EINVAL;
+	if (nr > SD_INODE_DATA_INDEX)
+		nr = SD_INODE_DATA_INDEX;
+	idx = offset >> vdi->shift;
+	mapped = idx < nr && vdi->index[idx] != 0;
+	for (end = idx + 1; end < nr && (vdi->index[end] != 0) == mapped; end++)
+		;
+	if (run) {
+		end <<= vdi->shift;
+		*run = (end < vdi->size ? end : vdi->size) - offset;
+	}
+	return mapped;
+}
+
 /* ---- synchronous wrappers ---- */
 
 struct sdl_sync_io {

@@ -4,7 +4,7 @@
  * bats tests can match (an sg_raw for libiscsi).
  *
  *   bss-raw URL CDBHEX [--in N] [--out-byte B --out-len N | --out-file F]
- *           [--dump]
+ *           [--dump] [--resid]
  *
  * CDBHEX is the CDB in hex ("2a000000000000000100").  --in N expects N
  * bytes of data-in; --out-* sends data-out (N bytes of B, or file F).
@@ -12,7 +12,9 @@
  *   status=GOOD
  *   status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00 [info=N]
  *   status=0xNN  (any other SCSI status)
- * and with --dump a second line "data=HEX" with the data-in bytes.
+ * then with --resid a line "resid=none", "resid=under N" or "resid=over N"
+ * (the iSCSI residual of the response), and with --dump a line "data=HEX"
+ * with the data-in bytes.
  * Parses fixed (0x70/0x71) and descriptor (0x72/0x73) sense; info= is the
  * INFORMATION field when VALID (fixed) or an information descriptor is
  * present.
@@ -119,11 +121,11 @@ int main(int argc, char **argv)
 	struct iscsi_url *url;
 	struct scsi_task *task;
 	struct iscsi_data data = { 0, NULL };
-	int cdb_len, i, dump = 0, dir;
+	int cdb_len, i, dump = 0, resid = 0, dir;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: bss-raw URL CDBHEX [--in N] [--out-byte B --out-len N |"
-				" --out-file F] [--dump]\n");
+				" --out-file F] [--dump] [--resid]\n");
 		return 2;
 	}
 	cdb_len = parse_cdb(argv[2], cdb, (int)sizeof(cdb));
@@ -134,6 +136,8 @@ int main(int argc, char **argv)
 	for (i = 3; i < argc; i++) {
 		if (!strcmp(argv[i], "--dump")) {
 			dump = 1;
+		} else if (!strcmp(argv[i], "--resid")) {
+			resid = 1;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--in")) {
 			if (parse_num(argv[++i], &in_len))
 				return 2;
@@ -222,6 +226,14 @@ int main(int argc, char **argv)
 			printf("status=CHECK_CONDITION sense=none\n");
 	} else {
 		printf("status=0x%02x\n", task->status);
+	}
+	if (resid) {
+		if (task->residual_status == SCSI_RESIDUAL_UNDERFLOW)
+			printf("resid=under %zu\n", task->residual);
+		else if (task->residual_status == SCSI_RESIDUAL_OVERFLOW)
+			printf("resid=over %zu\n", task->residual);
+		else
+			printf("resid=none\n");
 	}
 	if (dump && task->status == SCSI_STATUS_GOOD) {
 		printf("data=");

@@ -189,6 +189,20 @@ int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
 int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio_cb cb,
 		       void *opaque);
 
+/*
+ * Allocation map of the vdi, read from the handle's in-memory copy of its
+ * index (no request is sent; safe from a callback).  Returns 1 if the
+ * object holding offset is allocated (stored in this vdi or inherited from
+ * the vdi it was cloned or snapshotted from: reads return stored data), 0
+ * if it is not (reads return zeros), -EINVAL if offset >= sd_vdi_size().
+ * If run is not NULL, *run receives the number of bytes from offset, up to
+ * the end of the vdi, over which the answer stays the same.  The
+ * granularity is one object (sd_vdi_object_size()).  Writes and discards
+ * change the map as they complete; while one is in flight its objects may
+ * show either state.
+ */
+int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run);
+
 /* Synchronous wrappers over the calls above. */
 int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset);
 int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset);

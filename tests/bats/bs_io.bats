@@ -455,15 +455,16 @@ teardown() {
 	[ "$status" -eq 0 ]
 }
 
-@test "bs_io: GET LBA STATUS reports the whole LUN mapped and checks the range" {
+@test "bs_io: GET LBA STATUS of a fresh vdi reports it deallocated and checks the range" {
 	bss_vdi_create vol 16M
 	bss_lun 1 "$(bss_tcp vol)"
-	# 16 MiB = 32768 blocks; from LBA 100: one mapped descriptor of 32668.
+	# 16 MiB = 32768 blocks, nothing written; from LBA 100: one
+	# deallocated descriptor of 32668 (bs_thin.bats has mapped runs).
 	run bss_raw 1 "$(printf '9e12%016x%08x0000' 100 64)" --in 64 --dump
 	[ "${lines[0]}" = "status=GOOD" ]
 	echo "${lines[1]}"
-	# header: length 20; descriptor: LBA 100, 0x7f9c blocks, status 0 (mapped).
-	[ "${lines[1]}" = "data=0000001400000000000000000000006400007f9c00000000" ]
+	# header: length 20; descriptor: LBA 100, 0x7f9c blocks, status 1.
+	[ "${lines[1]}" = "data=0000001400000000000000000000006400007f9c01000000" ]
 	run bss_raw 1 "$(printf '9e12%016x%08x0000' 32768 64)" --in 64
 	[ "$output" = "status=CHECK_CONDITION key=0x05 asc=0x21 ascq=0x00" ]
 	run bss_raw 1 "$(printf '9e12%016x%08x0000' 0x8000000000000000 64)" --in 64

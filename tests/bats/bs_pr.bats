@@ -122,7 +122,7 @@ EOT
 	[ $((16#${data:8:8})) -eq $((48 + len1 + len2)) ]
 }
 
-@test "bs_pr: RESERVATION CONFLICT per type, nexus and opcode (COMPARE AND WRITE, PRE-FETCH), preempt, unit attentions" {
+@test "bs_pr: RESERVATION CONFLICT per type, nexus and opcode (COMPARE AND WRITE, UNMAP, PRE-FETCH), preempt, unit attentions" {
 	run script 1 <<EOT
 login a $IQN:pra
 login b $IQN:prb
@@ -138,6 +138,7 @@ c 35000000000000000000
 c 1a003f00ff00 in=255
 c 000000000000
 c 89000000000000000008000000010000 out=${ZERO512}${ZERO512}
+c 420000000000000018$(printf %02x 0) out=001600100000000000000000000000080000000100000000
 c 34000000000800000100
 b $(prout 4 3 0xbb 0xaa)
 a 000000000000
@@ -162,16 +163,17 @@ EOT
 	[ "$(status_of 9)" = GOOD ]	# MODE SENSE passes WRITE EXCLUSIVE
 	[ "$(status_of 10)" = GOOD ]	# TEST UNIT READY
 	[ "$(status_of 11)" = 0x18 ]	# COMPARE AND WRITE writes
-	[ "$(status_of 12)" = GOOD ]	# PRE-FETCH reads
+	[ "$(status_of 12)" = 0x18 ]	# UNMAP writes
+	[ "$(status_of 13)" = GOOD ]	# PRE-FETCH reads
 	# b preempts a into EXCLUSIVE ACCESS: a gets REGISTRATIONS PREEMPTED
-	[ "$(status_of 13)" = GOOD ]
-	line_of 14 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x2a ascq=0x05'
-	line_of 15 | grep -q 'data=000000030000000800000000000000bb$' # only b's key left
-	[ "$(status_of 16)" = 0x18 ]	# reads conflict under EXCLUSIVE ACCESS
-	[ "$(status_of 17)" = 0x18 ]	# PRE-FETCH too
-	[ "$(status_of 18)" = GOOD ]
-	[ "$(status_of 19)" = GOOD ]	# release
-	[ "$(status_of 20)" = GOOD ]	# no reservation: writes pass again
+	[ "$(status_of 14)" = GOOD ]
+	line_of 15 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x2a ascq=0x05'
+	line_of 16 | grep -q 'data=000000030000000800000000000000bb$' # only b's key left
+	[ "$(status_of 17)" = 0x18 ]	# reads conflict under EXCLUSIVE ACCESS
+	[ "$(status_of 18)" = 0x18 ]	# PRE-FETCH too
+	[ "$(status_of 19)" = GOOD ]
+	[ "$(status_of 20)" = GOOD ]	# release
+	[ "$(status_of 21)" = GOOD ]	# no reservation: writes pass again
 }
 
 @test "bs_pr: RESERVE(6) against registrations, PR commands against RESERVE(6)" {

@@ -3,7 +3,8 @@
  * libsheepdog data path against the fake sheep (tests/unit/sdl_fake.c):
  * split/merge at object boundaries, reply order, holes, allocation races,
  * COW, batched inode updates, READONLY/INODE_INVALIDATED reloads, discard,
- * FUA, the callback contract and allocation-failure injection.
+ * FUA, the allocation map (sd_vdi_allocated), the callback contract and
+ * allocation-failure injection.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -658,6 +659,44 @@ static void test_flush_fua_discard(void)
 	env_close(&e);
 }
 
+/* sd_vdi_allocated(): the in-memory index as runs of objects. */
+static void test_allocated(void)
+{
+	struct env e;
+	uint64_t size = 4 * (uint64_t)OBJ + 512, run = 0;
+	char w[512];
+
+	env_open(&e, size);
+	e.f.auto_serve = 1;
+	memset(w, 'a', sizeof(w));
+	CHECK_EQ(sd_vdi_allocated(e.v, 0, &run), 0);
+	CHECK_EQ(run, size); /* nothing written: one hole to the end */
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), OBJ + 100), 0);
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 2 * OBJ), 0);
+	CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 4 * OBJ), 0); /* the short last object */
+	CHECK_EQ(sd_vdi_allocated(e.v, 0, &run), 0);
+	CHECK_EQ(run, OBJ);
+	CHECK_EQ(sd_vdi_allocated(e.v, 5, &run), 0);
+	CHECK_EQ(run, OBJ - 5);
+	CHECK_EQ(sd_vdi_allocated(e.v, OBJ + 7, &run), 1);
+	CHECK_EQ(run, 2 * OBJ - 7);
+	CHECK_EQ(sd_vdi_allocated(e.v, 3 * OBJ, &run), 0);
+	CHECK_EQ(run, OBJ);
+	CHECK_EQ(sd_vdi_allocated(e.v, 4 * OBJ + 1, &run), 1);
+	CHECK_EQ(run, 511); /* ends at the vdi's size, not the object's */
+	CHECK_EQ(sd_vdi_allocated(e.v, size - 1, NULL), 1);
+	CHECK_EQ(sd_vdi_allocated(e.v, size, &run), -EINVAL);
+	CHECK_EQ(sd_vdi_allocated(e.v, UINT64_MAX, &run), -EINVAL);
+	/* a discard of a whole object shows at once; a partial one does not */
+	CHECK_EQ(sd_vdi_discard(e.v, OBJ, OBJ), 0);
+	CHECK_EQ(sd_vdi_discard(e.v, 100, 2 * OBJ), 0);
+	CHECK_EQ(sd_vdi_allocated(e.v, 0, &run), 0);
+	CHECK_EQ(run, 2 * OBJ);
+	CHECK_EQ(sd_vdi_allocated(e.v, 2 * OBJ, &run), 1);
+	CHECK_EQ(run, OBJ);
+	env_close(&e);
+}
+
 static void test_errors_and_readonly_open(void)
 {
 	struct env e;
@@ -1244,6 +1283,7 @@ int main(void)
 	RUN_TEST(test_readonly_reload_cow, passed, failed);
 	RUN_TEST(test_inode_invalidated, passed, failed);
 	RUN_TEST(test_flush_fua_discard, passed, failed);
+	RUN_TEST(test_allocated, passed, failed);
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);
 	RUN_TEST(test_snapshot_race_repair, passed, failed);
 	RUN_TEST(test_snapshot_race_flush_close, passed, failed);
