@@ -58,6 +58,14 @@ struct bss_lu {
 
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
+
+	/* Capacity changes (bss_main.c): the size the LU was last given. */
+	uint64_t size;
+	uint64_t smaller_size;		/* last smaller vdi size logged, or 0 */
+	struct tgt_work refresh_work;	/* periodic size check (refresh=SEC) */
+	int refresh_armed;		/* refresh_work is on tgt's work list */
+	int refreshing;			/* an sd_vdi_aio_refresh is in flight */
+	unsigned int nr_refresh_errors; /* failed refreshes in a row */
 };
 
 #define BSS_ACB_CACHE 256

@@ -179,6 +179,7 @@ void bss_opts_init(struct bss_opts *o)
 	o->retry_sec = 20;
 	o->connect_timeout_sec = 5;
 	o->max_inflight = 512;
+	o->refresh_sec = 10;
 }
 
 struct bss_opt_desc {
@@ -193,6 +194,7 @@ static const struct bss_opt_desc bss_opt_table[] = {
 	{ "retry", offsetof(struct bss_opts, retry_sec), 0, 3600 },
 	{ "connect_timeout", offsetof(struct bss_opts, connect_timeout_sec), 1, 600 },
 	{ "max_inflight", offsetof(struct bss_opts, max_inflight), 1, 65536 },
+	{ "refresh", offsetof(struct bss_opts, refresh_sec), 0, 86400 },
 };
 
 static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char *err,
@@ -218,7 +220,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight)",
+			"connect_timeout, max_inflight, refresh)",
 			(int)klen, s);
 }
 

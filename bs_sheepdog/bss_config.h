@@ -52,6 +52,9 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *                      (0: no window, I/O fails at the first error)
  *   connect_timeout=SEC  one connect attempt (bounds open) 5     1..600
  *   max_inflight=N     sheep requests in flight per LUN    512   1..65536
+ *   refresh=SEC        re-read the vdi's size (a `dog vdi  10    0..86400
+ *                      resize` elsewhere) every SEC seconds
+ *                      (0: only on `tgtadm --op update ... path=`)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -67,6 +70,7 @@ struct bss_opts {
 	unsigned int retry_sec;
 	unsigned int connect_timeout_sec;
 	unsigned int max_inflight;
+	unsigned int refresh_sec;
 };
 
 void bss_opts_init(struct bss_opts *o);

@@ -57,7 +57,8 @@ TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 BSS_BATS = \
 	tests/bats/bs_io.bats \
 	tests/bats/bs_errors.bats \
-	tests/bats/bs_conformance.bats
+	tests/bats/bs_conformance.bats \
+	tests/bats/bs_resize.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \
