@@ -120,6 +120,9 @@ void bss_acb_cache_free(struct bss_lu *blu);
 /* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
 void bss_sbc_override(struct scsi_lu *lu);
 
+/* bss_defect.c: per-LU READ DEFECT DATA (10)/(12), empty lists (bs_open). */
+void bss_defect_override(struct scsi_lu *lu);
+
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);
 

@@ -233,6 +233,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu);
 	bss_sbc_override(lu);
+	bss_defect_override(lu);
 
 	/*
 	 * There is no file: core's only user of lu->fd, GET LBA STATUS, is
@@ -357,6 +358,8 @@ void register_bs_module(void)
 		READ_16,
 		READ_6,
 		READ_CAPACITY,
+		READ_DEFECT_DATA,
+		0xb7, /* READ DEFECT DATA (12): tgt's scsi.h has no name for it */
 		RELEASE,
 		REPORT_LUNS,
 		REQUEST_SENSE,

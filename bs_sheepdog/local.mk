@@ -25,6 +25,7 @@ bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
 	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c \
+	bs_sheepdog/bss_defect.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \

@@ -87,6 +87,12 @@ run_family() {
 	done
 }
 
+# tgt core has no READ DEFECT DATA: the module answers it (empty lists).
+@test "bs_conformance: ReadDefectData10 ReadDefectData12 (module handler)" {
+	run_family 1 ReadDefectData10
+	run_family 1 ReadDefectData12
+}
+
 @test "bs_conformance: ReportSupportedOpcodes" {
 	run_family 1 ReportSupportedOpcodes 2
 }
