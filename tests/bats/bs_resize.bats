@@ -138,10 +138,11 @@ check_io_ends() { # OLD_BLOCKS NEW_BLOCKS
 	expect_ua a
 	[ "$(sess_blocks a)" -eq 32768 ]
 	expect_good a
-	# b's first command, whatever it is, gets the unit attention too
-	run sess_cmd b "$RC16" 32
-	echo "$output"
-	[[ "$output" == "status=CHECK_CONDITION key=0x06 asc=0x2a ascq=0x09"* ]]
+	# b's first command gets the unit attention too.  A TEST UNIT READY:
+	# tgtd 1.0.85 answers a unit attention on a data-in command with its
+	# data-in buffer sent unwritten (valgrind flags it, with rdwr and no
+	# module loaded as well), which would fail the valgrind phase.
+	expect_ua b
 	[ "$(sess_blocks b)" -eq 32768 ]
 
 	check_io_ends 16384 32768
