@@ -26,17 +26,43 @@
 #include "bss_config.h"
 #include "bss_sense.h"
 
+/* A byte range of an LU held by a command (bss_range.c). */
+struct bss_range {
+	struct list_head entry; /* on bss_lu.ranges, FIFO: granted and waiting */
+	uint64_t start, end;	/* bytes, [start, end) */
+	int excl;		/* exclusive (read-modify-write) or shared */
+	int granted;
+	void (*granted_cb)(struct bss_range *r); /* a waiter's grant */
+};
+
+struct bss_aiocb;
+/* The next thing a command does: submit library requests, or finish. */
+typedef void (*bss_step_fn)(struct bss_aiocb *acb, int err);
+
 /* One SCSI command in the module. */
 struct bss_aiocb {
 	struct list_head entry; /* on bss_lu.inflight / done / free_acbs */
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
-	int phase;	 /* enum bss_phase (bss_io.c) */
-	int is_write;	 /* the current phase writes (for sense) */
-	uint64_t offset; /* bytes */
-	size_t length;	 /* bytes */
-	void *tmp;	 /* verify read-back buffer, malloc'ed */
-	int err;	 /* deferred completion: negative errno */
+	int phase;	    /* enum bss_phase (bss_io.c) */
+	int is_write;	    /* the current phase writes (for sense) */
+	uint64_t offset;    /* bytes */
+	size_t length;	    /* bytes */
+	void *buf;	    /* data buffer of the first step */
+	unsigned int flags; /* SD_AIO_* of the first step */
+	void *tmp;	    /* verify read-back buffer, malloc'ed */
+	int err;	    /* deferred completion: negative errno */
+
+	/* Runs once the range is granted (bss_acb_start). */
+	void (*start)(struct bss_aiocb *acb);
+	struct bss_range range;
+	int locked; /* range is on blu->ranges */
+
+	/* Fan-out of one step (bss_step_*): library requests still out, the
+	 * first error among them, and what runs when the last one is back. */
+	unsigned int pending;
+	int step_err;
+	bss_step_fn step_done;
 };
 
 struct bss_lu {
@@ -55,6 +81,10 @@ struct bss_lu {
 	unsigned int peak_inflight; /* high-water mark, logged at close */
 	unsigned int nr_free;
 	struct event_data done_ev; /* tgt scheduled event draining `done` */
+
+	struct list_head ranges;     /* bss_range, granted and waiting */
+	unsigned int nr_excl_ranges; /* exclusive ones among them */
+	unsigned int nr_prefetch_bg; /* detached PRE-FETCH acbs (bss_caw.c) */
 
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
@@ -94,7 +124,8 @@ static inline struct bss_lu *bss_lu_of(struct scsi_lu *lu)
 /*
  * tgt's bs_cmd_submit (main thread).  Returns:
  *   0                  the command is either complete already (not marked
- *                      async: transfer length 0, PRE-FETCH; core answers GOOD)
+ *                      async: transfer length 0, PRE-FETCH with IMMED; core
+ *                      answers GOOD)
  *                      or marked async and completed later, exactly once,
  *                      with target_cmd_io_done(), never from inside this call;
  *   BSS_SUBMIT_FAILED  nothing was started and the command is not async
@@ -116,6 +147,62 @@ void bss_done_event_cb(struct event_data *ev);
 
 /* Free the acb cache (bs_exit). */
 void bss_acb_cache_free(struct bss_lu *blu);
+
+/* A zeroed acb for cmd (from the LU's cache), or NULL.  cmd may be NULL
+ * for work detached from any command (a PRE-FETCH with IMMED): begin and
+ * finish then leave tgt alone; such an acb must never reach
+ * bss_acb_fail. */
+struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd);
+/* Mark cmd async and put acb on blu->inflight: from here on the command
+ * ends exactly once, through bss_acb_finish/bss_acb_fail/bss_acb_defer. */
+void bss_acb_begin(struct bss_aiocb *acb);
+
+/*
+ * Run acb->start once [offset, offset + length) is held, shared or
+ * exclusive (excl).  The acb must be on blu->inflight and the command
+ * marked async.  start runs now or, if an overlapping exclusive range is
+ * held or waited for, from the completion that releases it; the range is
+ * released when the command finishes.  length 0 takes no range.
+ */
+void bss_acb_start(struct bss_aiocb *acb, int excl);
+
+/*
+ * Fan-out: bss_step_begin(acb, done); for each library request pass
+ * bss_step_cb as callback and acb as opaque, then account its submit
+ * return with bss_step_add(acb, ret); then bss_step_end(acb).  done(acb,
+ * err) runs once, after every accepted request completed, with the first
+ * error (submit or completion) or 0; never from inside bss_step_end (it is
+ * deferred to the LU's done event when nothing was accepted), so a step
+ * may be started from bs_cmd_submit or from a replaced core handler.
+ */
+void bss_step_begin(struct bss_aiocb *acb, bss_step_fn done);
+void bss_step_add(struct bss_aiocb *acb, int submit_ret);
+void bss_step_end(struct bss_aiocb *acb);
+void bss_step_cb(struct sd_vdi *vdi, int ret, void *opaque);
+
+/* Complete with GOOD, or with the sense for a negative errno. */
+void bss_acb_finish(struct bss_aiocb *acb, int status);
+void bss_acb_fail(struct bss_aiocb *acb, int err);
+/* Complete from the LU's done event (never inside bs_cmd_submit): with
+ * acb->step_done(acb, err) if set, else as bss_acb_fail(acb, err). */
+void bss_acb_defer(struct bss_aiocb *acb, int err);
+
+/* bss_range.c: 1 if granted now, 0 if r waits (granted_cb runs later). */
+int bss_range_lock(struct bss_lu *blu, struct bss_range *r, uint64_t start, uint64_t len, int excl,
+		   void (*granted)(struct bss_range *r));
+void bss_range_unlock(struct bss_lu *blu, struct bss_range *r);
+
+/* The caching mode page's WCE bit (1 if the page is missing). */
+int bss_write_cache_enabled(struct scsi_lu *lu);
+
+/* bss_caw.c: COMPARE AND WRITE, ORWRITE 16, PRE-FETCH 10/16.  The submits
+ * are bss_cmd_submit's for those opcodes (same returns); bss_caw_override
+ * replaces core's COMPARE AND WRITE and PRE-FETCH handlers and fixes the
+ * reservation conflict bits of COMPARE AND WRITE and ORWRITE in the LU's
+ * own SBC template (called by bss_sbc_override). */
+int bss_orwrite_submit(struct scsi_cmd *cmd);
+int bss_prefetch_submit(struct scsi_cmd *cmd);
+void bss_caw_override(struct scsi_lu *lu);
 
 /* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
 void bss_sbc_override(struct scsi_lu *lu);

@@ -24,7 +24,7 @@ enum bss_phase {
 	BSS_PH_FLUSH,	     /* SYNCHRONIZE CACHE */
 };
 
-static struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd)
+struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd)
 {
 	struct bss_aiocb *acb;
 
@@ -67,19 +67,36 @@ void bss_acb_cache_free(struct bss_lu *blu)
 	blu->nr_free = 0;
 }
 
-/* Hand the command back to core; sense (if any) is already built. */
-static void bss_finish(struct bss_aiocb *acb, int status)
+void bss_acb_begin(struct bss_aiocb *acb)
+{
+	struct bss_lu *blu = acb->blu;
+
+	if (acb->cmd) /* NULL: a detached PRE-FETCH (bss_caw.c) */
+		set_cmd_async(acb->cmd);
+	if (++blu->nr_inflight > blu->peak_inflight)
+		blu->peak_inflight = blu->nr_inflight;
+	list_add_tail(&acb->entry, &blu->inflight);
+}
+
+/* Hand the command back to core; sense (if any) is already built.  The
+ * range goes first: releasing it may start commands that waited for it. */
+void bss_acb_finish(struct bss_aiocb *acb, int status)
 {
 	struct bss_lu *blu = acb->blu;
 	struct scsi_cmd *cmd = acb->cmd;
 
 	list_del(&acb->entry);
 	blu->nr_inflight--;
+	if (acb->locked) {
+		acb->locked = 0;
+		bss_range_unlock(blu, &acb->range);
+	}
 	bss_acb_put(blu, acb);
-	target_cmd_io_done(cmd, status);
+	if (cmd)
+		target_cmd_io_done(cmd, status);
 }
 
-static void bss_fail(struct bss_aiocb *acb, int err)
+void bss_acb_fail(struct bss_aiocb *acb, int err)
 {
 	struct bss_lu *blu = acb->blu;
 	struct scsi_cmd *cmd = acb->cmd;
@@ -97,7 +114,7 @@ static void bss_fail(struct bss_aiocb *acb, int err)
 	if (!acb->is_write)
 		scsi_set_in_resid_by_actual(cmd, 0);
 	sense_data_build(cmd, s.key, s.asc);
-	bss_finish(acb, SAM_STAT_CHECK_CONDITION);
+	bss_acb_finish(acb, SAM_STAT_CHECK_CONDITION);
 }
 
 /* First differing byte of buf against the expected data, or -1. */
@@ -133,13 +150,13 @@ static void bss_compare_done(struct bss_aiocb *acb)
 	int64_t pos = bss_first_mismatch(acb, scsi_get_out_buffer(cmd), expect_len);
 
 	if (pos < 0) {
-		bss_finish(acb, SAM_STAT_GOOD);
+		bss_acb_finish(acb, SAM_STAT_GOOD);
 		return;
 	}
 	/* INFORMATION = offset of the first differing byte (SBC VERIFY). */
 	sense_data_build_with_info(cmd, MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY_OPERATION,
 				   (uint64_t)pos);
-	bss_finish(acb, SAM_STAT_CHECK_CONDITION);
+	bss_acb_finish(acb, SAM_STAT_CHECK_CONDITION);
 }
 
 /* libsheepdog completion, from sd_cluster_service() on the main thread. */
@@ -148,7 +165,7 @@ static void bss_aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	struct bss_aiocb *acb = opaque;
 
 	if (ret < 0) {
-		bss_fail(acb, ret);
+		bss_acb_fail(acb, ret);
 		return;
 	}
 
@@ -156,23 +173,23 @@ static void bss_aio_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	case BSS_PH_WRITE_VERIFY:
 		acb->tmp = malloc(acb->length);
 		if (!acb->tmp) {
-			bss_fail(acb, -ENOMEM);
+			bss_acb_fail(acb, -ENOMEM);
 			return;
 		}
 		acb->phase = BSS_PH_COMPARE;
 		acb->is_write = 0;
 		ret = sd_vdi_aio_read(vdi, acb->tmp, acb->length, acb->offset, bss_aio_cb, acb);
 		if (ret < 0)
-			bss_fail(acb, ret);
+			bss_acb_fail(acb, ret);
 		return;
 	case BSS_PH_COMPARE:
 	case BSS_PH_COMPARE_SAME: bss_compare_done(acb); return;
-	default: bss_finish(acb, SAM_STAT_GOOD); return;
+	default: bss_acb_finish(acb, SAM_STAT_GOOD); return;
 	}
 }
 
 /* The caching mode page's WCE bit (tgt default 1; tgt-admin can clear it). */
-static int bss_write_cache_enabled(struct scsi_lu *lu)
+int bss_write_cache_enabled(struct scsi_lu *lu)
 {
 	struct mode_pg *pg = find_mode_page(lu, 0x08, 0);
 
@@ -196,15 +213,118 @@ static int bss_submit_acb(struct bss_aiocb *acb, void *buf, unsigned int flags)
 	return -EINVAL;
 }
 
+/* acb->start of the plain commands: one library request. */
+static void bss_start_one(struct bss_aiocb *acb)
+{
+	int ret = bss_submit_acb(acb, acb->buf, acb->flags);
+
+	/* Refused up front (e.g. -ENOMEM, -EROFS): complete with the precise
+	 * sense from the main loop, never from here. */
+	if (ret < 0)
+		bss_acb_defer(acb, ret);
+}
+
+void bss_acb_defer(struct bss_aiocb *acb, int err)
+{
+	struct bss_lu *blu = acb->blu;
+
+	acb->err = err;
+	list_del(&acb->entry);
+	list_add_tail(&acb->entry, &blu->done);
+	tgt_add_sched_event(&blu->done_ev);
+}
+
 void bss_done_event_cb(struct event_data *ev)
 {
 	struct bss_lu *blu = ev->data;
 	struct bss_aiocb *acb;
+	bss_step_fn fn;
 
 	while (!list_empty(&blu->done)) {
 		acb = list_first_entry(&blu->done, struct bss_aiocb, entry);
-		bss_fail(acb, acb->err);
+		list_del(&acb->entry);
+		list_add_tail(&acb->entry, &blu->inflight);
+		fn = acb->step_done;
+		acb->step_done = NULL;
+		if (fn)
+			fn(acb, acb->err);
+		else
+			bss_acb_fail(acb, acb->err);
 	}
+}
+
+static void bss_range_granted(struct bss_range *r)
+{
+	struct bss_aiocb *acb = container_of(r, struct bss_aiocb, range);
+
+	acb->start(acb);
+}
+
+void bss_acb_start(struct bss_aiocb *acb, int excl)
+{
+	struct bss_lu *blu = acb->blu;
+
+	/* No vdi: a failed `--params path=` left the LU without one, and
+	 * core still sends commands to an offline, non-removable LU. */
+	if (!blu->opened) {
+		bss_acb_defer(acb, -ENODEV);
+		return;
+	}
+	if (!acb->length) {
+		acb->start(acb);
+		return;
+	}
+	acb->locked = 1;
+	if (bss_range_lock(blu, &acb->range, acb->offset, acb->length, excl, bss_range_granted))
+		acb->start(acb);
+}
+
+void bss_step_begin(struct bss_aiocb *acb, bss_step_fn done)
+{
+	acb->pending = 1; /* held until bss_step_end */
+	acb->step_err = 0;
+	acb->step_done = done;
+}
+
+void bss_step_add(struct bss_aiocb *acb, int submit_ret)
+{
+	if (submit_ret < 0) {
+		if (!acb->step_err)
+			acb->step_err = submit_ret;
+		return;
+	}
+	acb->pending++;
+}
+
+static void bss_step_put(struct bss_aiocb *acb, int from_end)
+{
+	bss_step_fn fn;
+
+	if (--acb->pending)
+		return;
+	if (from_end) {
+		/* nothing is out: finish from the main loop, not from here */
+		bss_acb_defer(acb, acb->step_err);
+		return;
+	}
+	fn = acb->step_done;
+	acb->step_done = NULL;
+	fn(acb, acb->step_err);
+}
+
+void bss_step_end(struct bss_aiocb *acb)
+{
+	bss_step_put(acb, 1);
+}
+
+void bss_step_cb(struct sd_vdi *vdi, int ret, void *opaque)
+{
+	struct bss_aiocb *acb = opaque;
+
+	(void)vdi;
+	if (ret < 0 && !acb->step_err)
+		acb->step_err = ret;
+	bss_step_put(acb, 0);
 }
 
 void bss_cluster_event_cb(int fd, int events, void *data)
@@ -238,7 +358,7 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 	unsigned int flags = 0;
 	void *buf = NULL;
 	size_t blksize = (size_t)1 << lu->blk_shift;
-	int phase, is_write = 0, ret;
+	int phase, is_write = 0;
 	size_t len = 0;
 
 	switch (op) {
@@ -296,10 +416,9 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 		phase = BSS_PH_FLUSH;
 		is_write = 1; /* a failed flush is a failed write */
 		break;
+	case ORWRITE_16: return bss_orwrite_submit(cmd);
 	case PRE_FETCH_10:
-	case PRE_FETCH_16:
-		/* No cache to load: GOOD is the "not cached" answer. */
-		return 0;
+	case PRE_FETCH_16: return bss_prefetch_submit(cmd);
 	default:
 		eprintf("%s: unexpected opcode 0x%02x reached the backend\n", blu->label, op);
 		return BSS_SUBMIT_FAILED;
@@ -326,20 +445,12 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 		buf = acb->tmp;
 	}
 
-	set_cmd_async(cmd);
-	if (++blu->nr_inflight > blu->peak_inflight)
-		blu->peak_inflight = blu->nr_inflight;
-	/* No vdi: a failed `--params path=` left the LU without one, and
-	 * core still sends commands to an offline, non-removable LU. */
-	ret = blu->opened ? bss_submit_acb(acb, buf, flags) : -ENODEV;
-	if (ret < 0) {
-		/* Refused up front (e.g. -ENOMEM, -EROFS): complete with the
-		 * precise sense from the main loop, never from here. */
-		acb->err = ret;
-		list_add_tail(&acb->entry, &blu->done);
-		tgt_add_sched_event(&blu->done_ev);
-		return 0;
-	}
-	list_add_tail(&acb->entry, &blu->inflight);
+	acb->buf = buf;
+	acb->flags = flags;
+	acb->start = bss_start_one;
+	bss_acb_begin(acb);
+	/* Plain reads and writes share their range; SYNCHRONIZE CACHE has
+	 * none (length 0). */
+	bss_acb_start(acb, 0);
 	return 0;
 }

@@ -47,6 +47,7 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 	INIT_LIST_HEAD(&blu->inflight);
 	INIT_LIST_HEAD(&blu->done);
 	INIT_LIST_HEAD(&blu->free_acbs);
+	INIT_LIST_HEAD(&blu->ranges);
 	tgt_init_sched_event(&blu->done_ev, bss_done_event_cb, blu);
 	INIT_LIST_HEAD(&blu->refresh_work.entry);
 	blu->refresh_work.func = bss_refresh_work;
@@ -335,13 +336,15 @@ static struct backingstore_template bss_template = {
  * Called by tgtd's bs_init() after dlopen (the only exported symbol).
  * The map lists every opcode core must reach for an SBC disk: opcodes
  * missing from it get INVALID OPERATION CODE before any handler runs.
- * Left out on purpose: COMPARE AND WRITE (core disables it anyway),
- * ORWRITE, WRITE SAME and UNMAP (not implemented by this backend).
+ * COMPARE AND WRITE reaches the module's own handler (bss_caw.c), not
+ * core's spc_illegal_op.  Left out on purpose: WRITE SAME and UNMAP (not
+ * implemented by this backend).
  */
 void register_bs_module(void)
 {
 	unsigned char opcodes[] = {
 		ALLOW_MEDIUM_REMOVAL,
+		COMPARE_AND_WRITE,
 		FORMAT_UNIT,
 		INQUIRY,
 		MAINT_PROTOCOL_IN,
@@ -349,6 +352,7 @@ void register_bs_module(void)
 		MODE_SELECT_10,
 		MODE_SENSE,
 		MODE_SENSE_10,
+		ORWRITE_16,
 		PERSISTENT_RESERVE_IN,
 		PERSISTENT_RESERVE_OUT,
 		PRE_FETCH_10,

@@ -97,6 +97,7 @@ void bss_sbc_override(struct scsi_lu *lu)
 
 	if (lu->dev_type_template.type != TYPE_DISK)
 		return;
+	bss_caw_override(lu);
 	op = &lu->dev_type_template.ops[SERVICE_ACTION_IN];
 	if (!op->service_actions || op->service_actions == g_bss_sai)
 		return;

@@ -24,8 +24,8 @@ if BUILD_BS_SHEEPDOG
 bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
-	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c \
-	bs_sheepdog/bss_defect.c \
+	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_range.c \
+	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_defect.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
@@ -35,8 +35,8 @@ EXTRA_bs_sheepdog_bs_sheepdog_la_DEPENDENCIES = bs_sheepdog/bs_sheepdog.map
 
 # Data path against stubs of tgt core and a fake libsheepdog.
 check_PROGRAMS += bs_sheepdog/tests/test_bss_io
-bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c \
-	bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c \
+bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c bs_sheepdog/bss_range.c \
+	bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c bs_sheepdog/bss_caw.c \
 	tests/unit/sdl_check.h
 bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 # The test fails chosen malloc() calls of bss_io.c to reach submit's
@@ -57,6 +57,7 @@ TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 
 BSS_BATS = \
 	tests/bats/bs_io.bats \
+	tests/bats/bs_caw.bats \
 	tests/bats/bs_errors.bats \
 	tests/bats/bs_conformance.bats \
 	tests/bats/bs_resize.bats

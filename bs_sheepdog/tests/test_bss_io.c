@@ -11,7 +11,11 @@
  * an LU without a vdi; zero-length commands; many commands in flight
  * completed out of order; what submit returns when it cannot start a
  * command (malloc failures, as core's callers read it); SYNCHRONIZE CACHE
- * without a transfer length; GET LBA STATUS.
+ * without a transfer length; GET LBA STATUS; COMPARE AND WRITE (core's
+ * checks in the replaced handler, match, MISCOMPARE offset with nothing
+ * written, exclusive range: overlapping commands wait for it and it waits
+ * for them), ORWRITE, PRE-FETCH (windowed reads, IMMED detached, read-only
+ * LU).
  */
 #include "../bss.h"
 #include "../../tests/unit/sdl_check.h"
@@ -89,6 +93,14 @@ void tgt_remove_sched_event(struct event_data *evt)
 {
 	if (g_sched == evt)
 		g_sched = NULL;
+}
+
+static int g_reserved; /* device_reserved(): SCSI-2 reservation conflict */
+
+int device_reserved(struct scsi_cmd *cmd)
+{
+	(void)cmd;
+	return g_reserved;
 }
 
 uint32_t scsi_rw_count(uint8_t *scb)
@@ -198,6 +210,14 @@ static void fake_complete(int i, int ret)
 	g_req[i].cb(g_vdi, ret, g_req[i].opaque);
 }
 
+/* Complete a read with every byte set to c. */
+static void fake_complete_fill(int i, int c)
+{
+	if (i < g_nr_req && g_req[i].type == FAKE_READ)
+		memset(g_req[i].buf, c, g_req[i].count);
+	fake_complete(i, 0);
+}
+
 /* ---- fixtures ------------------------------------------------------------ */
 
 static struct scsi_lu *g_lu;
@@ -217,6 +237,7 @@ static void lu_setup(void)
 	INIT_LIST_HEAD(&g_blu->inflight);
 	INIT_LIST_HEAD(&g_blu->done);
 	INIT_LIST_HEAD(&g_blu->free_acbs);
+	INIT_LIST_HEAD(&g_blu->ranges);
 	g_blu->done_ev.sched_handler = bss_done_event_cb;
 	g_blu->done_ev.data = g_blu;
 	snprintf(g_blu->label, sizeof(g_blu->label), "test");
@@ -676,6 +697,467 @@ static void test_get_lba_status(void)
 	lu_teardown();
 }
 
+static int g_granted[8];
+
+static void range_granted(struct bss_range *r)
+{
+	g_granted[r->start / 100]++;
+}
+
+/* Ranges: shared ones overlap freely, an exclusive one waits for every
+ * overlapping range ahead of it and blocks overlapping ones behind it
+ * (FIFO), disjoint ranges never wait. */
+static void test_range_lock(void)
+{
+	struct bss_range r[8];
+
+	lu_setup();
+	memset(g_granted, 0, sizeof(g_granted));
+	CHECK(bss_range_lock(g_blu, &r[0], 0, 150, 0, range_granted) == 1);   /* [0,150) sh */
+	CHECK(bss_range_lock(g_blu, &r[1], 100, 100, 0, range_granted) == 1); /* [100,200) sh */
+	CHECK(bss_range_lock(g_blu, &r[2], 200, 50, 1, range_granted) == 1);  /* disjoint ex */
+	CHECK(bss_range_lock(g_blu, &r[3], 300, 100, 1, range_granted) == 1); /* disjoint ex */
+	CHECK(bss_range_lock(g_blu, &r[4], 400, 100, 1, range_granted) == 1); /* adjacent: ok */
+	CHECK(bss_range_lock(g_blu, &r[5], 500, 10, 1, range_granted) == 1);
+	bss_range_unlock(g_blu, &r[5]);
+	CHECK(bss_range_lock(g_blu, &r[5], 500, 10, 1, range_granted) == 1);
+	bss_range_unlock(g_blu, &r[5]);
+	bss_range_unlock(g_blu, &r[2]);
+	bss_range_unlock(g_blu, &r[3]);
+	bss_range_unlock(g_blu, &r[4]);
+
+	/* exclusive [140,160) overlaps both shared ones */
+	CHECK(bss_range_lock(g_blu, &r[6], 140, 20, 1, range_granted) == 0);
+	/* a shared one behind it that overlaps it waits too (no starvation) */
+	CHECK(bss_range_lock(g_blu, &r[7], 150, 5, 0, range_granted) == 0);
+	/* ... a shared one that does not overlap it does not */
+	CHECK(bss_range_lock(g_blu, &r[5], 500, 10, 0, range_granted) == 1);
+	bss_range_unlock(g_blu, &r[0]);
+	CHECK(g_granted[1] == 0 && r[6].granted == 0);
+	bss_range_unlock(g_blu, &r[1]);
+	CHECK(g_granted[1] == 1 && r[6].granted == 1);
+	CHECK(r[7].granted == 0);
+	bss_range_unlock(g_blu, &r[6]);
+	CHECK(r[7].granted == 1);
+	bss_range_unlock(g_blu, &r[7]);
+	bss_range_unlock(g_blu, &r[5]);
+	CHECK(list_empty(&g_blu->ranges) && g_blu->nr_excl_ranges == 0);
+	lu_teardown();
+}
+
+/* ---- COMPARE AND WRITE, ORWRITE, PRE-FETCH (bss_caw.c) ------------------ */
+
+static int (*g_caw)(int, struct scsi_cmd *);
+static int (*g_prefetch)(int, struct scsi_cmd *);
+
+static void caw_setup(void)
+{
+	lu_setup();
+	g_reserved = 0;
+	g_lu->dev_type_template.ops[COMPARE_AND_WRITE].cmd_perform = NULL;
+	bss_sbc_override(g_lu);
+	g_caw = g_lu->dev_type_template.ops[COMPARE_AND_WRITE].cmd_perform;
+	g_prefetch = g_lu->dev_type_template.ops[PRE_FETCH_16].cmd_perform;
+}
+
+/* A COMPARE AND WRITE of n blocks at lba with data-out of out_blocks. */
+static struct tcmd *caw_new(uint64_t lba, unsigned int n, unsigned int out_blocks, uint8_t flags)
+{
+	uint8_t cdb[16] = { COMPARE_AND_WRITE, flags };
+	struct tcmd *t;
+
+	put_unaligned_be64(lba, &cdb[2]);
+	cdb[13] = (uint8_t)n;
+	t = cmd_new(cdb, 16, 0, out_blocks, 1);
+	t->cmd.offset = 0; /* the handler sets it, core does not */
+	t->cmd.tl = 0;
+	return t;
+}
+
+static int caw_perform(struct tcmd *t)
+{
+	int ret;
+
+	g_in_submit = 1;
+	ret = g_caw(0, &t->cmd);
+	g_in_submit = 0;
+	return ret;
+}
+
+static void test_caw_checks(void)
+{
+	struct device_type_operations *ops;
+	struct tcmd *t;
+	size_t i;
+	static const struct {
+		uint64_t lba;
+		unsigned int n, out;
+		uint8_t flags;
+		int ro, key, asc;
+	} cases[] = {
+		{ 0, 1, 2, 0x20, 0, ILLEGAL_REQUEST, 0x2400 },		 /* WRPROTECT */
+		{ 0, 1, 2, 0, 1, DATA_PROTECT, 0x2700 },		 /* read-only LU */
+		{ 0, 129, 258, 0, 0, ILLEGAL_REQUEST, 0x2400 },		 /* > MAX CAW LENGTH */
+		{ (64 << 11) - 1, 2, 4, 0, 0, ILLEGAL_REQUEST, 0x2100 }, /* past the end */
+		{ UINT64_MAX, 1, 2, 0, 0, ILLEGAL_REQUEST, 0x2100 },	 /* overflow */
+		{ 64 << 11, 0, 0, 0, 0, ILLEGAL_REQUEST, 0x2100 },	 /* 0 blocks, past */
+		{ 0, 2, 2, 0, 0, ILLEGAL_REQUEST, 0x2400 },		 /* data-out too short */
+		{ 0, 1, 3, 0, 0, ILLEGAL_REQUEST, 0x2400 },		 /* data-out too long */
+	};
+
+	caw_setup();
+	ops = g_lu->dev_type_template.ops;
+	CHECK(g_caw != NULL && g_prefetch != NULL);
+	CHECK(ops[PRE_FETCH_10].cmd_perform == g_prefetch);
+	CHECK_EQ(ops[COMPARE_AND_WRITE].pr_conflict_bits,
+		 PR_WE_FA | PR_EA_FA | PR_WE_FN | PR_EA_FN);
+	CHECK_EQ(ops[ORWRITE_16].pr_conflict_bits, PR_WE_FA | PR_EA_FA | PR_WE_FN | PR_EA_FN);
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		g_lu->attrs.readonly = cases[i].ro;
+		t = caw_new(cases[i].lba, cases[i].n, cases[i].out, cases[i].flags);
+		CHECK_EQ(caw_perform(t), SAM_STAT_CHECK_CONDITION);
+		CHECK(!cmd_async(&t->cmd));
+		CHECK_EQ(sense_key(t), cases[i].key);
+		CHECK_EQ(sense_asc(t), cases[i].asc);
+		cmd_free(t);
+	}
+	g_lu->attrs.readonly = 0;
+	CHECK_EQ(g_nr_req, 0);
+
+	/* SCSI-2 reservation held by another nexus */
+	g_reserved = 1;
+	t = caw_new(0, 1, 2, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_RESERVATION_CONFLICT);
+	cmd_free(t);
+	g_reserved = 0;
+
+	/* 0 blocks: GOOD without I/O, not async */
+	t = caw_new(10, 0, 0, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
+	cmd_free(t);
+
+	/* the last block is in range */
+	t = caw_new((64 << 11) - 1, 1, 2, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(cmd_async(&t->cmd) && g_nr_req == 1);
+	CHECK(g_req[0].offset == (64ULL << 20) - 512 && g_req[0].count == 512);
+	fake_complete_fill(0, 0); /* zeros match the zeroed data-out */
+	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_WRITE);
+	fake_complete(1, 0);
+	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	cmd_free(t);
+
+	/* no acb: HARDWARE ERROR, synchronously */
+	t = caw_new(0, 1, 2, 0);
+	g_malloc_fail = 1;
+	CHECK_EQ(caw_perform(t), SAM_STAT_CHECK_CONDITION);
+	CHECK(!cmd_async(&t->cmd) && sense_key(t) == HARDWARE_ERROR);
+	g_malloc_fail = 0;
+	cmd_free(t);
+	lu_teardown();
+}
+
+static void test_caw_match_and_miscompare(void)
+{
+	struct tcmd *t;
+
+	caw_setup();
+	/* 3 blocks across the 4 MiB object boundary, FUA */
+	t = caw_new(8191, 3, 6, 0x08);
+	memset(t->data, 'A', 1536);
+	memset(t->data + 1536, 'B', 1536);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(cmd_async(&t->cmd) && g_done_calls == 0 && g_done_in_submit == 0);
+	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ);
+	CHECK(g_req[0].offset == 8191ULL * 512 && g_req[0].count == 1536);
+	memset(g_req[0].buf, 'A', 1536);
+	fake_complete(0, 0);
+	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_WRITE && g_req[1].flags == SD_AIO_FUA);
+	CHECK(g_req[1].offset == 8191ULL * 512 && g_req[1].count == 1536);
+	CHECK(g_req[1].buf == t->data + 1536);
+	CHECK_EQ(g_done_calls, 0);
+	fake_complete(1, 0);
+	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	cmd_free(t);
+
+	/* differs at byte 1000: MISCOMPARE, INFORMATION 1000, nothing written */
+	t = caw_new(8191, 3, 6, 0);
+	memset(t->data, 'A', 1536);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	memset(g_req[2].buf, 'A', 1536);
+	((uint8_t *)g_req[2].buf)[1000] = 'C';
+	fake_complete(2, 0);
+	CHECK_EQ(g_nr_req, 3);
+	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == MISCOMPARE && sense_asc(t) == 0x1d00);
+	CHECK((t->cmd.sense_buffer[0] & 0x80) && bss_get_be(&t->cmd.sense_buffer[3], 4) == 1000);
+	cmd_free(t);
+
+	/* first byte differs: INFORMATION 0 (still VALID) */
+	t = caw_new(0, 1, 2, 0);
+	memset(t->data, 'A', 512);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	fake_complete_fill(3, 0);
+	CHECK(sense_key(t) == MISCOMPARE && (t->cmd.sense_buffer[0] & 0x80));
+	CHECK_EQ(bss_get_be(&t->cmd.sense_buffer[3], 4), 0);
+	cmd_free(t);
+
+	/* the read fails: UNRECOVERED READ ERROR; the write fails: WRITE ERROR */
+	t = caw_new(0, 1, 2, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	fake_complete(4, -EIO);
+	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	cmd_free(t);
+	t = caw_new(0, 1, 2, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	fake_complete_fill(5, 0);
+	fake_complete(6, -EIO);
+	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x0c00);
+	cmd_free(t);
+
+	/* the read refused at submit: completed from the done event */
+	t = caw_new(0, 1, 2, 0);
+	g_refuse = -ENOMEM;
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(cmd_async(&t->cmd) && g_done_calls == 5);
+	g_sched->sched_handler(g_sched);
+	CHECK(g_done_calls == 6 && sense_key(t) == HARDWARE_ERROR);
+	cmd_free(t);
+	CHECK(list_empty(&g_blu->ranges));
+	lu_teardown();
+}
+
+/* The exclusive range: a WRITE submitted after a CAW on overlapping blocks
+ * waits until the CAW is done; a disjoint one does not; a CAW submitted
+ * after an overlapping WRITE waits for that WRITE. */
+static void test_caw_lock_order(void)
+{
+	struct tcmd *caw, *w1, *w2, *r, *caw2;
+
+	caw_setup();
+	caw = caw_new(100, 2, 4, 0);
+	CHECK_EQ(caw_perform(caw), SAM_STAT_GOOD);
+	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ);
+
+	w1 = cmd_new(cdb_write10, 10, 101, 8, 1); /* overlaps block 101 */
+	CHECK(submit(w1) == 0 && cmd_async(&w1->cmd));
+	r = cmd_new(cdb_read10, 10, 99, 2, 0); /* overlaps block 100 */
+	CHECK(submit(r) == 0);
+	w2 = cmd_new(cdb_write10, 10, 102, 8, 1); /* adjacent, disjoint */
+	CHECK(submit(w2) == 0);
+	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_WRITE && g_req[1].offset == 102 * 512);
+
+	fake_complete_fill(0, 0); /* zeros match: the CAW writes */
+	CHECK(g_nr_req == 3 && g_req[2].type == FAKE_WRITE && g_req[2].offset == 100 * 512);
+	CHECK(g_req[2].buf == caw->data + 1024);
+	fake_complete(2, 0);
+	CHECK(g_done_calls == 1 && g_last_done != &w1->cmd && caw->cmd.result == SAM_STAT_GOOD);
+	/* released: the waiting WRITE and READ go now, in order */
+	CHECK(g_nr_req == 5 && g_req[3].type == FAKE_WRITE && g_req[3].offset == 101 * 512);
+	CHECK(g_req[4].type == FAKE_READ && g_req[4].offset == 99 * 512);
+
+	/* a CAW behind the overlapping WRITE w1 (still out) waits for it */
+	caw2 = caw_new(108, 1, 2, 0);
+	CHECK_EQ(caw_perform(caw2), SAM_STAT_GOOD);
+	CHECK_EQ(g_nr_req, 5);
+	fake_complete(4, 0);
+	fake_complete(1, 0);
+	CHECK_EQ(g_nr_req, 5);
+	fake_complete(3, 0); /* w1 done: caw2 reads */
+	CHECK(g_nr_req == 6 && g_req[5].type == FAKE_READ && g_req[5].offset == 108 * 512);
+	fake_complete_fill(5, 0);
+	fake_complete(6, 0);
+	CHECK(g_done_calls == 5 && caw2->cmd.result == SAM_STAT_GOOD);
+	CHECK(list_empty(&g_blu->ranges) && g_blu->nr_excl_ranges == 0);
+	cmd_free(caw);
+	cmd_free(caw2);
+	cmd_free(w1);
+	cmd_free(w2);
+	cmd_free(r);
+	lu_teardown();
+}
+
+static void test_orwrite(void)
+{
+	uint8_t cdb[16] = { ORWRITE_16, 0 };
+	struct tcmd *t, *w;
+	uint8_t *got;
+
+	caw_setup();
+	t = cmd_new(cdb, 16, 50, 2, 1);
+	memset(t->data, 0x5a, 1024);
+	t->data[3] = 0x01;
+	CHECK(submit(t) == 0 && cmd_async(&t->cmd));
+	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ && g_req[0].count == 1024);
+	CHECK(g_req[0].offset == 50 * 512);
+	/* an overlapping WRITE waits for the exclusive range */
+	w = cmd_new(cdb_write10, 10, 51, 1, 1);
+	CHECK(submit(w) == 0 && g_nr_req == 1);
+	memset(g_req[0].buf, 0xa0, 1024);
+	fake_complete(0, 0);
+	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_WRITE && g_req[1].count == 1024);
+	CHECK(g_req[1].flags == 0);
+	got = g_req[1].buf;
+	CHECK(got[0] == 0xfa && got[3] == 0xa1 && got[1023] == 0xfa);
+	fake_complete(1, 0);
+	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_nr_req == 3); /* the WRITE went */
+	fake_complete(2, 0);
+	cmd_free(t);
+	cmd_free(w);
+
+	/* FUA; a failed read */
+	cdb[1] = 0x08;
+	t = cmd_new(cdb, 16, 0, 1, 1);
+	CHECK(submit(t) == 0);
+	fake_complete(3, 0);
+	CHECK(g_req[4].flags == SD_AIO_FUA);
+	fake_complete(4, 0);
+	cmd_free(t);
+	t = cmd_new(cdb, 16, 0, 1, 1);
+	CHECK(submit(t) == 0);
+	fake_complete(5, -EIO);
+	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	cmd_free(t);
+	lu_teardown();
+}
+
+static struct tcmd *prefetch_new(int op16, uint64_t lba, uint32_t n, int immed)
+{
+	uint8_t cdb[16] = { op16 ? PRE_FETCH_16 : PRE_FETCH_10, immed ? 0x02 : 0 };
+	struct tcmd *t;
+
+	if (op16) {
+		put_unaligned_be64(lba, &cdb[2]);
+		put_unaligned_be32(n, &cdb[10]);
+	} else {
+		put_unaligned_be32((uint32_t)lba, &cdb[2]);
+		put_unaligned_be16((uint16_t)n, &cdb[7]);
+	}
+	t = cmd_new(cdb, op16 ? 16 : 10, 0, 0, 0);
+	return t;
+}
+
+static int prefetch_perform(struct tcmd *t)
+{
+	int ret;
+
+	g_in_submit = 1;
+	ret = g_prefetch(0, &t->cmd);
+	g_in_submit = 0;
+	return ret;
+}
+
+static void test_prefetch(void)
+{
+	struct tcmd *t;
+	int i;
+
+	caw_setup();
+	g_lu->attrs.readonly = 1; /* a snapshot LUN: PRE-FETCH still works */
+	/* 9 MiB + 1 block, IMMED=0: rounds of 4 x 1 MiB, GOOD at the end */
+	t = prefetch_new(1, 2048, 18433, 0);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_GOOD);
+	CHECK(cmd_async(&t->cmd) && g_done_calls == 0);
+	CHECK_EQ(g_nr_req, 4);
+	for (i = 0; i < 4; i++)
+		CHECK(g_req[i].type == FAKE_READ && g_req[i].count == (1 << 20) &&
+		      g_req[i].offset == (1ULL << 20) + ((uint64_t)i << 20));
+	CHECK(g_req[0].buf == g_req[3].buf); /* one scratch buffer */
+	for (i = 0; i < 4; i++)
+		fake_complete(i, 0);
+	CHECK_EQ(g_nr_req, 8);
+	for (i = 4; i < 8; i++)
+		fake_complete(i, 0);
+	CHECK(g_nr_req == 10 && g_req[8].count == 1 << 20 && g_req[9].count == 512);
+	CHECK(g_req[9].offset == (10ULL << 20));
+	fake_complete(8, 0);
+	CHECK_EQ(g_done_calls, 0);
+	fake_complete(9, 0);
+	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(list_empty(&g_blu->ranges));
+	cmd_free(t);
+
+	/* PREFETCH LENGTH 0: to the end of the LU, at most 64 MiB */
+	t = prefetch_new(0, 0, 0, 0);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_GOOD);
+	for (i = 10; i < g_nr_req; i++)
+		fake_complete(i, 0);
+	while (g_done_calls < 2 && g_nr_req < FAKE_MAX) {
+		int from = i;
+
+		for (; i < g_nr_req; i++)
+			fake_complete(i, 0);
+		if (i == from)
+			break;
+	}
+	CHECK(g_done_calls == 2 && g_nr_req == 10 + 64);
+	cmd_free(t);
+
+	/* a read error fails it */
+	t = prefetch_new(0, 0, 8, 0);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_GOOD);
+	fake_complete(74, -EIO);
+	CHECK(g_done_calls == 3 && sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	cmd_free(t);
+
+	/* beyond the end, and overflowing */
+	t = prefetch_new(1, (64 << 11) - 1, 2, 0);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2100);
+	cmd_free(t);
+	t = prefetch_new(1, UINT64_MAX, 1, 0);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
+	cmd_free(t);
+	t = prefetch_new(0, 64 << 11, 0, 0);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
+	cmd_free(t);
+	CHECK_EQ(g_nr_req, 75);
+
+	/* no vdi: NOT READY, with IMMED too */
+	g_blu->opened = 0;
+	t = prefetch_new(0, 0, 8, 1);
+	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(t) == NOT_READY && sense_asc(t) == 0x3a00);
+	cmd_free(t);
+	g_blu->opened = 1;
+	lu_teardown();
+}
+
+static void test_prefetch_immed(void)
+{
+	struct tcmd *t[6];
+	int i;
+
+	caw_setup();
+	/* IMMED: GOOD now (not async), the reads go on without the command */
+	t[0] = prefetch_new(1, 0, 16384, 1); /* 8 MiB */
+	CHECK_EQ(prefetch_perform(t[0]), SAM_STAT_GOOD);
+	CHECK(!cmd_async(&t[0]->cmd) && g_nr_req == 4 && g_blu->nr_prefetch_bg == 1);
+	for (i = 0; i < 4; i++)
+		fake_complete(i, i == 2 ? -EIO : 0); /* an error just ends it */
+	CHECK(g_nr_req == 4 && g_blu->nr_prefetch_bg == 0 && g_done_calls == 0);
+	CHECK_EQ(g_blu->nr_inflight, 0);
+
+	/* at most 4 detached at once; the fifth is answered without reads */
+	for (i = 0; i < 5; i++) {
+		t[i + 1 > 5 ? 5 : i + 1] = prefetch_new(0, (uint64_t)i * 8, 8, 1);
+		CHECK_EQ(prefetch_perform(t[i + 1 > 5 ? 5 : i + 1]), SAM_STAT_GOOD);
+	}
+	CHECK(g_nr_req == 8 && g_blu->nr_prefetch_bg == 4);
+	/* the LU closes: the next round is not sent */
+	fake_complete(4, 0);
+	g_blu->opened = 0;
+	for (i = 5; i < 8; i++)
+		fake_complete(i, 0);
+	CHECK(g_nr_req == 8 && g_blu->nr_prefetch_bg == 0 && g_done_calls == 0);
+	for (i = 0; i < 6; i++)
+		cmd_free(t[i]);
+	lu_teardown();
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -691,6 +1173,13 @@ int main(void)
 	RUN_TEST(test_submit_failures, passed, failed);
 	RUN_TEST(test_flush, passed, failed);
 	RUN_TEST(test_get_lba_status, passed, failed);
+	RUN_TEST(test_range_lock, passed, failed);
+	RUN_TEST(test_caw_checks, passed, failed);
+	RUN_TEST(test_caw_match_and_miscompare, passed, failed);
+	RUN_TEST(test_caw_lock_order, passed, failed);
+	RUN_TEST(test_orwrite, passed, failed);
+	RUN_TEST(test_prefetch, passed, failed);
+	RUN_TEST(test_prefetch_immed, passed, failed);
 	printf("test_bss_io: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -7,6 +7,8 @@
  *	[--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]
  *	[--time SECONDS] [--count N] [--fua] [--op10|--op16]
  *	[--verify-reads] [--timeout SECONDS]
+ *   iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]
+ *	[--count N] [--time SECONDS]
  *
  * The pattern is a function of the seed and of the 512-byte block number
  * (byte offset / 512), so every 512-byte block is distinct and data written
@@ -22,6 +24,20 @@
  *   iops=N mbps=N.N ops=N errors=N
  * on stdout.  A SCSI error prints the command and its sense data, stops
  * new submissions, drains and exits 1.
+ *
+ * --mode caw checks COMPARE AND WRITE atomicity: the region [offset,
+ * offset+bs) holds a counter (the same 64-bit value in every 8 bytes, set
+ * to 0 first).  Of the --qd slots, --writers (default qd/4) issue plain
+ * WRITE16s of the pattern to the --bs blocks just before and just after the
+ * region; the others are lockers: READ16 the region, then COMPARE AND WRITE
+ * it from value v to v+1, again and again (a MISCOMPARE means another
+ * locker won: read again).  Every region read must be uniform and every
+ * MISCOMPARE's INFORMATION must point into the first 8 bytes (else the
+ * compare saw a torn region).  It runs until --count successful CAWs or
+ * --time seconds, then reads the region back: it must hold exactly the
+ * number of successful CAWs.  Prints
+ *   caw_ok=N caw_miscompare=N writes=N final=N torn=N
+ * and exits 1 if the count is off, anything was torn or a command failed.
  *
  * --mode pattern connects to nothing (URL may be "-"): it writes the pattern
  * bytes of [offset, offset+length) for --seed to stdout, so tests can
@@ -53,7 +69,16 @@
 #define IO_PATTERN_BLOCK 512
 #define IO_INITIATOR	 "iqn.2026-11.org.sheepdog.tests:iscsi-io"
 
-enum io_mode { IO_WRITE, IO_VERIFY, IO_READ, IO_PATTERN, IO_RANDREAD, IO_RANDWRITE, IO_RANDRW };
+enum io_mode {
+	IO_WRITE,
+	IO_VERIFY,
+	IO_READ,
+	IO_PATTERN,
+	IO_RANDREAD,
+	IO_RANDWRITE,
+	IO_RANDRW,
+	IO_CAW,
+};
 
 struct io_opts {
 	const char *url;
@@ -70,7 +95,12 @@ struct io_opts {
 	bool op10;
 	bool verify_reads;
 	unsigned int timeout;
+	unsigned int writers; /* --mode caw: slots issuing plain WRITEs */
+	bool writers_set;
 };
+
+/* --mode caw: what a slot does next */
+enum io_caw_step { IO_CAW_READ, IO_CAW_CAW, IO_CAW_WRITE };
 
 struct io_slot {
 	struct io_ctx *ctx;
@@ -79,6 +109,7 @@ struct io_slot {
 	uint32_t len;
 	bool write;
 	bool busy;
+	enum io_caw_step step; /* --mode caw */
 };
 
 struct io_ctx {
@@ -96,6 +127,10 @@ struct io_ctx {
 	uint64_t errors;
 	uint64_t mismatches;
 	uint64_t first_bad_block; /* lowest mismatching 512-byte block */
+	uint64_t caw_ok;	  /* --mode caw: COMPARE AND WRITEs that wrote */
+	uint64_t caw_miscompare;
+	uint64_t caw_torn; /* a read or a miscompare saw a torn region */
+	uint64_t caw_writes;
 	bool stop;
 	uint64_t rng;
 	double t_start;
@@ -175,6 +210,8 @@ static const char *io_op_name(const struct io_ctx *c, bool write)
 static void io_report_error(struct io_ctx *c, struct io_slot *s, int status, struct scsi_task *task)
 {
 	uint64_t lba = s->off / c->block_size;
+	const char *op = c->o.mode == IO_CAW && s->step == IO_CAW_CAW ? "COMPARE AND WRITE"
+								      : io_op_name(c, s->write);
 
 	c->errors++;
 	c->stop = true;
@@ -182,14 +219,13 @@ static void io_report_error(struct io_ctx *c, struct io_slot *s, int status, str
 		fprintf(stderr,
 			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32
 			": CHECK CONDITION sense key=0x%x (%s) asc=0x%02x ascq=0x%02x (%s)\n",
-			io_op_name(c, s->write), lba, s->len / c->block_size, task->sense.key,
+			op, lba, s->len / c->block_size, task->sense.key,
 			scsi_sense_key_str(task->sense.key), (task->sense.ascq >> 8) & 0xff,
 			task->sense.ascq & 0xff, scsi_sense_ascq_str(task->sense.ascq));
 	} else {
 		fprintf(stderr,
-			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32 ": status 0x%x: %s\n",
-			io_op_name(c, s->write), lba, s->len / c->block_size, status,
-			iscsi_get_error(c->iscsi));
+			"iscsi-io: %s lba=%" PRIu64 " blocks=%" PRIu32 ": status 0x%x: %s\n", op,
+			lba, s->len / c->block_size, status, iscsi_get_error(c->iscsi));
 	}
 }
 
@@ -290,6 +326,210 @@ static int io_submit(struct io_ctx *c, struct io_slot *s)
 	return 0;
 }
 
+/* ---- --mode caw ---------------------------------------------------------- */
+
+static void io_caw_set(unsigned char *p, uint32_t len, uint64_t v)
+{
+	uint32_t i;
+
+	for (i = 0; i + 8 <= len; i += 8)
+		memcpy(p + i, &v, 8);
+}
+
+/* The counter of a region, or false if its 8-byte words differ (torn). */
+static bool io_caw_get(const unsigned char *p, uint32_t len, uint64_t *v)
+{
+	uint32_t i;
+
+	memcpy(v, p, 8);
+	for (i = 8; i + 8 <= len; i += 8)
+		if (memcmp(p + i, p, 8))
+			return false;
+	return true;
+}
+
+static uint64_t io_be(const unsigned char *p, int n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = v << 8 | *p++;
+	return v;
+}
+
+/* INFORMATION of the raw sense libiscsi keeps in datain (after a 2-byte
+ * length) for CHECK CONDITION, fixed or descriptor format; -1 if none. */
+static int64_t io_sense_info(const struct scsi_task *task)
+{
+	const unsigned char *s;
+	int len, off, end;
+
+	if (!task || task->datain.size <= 2)
+		return -1;
+	s = task->datain.data + 2;
+	len = task->datain.size - 2;
+	if (((s[0] & 0x7f) == 0x70 || (s[0] & 0x7f) == 0x71) && len >= 7)
+		return (s[0] & 0x80) ? (int64_t)io_be(s + 3, 4) : -1;
+	if (((s[0] & 0x7f) == 0x72 || (s[0] & 0x7f) == 0x73) && len >= 8) {
+		end = 8 + s[7] < len ? 8 + s[7] : len;
+		for (off = 8; off + 2 <= end; off += 2 + s[off + 1])
+			if (s[off] == 0 && off + 12 <= end && (s[off + 2] & 0x80))
+				return (int64_t)io_be(s + off + 4, 8);
+	}
+	return -1;
+}
+
+static void io_caw_done_cb(struct iscsi_context *iscsi, int status, void *command_data,
+			   void *private_data)
+{
+	struct io_slot *s = private_data;
+	struct io_ctx *c = s->ctx;
+	struct scsi_task *task = command_data;
+	uint32_t len = (uint32_t)c->o.bs;
+	uint64_t v;
+	int64_t info;
+
+	(void)iscsi;
+	s->busy = false;
+	c->inflight--;
+	c->completed++;
+	switch (s->step) {
+	case IO_CAW_WRITE:
+		if (status != SCSI_STATUS_GOOD)
+			io_report_error(c, s, status, task);
+		c->caw_writes++;
+		break;
+	case IO_CAW_READ:
+		if (status != SCSI_STATUS_GOOD || task->datain.size < (int)len) {
+			io_report_error(c, s, status, task);
+			break;
+		}
+		if (!io_caw_get(task->datain.data, len, &v)) {
+			fprintf(stderr, "iscsi-io: caw: READ16 saw a torn region\n");
+			c->caw_torn++;
+			c->stop = true;
+			break;
+		}
+		/* compare with what was read, write the next value */
+		memcpy(s->buf, task->datain.data, len);
+		io_caw_set(s->buf + len, len, v + 1);
+		s->step = IO_CAW_CAW;
+		break;
+	case IO_CAW_CAW:
+		if (status != SCSI_STATUS_GOOD && !(status == SCSI_STATUS_CHECK_CONDITION && task &&
+						    task->sense.key == SCSI_SENSE_MISCOMPARE)) {
+			io_report_error(c, s, status, task);
+			break;
+		}
+		s->step = IO_CAW_READ;
+		if (status == SCSI_STATUS_GOOD) {
+			c->caw_ok++;
+			if (c->o.count && c->caw_ok >= c->o.count)
+				c->stop = true;
+			break;
+		}
+		/* MISCOMPARE: a changed counter differs in its first word */
+		c->caw_miscompare++;
+		info = io_sense_info(task);
+		if (info < 0 || info >= 8) {
+			fprintf(stderr,
+				"iscsi-io: caw: MISCOMPARE at byte %" PRId64
+				" (torn region, or no INFORMATION)\n",
+				info);
+			c->caw_torn++;
+			c->stop = true;
+		}
+		break;
+	}
+	if (task)
+		scsi_free_scsi_task(task);
+}
+
+static int io_caw_submit(struct io_ctx *c, struct io_slot *s)
+{
+	uint32_t len = (uint32_t)c->o.bs;
+	struct scsi_task *t;
+
+	switch (s->step) {
+	case IO_CAW_WRITE:
+		/* a neighbour of the region, before or after it */
+		s->off = io_rand(c) & 1 ? c->o.offset - len : c->o.offset + len;
+		s->len = len;
+		s->write = true;
+		io_pattern_fill(s->buf, s->off, len, c->o.seed);
+		t = iscsi_write16_task(c->iscsi, c->lun, s->off / c->block_size, s->buf, len,
+				       c->block_size, 0, 0, 0, 0, 0, io_caw_done_cb, s);
+		break;
+	case IO_CAW_READ:
+		s->off = c->o.offset;
+		s->len = len;
+		s->write = false;
+		t = iscsi_read16_task(c->iscsi, c->lun, s->off / c->block_size, len, c->block_size,
+				      0, 0, 0, 0, 0, io_caw_done_cb, s);
+		break;
+	default:
+		s->write = true;
+		t = iscsi_compareandwrite_task(c->iscsi, c->lun, c->o.offset / c->block_size,
+					       s->buf, 2 * len, c->block_size, 0, 0, 0, 0, 0,
+					       io_caw_done_cb, s);
+		break;
+	}
+	if (!t) {
+		fprintf(stderr, "iscsi-io: caw: cannot queue a command: %s\n",
+			iscsi_get_error(c->iscsi));
+		return -EIO;
+	}
+	s->busy = true;
+	c->inflight++;
+	c->submitted++;
+	return 0;
+}
+
+static int io_caw_fill_queue(struct io_ctx *c)
+{
+	unsigned int i;
+
+	if (c->stop || (c->o.time > 0 && io_now() >= c->t_end)) {
+		c->stop = true;
+		return 0;
+	}
+	for (i = 0; i < c->o.qd; i++)
+		if (!c->slots[i].busy && io_caw_submit(c, &c->slots[i]) < 0)
+			return -EIO;
+	return 0;
+}
+
+/* Region to 0 before, and its value after the run (sync calls). */
+static int io_caw_region(struct io_ctx *c, bool init, uint64_t *v)
+{
+	uint32_t len = (uint32_t)c->o.bs;
+	uint64_t lba = c->o.offset / c->block_size;
+	struct scsi_task *t;
+	bool ok;
+
+	if (init) {
+		io_caw_set(c->slots[0].buf, len, 0);
+		t = iscsi_write16_sync(c->iscsi, c->lun, lba, c->slots[0].buf, len, c->block_size,
+				       0, 0, 0, 0, 0);
+	} else {
+		t = iscsi_read16_sync(c->iscsi, c->lun, lba, len, c->block_size, 0, 0, 0, 0, 0);
+	}
+	ok = t && t->status == SCSI_STATUS_GOOD;
+	if (ok && !init) {
+		ok = t->datain.size >= (int)len;
+		if (ok && !io_caw_get(t->datain.data, len, v)) {
+			fprintf(stderr, "iscsi-io: caw: the final region is torn\n");
+			c->caw_torn++;
+		}
+	}
+	if (!ok)
+		fprintf(stderr, "iscsi-io: caw: %s of the region failed: %s\n",
+			init ? "WRITE16" : "READ16", iscsi_get_error(c->iscsi));
+	if (t)
+		scsi_free_scsi_task(t);
+	return ok ? 0 : -EIO;
+}
+
 static int io_fill_queue(struct io_ctx *c)
 {
 	unsigned int i;
@@ -297,6 +537,8 @@ static int io_fill_queue(struct io_ctx *c)
 	uint32_t len;
 	bool write;
 
+	if (c->o.mode == IO_CAW)
+		return io_caw_fill_queue(c);
 	for (i = 0; i < c->o.qd && c->inflight < c->o.qd; i++) {
 		struct io_slot *s = &c->slots[i];
 
@@ -382,12 +624,15 @@ static int io_parse_u64(const char *s, uint64_t *out, bool suffix)
 
 static void io_usage(FILE *f)
 {
-	fprintf(f, "usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
-		   "       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
-		   "       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
-		   "       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
-		   "       [--verify-reads] [--timeout SECONDS]\n"
-		   "URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
+	fprintf(f,
+		"usage: iscsi-io URL --mode write|verify|read|randread|randwrite|randrw\n"
+		"       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
+		"       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
+		"       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
+		"       [--verify-reads] [--timeout SECONDS]\n"
+		"       iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]\n"
+		"       [--count N] [--time SECONDS]\n"
+		"URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
 }
 
 static int io_parse_mode(const char *s, enum io_mode *m)
@@ -395,7 +640,7 @@ static int io_parse_mode(const char *s, enum io_mode *m)
 	static const char *const names[] = {
 		[IO_WRITE] = "write",	  [IO_VERIFY] = "verify",     [IO_READ] = "read",
 		[IO_PATTERN] = "pattern", [IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
-		[IO_RANDRW] = "randrw",
+		[IO_RANDRW] = "randrw",	  [IO_CAW] = "caw",
 	};
 	size_t i;
 
@@ -424,6 +669,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		{ "op16", no_argument, NULL, '6' },
 		{ "verify-reads", no_argument, NULL, 'V' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "writers", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -475,6 +721,13 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 			if (!r && (v < 1 || v > 86400))
 				r = -ERANGE;
 			o->timeout = (unsigned int)v;
+			break;
+		case 'W':
+			r = io_parse_u64(optarg, &v, false);
+			if (!r && v > 4096)
+				r = -ERANGE;
+			o->writers = (unsigned int)v;
+			o->writers_set = true;
 			break;
 		case 'h': io_usage(stdout); exit(0);
 		default: io_usage(stderr); return -EINVAL;
@@ -585,6 +838,12 @@ static int io_check_geometry(struct io_ctx *c)
 			o->offset, o->length, c->capacity);
 		return -EINVAL;
 	}
+	if (o->mode == IO_CAW && (o->offset < o->bs || o->offset + 2 * o->bs > c->capacity ||
+				  o->bs < 8 || o->bs / c->block_size > 255)) {
+		fprintf(stderr, "iscsi-io: caw needs --bs (1 to 255 blocks) free before and after "
+				"the region at --offset\n");
+		return -EINVAL;
+	}
 	if (o->mode >= IO_RANDREAD && o->length < o->bs) {
 		fprintf(stderr, "iscsi-io: range shorter than --bs\n");
 		return -EINVAL;
@@ -649,7 +908,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < c.o.qd; i++) {
 		c.slots[i].ctx = &c;
-		c.slots[i].buf = malloc(c.o.bs);
+		c.slots[i].buf = malloc(2 * c.o.bs); /* caw: compare + write data */
 		if (!c.slots[i].buf) {
 			fprintf(stderr, "iscsi-io: out of memory\n");
 			return 2;
@@ -659,7 +918,35 @@ int main(int argc, char **argv)
 	/* Random positions are reproducible for a given seed. */
 	c.rng = io_mix(c.o.seed ^ 0x72616e646f6dULL);
 
+	if (c.o.mode == IO_CAW) {
+		if (!c.o.writers_set)
+			c.o.writers = c.o.qd / 4;
+		if (c.o.writers >= c.o.qd) {
+			fprintf(stderr, "iscsi-io: caw: --writers must leave a locker\n");
+			return 2;
+		}
+		for (i = 0; i < c.o.qd; i++)
+			c.slots[i].step = i < c.o.writers ? IO_CAW_WRITE : IO_CAW_READ;
+		if (io_caw_region(&c, true, NULL) < 0)
+			return 2;
+	}
 	rc = io_run(&c);
+	if (c.o.mode == IO_CAW && rc == 0) {
+		uint64_t final = 0;
+
+		if (io_caw_region(&c, false, &final) < 0)
+			return 2;
+		printf("caw_ok=%" PRIu64 " caw_miscompare=%" PRIu64 " writes=%" PRIu64
+		       " final=%" PRIu64 " torn=%" PRIu64 "\n",
+		       c.caw_ok, c.caw_miscompare, c.caw_writes, final, c.caw_torn);
+		if (final != c.caw_ok || c.caw_torn) {
+			fprintf(stderr,
+				"iscsi-io: caw: NOT ATOMIC: %" PRIu64 " successful "
+				"COMPARE AND WRITEs, counter %" PRIu64 ", %" PRIu64 " torn\n",
+				c.caw_ok, final, c.caw_torn);
+			c.errors++;
+		}
+	}
 	secs = io_now() - c.t_start;
 	if (secs <= 0)
 		secs = 1e-9;
