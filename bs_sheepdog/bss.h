@@ -100,6 +100,14 @@ struct bss_lu {
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
 
+	/* Capacity changes (bss_main.c): the size the LU was last given. */
+	uint64_t size;
+	uint64_t smaller_size;		/* last smaller vdi size logged, or 0 */
+	struct tgt_work refresh_work;	/* periodic size check (refresh=SEC) */
+	int refresh_armed;		/* refresh_work is on tgt's work list */
+	int refreshing;			/* an sd_vdi_aio_refresh is in flight */
+	unsigned int nr_refresh_errors; /* failed refreshes in a row */
+
 	struct bss_pr_lu *pr; /* persistent reservations (bss_pr_tgt.c) */
 };
 
@@ -280,6 +288,9 @@ void bss_ws_fill(uint8_t *buf, const uint8_t *block, size_t blksize, uint64_t lb
 int bss_unmap_check(const uint8_t *param, uint32_t len, uint64_t nr_blocks,
 		    const struct bss_thin_limits *l, uint32_t *ndesc, uint64_t *first,
 		    uint64_t *end, struct bss_sense *s);
+
+/* bss_defect.c: per-LU READ DEFECT DATA (10)/(12), empty lists (bs_open). */
+void bss_defect_override(struct scsi_lu *lu);
 
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);

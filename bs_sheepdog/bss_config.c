@@ -180,6 +180,7 @@ void bss_opts_init(struct bss_opts *o)
 	o->connect_timeout_sec = 5;
 	o->max_inflight = 512;
 	o->thin = 1;
+	o->refresh_sec = 10;
 }
 
 struct bss_opt_desc {
@@ -195,6 +196,7 @@ static const struct bss_opt_desc bss_opt_table[] = {
 	{ "connect_timeout", offsetof(struct bss_opts, connect_timeout_sec), 1, 600 },
 	{ "max_inflight", offsetof(struct bss_opts, max_inflight), 1, 65536 },
 	{ "thin", offsetof(struct bss_opts, thin), 0, 1 },
+	{ "refresh", offsetof(struct bss_opts, refresh_sec), 0, 86400 },
 };
 
 static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char *err,
@@ -220,7 +222,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight, thin)",
+			"connect_timeout, max_inflight, thin, refresh)",
 			(int)klen, s);
 }
 

@@ -55,6 +55,9 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   thin=0|1           thin provisioning (UNMAP, WRITE     1     0..1
  *                      SAME with UNMAP, LBPME) announced
  *                      and accepted
+ *   refresh=SEC        re-read the vdi's size (a `dog vdi  10    0..86400
+ *                      resize` elsewhere) every SEC seconds
+ *                      (0: only on `tgtadm --op update ... path=`)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -71,6 +74,7 @@ struct bss_opts {
 	unsigned int connect_timeout_sec;
 	unsigned int max_inflight;
 	unsigned int thin;
+	unsigned int refresh_sec;
 };
 
 void bss_opts_init(struct bss_opts *o);

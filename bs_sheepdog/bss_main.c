@@ -14,6 +14,9 @@
  *   bs_close (LU delete, path change): waits for the LU's pending library
  *            requests (bounded by the library's timeouts), releases the vdi.
  *   bs_exit  after bs_close, or after a failed bs_open: frees caches.
+ *   refresh_work (tgt's work timer, every refresh=SEC): starts an async
+ *            re-read of the vdi's size; its callback (from the library's
+ *            fd) applies a larger size.  See "Capacity changes" below.
  * Errors are logged with eprintf (tgtd's log); tgtadm itself only prints
  * "invalid request".
  */
@@ -31,6 +34,8 @@ static void bss_log_cb(int level, const char *msg, void *opaque)
 		dprintf("%s: %s\n", blu->label, msg);
 }
 
+static void bss_refresh_work(void *data);
+
 static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
@@ -44,6 +49,9 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 	INIT_LIST_HEAD(&blu->free_acbs);
 	INIT_LIST_HEAD(&blu->ranges);
 	tgt_init_sched_event(&blu->done_ev, bss_done_event_cb, blu);
+	INIT_LIST_HEAD(&blu->refresh_work.entry);
+	blu->refresh_work.func = bss_refresh_work;
+	blu->refresh_work.data = blu;
 	snprintf(blu->label, sizeof(blu->label), "tid %d lun %" PRIu64, lu->tgt->tid, lu->lun);
 
 	bss_opts_init(&blu->opts);
@@ -71,6 +79,99 @@ static void bss_set_identity(struct scsi_lu *lu, struct bss_lu *blu)
 		vpd[PCODE_OFFSET(0x80)]->vpd_update(lu, lu->attrs.scsi_sn);
 	if (vpd[PCODE_OFFSET(0x83)] && vpd[PCODE_OFFSET(0x83)]->vpd_update)
 		vpd[PCODE_OFFSET(0x83)]->vpd_update(lu, lu->attrs.scsi_id);
+}
+
+/*
+ * Capacity changes.  `dog vdi resize` only rewrites the inode header, so
+ * the gateway learns of it by re-reading the header: every refresh=SEC
+ * seconds (sd_vdi_aio_refresh, async, from tgt's work timer), or when the
+ * admin re-opens the LU (`tgtadm --op update --mode logicalunit --params
+ * online=0,path=SAME`: core closes and re-opens it).  A larger size goes
+ * into lu->size, which core's READ CAPACITY and LBA range checks read, and
+ * every I_T nexus of the LU gets the unit attention CAPACITY DATA HAS
+ * CHANGED, so initiators re-read the capacity.
+ *
+ * Sheep refuses to shrink a vdi: a smaller size on a refresh means the
+ * name now belongs to another vdi (deleted and re-created).  The LU keeps
+ * the capacity its initiators were told, logs the new size once, and
+ * commands beyond the vdi's new end fail in the library's range check with
+ * ILLEGAL REQUEST / LBA OUT OF RANGE.  A re-open takes whatever size the
+ * vdi has (the admin chose it) and raises the same unit attention if it
+ * differs.
+ */
+#define BSS_ASC_CAPACITY_CHANGED 0x2a09
+
+static void bss_capacity_changed(struct scsi_lu *lu)
+{
+	struct it_nexus_lu_info *itn_lu;
+
+	list_for_each_entry(itn_lu, &lu->lu_itl_info_list, lu_itl_info_siblings)
+		ua_sense_add_it_nexus(itn_lu->itn_id, lu, BSS_ASC_CAPACITY_CHANGED);
+}
+
+static void bss_apply_size(struct bss_lu *blu, uint64_t size)
+{
+	struct scsi_lu *lu = blu->lu;
+
+	if (size == blu->size)
+		return;
+	if (size < blu->size) {
+		if (size != blu->smaller_size)
+			eprintf("%s: sheepdog: vdi '%s' is now %" PRIu64 " bytes, less than the "
+				"%" PRIu64
+				" exported (re-created?): keeping the exported capacity; "
+				"commands beyond the vdi's end fail\n",
+				blu->label, blu->path.vdi, size, blu->size);
+		blu->smaller_size = size;
+		return;
+	}
+	eprintf("%s: sheepdog: vdi '%s' grew from %" PRIu64 " to %" PRIu64
+		" bytes: CAPACITY DATA HAS CHANGED\n",
+		blu->label, blu->path.vdi, blu->size, size);
+	blu->size = size;
+	blu->smaller_size = 0;
+	lu->size = size;
+	bss_capacity_changed(lu);
+}
+
+/* libsheepdog completion of a refresh (main thread, sd_cluster_service). */
+static void bss_refresh_cb(struct sd_vdi *vdi, int ret, void *opaque)
+{
+	struct bss_lu *blu = opaque;
+
+	blu->refreshing = 0;
+	/* bss_close drains the LU's requests: nothing to apply any more */
+	if (!blu->opened)
+		return;
+	if (ret < 0) {
+		if (++blu->nr_refresh_errors <= 3 || blu->nr_refresh_errors % 100 == 0)
+			eprintf("%s: sheepdog: re-reading the size of vdi '%s': %s (%u in a row)\n",
+				blu->label, blu->path.vdi, strerror(-ret), blu->nr_refresh_errors);
+		return;
+	}
+	blu->nr_refresh_errors = 0;
+	bss_apply_size(blu, sd_vdi_size(vdi));
+}
+
+/* tgt's work timer (main thread): one refresh at a time, then re-arm. */
+static void bss_refresh_work(void *data)
+{
+	struct bss_lu *blu = data;
+
+	blu->refresh_armed = 0;
+	if (!blu->opened)
+		return;
+	if (!blu->refreshing && sd_vdi_aio_refresh(blu->vdi, bss_refresh_cb, blu) == 0)
+		blu->refreshing = 1;
+	add_work(&blu->refresh_work, blu->opts.refresh_sec);
+	blu->refresh_armed = 1;
+}
+
+static void bss_refresh_stop(struct bss_lu *blu)
+{
+	if (blu->refresh_armed)
+		del_work(&blu->refresh_work);
+	blu->refresh_armed = 0;
 }
 
 static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
@@ -135,6 +236,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	bss_set_identity(lu, blu);
 	bss_sbc_override(lu);
 	bss_thin_refresh(lu);
+	bss_defect_override(lu);
 	/* last: it wraps the handlers installed above */
 	ret = bss_pr_attach(lu);
 	if (ret) {
@@ -150,6 +252,21 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	*fd = -1;
 	*size = sd_vdi_size(blu->vdi);
 	blu->opened = 1;
+	/* a re-open (--params path=) after a resize: core sets lu->size */
+	if (blu->size && *size != blu->size) {
+		eprintf("%s: sheepdog: re-opened with %" PRIu64 " bytes (was %" PRIu64
+			"): CAPACITY DATA HAS CHANGED\n",
+			blu->label, *size, blu->size);
+		bss_capacity_changed(lu);
+	}
+	blu->size = *size;
+	blu->smaller_size = 0;
+	blu->nr_refresh_errors = 0;
+	/* snapshots never change size */
+	if (blu->opts.refresh_sec && !sd_vdi_is_readonly(blu->vdi)) {
+		add_work(&blu->refresh_work, blu->opts.refresh_sec);
+		blu->refresh_armed = 1;
+	}
 	eprintf("%s: sheepdog: exported vdi '%s'%s%s at %s, %" PRIu64 " bytes, object %u "
 		"bytes, vid %" PRIx32 "%s\n",
 		blu->label, blu->path.vdi, blu->path.tag[0] ? " tag " : "", blu->path.tag,
@@ -177,6 +294,7 @@ static void bss_close(struct scsi_lu *lu)
 	if (!blu->opened)
 		return;
 	blu->opened = 0;
+	bss_refresh_stop(blu);
 
 	/* Commands refused at submit: complete them now, not after free. */
 	tgt_remove_sched_event(&blu->done_ev);
@@ -210,6 +328,7 @@ static void bss_exit(struct scsi_lu *lu)
 	struct bss_lu *blu = bss_lu_of(lu);
 
 	tgt_remove_sched_event(&blu->done_ev);
+	bss_refresh_stop(blu);
 	bss_acb_cache_free(blu);
 	bss_pr_free(lu);
 	bss_thin_exit(lu);
@@ -256,6 +375,8 @@ void register_bs_module(void)
 		READ_16,
 		READ_6,
 		READ_CAPACITY,
+		READ_DEFECT_DATA,
+		0xb7, /* READ DEFECT DATA (12): tgt's scsi.h has no name for it */
 		RELEASE,
 		REPORT_LUNS,
 		REQUEST_SENSE,

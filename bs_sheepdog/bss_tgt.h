@@ -27,5 +27,6 @@
 #include "target.h"
 #include "scsi.h"
 #include "spc.h"
+#include "work.h"
 
 #endif

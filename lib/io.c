@@ -183,6 +183,15 @@ static void sdl_part_start(struct sdl_part *p)
 	}
 	switch (p->kind) {
 	case SDL_PK_NOP: sdl_part_done(p, 0); return;
+	case SDL_PK_REFRESH:
+		if ((int)(vdi->reload_gen - p->gen) >= 0) {
+			/* a refresh is no READONLY loop: do not count it */
+			vdi->reload_streak = 0;
+			sdl_part_done(p, 0);
+			return;
+		}
+		sdl_park_for_reload(p, SDL_RELOAD_HEADER);
+		return;
 	case SDL_PK_FLUSH:
 		/*
 		 * A snapshot taken between a create and its inode update
@@ -649,6 +658,24 @@ int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
 	return 0;
 }
 
+int sd_vdi_aio_refresh(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
+{
+	struct sdl_acb *acb;
+
+	acb = sdl_acb_new(vdi, 1, cb, opaque);
+	if (!acb)
+		return -ENOMEM;
+	acb->parts[0].kind = SDL_PK_REFRESH;
+	/*
+	 * Done after the next reload that starts from now on: a reload
+	 * already in flight may have read the inode before the caller's
+	 * reason to refresh, so it does not count.
+	 */
+	acb->parts[0].gen = vdi->reload_gen + 1u + (vdi->reloading ? 1u : 0u);
+	sdl_acb_start(acb, 1);
+	return 0;
+}
+
 int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio_cb cb,
 		       void *opaque)
 {
@@ -775,6 +802,16 @@ int sd_vdi_flush(struct sd_vdi *vdi)
 
 	if (!ret)
 		ret = sdl_sync_finish(vdi, sd_vdi_aio_flush(vdi, sdl_sync_io_cb, &s), &s);
+	return ret;
+}
+
+int sd_vdi_refresh(struct sd_vdi *vdi)
+{
+	struct sdl_sync_io s = { 0, 0 };
+	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_refresh");
+
+	if (!ret)
+		ret = sdl_sync_finish(vdi, sd_vdi_aio_refresh(vdi, sdl_sync_io_cb, &s), &s);
 	return ret;
 }
 

@@ -15,7 +15,8 @@ enum sdl_part_kind {
 	SDL_PK_WRITE,
 	SDL_PK_DISCARD, /* whole object: clear the index entry */
 	SDL_PK_FLUSH,
-	SDL_PK_NOP, /* nothing to do (discard of a hole) */
+	SDL_PK_NOP,	/* nothing to do (discard of a hole) */
+	SDL_PK_REFRESH, /* done once the inode header was re-read (gen) */
 };
 
 enum sdl_part_stage {
@@ -44,7 +45,8 @@ struct sdl_part {
 	uint8_t stage;
 	uint8_t busy;	   /* owns the index entry (on creates) */
 	uint8_t is_create; /* last request sent was a create */
-	unsigned gen;	   /* vdi->reload_gen when last sent */
+	unsigned gen;	   /* vdi->reload_gen when last sent; REFRESH: the
+			    * reload_gen that completes it */
 };
 
 struct sdl_acb {

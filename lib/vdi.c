@@ -386,6 +386,12 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, -ENOTSUP);
 		return;
 	}
+	/* deleting a vdi clears its inode's name: a snapshot deleted under us */
+	if (!((struct sd_inode_header *)r->buf)->name[0]) {
+		sdl_set_err(&vdi->c->e, "reload of %s: vid %x was deleted", vdi->name, r->new_vid);
+		sdl_reload_finish(vdi, -ENOENT);
+		return;
+	}
 	old_vid = vdi->vid;
 	vdi->reload_gen++;
 	memcpy(vdi->inode, r->buf, SD_INODE_HEADER_SIZE);

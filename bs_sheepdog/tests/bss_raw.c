@@ -21,6 +21,15 @@
  *
  * Exit: 0 the command completed (whatever its SCSI status), 2 usage or
  * transport failure.  Single-threaded, libiscsi sync API.
+ *
+ *   bss-raw URL --session [--initiator IQN]
+ *
+ * keeps one session (one I_T nexus) open and reads commands from stdin,
+ * one per line: "CDBHEX [IN_LEN]".  For each it prints the status line as
+ * above and, for GOOD with IN_LEN > 0, the "data=HEX" line, then flushes,
+ * so a test can see unit attentions queued for that nexus between its
+ * commands (login itself consumes the power-on one).  Ends at EOF (exit 0)
+ * or at a transport failure (exit 2).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -112,6 +121,85 @@ static void print_sense(const unsigned char *s, int len)
 	printf("status=CHECK_CONDITION sense=unparsed\n");
 }
 
+static void print_result(struct scsi_task *task, int dump)
+{
+	int i;
+
+	if (task->status == SCSI_STATUS_GOOD) {
+		printf("status=GOOD\n");
+	} else if (task->status == SCSI_STATUS_CHECK_CONDITION) {
+		/* libiscsi keeps the raw sense (2-byte length first) in datain. */
+		if (task->datain.size > 2)
+			print_sense(task->datain.data + 2, task->datain.size - 2);
+		else
+			printf("status=CHECK_CONDITION sense=none\n");
+	} else {
+		printf("status=0x%02x\n", task->status);
+	}
+	if (dump && task->status == SCSI_STATUS_GOOD) {
+		printf("data=");
+		for (i = 0; i < task->datain.size; i++)
+			printf("%02x", task->datain.data[i]);
+		printf("\n");
+	}
+}
+
+static int session_main(int argc, char **argv)
+{
+	const char *initiator = BSS_RAW_INITIATOR;
+	struct iscsi_context *iscsi;
+	struct iscsi_url *url;
+	char line[256], cdbhex[128];
+	unsigned char cdb[32];
+	int ret = 0;
+
+	if (argc == 5 && !strcmp(argv[3], "--initiator"))
+		initiator = argv[4];
+	else if (argc != 3)
+		return 2;
+	iscsi = iscsi_create_context(initiator);
+	if (!iscsi)
+		return 2;
+	url = iscsi_parse_full_url(iscsi, argv[1]);
+	if (!url || iscsi_set_targetname(iscsi, url->target) ||
+	    iscsi_set_session_type(iscsi, ISCSI_SESSION_NORMAL) ||
+	    iscsi_full_connect_sync(iscsi, url->portal, url->lun)) {
+		fprintf(stderr, "bss-raw: login to %s failed: %s\n", argv[1],
+			iscsi_get_error(iscsi));
+		return 2;
+	}
+	while (fgets(line, sizeof(line), stdin)) {
+		unsigned long in_len = 0;
+		struct scsi_task *task;
+		int n, cdb_len;
+
+		n = sscanf(line, "%127s %lu", cdbhex, &in_len);
+		if (n < 1)
+			continue;
+		cdb_len = parse_cdb(cdbhex, cdb, (int)sizeof(cdb));
+		if (cdb_len < 6) {
+			fprintf(stderr, "bss-raw: bad CDB '%s'\n", cdbhex);
+			ret = 2;
+			break;
+		}
+		task = scsi_create_task(cdb_len, cdb, in_len ? SCSI_XFER_READ : SCSI_XFER_NONE,
+					(int)in_len);
+		if (!task || !iscsi_scsi_command_sync(iscsi, url->lun, task, NULL)) {
+			fprintf(stderr, "bss-raw: transport failure: %s\n", iscsi_get_error(iscsi));
+			ret = 2;
+			break;
+		}
+		print_result(task, in_len > 0);
+		fflush(stdout);
+		scsi_free_scsi_task(task);
+	}
+	if (!ret)
+		iscsi_logout_sync(iscsi);
+	iscsi_destroy_url(url);
+	iscsi_destroy_context(iscsi);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long in_len = 0, out_len = 0, out_byte = 0;
@@ -123,6 +211,8 @@ int main(int argc, char **argv)
 	struct iscsi_data data = { 0, NULL };
 	int cdb_len, i, dump = 0, resid = 0, dir;
 
+	if (argc >= 3 && !strcmp(argv[2], "--session"))
+		return session_main(argc, argv);
 	if (argc < 3) {
 		fprintf(stderr, "usage: bss-raw URL CDBHEX [--in N] [--out-byte B --out-len N |"
 				" --out-file F] [--dump] [--resid]\n");

@@ -120,6 +120,14 @@ static void test_opts(void)
 	CHECK(o.conns == 8 && o.timeout_sec == 5 && o.retry_sec == 0 &&
 	      o.connect_timeout_sec == 2 && o.max_inflight == 64);
 
+	/* refresh: 10 s by default, 0 turns the periodic size check off */
+	o = d;
+	CHECK(d.refresh_sec == 10);
+	CHECK(bss_parse_opts("refresh=0", &o, err, sizeof(err)) == 0 && o.refresh_sec == 0);
+	CHECK(bss_parse_opts("refresh=86400", &o, err, sizeof(err)) == 0 && o.refresh_sec == 86400);
+	CHECK(bss_parse_opts("refresh=86401", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "refresh") != NULL);
+
 	o = d;
 	CHECK(bss_parse_opts(" conns=2 ;; timeout=7;", &o, err, sizeof(err)) == 0);
 	CHECK(o.conns == 2 && o.timeout_sec == 7);

@@ -203,11 +203,29 @@ int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio
  */
 int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run);
 
+/*
+ * Re-read the vdi's inode header, e.g. after `dog vdi resize` elsewhere.
+ * The callback runs after a reload of the header that started after this
+ * call (a reload already in flight does not count); with ret 0,
+ * sd_vdi_size() then returns the size recorded in the inode, and every
+ * request submitted from then on is range-checked against it.  The size
+ * is taken as it is, also when it is smaller than before (sheep refuses to
+ * shrink a vdi, so a smaller size means the name now belongs to another
+ * vdi); the caller decides what to make of it.  For the working vdi this
+ * also follows a snapshot taken elsewhere (as a write that meets READONLY
+ * does).  Never blocks; requests submitted meanwhile wait for the reload.
+ * Errors (in the callback): -ENOENT (the vdi or snapshot was deleted),
+ * -ENOMEM, the transport errnos above; the handle keeps its previous size.
+ * Submit fails only with -ENOMEM.
+ */
+int sd_vdi_aio_refresh(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
+
 /* Synchronous wrappers over the calls above. */
 int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset);
 int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset);
 int sd_vdi_flush(struct sd_vdi *vdi);
 int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset);
+int sd_vdi_refresh(struct sd_vdi *vdi);
 
 /* ------------------------------------------------------------------ */
 /* Administration (synchronous)                                         */

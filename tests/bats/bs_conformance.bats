@@ -3,6 +3,12 @@
 # by bs_sheepdog.so: each family must run with zero failures.  libiscsi
 # 1.19 has no Write6 / SynchronizeCache families; bs_io.bats covers those
 # opcodes with raw CDBs.
+#
+# The fast per-family check of the data-path families, for `make check` and
+# for the ASan+UBSan and valgrind phases of scripts/test-all (tgtd and the
+# module under the sanitizer or valgrind).  Every family, side by side with
+# tgt's rdwr store, is scripts/conformance (docs/conformance.md), which
+# test-all's normal phase runs instead of this file.
 
 load lib/common
 load lib/tgtd
@@ -79,6 +85,12 @@ run_family() {
 	for f in ReadCapacity10 ReadCapacity16 ModeSense6 TestUnitReady; do
 		run_family 1 "$f"
 	done
+}
+
+# tgt core has no READ DEFECT DATA: the module answers it (empty lists).
+@test "bs_conformance: ReadDefectData10 ReadDefectData12 (module handler)" {
+	run_family 1 ReadDefectData10
+	run_family 1 ReadDefectData12
 }
 
 @test "bs_conformance: ReportSupportedOpcodes" {

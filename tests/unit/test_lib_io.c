@@ -1270,6 +1270,152 @@ static void test_open_bounded(void)
 	CHECK_EQ(sdl_alloc_live(), 0);
 }
 
+static struct sd_inode_header *inode_of(struct fake *f, uint32_t vid)
+{
+	return (struct sd_inode_header *)fake_obj(f, sd_vid_to_vdi_oid(vid))->data;
+}
+
+/*
+ * sd_vdi_aio_refresh: a resize done elsewhere becomes the handle's size;
+ * range checks follow it; the callback never runs inside the submit.
+ */
+static void test_refresh_grow(void)
+{
+	struct env e;
+	struct rec r = { 0 }, rd = { 0 };
+	char buf[512];
+
+	env_open(&e, 4 * OBJ);
+	CHECK_EQ(sd_vdi_aio_read(e.v, buf, sizeof(buf), 4 * OBJ, rec_cb, &rd), -EINVAL);
+	inode_of(&e.f, e.vid)->vdi_size = 8 * OBJ;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_refresh(e.v, rec_cb, &r)), 0);
+	CHECK_EQ(r.calls, 0);
+	CHECK_EQ(sd_vdi_size(e.v), 4 * OBJ);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(r.in_submit, 0);
+	CHECK_EQ(sd_vdi_size(e.v), 8 * OBJ);
+	/* beyond the old end: a hole, read as zeros */
+	memset(buf, 'x', sizeof(buf));
+	CHECK_EQ(sd_vdi_aio_read(e.v, buf, sizeof(buf), 7 * OBJ, rec_cb, &rd), 0);
+	drive(&e, &rd);
+	CHECK_EQ(rd.ret, 0);
+	CHECK_EQ(buf[0], 0);
+	CHECK_EQ(sd_vdi_aio_read(e.v, buf, 1, 8 * OBJ, rec_cb, &rd), -EINVAL);
+	/* the synchronous form, with nothing changed */
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_refresh(e.v), 0);
+	CHECK_EQ(sd_vdi_size(e.v), 8 * OBJ);
+	env_close(&e);
+}
+
+/*
+ * A reload already in flight when the refresh is submitted may have read
+ * the inode before the resize: the refresh waits for one more.
+ */
+static void test_refresh_during_reload(void)
+{
+	struct env e;
+	struct rec a = { 0 }, b = { 0 };
+
+	env_open(&e, 4 * OBJ);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_refresh(e.v, rec_cb, &a)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_GET_VDI_INFO), 1);
+	fake_serve_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	CHECK(fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid)) != NULL);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_refresh(e.v, rec_cb, &b)), 0);
+	fake_serve_all(&e.f); /* the first reload reads the old size */
+	inode_of(&e.f, e.vid)->vdi_size = 6 * OBJ;
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(a.calls, 1);
+	CHECK_EQ(a.ret, 0);
+	CHECK_EQ(b.calls, 0);
+	CHECK_EQ(sd_vdi_size(e.v), 4 * OBJ);
+	CHECK_EQ(count_op(&e.f, SD_OP_GET_VDI_INFO), 1);
+	drive(&e, &b);
+	CHECK_EQ(b.calls, 1);
+	CHECK_EQ(b.ret, 0);
+	CHECK_EQ(sd_vdi_size(e.v), 6 * OBJ);
+	env_close(&e);
+}
+
+/* Many refreshes in a row are no READONLY loop: none gives up. */
+static void test_refresh_repeated(void)
+{
+	struct env e;
+	int i;
+
+	env_open(&e, 4 * OBJ);
+	e.f.auto_serve = 1;
+	for (i = 0; i < 40; i++)
+		CHECK_EQ(sd_vdi_refresh(e.v), 0);
+	env_close(&e);
+}
+
+/* A deleted vdi or snapshot: -ENOENT, and the handle keeps its size. */
+static void test_refresh_deleted(void)
+{
+	struct env e;
+	struct sd_vdi *snap;
+	uint32_t snapvid;
+
+	env_open(&e, 4 * OBJ);
+	e.f.auto_serve = 1;
+	snap = sd_vdi_open(e.c, "v", 1, NULL);
+	CHECK(snap != NULL);
+	if (snap) {
+		snapvid = sd_vdi_id(snap);
+		CHECK(sd_vdi_is_readonly(snap));
+		CHECK_EQ(sd_vdi_refresh(snap), 0);
+		memset(inode_of(&e.f, snapvid)->name, 0, SD_MAX_VDI_LEN);
+		inode_of(&e.f, snapvid)->vdi_size = 0;
+		CHECK_EQ(sd_vdi_refresh(snap), -ENOENT);
+		CHECK_EQ(sd_vdi_size(snap), 4 * OBJ);
+		CHECK_EQ(sd_vdi_close(snap), 0);
+	}
+	/* the working vdi's name is gone: GET_VDI_INFO answers NO_VDI */
+	e.f.vdis[0].name[0] = '\0';
+	CHECK_EQ(sd_vdi_refresh(e.v), -ENOENT);
+	CHECK_EQ(sd_vdi_size(e.v), 4 * OBJ);
+	memcpy(e.f.vdis[0].name, "v", 2);
+	env_close(&e);
+}
+
+/* Every allocation of a refresh fails in turn: -ENOMEM, nothing leaks. */
+static void test_refresh_alloc_failures(void)
+{
+	struct env e;
+	long n;
+
+	for (n = 1; n < 20; n++) {
+		struct rec r = { 0 };
+		int ret;
+
+		env_open(&e, 4 * OBJ);
+		inode_of(&e.f, e.vid)->vdi_size = 5 * OBJ;
+		sdl_alloc_fail_nth(n);
+		ret = sd_vdi_aio_refresh(e.v, rec_cb, &r);
+		if (!ret)
+			drive(&e, &r);
+		sdl_alloc_fail_nth(0);
+		if (ret) {
+			CHECK_EQ(ret, -ENOMEM);
+			CHECK_EQ(r.calls, 0);
+		} else {
+			CHECK_EQ(r.calls, 1);
+			CHECK(r.ret == 0 || r.ret == -ENOMEM);
+			CHECK_EQ(sd_vdi_size(e.v), r.ret ? 4 * OBJ : 5 * OBJ);
+		}
+		env_close(&e);
+		if (!ret && !r.ret)
+			break;
+	}
+	CHECK(n > 2);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -1293,6 +1439,11 @@ int main(void)
 	RUN_TEST(test_alloc_failures, passed, failed);
 	RUN_TEST(test_sync_from_callback, passed, failed);
 	RUN_TEST(test_open_bounded, passed, failed);
+	RUN_TEST(test_refresh_grow, passed, failed);
+	RUN_TEST(test_refresh_during_reload, passed, failed);
+	RUN_TEST(test_refresh_repeated, passed, failed);
+	RUN_TEST(test_refresh_deleted, passed, failed);
+	RUN_TEST(test_refresh_alloc_failures, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
