@@ -36,6 +36,7 @@ struct bss_range {
 };
 
 struct bss_aiocb;
+struct bss_xcopy_lu;
 /* The next thing a command does: submit library requests, or finish. */
 typedef void (*bss_step_fn)(struct bss_aiocb *acb, int err);
 
@@ -87,6 +88,8 @@ struct bss_lu {
 
 	unsigned int nr_errors; /* failed commands, for rate-limited logs */
 	char label[48];		/* "tid:lun" for log messages */
+
+	struct bss_xcopy_lu *xcopy; /* bss_xcopy.c: copy results, lazily */
 };
 
 #define BSS_ACB_CACHE 256
@@ -181,6 +184,13 @@ void bss_range_unlock(struct bss_lu *blu, struct bss_range *r);
 
 /* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
 void bss_sbc_override(struct scsi_lu *lu);
+
+/* bss_xcopy.c: EXTENDED COPY (LID1), RECEIVE COPY RESULTS and INQUIRY's
+ * 3PC bit for one LU (bs_open); the LU's copy records (bs_exit). */
+#define BSS_OP_EXTENDED_COPY	    0x83
+#define BSS_OP_RECEIVE_COPY_RESULTS 0x84
+void bss_xcopy_override(struct scsi_lu *lu);
+void bss_xcopy_lu_free(struct bss_lu *blu);
 
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);

@@ -133,6 +133,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu);
 	bss_sbc_override(lu);
+	bss_xcopy_override(lu);
 
 	/*
 	 * There is no file: core's only user of lu->fd, GET LBA STATUS, is
@@ -200,6 +201,7 @@ static void bss_exit(struct scsi_lu *lu)
 
 	tgt_remove_sched_event(&blu->done_ev);
 	bss_acb_cache_free(blu);
+	bss_xcopy_lu_free(blu);
 }
 
 static struct backingstore_template bss_template = {
@@ -224,6 +226,8 @@ void register_bs_module(void)
 {
 	unsigned char opcodes[] = {
 		ALLOW_MEDIUM_REMOVAL,
+		BSS_OP_EXTENDED_COPY,
+		BSS_OP_RECEIVE_COPY_RESULTS,
 		FORMAT_UNIT,
 		INQUIRY,
 		MAINT_PROTOCOL_IN,

@@ -25,7 +25,7 @@ bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
 	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_range.c \
-	bs_sheepdog/bss_sbc.c \
+	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_xcopy.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
@@ -58,7 +58,8 @@ TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
 BSS_BATS = \
 	tests/bats/bs_io.bats \
 	tests/bats/bs_errors.bats \
-	tests/bats/bs_conformance.bats
+	tests/bats/bs_conformance.bats \
+	tests/bats/bs_xcopy.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \
