@@ -702,6 +702,15 @@ static int bss_extended_copy(int host_no, struct scsi_cmd *cmd)
 		r = bss_xcopy_rec_new(x, cmd->cmd_itn_id, p[0], held);
 		if (!r)
 			return SAM_STAT_TASK_SET_FULL;
+		if (!maxlen) {
+			/* Nothing to move: done here, never async (completing
+			 * inside a core handler is not allowed). */
+			r->status = BSS_XC_GOOD;
+			r->segs_done = (uint16_t)parsed.nseg;
+			if (!held)
+				r->used = 0;
+			return SAM_STAT_GOOD;
+		}
 
 		if (maxlen > (uint64_t)BSS_XCOPY_WINDOW * BSS_XCOPY_CHUNK)
 			maxlen = (uint64_t)BSS_XCOPY_WINDOW * BSS_XCOPY_CHUNK;
@@ -826,12 +835,74 @@ static int bss_xcopy_inquiry(int host_no, struct scsi_cmd *cmd)
 	return ret;
 }
 
+/*
+ * VPD page 0x8F (Third-party Copy), LID1 only: supported commands, the
+ * parameter data and general copy operations limits of OPERATING
+ * PARAMETERS, supported descriptor codes, no CSCD descriptor IDs.  Core
+ * serves the page (INQUIRY) and frees it with the LU's other pages.
+ */
+#define BSS_VPD_8F_LEN 96
+
+static void bss_xcopy_vpd(struct scsi_lu *lu)
+{
+	struct vpd **pg = &lu->attrs.lu_vpd[PCODE_OFFSET(0x8f)];
+	uint64_t seglen = 0xffffULL << lu->blk_shift;
+	uint8_t *d;
+
+	if (*pg)
+		return;
+	*pg = alloc_vpd(BSS_VPD_8F_LEN);
+	if (!*pg)
+		return; /* the page is optional: INQUIRY just lacks it */
+	d = (*pg)->data;
+	/* Supported commands: EXTENDED COPY LID1; RECEIVE COPY RESULTS
+	 * COPY STATUS, OPERATING PARAMETERS, FAILED SEGMENT DETAILS. */
+	put_unaligned_be16(0x0001, &d[0]);
+	put_unaligned_be16(12, &d[2]);
+	d[4] = 8;
+	d[5] = BSS_OP_EXTENDED_COPY;
+	d[6] = 1;
+	d[7] = 0x00;
+	d[8] = BSS_OP_RECEIVE_COPY_RESULTS;
+	d[9] = 3;
+	d[10] = 0x00;
+	d[11] = 0x03;
+	d[12] = 0x04;
+	d += 16;
+	/* Parameter data */
+	put_unaligned_be16(0x0008, &d[0]);
+	put_unaligned_be16(28, &d[2]);
+	put_unaligned_be16(BSS_XCOPY_MAX_CSCD, &d[8]);
+	put_unaligned_be16(BSS_XCOPY_MAX_SEGS, &d[10]);
+	put_unaligned_be32(BSS_XCOPY_MAX_LIST, &d[12]);
+	d += 32;
+	/* Supported descriptors */
+	put_unaligned_be16(0x0080, &d[0]);
+	put_unaligned_be16(4, &d[2]);
+	d[4] = 2;
+	d[5] = 0x02;
+	d[6] = 0xe4;
+	d += 8;
+	/* Supported CSCD descriptor IDs: none */
+	put_unaligned_be16(0x0081, &d[0]);
+	put_unaligned_be16(4, &d[2]);
+	d += 8;
+	/* General copy operations */
+	put_unaligned_be16(0x8001, &d[0]);
+	put_unaligned_be16(28, &d[2]);
+	put_unaligned_be32(BSS_XCOPY_RECS, &d[4]);
+	put_unaligned_be32(BSS_XCOPY_RECS, &d[8]);
+	put_unaligned_be32(seglen > UINT32_MAX ? UINT32_MAX : (uint32_t)seglen, &d[12]);
+	d[16] = (uint8_t)lu->blk_shift;
+}
+
 void bss_xcopy_override(struct scsi_lu *lu)
 {
 	struct device_type_operations *ops = lu->dev_type_template.ops;
 
 	if (lu->dev_type_template.type != TYPE_DISK)
 		return;
+	bss_xcopy_vpd(lu);
 	if (ops[INQUIRY].cmd_perform != bss_xcopy_inquiry) {
 		g_core_inquiry = ops[INQUIRY].cmd_perform;
 		ops[INQUIRY].cmd_perform = bss_xcopy_inquiry;

@@ -201,6 +201,23 @@ vdi_zero() {
 	bss_log_has "xcopy: 2 copies, $((64 * MiB)) bytes, at most 16 chunk requests in flight"
 }
 
+@test "bs_xcopy: the source LUN deleted while a copy runs: the copy aborts (or had finished), tgtd lives" {
+	t1=$(xc_cscd "$(xc_desig 1)")
+	t2=$(xc_cscd "$(xc_desig 2)")
+	xc_list "$T/p" 15 0 "$t1$t2" "$(xc_seg 0 1 65535 0 0)$(xc_seg 0 1 65535 65535 65535)"
+	xc_send 2 "$T/p" >"$T/out" &
+	pid=$!
+	sleep 0.3
+	tgt_lun_del 1 1
+	wait $pid
+	cat "$T/out"
+	grep -qx status=GOOD "$T/out" ||
+		grep -q "key=0x0a asc=0x0d ascq=0x02 csi=[01] sks=0xa00004" "$T/out"
+	# the copy manager still answers, and a new copy from the gone LUN is refused
+	run xc_send 2 "$T/p"
+	[[ "$output" == *"key=0x0a asc=0x0d ascq=0x02 csi=0 sks=0xa00004"* ]]
+}
+
 @test "bs_xcopy: beyond capacity, unknown designator, bad index: COPY ABORTED with the segment" {
 	t1=$(xc_cscd "$(xc_desig 1)")
 	t2=$(xc_cscd "$(xc_desig 2)")
@@ -288,9 +305,14 @@ vdi_zero() {
 	# LID4 service action in the CDB
 	run bss_raw 1 83010000000000000000000000100000 --out-byte 0 --out-len 16
 	[[ "$output" == *"key=0x05 asc=0x24 ascq=0x00"* ]]
-	# empty list: nothing to do
+	# empty list, a segment of 0 blocks: nothing to do
 	run bss_raw 1 83000000000000000000000000000000
 	[ "$output" = status=GOOD ]
+	xc_list "$T/p" 14 0 "$t1" "$(xc_seg 0 0 0 0 100)"
+	run xc_send_rcr 1 "$T/p" 0 14
+	[ "${lines[0]}" = status=GOOD ]
+	[ "${lines[2]}" = status=GOOD ]
+	[ "$(echo "$output" | sed -n 's/^data=//p' | tail -n 1 | cut -c9-14)" = 010001 ]
 	# COPY STATUS of an unknown list id; RECEIVE DATA
 	run xc_rcr 1 0 99
 	[[ "$output" == *"key=0x05 asc=0x24 ascq=0x00"* ]]
