@@ -44,6 +44,15 @@ bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_S
 bs_sheepdog_tests_test_bss_io_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
 TESTS += bs_sheepdog/tests/test_bss_io
 
+# EXTENDED COPY against the same stubs, two LUs and a fake tgt_drivers[].
+check_PROGRAMS += bs_sheepdog/tests/test_bss_xcopy
+bs_sheepdog_tests_test_bss_xcopy_SOURCES = bs_sheepdog/tests/test_bss_xcopy.c \
+	bs_sheepdog/bss_xcopy.c bs_sheepdog/bss_range.c bs_sheepdog/bss_io.c \
+	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c tests/unit/sdl_check.h
+bs_sheepdog_tests_test_bss_xcopy_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+bs_sheepdog_tests_test_bss_xcopy_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+TESTS += bs_sheepdog/tests/test_bss_xcopy
+
 TESTS += $(BSS_BATS)
 endif
 
