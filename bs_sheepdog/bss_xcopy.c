@@ -256,9 +256,9 @@ static int bss_xcopy_lu_matches(struct scsi_lu *lu, const uint8_t *d)
 }
 
 /*
- * The LU a CSCD descriptor names, among every target's devices; NULL if
- * none does, or the one that does is not an open bs_sheepdog LU (another
- * backing store cannot be reached through the library).
+ * The open bs_sheepdog LU a CSCD descriptor names, among every target's
+ * devices, or NULL (LUs of other backing stores cannot be reached through
+ * the library and are not looked at).
  */
 static struct scsi_lu *bss_xcopy_resolve(const uint8_t *cscd)
 {
@@ -273,12 +273,14 @@ static struct scsi_lu *bss_xcopy_resolve(const uint8_t *cscd)
 	for (i = 0; tgt_drivers[i]; i++) {
 		list_for_each_entry(t, &tgt_drivers[i]->target_list, lld_siblings) {
 			list_for_each_entry(lu, &t->device_list, device_siblings) {
-				if (!bss_xcopy_lu_matches(lu, d))
-					continue;
+				/* Ours and open first: tgtd frees a LU's VPD
+				 * pages (lu_exit) before its bs_close, which
+				 * completes our requests, which look here. */
 				if (!lu->bst || lu->bst->bs_cmd_submit != bss_cmd_submit ||
 				    !bss_lu_of(lu)->opened)
-					return NULL;
-				return lu;
+					continue;
+				if (bss_xcopy_lu_matches(lu, d))
+					return lu;
 			}
 		}
 	}
