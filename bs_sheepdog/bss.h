@@ -36,6 +36,7 @@ struct bss_range {
 };
 
 struct bss_aiocb;
+struct bss_xcopy_lu;
 /* The next thing a command does: submit library requests, or finish. */
 typedef void (*bss_step_fn)(struct bss_aiocb *acb, int err);
 
@@ -109,6 +110,8 @@ struct bss_lu {
 	unsigned int nr_refresh_errors; /* failed refreshes in a row */
 
 	struct bss_pr_lu *pr; /* persistent reservations (bss_pr_tgt.c) */
+
+	struct bss_xcopy_lu *xcopy; /* bss_xcopy.c: copy results, lazily */
 };
 
 #define BSS_ACB_CACHE 256
@@ -291,6 +294,13 @@ int bss_unmap_check(const uint8_t *param, uint32_t len, uint64_t nr_blocks,
 
 /* bss_defect.c: per-LU READ DEFECT DATA (10)/(12), empty lists (bs_open). */
 void bss_defect_override(struct scsi_lu *lu);
+
+/* bss_xcopy.c: EXTENDED COPY (LID1), RECEIVE COPY RESULTS and INQUIRY's
+ * 3PC bit for one LU (bs_open); the LU's copy records (bs_exit). */
+#define BSS_OP_EXTENDED_COPY	    0x83
+#define BSS_OP_RECEIVE_COPY_RESULTS 0x84
+void bss_xcopy_override(struct scsi_lu *lu);
+void bss_xcopy_lu_free(struct bss_lu *blu);
 
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);

@@ -237,6 +237,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	bss_sbc_override(lu);
 	bss_thin_refresh(lu);
 	bss_defect_override(lu);
+	bss_xcopy_override(lu);
 	/* last: it wraps the handlers installed above */
 	ret = bss_pr_attach(lu);
 	if (ret) {
@@ -332,6 +333,7 @@ static void bss_exit(struct scsi_lu *lu)
 	bss_acb_cache_free(blu);
 	bss_pr_free(lu);
 	bss_thin_exit(lu);
+	bss_xcopy_lu_free(blu);
 }
 
 static struct backingstore_template bss_template = {
@@ -358,6 +360,8 @@ void register_bs_module(void)
 	unsigned char opcodes[] = {
 		ALLOW_MEDIUM_REMOVAL,
 		COMPARE_AND_WRITE,
+		BSS_OP_EXTENDED_COPY,
+		BSS_OP_RECEIVE_COPY_RESULTS,
 		FORMAT_UNIT,
 		INQUIRY,
 		MAINT_PROTOCOL_IN,

@@ -28,6 +28,7 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c bs_sheepdog/bss_defect.c \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr.h \
+	bs_sheepdog/bss_xcopy.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
@@ -54,6 +55,15 @@ bs_sheepdog_tests_test_bss_thin_SOURCES = bs_sheepdog/tests/test_bss_thin.c \
 bs_sheepdog_tests_test_bss_thin_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 TESTS += bs_sheepdog/tests/test_bss_thin
 
+# EXTENDED COPY against the same stubs, two LUs and a fake tgt_drivers[].
+check_PROGRAMS += bs_sheepdog/tests/test_bss_xcopy
+bs_sheepdog_tests_test_bss_xcopy_SOURCES = bs_sheepdog/tests/test_bss_xcopy.c \
+	bs_sheepdog/bss_xcopy.c bs_sheepdog/bss_range.c bs_sheepdog/bss_io.c \
+	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_sense.c tests/unit/sdl_check.h
+bs_sheepdog_tests_test_bss_xcopy_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+bs_sheepdog_tests_test_bss_xcopy_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+TESTS += bs_sheepdog/tests/test_bss_xcopy
+
 TESTS += $(BSS_BATS)
 endif
 
@@ -77,7 +87,8 @@ BSS_BATS = \
 	tests/bats/bs_conformance.bats \
 	tests/bats/bs_thin.bats \
 	tests/bats/bs_resize.bats \
-	tests/bats/bs_pr.bats
+	tests/bats/bs_pr.bats \
+	tests/bats/bs_xcopy.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \

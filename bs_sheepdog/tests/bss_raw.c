@@ -4,20 +4,26 @@
  * bats tests can match (an sg_raw for libiscsi).
  *
  *   bss-raw URL CDBHEX [--in N] [--out-byte B --out-len N | --out-file F]
- *           [--dump] [--resid]
+ *           [--dump] [--resid] [--then CDBHEX [--then-in N]]
  *
  * CDBHEX is the CDB in hex ("2a000000000000000100").  --in N expects N
  * bytes of data-in; --out-* sends data-out (N bytes of B, or file F).
  * Prints one line:
  *   status=GOOD
- *   status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00 [info=N]
+ *   status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00 [info=N] [csi=N] [sks=0xSSFFFF]
  *   status=0xNN  (any other SCSI status)
  * then with --resid a line "resid=none", "resid=under N" or "resid=over N"
  * (the iSCSI residual of the response), and with --dump a line "data=HEX"
  * with the data-in bytes.
  * Parses fixed (0x70/0x71) and descriptor (0x72/0x73) sense; info= is the
  * INFORMATION field when VALID (fixed) or an information descriptor is
- * present.
+ * present; csi= the COMMAND-SPECIFIC INFORMATION of COPY ABORTED sense (the
+ * failed segment of an EXTENDED COPY), sks= byte 15 and the field pointer
+ * when the sense-key specific field is valid (fixed format).
+ *
+ * --then sends a second CDB (data-in of --then-in bytes, or none) on the
+ * same session, i.e. the same I_T nexus, and prints its lines the same way
+ * (RECEIVE COPY RESULTS after EXTENDED COPY).
  *
  * Exit: 0 the command completed (whatever its SCSI status), 2 usage or
  * transport failure.  Single-threaded, libiscsi sync API.
@@ -100,6 +106,10 @@ static void print_sense(const unsigned char *s, int len)
 		       s[12], s[13]);
 		if (s[0] & 0x80)
 			printf(" info=%" PRIu64, be(s + 3, 4));
+		if ((s[2] & 0x0f) == 0x0a) /* COPY ABORTED: the segment number */
+			printf(" csi=%" PRIu64, be(s + 8, 4));
+		if (len >= 18 && (s[15] & 0x80))
+			printf(" sks=0x%02x%04x", s[15], (unsigned int)be(s + 16, 2));
 		printf("\n");
 		return;
 	}
@@ -121,7 +131,7 @@ static void print_sense(const unsigned char *s, int len)
 	printf("status=CHECK_CONDITION sense=unparsed\n");
 }
 
-static void print_result(struct scsi_task *task, int dump)
+static void print_task(struct scsi_task *task, int dump, int resid)
 {
 	int i;
 
@@ -135,6 +145,14 @@ static void print_result(struct scsi_task *task, int dump)
 			printf("status=CHECK_CONDITION sense=none\n");
 	} else {
 		printf("status=0x%02x\n", task->status);
+	}
+	if (resid) {
+		if (task->residual_status == SCSI_RESIDUAL_UNDERFLOW)
+			printf("resid=under %zu\n", task->residual);
+		else if (task->residual_status == SCSI_RESIDUAL_OVERFLOW)
+			printf("resid=over %zu\n", task->residual);
+		else
+			printf("resid=none\n");
 	}
 	if (dump && task->status == SCSI_STATUS_GOOD) {
 		printf("data=");
@@ -189,7 +207,7 @@ static int session_main(int argc, char **argv)
 			ret = 2;
 			break;
 		}
-		print_result(task, in_len > 0);
+		print_task(task, in_len > 0, 0);
 		fflush(stdout);
 		scsi_free_scsi_task(task);
 	}
@@ -209,13 +227,16 @@ int main(int argc, char **argv)
 	struct iscsi_url *url;
 	struct scsi_task *task;
 	struct iscsi_data data = { 0, NULL };
+	const char *then_cdb = NULL;
+	unsigned long then_in = 0;
 	int cdb_len, i, dump = 0, resid = 0, dir;
 
 	if (argc >= 3 && !strcmp(argv[2], "--session"))
 		return session_main(argc, argv);
 	if (argc < 3) {
-		fprintf(stderr, "usage: bss-raw URL CDBHEX [--in N] [--out-byte B --out-len N |"
-				" --out-file F] [--dump] [--resid]\n");
+		fprintf(stderr,
+			"usage: bss-raw URL CDBHEX [--in N] [--out-byte B --out-len N |"
+			" --out-file F] [--dump] [--resid] [--then CDBHEX [--then-in N]]\n");
 		return 2;
 	}
 	cdb_len = parse_cdb(argv[2], cdb, (int)sizeof(cdb));
@@ -236,6 +257,11 @@ int main(int argc, char **argv)
 				return 2;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--out-byte")) {
 			if (parse_num(argv[++i], &out_byte))
+				return 2;
+		} else if (i + 1 < argc && !strcmp(argv[i], "--then")) {
+			then_cdb = argv[++i];
+		} else if (i + 1 < argc && !strcmp(argv[i], "--then-in")) {
+			if (parse_num(argv[++i], &then_in))
 				return 2;
 		} else if (i + 1 < argc && !strcmp(argv[i], "--out-file")) {
 			out_file = argv[++i];
@@ -306,33 +332,24 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	if (task->status == SCSI_STATUS_GOOD) {
-		printf("status=GOOD\n");
-	} else if (task->status == SCSI_STATUS_CHECK_CONDITION) {
-		/* libiscsi keeps the raw sense (2-byte length first) in datain. */
-		if (task->datain.size > 2)
-			print_sense(task->datain.data + 2, task->datain.size - 2);
-		else
-			printf("status=CHECK_CONDITION sense=none\n");
-	} else {
-		printf("status=0x%02x\n", task->status);
-	}
-	if (resid) {
-		if (task->residual_status == SCSI_RESIDUAL_UNDERFLOW)
-			printf("resid=under %zu\n", task->residual);
-		else if (task->residual_status == SCSI_RESIDUAL_OVERFLOW)
-			printf("resid=over %zu\n", task->residual);
-		else
-			printf("resid=none\n");
-	}
-	if (dump && task->status == SCSI_STATUS_GOOD) {
-		printf("data=");
-		for (i = 0; i < task->datain.size; i++)
-			printf("%02x", task->datain.data[i]);
-		printf("\n");
+	print_task(task, dump, resid);
+	scsi_free_scsi_task(task);
+
+	/* --then: a second, data-in CDB on the same session (same I_T nexus). */
+	if (then_cdb) {
+		cdb_len = parse_cdb(then_cdb, cdb, (int)sizeof(cdb));
+		task = cdb_len < 6 ? NULL
+				   : scsi_create_task(cdb_len, cdb,
+						      then_in ? SCSI_XFER_READ : SCSI_XFER_NONE,
+						      (int)then_in);
+		if (!task || !iscsi_scsi_command_sync(iscsi, url->lun, task, NULL)) {
+			fprintf(stderr, "bss-raw: --then failed: %s\n", iscsi_get_error(iscsi));
+			return 2;
+		}
+		print_task(task, dump, resid);
+		scsi_free_scsi_task(task);
 	}
 
-	scsi_free_scsi_task(task);
 	iscsi_logout_sync(iscsi);
 	iscsi_destroy_url(url);
 	iscsi_destroy_context(iscsi);
