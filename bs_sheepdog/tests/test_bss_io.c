@@ -19,115 +19,9 @@
  */
 #include "../bss.h"
 #include "../../tests/unit/sdl_check.h"
+#include "bss_tgt_stub.h"
 
 int g_check_failed;
-
-/* ---- tgt core stubs ------------------------------------------------------ */
-
-int is_debug;
-static int g_in_submit;
-static int g_done_calls;
-static int g_done_in_submit;
-static struct scsi_cmd *g_last_done;
-static struct event_data *g_sched;
-static union {
-	struct mode_pg pg;
-	uint8_t raw[sizeof(struct mode_pg) + 20];
-} g_caching_page;
-static struct mode_pg *const g_mode_pg = &g_caching_page.pg;
-
-void log_error(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
-void log_debug(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
-void log_warning(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
-void target_cmd_io_done(struct scsi_cmd *cmd, int result)
-{
-	g_done_calls++;
-	if (g_in_submit)
-		g_done_in_submit++;
-	cmd->result = result;
-	g_last_done = cmd;
-}
-
-/* Fixed-format sense, as tgt builds it. */
-void sense_data_build(struct scsi_cmd *cmd, uint8_t key, uint16_t asc)
-{
-	memset(cmd->sense_buffer, 0, 18);
-	cmd->sense_buffer[0] = 0x70;
-	cmd->sense_buffer[2] = key;
-	cmd->sense_buffer[7] = 0xa;
-	cmd->sense_buffer[12] = (asc >> 8) & 0xff;
-	cmd->sense_buffer[13] = asc & 0xff;
-	cmd->sense_len = 18;
-}
-
-void sense_data_build_with_info(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, uint64_t info)
-{
-	sense_data_build(cmd, key, asc);
-	cmd->sense_buffer[0] |= 0x80;
-	put_unaligned_be32((uint32_t)info, &cmd->sense_buffer[3]);
-}
-
-struct mode_pg *find_mode_page(struct scsi_lu *lu, uint8_t pcode, uint8_t subpcode)
-{
-	return pcode == 0x08 && subpcode == 0 ? g_mode_pg : NULL;
-}
-
-void tgt_add_sched_event(struct event_data *evt)
-{
-	g_sched = evt;
-}
-
-void tgt_remove_sched_event(struct event_data *evt)
-{
-	if (g_sched == evt)
-		g_sched = NULL;
-}
-
-static int g_reserved; /* device_reserved(): SCSI-2 reservation conflict */
-
-int device_reserved(struct scsi_cmd *cmd)
-{
-	(void)cmd;
-	return g_reserved;
-}
-
-uint32_t scsi_rw_count(uint8_t *scb)
-{
-	switch (scb[0]) {
-	case VERIFY_10: return (uint32_t)bss_get_be(&scb[7], 2);
-	case VERIFY_12: return (uint32_t)bss_get_be(&scb[6], 4);
-	case VERIFY_16: return (uint32_t)bss_get_be(&scb[10], 4);
-	}
-	return 0;
-}
-
-/* ---- allocation failures (the test links with -Wl,--wrap=malloc) -------- */
-
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-static int g_malloc_fail; /* fail this many of the next malloc() calls */
-
-void *__wrap_malloc(size_t size)
-{
-	if (g_malloc_fail > 0) {
-		g_malloc_fail--;
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_malloc(size);
-}
 
 /* ---- fake libsheepdog ---------------------------------------------------- */
 
@@ -205,11 +99,6 @@ int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run)
 	return 1;
 }
 
-int sd_cluster_service(struct sd_cluster *c)
-{
-	return 0;
-}
-
 static void fake_complete(int i, int ret)
 {
 	CHECK(i < g_nr_req && !g_req[i].done);
@@ -234,27 +123,10 @@ static struct bss_lu *g_blu;
 
 static void lu_setup(void)
 {
-	g_lu = calloc(1, sizeof(struct scsi_lu) + sizeof(struct bss_lu));
-	g_lu->blk_shift = 9;
-	g_lu->size = 64ULL << 20;
-	g_lu->dev_type_template.type = TYPE_DISK;
+	g_lu = bss_stub_lu_new(g_vdi, 64ULL << 20, "test");
 	g_blu = bss_lu_of(g_lu);
-	g_blu->lu = g_lu;
-	g_blu->vdi = g_vdi;
-	g_blu->opened = 1;
-	g_blu->cluster_fd = -1;
-	INIT_LIST_HEAD(&g_blu->inflight);
-	INIT_LIST_HEAD(&g_blu->done);
-	INIT_LIST_HEAD(&g_blu->free_acbs);
-	INIT_LIST_HEAD(&g_blu->ranges);
-	g_blu->done_ev.sched_handler = bss_done_event_cb;
-	g_blu->done_ev.data = g_blu;
-	snprintf(g_blu->label, sizeof(g_blu->label), "test");
-	g_mode_pg->mode_data[0] = 0x14; /* WCE set */
+	bss_stub_reset(1);
 	g_nr_req = 0;
-	g_done_calls = 0;
-	g_done_in_submit = 0;
-	g_sched = NULL;
 }
 
 static void lu_teardown(void)
@@ -299,9 +171,9 @@ static int submit(struct tcmd *t)
 {
 	int ret;
 
-	g_in_submit = 1;
+	g_stub.in_submit = 1;
 	ret = bss_cmd_submit(&t->cmd);
-	g_in_submit = 0;
+	g_stub.in_submit = 0;
 	return ret;
 }
 
@@ -309,16 +181,6 @@ static void cmd_free(struct tcmd *t)
 {
 	free(t->data);
 	free(t);
-}
-
-static int sense_key(const struct tcmd *t)
-{
-	return t->cmd.sense_buffer[2] & 0x0f;
-}
-
-static int sense_asc(const struct tcmd *t)
-{
-	return t->cmd.sense_buffer[12] << 8 | t->cmd.sense_buffer[13];
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -341,10 +203,11 @@ static void test_read_ok(void)
 	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ);
 	CHECK(g_req[0].offset == 8191ULL * 512 && g_req[0].count == 2048);
 	CHECK(g_req[0].buf == t->data);
-	CHECK(g_done_calls == 0);
+	CHECK(g_stub.done_calls == 0);
 	fake_complete(0, 0);
-	CHECK(g_done_calls == 1 && g_last_done == &t->cmd && t->cmd.result == SAM_STAT_GOOD);
-	CHECK(g_done_in_submit == 0);
+	CHECK(g_stub.done_calls == 1 && g_stub.last_done == &t->cmd &&
+	      t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_in_submit == 0);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -371,9 +234,9 @@ static void test_errors(void)
 		t = cmd_new(cases[i].write ? cdb_write10 : cdb_read10, 10, 0, 8, cases[i].write);
 		CHECK(submit(t) == 0);
 		fake_complete(0, cases[i].err);
-		CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
-		CHECK(sense_key(t) == cases[i].key);
-		CHECK(sense_asc(t) == cases[i].asc);
+		CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+		CHECK(sense_key(&t->cmd) == cases[i].key);
+		CHECK(sense_asc(&t->cmd) == cases[i].asc);
 		CHECK(g_blu->nr_errors == 1);
 		cmd_free(t);
 		lu_teardown();
@@ -393,7 +256,7 @@ static void test_fua(void)
 	CHECK(g_req[1].flags == SD_AIO_FUA);
 	CHECK(g_req[2].flags == 0);
 	/* Write cache disabled (WCE=0): every write is FUA. */
-	g_mode_pg->mode_data[0] = 0x10;
+	g_stub.caching_pg->mode_data[0] = 0x10;
 	d = cmd_new(cdb_write10, 10, 0, 1, 1);
 	CHECK(submit(d) == 0);
 	CHECK(g_req[3].flags == SD_AIO_FUA);
@@ -401,7 +264,7 @@ static void test_fua(void)
 	fake_complete(0, 0);
 	fake_complete(3, 0);
 	fake_complete(1, 0);
-	CHECK(g_done_calls == 4);
+	CHECK(g_stub.done_calls == 4);
 	cmd_free(a);
 	cmd_free(b);
 	cmd_free(c);
@@ -419,13 +282,13 @@ static void test_write_verify(void)
 	CHECK(submit(t) == 0);
 	CHECK(g_req[0].type == FAKE_WRITE && g_req[0].flags == SD_AIO_FUA);
 	fake_complete(0, 0);
-	CHECK(g_done_calls == 0); /* now reading back */
+	CHECK(g_stub.done_calls == 0); /* now reading back */
 	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_READ);
 	CHECK(g_req[1].offset == 100 * 512 && g_req[1].count == 1024);
 	CHECK(g_req[1].buf != t->data);
 	memset(g_req[1].buf, 0x5a, 1024);
 	fake_complete(1, 0);
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* Read-back differs at byte 777: MISCOMPARE, INFORMATION 777. */
@@ -436,8 +299,8 @@ static void test_write_verify(void)
 	memset(g_req[3].buf, 0x5a, 1024);
 	((uint8_t *)g_req[3].buf)[777] = 0;
 	fake_complete(3, 0);
-	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == MISCOMPARE && sense_asc(t) == 0x1d00);
+	CHECK(g_stub.done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) == MISCOMPARE && sense_asc(&t->cmd) == 0x1d00);
 	CHECK((t->cmd.sense_buffer[0] & 0x80) && bss_get_be(&t->cmd.sense_buffer[3], 4) == 777);
 	cmd_free(t);
 
@@ -446,7 +309,7 @@ static void test_write_verify(void)
 	CHECK(submit(t) == 0);
 	fake_complete(4, -EIO);
 	CHECK(g_nr_req == 5);
-	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x0c00);
+	CHECK(sense_key(&t->cmd) == MEDIUM_ERROR && sense_asc(&t->cmd) == 0x0c00);
 	cmd_free(t);
 
 	/* The read-back fails: UNRECOVERED READ ERROR. */
@@ -454,7 +317,7 @@ static void test_write_verify(void)
 	CHECK(submit(t) == 0);
 	fake_complete(5, 0);
 	fake_complete(6, -EIO);
-	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	CHECK(sense_key(&t->cmd) == MEDIUM_ERROR && sense_asc(&t->cmd) == 0x1100);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -475,7 +338,7 @@ static void test_verify(void)
 	memset(g_req[0].buf, 7, 2048);
 	((uint8_t *)g_req[0].buf)[2047] = 8;
 	fake_complete(0, 0);
-	CHECK(sense_key(t) == MISCOMPARE && bss_get_be(&t->cmd.sense_buffer[3], 4) == 2047);
+	CHECK(sense_key(&t->cmd) == MISCOMPARE && bss_get_be(&t->cmd.sense_buffer[3], 4) == 2047);
 	cmd_free(t);
 
 	/* BYTCHK=11b: one block of data-out against each of 4 blocks. */
@@ -487,7 +350,7 @@ static void test_verify(void)
 	memset(g_req[1].buf, 9, 2048);
 	((uint8_t *)g_req[1].buf)[1536 + 3] = 0;
 	fake_complete(1, 0);
-	CHECK(sense_key(t) == MISCOMPARE && bss_get_be(&t->cmd.sense_buffer[3], 4) == 1539);
+	CHECK(sense_key(&t->cmd) == MISCOMPARE && bss_get_be(&t->cmd.sense_buffer[3], 4) == 1539);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -501,19 +364,19 @@ static void test_refused_submit(void)
 	g_refuse = -ENOMEM;
 	CHECK(submit(t) == 0);
 	CHECK(cmd_async(&t->cmd));
-	CHECK(g_done_calls == 0); /* never from inside submit */
-	CHECK(g_sched == &g_blu->done_ev);
-	g_sched->sched_handler(g_sched);
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == HARDWARE_ERROR && sense_asc(t) == 0x4400);
+	CHECK(g_stub.done_calls == 0); /* never from inside submit */
+	CHECK(g_stub.sched == &g_blu->done_ev);
+	g_stub.sched->sched_handler(g_stub.sched);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) == HARDWARE_ERROR && sense_asc(&t->cmd) == 0x4400);
 	cmd_free(t);
 
 	/* SYNCHRONIZE CACHE refused with -EIO: WRITE ERROR (a flush writes). */
 	s = cmd_new(cdb_sync10, 10, 0, 0, 0);
 	g_refuse = -EIO;
 	CHECK(submit(s) == 0);
-	g_sched->sched_handler(g_sched);
-	CHECK(sense_key(s) == MEDIUM_ERROR && sense_asc(s) == 0x0c00);
+	g_stub.sched->sched_handler(g_stub.sched);
+	CHECK(sense_key(&s->cmd) == MEDIUM_ERROR && sense_asc(&s->cmd) == 0x0c00);
 	cmd_free(s);
 	lu_teardown();
 }
@@ -525,16 +388,16 @@ static void test_no_vdi_and_zero_length(void)
 	lu_setup();
 	t = cmd_new(cdb_read10, 10, 0, 0, 0); /* transfer length 0 */
 	CHECK(submit(t) == 0);
-	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_stub.done_calls == 0);
 	cmd_free(t);
 
 	g_blu->opened = 0;
 	g_blu->vdi = NULL;
 	t = cmd_new(cdb_sync10, 10, 0, 0, 0);
 	CHECK(submit(t) == 0);
-	CHECK(g_nr_req == 0 && g_done_calls == 0);
-	g_sched->sched_handler(g_sched);
-	CHECK(sense_key(t) == NOT_READY && sense_asc(t) == 0x3a00);
+	CHECK(g_nr_req == 0 && g_stub.done_calls == 0);
+	g_stub.sched->sched_handler(g_stub.sched);
+	CHECK(sense_key(&t->cmd) == NOT_READY && sense_asc(&t->cmd) == 0x3a00);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -556,7 +419,7 @@ static void test_many_out_of_order(void)
 
 		fake_complete(k, 0);
 		done++;
-		CHECK(g_done_calls == done && g_last_done == &t[k]->cmd);
+		CHECK(g_stub.done_calls == done && g_stub.last_done == &t[k]->cmd);
 	}
 	CHECK(g_blu->nr_free == 200); /* every acb recycled */
 	for (i = 0; i < 200; i++)
@@ -582,19 +445,20 @@ static void test_submit_failures(void)
 	/* No acb for a SYNCHRONIZE CACHE: the return must make core answer
 	 * HARDWARE ERROR, not GOOD, and nothing may be left in flight. */
 	t = cmd_new(cdb_sync10, 10, 0, 0, 0);
-	g_malloc_fail = 1;
+	g_stub.malloc_fail = 1;
 	ret = submit(t);
 	CHECK_EQ(ret, BSS_SUBMIT_FAILED);
 	CHECK(sync_cache_fails(ret));
-	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0 && g_sched == NULL);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_stub.done_calls == 0 &&
+	      g_stub.sched == NULL);
 	CHECK_EQ(g_blu->nr_inflight, 0);
 	cmd_free(t);
 
 	/* The same for a READ (core's sbc_rw fails on any non-zero value). */
 	t = cmd_new(cdb_read10, 10, 0, 8, 0);
-	g_malloc_fail = 1;
+	g_stub.malloc_fail = 1;
 	CHECK_EQ(submit(t), BSS_SUBMIT_FAILED);
-	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_stub.done_calls == 0);
 	cmd_free(t);
 
 	/* One completed READ leaves an acb in the cache; a VERIFY then gets
@@ -607,9 +471,9 @@ static void test_submit_failures(void)
 	put_unaligned_be16(1, &verify[7]);
 	t = cmd_new(verify, 10, 0, 1, 1);
 	t->cmd.tl = 0;
-	g_malloc_fail = 1;
+	g_stub.malloc_fail = 1;
 	CHECK_EQ(submit(t), BSS_SUBMIT_FAILED);
-	CHECK(!cmd_async(&t->cmd) && g_nr_req == 1 && g_done_calls == 1);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 1 && g_stub.done_calls == 1);
 	CHECK_EQ(g_blu->nr_free, 1);
 	cmd_free(t);
 
@@ -619,7 +483,7 @@ static void test_submit_failures(void)
 	CHECK_EQ(submit(t), BSS_SUBMIT_FAILED);
 	CHECK(!cmd_async(&t->cmd) && g_nr_req == 1);
 	cmd_free(t);
-	g_malloc_fail = 0;
+	g_stub.malloc_fail = 0;
 	lu_teardown();
 }
 
@@ -644,13 +508,14 @@ static void test_flush(void)
 		n++;
 	}
 	CHECK_EQ(n, 2);
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	fake_complete(1, 0);
-	CHECK(g_done_calls == 1 && g_last_done == &b->cmd && b->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && g_stub.last_done == &b->cmd &&
+	      b->cmd.result == SAM_STAT_GOOD);
 	/* A flush that fails at sheep fails the command (never GOOD). */
 	fake_complete(0, -ETIMEDOUT);
-	CHECK(g_done_calls == 2 && a->cmd.result == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(a) == ABORTED_COMMAND && sense_asc(a) == 0x0801);
+	CHECK(g_stub.done_calls == 2 && a->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&a->cmd) == ABORTED_COMMAND && sense_asc(&a->cmd) == 0x0801);
 	cmd_free(a);
 	cmd_free(b);
 	lu_teardown();
@@ -701,7 +566,7 @@ static void test_get_lba_status(void)
 	put_unaligned_be64(UINT64_C(1) << 63, &cdb[2]); /* offset would overflow */
 	t = cmd_new(cdb, 16, 0, 1, 0);
 	CHECK(sa[1].cmd_perform(0, &t->cmd) == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2100);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2100);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -762,7 +627,7 @@ static int (*g_prefetch)(int, struct scsi_cmd *);
 static void caw_setup(void)
 {
 	lu_setup();
-	g_reserved = 0;
+	g_stub.reserved = 0;
 	g_lu->dev_type_template.ops[COMPARE_AND_WRITE].cmd_perform = NULL;
 	bss_sbc_override(g_lu);
 	g_caw = g_lu->dev_type_template.ops[COMPARE_AND_WRITE].cmd_perform;
@@ -787,9 +652,9 @@ static int caw_perform(struct tcmd *t)
 {
 	int ret;
 
-	g_in_submit = 1;
+	g_stub.in_submit = 1;
 	ret = g_caw(0, &t->cmd);
-	g_in_submit = 0;
+	g_stub.in_submit = 0;
 	return ret;
 }
 
@@ -827,24 +692,24 @@ static void test_caw_checks(void)
 		t = caw_new(cases[i].lba, cases[i].n, cases[i].out, cases[i].flags);
 		CHECK_EQ(caw_perform(t), SAM_STAT_CHECK_CONDITION);
 		CHECK(!cmd_async(&t->cmd));
-		CHECK_EQ(sense_key(t), cases[i].key);
-		CHECK_EQ(sense_asc(t), cases[i].asc);
+		CHECK_EQ(sense_key(&t->cmd), cases[i].key);
+		CHECK_EQ(sense_asc(&t->cmd), cases[i].asc);
 		cmd_free(t);
 	}
 	g_lu->attrs.readonly = 0;
 	CHECK_EQ(g_nr_req, 0);
 
 	/* SCSI-2 reservation held by another nexus */
-	g_reserved = 1;
+	g_stub.reserved = 1;
 	t = caw_new(0, 1, 2, 0);
 	CHECK_EQ(caw_perform(t), SAM_STAT_RESERVATION_CONFLICT);
 	cmd_free(t);
-	g_reserved = 0;
+	g_stub.reserved = 0;
 
 	/* 0 blocks: GOOD without I/O, not async */
 	t = caw_new(10, 0, 0, 0);
 	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
-	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_done_calls == 0);
+	CHECK(!cmd_async(&t->cmd) && g_nr_req == 0 && g_stub.done_calls == 0);
 	cmd_free(t);
 
 	/* the last block is in range */
@@ -855,15 +720,15 @@ static void test_caw_checks(void)
 	fake_complete_fill(0, 0); /* zeros match the zeroed data-out */
 	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_WRITE);
 	fake_complete(1, 0);
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* no acb: HARDWARE ERROR, synchronously */
 	t = caw_new(0, 1, 2, 0);
-	g_malloc_fail = 1;
+	g_stub.malloc_fail = 1;
 	CHECK_EQ(caw_perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(!cmd_async(&t->cmd) && sense_key(t) == HARDWARE_ERROR);
-	g_malloc_fail = 0;
+	CHECK(!cmd_async(&t->cmd) && sense_key(&t->cmd) == HARDWARE_ERROR);
+	g_stub.malloc_fail = 0;
 	cmd_free(t);
 	lu_teardown();
 }
@@ -878,7 +743,7 @@ static void test_caw_match_and_miscompare(void)
 	memset(t->data, 'A', 1536);
 	memset(t->data + 1536, 'B', 1536);
 	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
-	CHECK(cmd_async(&t->cmd) && g_done_calls == 0 && g_done_in_submit == 0);
+	CHECK(cmd_async(&t->cmd) && g_stub.done_calls == 0 && g_stub.done_in_submit == 0);
 	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_READ);
 	CHECK(g_req[0].offset == 8191ULL * 512 && g_req[0].count == 1536);
 	memset(g_req[0].buf, 'A', 1536);
@@ -886,9 +751,9 @@ static void test_caw_match_and_miscompare(void)
 	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_WRITE && g_req[1].flags == SD_AIO_FUA);
 	CHECK(g_req[1].offset == 8191ULL * 512 && g_req[1].count == 1536);
 	CHECK(g_req[1].buf == t->data + 1536);
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	fake_complete(1, 0);
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* differs at byte 1000: MISCOMPARE, INFORMATION 1000, nothing written */
@@ -899,8 +764,8 @@ static void test_caw_match_and_miscompare(void)
 	((uint8_t *)g_req[2].buf)[1000] = 'C';
 	fake_complete(2, 0);
 	CHECK_EQ(g_nr_req, 3);
-	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == MISCOMPARE && sense_asc(t) == 0x1d00);
+	CHECK(g_stub.done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) == MISCOMPARE && sense_asc(&t->cmd) == 0x1d00);
 	CHECK((t->cmd.sense_buffer[0] & 0x80) && bss_get_be(&t->cmd.sense_buffer[3], 4) == 1000);
 	cmd_free(t);
 
@@ -909,7 +774,7 @@ static void test_caw_match_and_miscompare(void)
 	memset(t->data, 'A', 512);
 	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
 	fake_complete_fill(3, 0);
-	CHECK(sense_key(t) == MISCOMPARE && (t->cmd.sense_buffer[0] & 0x80));
+	CHECK(sense_key(&t->cmd) == MISCOMPARE && (t->cmd.sense_buffer[0] & 0x80));
 	CHECK_EQ(bss_get_be(&t->cmd.sense_buffer[3], 4), 0);
 	cmd_free(t);
 
@@ -917,22 +782,22 @@ static void test_caw_match_and_miscompare(void)
 	t = caw_new(0, 1, 2, 0);
 	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
 	fake_complete(4, -EIO);
-	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	CHECK(sense_key(&t->cmd) == MEDIUM_ERROR && sense_asc(&t->cmd) == 0x1100);
 	cmd_free(t);
 	t = caw_new(0, 1, 2, 0);
 	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
 	fake_complete_fill(5, 0);
 	fake_complete(6, -EIO);
-	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x0c00);
+	CHECK(sense_key(&t->cmd) == MEDIUM_ERROR && sense_asc(&t->cmd) == 0x0c00);
 	cmd_free(t);
 
 	/* the read refused at submit: completed from the done event */
 	t = caw_new(0, 1, 2, 0);
 	g_refuse = -ENOMEM;
 	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
-	CHECK(cmd_async(&t->cmd) && g_done_calls == 5);
-	g_sched->sched_handler(g_sched);
-	CHECK(g_done_calls == 6 && sense_key(t) == HARDWARE_ERROR);
+	CHECK(cmd_async(&t->cmd) && g_stub.done_calls == 5);
+	g_stub.sched->sched_handler(g_stub.sched);
+	CHECK(g_stub.done_calls == 6 && sense_key(&t->cmd) == HARDWARE_ERROR);
 	cmd_free(t);
 	CHECK(list_empty(&g_blu->ranges));
 	lu_teardown();
@@ -962,7 +827,8 @@ static void test_caw_lock_order(void)
 	CHECK(g_nr_req == 3 && g_req[2].type == FAKE_WRITE && g_req[2].offset == 100 * 512);
 	CHECK(g_req[2].buf == caw->data + 1024);
 	fake_complete(2, 0);
-	CHECK(g_done_calls == 1 && g_last_done != &w1->cmd && caw->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && g_stub.last_done != &w1->cmd &&
+	      caw->cmd.result == SAM_STAT_GOOD);
 	/* released: the waiting WRITE and READ go now, in order */
 	CHECK(g_nr_req == 5 && g_req[3].type == FAKE_WRITE && g_req[3].offset == 101 * 512);
 	CHECK(g_req[4].type == FAKE_READ && g_req[4].offset == 99 * 512);
@@ -978,7 +844,7 @@ static void test_caw_lock_order(void)
 	CHECK(g_nr_req == 6 && g_req[5].type == FAKE_READ && g_req[5].offset == 108 * 512);
 	fake_complete_fill(5, 0);
 	fake_complete(6, 0);
-	CHECK(g_done_calls == 5 && caw2->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 5 && caw2->cmd.result == SAM_STAT_GOOD);
 	CHECK(list_empty(&g_blu->ranges) && g_blu->nr_excl_ranges == 0);
 	cmd_free(caw);
 	cmd_free(caw2);
@@ -1011,7 +877,7 @@ static void test_orwrite(void)
 	got = g_req[1].buf;
 	CHECK(got[0] == 0xfa && got[3] == 0xa1 && got[1023] == 0xfa);
 	fake_complete(1, 0);
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	CHECK(g_nr_req == 3); /* the WRITE went */
 	fake_complete(2, 0);
 	cmd_free(t);
@@ -1028,7 +894,7 @@ static void test_orwrite(void)
 	t = cmd_new(cdb, 16, 0, 1, 1);
 	CHECK(submit(t) == 0);
 	fake_complete(5, -EIO);
-	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	CHECK(sense_key(&t->cmd) == MEDIUM_ERROR && sense_asc(&t->cmd) == 0x1100);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -1053,9 +919,9 @@ static int prefetch_perform(struct tcmd *t)
 {
 	int ret;
 
-	g_in_submit = 1;
+	g_stub.in_submit = 1;
 	ret = g_prefetch(0, &t->cmd);
-	g_in_submit = 0;
+	g_stub.in_submit = 0;
 	return ret;
 }
 
@@ -1069,7 +935,7 @@ static void test_prefetch(void)
 	/* 9 MiB + 1 block, IMMED=0: rounds of 4 x 1 MiB, GOOD at the end */
 	t = prefetch_new(1, 2048, 18433, 0);
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_GOOD);
-	CHECK(cmd_async(&t->cmd) && g_done_calls == 0);
+	CHECK(cmd_async(&t->cmd) && g_stub.done_calls == 0);
 	CHECK_EQ(g_nr_req, 4);
 	for (i = 0; i < 4; i++)
 		CHECK(g_req[i].type == FAKE_READ && g_req[i].count == (1 << 20) &&
@@ -1083,9 +949,9 @@ static void test_prefetch(void)
 	CHECK(g_nr_req == 10 && g_req[8].count == 1 << 20 && g_req[9].count == 512);
 	CHECK(g_req[9].offset == (10ULL << 20));
 	fake_complete(8, 0);
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	fake_complete(9, 0);
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	CHECK(list_empty(&g_blu->ranges));
 	cmd_free(t);
 
@@ -1094,7 +960,7 @@ static void test_prefetch(void)
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_GOOD);
 	for (i = 10; i < g_nr_req; i++)
 		fake_complete(i, 0);
-	while (g_done_calls < 2 && g_nr_req < FAKE_MAX) {
+	while (g_stub.done_calls < 2 && g_nr_req < FAKE_MAX) {
 		int from = i;
 
 		for (; i < g_nr_req; i++)
@@ -1102,20 +968,21 @@ static void test_prefetch(void)
 		if (i == from)
 			break;
 	}
-	CHECK(g_done_calls == 2 && g_nr_req == 10 + 64);
+	CHECK(g_stub.done_calls == 2 && g_nr_req == 10 + 64);
 	cmd_free(t);
 
 	/* a read error fails it */
 	t = prefetch_new(0, 0, 8, 0);
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_GOOD);
 	fake_complete(74, -EIO);
-	CHECK(g_done_calls == 3 && sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x1100);
+	CHECK(g_stub.done_calls == 3 && sense_key(&t->cmd) == MEDIUM_ERROR &&
+	      sense_asc(&t->cmd) == 0x1100);
 	cmd_free(t);
 
 	/* beyond the end, and overflowing */
 	t = prefetch_new(1, (64 << 11) - 1, 2, 0);
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2100);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2100);
 	cmd_free(t);
 	t = prefetch_new(1, UINT64_MAX, 1, 0);
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
@@ -1129,7 +996,7 @@ static void test_prefetch(void)
 	g_blu->opened = 0;
 	t = prefetch_new(0, 0, 8, 1);
 	CHECK_EQ(prefetch_perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == NOT_READY && sense_asc(t) == 0x3a00);
+	CHECK(sense_key(&t->cmd) == NOT_READY && sense_asc(&t->cmd) == 0x3a00);
 	cmd_free(t);
 	g_blu->opened = 1;
 	lu_teardown();
@@ -1147,7 +1014,7 @@ static void test_prefetch_immed(void)
 	CHECK(!cmd_async(&t[0]->cmd) && g_nr_req == 4 && g_blu->nr_prefetch_bg == 1);
 	for (i = 0; i < 4; i++)
 		fake_complete(i, i == 2 ? -EIO : 0); /* an error just ends it */
-	CHECK(g_nr_req == 4 && g_blu->nr_prefetch_bg == 0 && g_done_calls == 0);
+	CHECK(g_nr_req == 4 && g_blu->nr_prefetch_bg == 0 && g_stub.done_calls == 0);
 	CHECK_EQ(g_blu->nr_inflight, 0);
 
 	/* at most 4 detached at once; the fifth is answered without reads */
@@ -1161,7 +1028,7 @@ static void test_prefetch_immed(void)
 	g_blu->opened = 0;
 	for (i = 5; i < 8; i++)
 		fake_complete(i, 0);
-	CHECK(g_nr_req == 8 && g_blu->nr_prefetch_bg == 0 && g_done_calls == 0);
+	CHECK(g_nr_req == 8 && g_blu->nr_prefetch_bg == 0 && g_stub.done_calls == 0);
 	for (i = 0; i < 6; i++)
 		cmd_free(t[i]);
 	lu_teardown();

@@ -16,87 +16,9 @@
  */
 #include "../bss.h"
 #include "../../tests/unit/sdl_check.h"
+#include "bss_tgt_stub.h"
 
 int g_check_failed;
-
-/* ---- tgt core stubs ------------------------------------------------------ */
-
-int is_debug;
-static int g_in_handler;
-static int g_done_calls;
-static int g_done_in_handler;
-static int g_reserved;
-static struct event_data *g_sched;
-static union {
-	struct mode_pg pg;
-	uint8_t raw[sizeof(struct mode_pg) + 20];
-} g_caching_page;
-static struct mode_pg *const g_mode_pg = &g_caching_page.pg;
-
-void log_error(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
-void log_debug(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
-void log_warning(const char *fmt, ...)
-{
-	(void)fmt;
-}
-
-void target_cmd_io_done(struct scsi_cmd *cmd, int result)
-{
-	g_done_calls++;
-	if (g_in_handler)
-		g_done_in_handler++;
-	cmd->result = result;
-}
-
-void sense_data_build(struct scsi_cmd *cmd, uint8_t key, uint16_t asc)
-{
-	memset(cmd->sense_buffer, 0, 18);
-	cmd->sense_buffer[0] = 0x70;
-	cmd->sense_buffer[2] = key;
-	cmd->sense_buffer[7] = 0xa;
-	cmd->sense_buffer[12] = (asc >> 8) & 0xff;
-	cmd->sense_buffer[13] = asc & 0xff;
-	cmd->sense_len = 18;
-}
-
-void sense_data_build_with_info(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, uint64_t info)
-{
-	sense_data_build(cmd, key, asc);
-}
-
-struct mode_pg *find_mode_page(struct scsi_lu *lu, uint8_t pcode, uint8_t subpcode)
-{
-	return pcode == 0x08 && subpcode == 0 ? g_mode_pg : NULL;
-}
-
-void tgt_add_sched_event(struct event_data *evt)
-{
-	g_sched = evt;
-}
-
-void tgt_remove_sched_event(struct event_data *evt)
-{
-	if (g_sched == evt)
-		g_sched = NULL;
-}
-
-uint32_t scsi_rw_count(uint8_t *scb)
-{
-	return 0;
-}
-
-int device_reserved(struct scsi_cmd *cmd)
-{
-	return g_reserved;
-}
 
 /* ---- fake libsheepdog ---------------------------------------------------- */
 
@@ -191,11 +113,6 @@ int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run)
 	return g_map[idx];
 }
 
-int sd_cluster_service(struct sd_cluster *c)
-{
-	return 0;
-}
-
 static void fake_complete(int i, int ret)
 {
 	CHECK(i < g_nr_req && !g_req[i].done);
@@ -235,33 +152,15 @@ static struct vpd *g_b0_pg;
 
 static void lu_setup(int thin)
 {
-	g_lu = calloc(1, sizeof(struct scsi_lu) + sizeof(struct bss_lu));
-	g_lu->blk_shift = 9;
-	g_lu->size = 64ULL << 20;
+	g_lu = bss_stub_lu_new(g_vdi, 64ULL << 20, "test");
 	g_vdi_size = g_lu->size;
-	g_lu->dev_type_template.type = TYPE_DISK;
 	g_b0_pg = calloc(1, sizeof(struct vpd) + BLOCK_LIMITS_VPD_LEN);
 	g_b0_pg->size = BLOCK_LIMITS_VPD_LEN;
 	g_b0_pg->vpd_update = core_b0;
 	g_lu->attrs.lu_vpd[PCODE_OFFSET(0xb0)] = g_b0_pg;
 	g_blu = bss_lu_of(g_lu);
-	g_blu->lu = g_lu;
-	g_blu->vdi = g_vdi;
-	g_blu->opened = 1;
-	g_blu->cluster_fd = -1;
-	INIT_LIST_HEAD(&g_blu->inflight);
-	INIT_LIST_HEAD(&g_blu->done);
-	INIT_LIST_HEAD(&g_blu->free_acbs);
-	INIT_LIST_HEAD(&g_blu->ranges);
-	g_blu->done_ev.sched_handler = bss_done_event_cb;
-	g_blu->done_ev.data = g_blu;
-	snprintf(g_blu->label, sizeof(g_blu->label), "test");
-	g_mode_pg->mode_data[0] = 0x14; /* WCE set */
+	bss_stub_reset(1);
 	g_nr_req = 0;
-	g_done_calls = 0;
-	g_done_in_handler = 0;
-	g_sched = NULL;
-	g_reserved = 0;
 	g_core_b0_calls = 0;
 	memset(g_map, 0, sizeof(g_map));
 	bss_thin_init(g_lu, thin);
@@ -319,33 +218,23 @@ static int perform(struct tcmd *t)
 	uint8_t op = t->cdb[0];
 	int ret;
 
-	g_in_handler = 1;
+	g_stub.in_submit = 1;
 	if (op == SERVICE_ACTION_IN)
 		ret = g_lu->dev_type_template.ops[op].service_actions[1].cmd_perform(0, &t->cmd);
 	else
 		ret = g_lu->dev_type_template.ops[op].cmd_perform(0, &t->cmd);
-	g_in_handler = 0;
+	g_stub.in_submit = 0;
 	return ret;
 }
 
 static void run_sched(void)
 {
-	if (g_sched) {
-		struct event_data *ev = g_sched;
+	if (g_stub.sched) {
+		struct event_data *ev = g_stub.sched;
 
-		g_sched = NULL;
+		g_stub.sched = NULL;
 		ev->sched_handler(ev);
 	}
-}
-
-static int sense_key(const struct tcmd *t)
-{
-	return t->cmd.sense_buffer[2] & 0x0f;
-}
-
-static int sense_asc(const struct tcmd *t)
-{
-	return t->cmd.sense_buffer[12] << 8 | t->cmd.sense_buffer[13];
 }
 
 static void ws16(uint8_t *cdb, uint8_t flags, uint64_t lba, uint32_t nlb)
@@ -592,7 +481,7 @@ static void test_ws_zero_steps(void)
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK(cmd_async(&t->cmd));
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	CHECK_EQ(g_nr_req, 16);
 	CHECK(g_req[0].type == FAKE_WRITE && g_req[0].offset == 2048 * 512);
 	CHECK_EQ(g_req[0].count, OBJ - 2048 * 512);
@@ -611,12 +500,12 @@ static void test_ws_zero_steps(void)
 	CHECK_EQ(g_nr_req, 40);
 	CHECK_EQ(g_req[39].offset, 39ull * OBJ);
 	CHECK_EQ(g_req[39].count, OBJ - 2048 * 512);
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	for (i = 32; i < 40; i++)
 		fake_complete(i, 0);
-	CHECK_EQ(g_done_calls, 1);
+	CHECK_EQ(g_stub.done_calls, 1);
 	CHECK_EQ(t->cmd.result, SAM_STAT_GOOD);
-	CHECK_EQ(g_done_in_handler, 0);
+	CHECK_EQ(g_stub.done_in_submit, 0);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -637,7 +526,7 @@ static void test_ws_modes(void)
 	      g_req[0].count == 512);
 	CHECK(g_req[1].type == FAKE_DISCARD && g_req[1].offset == OBJ && g_req[1].count == 512);
 	fake_complete_all();
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* NDOB + UNMAP: discards too, no data-out needed */
@@ -646,7 +535,7 @@ static void test_ws_modes(void)
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK(g_req[2].type == FAKE_DISCARD && g_req[2].count == 4096);
 	fake_complete_all();
-	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 2 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* UNMAP=1 with a non-zero block: unmapped all the same */
@@ -656,7 +545,7 @@ static void test_ws_modes(void)
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK(g_req[3].type == FAKE_DISCARD && g_req[3].count == 1536);
 	fake_complete_all();
-	CHECK(g_done_calls == 3 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 3 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* LBDATA: every block carries its LBA */
@@ -673,23 +562,23 @@ static void test_ws_modes(void)
 	CHECK_EQ(bss_get_be((uint8_t *)g_req[5].buf + 512, 4), 8193);
 	CHECK_EQ(((uint8_t *)g_req[5].buf)[511], 0xcd);
 	fake_complete_all();
-	CHECK(g_done_calls == 4 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 4 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* WCE=0: a flush after the data */
-	g_mode_pg->mode_data[0] = 0x10;
+	g_stub.caching_pg->mode_data[0] = 0x10;
 	ws16(cdb, 0, 0, 1);
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK_EQ(g_nr_req, 7);
 	fake_complete(6, 0);
 	CHECK(g_nr_req == 8 && g_req[7].type == FAKE_FLUSH);
-	CHECK_EQ(g_done_calls, 4);
+	CHECK_EQ(g_stub.done_calls, 4);
 	fake_complete(7, -EIO);
-	CHECK(g_done_calls == 5 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == MEDIUM_ERROR && sense_asc(t) == 0x0c00);
+	CHECK(g_stub.done_calls == 5 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) == MEDIUM_ERROR && sense_asc(&t->cmd) == 0x0c00);
 	cmd_free(t);
-	g_mode_pg->mode_data[0] = 0x14;
+	g_stub.caching_pg->mode_data[0] = 0x14;
 
 	/* a failing piece fails the command after the step's other requests */
 	ws16(cdb, 0, 0, (uint32_t)(3 * (OBJ >> 9)));
@@ -698,10 +587,10 @@ static void test_ws_modes(void)
 	CHECK_EQ(g_nr_req, 11);
 	fake_complete(9, -ENOSPC);
 	fake_complete(8, 0);
-	CHECK_EQ(g_done_calls, 5);
+	CHECK_EQ(g_stub.done_calls, 5);
 	fake_complete(10, 0);
-	CHECK(g_done_calls == 6 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2707);
+	CHECK(g_stub.done_calls == 6 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) == DATA_PROTECT && sense_asc(&t->cmd) == 0x2707);
 	cmd_free(t);
 
 	/* refused at submit: completed from the scheduled event, not inside */
@@ -709,13 +598,14 @@ static void test_ws_modes(void)
 	t = cmd_new(cdb, 16, 512, 0);
 	g_refuse = -EROFS;
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
-	CHECK_EQ(g_done_calls, 6);
+	CHECK_EQ(g_stub.done_calls, 6);
 	run_sched();
-	CHECK(g_done_calls == 7 && sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2700);
+	CHECK(g_stub.done_calls == 7 && sense_key(&t->cmd) == DATA_PROTECT &&
+	      sense_asc(&t->cmd) == 0x2700);
 	cmd_free(t);
 	for (i = 0; i < g_nr_req; i++)
 		CHECK(g_req[i].done);
-	CHECK_EQ(g_done_in_handler, 0);
+	CHECK_EQ(g_stub.done_in_submit, 0);
 	lu_teardown();
 }
 
@@ -731,17 +621,17 @@ static void test_ws_errors(void)
 	ws16(cdb, 0x08, 0, 1);
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2700);
+	CHECK(sense_key(&t->cmd) == DATA_PROTECT && sense_asc(&t->cmd) == 0x2700);
 	CHECK_EQ(scsi_get_out_resid(&t->cmd), 512);
 	cmd_free(t);
 	t = cmd_new(cdb, 16, 0, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2700);
+	CHECK(sense_key(&t->cmd) == DATA_PROTECT && sense_asc(&t->cmd) == 0x2700);
 	cmd_free(t);
 	ws16(cdb, 0x10, 0, 1);
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2400);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2400);
 	cmd_free(t);
 	g_lu->attrs.readonly = 0;
 
@@ -749,29 +639,29 @@ static void test_ws_errors(void)
 	ws16(cdb, 0, 131072 - 1, 2);
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2100);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2100);
 	cmd_free(t);
 	g_lu->size = 4ull << 30;
 	ws16(cdb, 0, 0, 0); /* 0 blocks: all 4 GiB, over the 1 GiB limit */
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2400);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2400);
 	cmd_free(t);
 	ws16(cdb, 0x08, (4ull << 21) - 8, 0); /* 0 blocks: the last 8 */
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK(g_nr_req == 1 && g_req[0].offset == (4ull << 30) - 4096 && g_req[0].count == 4096);
 	fake_complete_all();
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* SCSI-2 reservation held by another nexus */
-	g_reserved = 1;
+	g_stub.reserved = 1;
 	ws16(cdb, 0, 0, 1);
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_RESERVATION_CONFLICT);
 	cmd_free(t);
-	g_reserved = 0;
+	g_stub.reserved = 0;
 
 	/* no vdi (a failed path change): NOT READY, from the event */
 	g_blu->opened = 0;
@@ -780,7 +670,8 @@ static void test_ws_errors(void)
 	t = cmd_new(cdb, 16, 512, 0);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	run_sched();
-	CHECK(g_done_calls == 2 && sense_key(t) == NOT_READY && sense_asc(t) == 0x3a00);
+	CHECK(g_stub.done_calls == 2 && sense_key(&t->cmd) == NOT_READY &&
+	      sense_asc(&t->cmd) == 0x3a00);
 	cmd_free(t);
 	lu_teardown();
 }
@@ -813,7 +704,7 @@ static void test_unmap_handler(void)
 		fake_complete(i, 0);
 	CHECK_EQ(g_nr_req, 19);
 	fake_complete_all();
-	CHECK(g_done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* the initiator sends more than the parameter list: underflow
@@ -825,7 +716,7 @@ static void test_unmap_handler(void)
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK_EQ(scsi_get_out_resid(&t->cmd), 512 - 24);
 	fake_complete_all();
-	CHECK(g_done_calls == 2 && t->cmd.result == SAM_STAT_GOOD);
+	CHECK(g_stub.done_calls == 2 && t->cmd.result == SAM_STAT_GOOD);
 	cmd_free(t);
 
 	/* parameter list length 0: GOOD, nothing sent; 1..7: error */
@@ -837,7 +728,7 @@ static void test_unmap_handler(void)
 	put_unaligned_be16(7, &cdb[7]);
 	t = cmd_new(cdb, 10, 7, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x1a00);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x1a00);
 	cmd_free(t);
 
 	/* only 0-block descriptors: GOOD without a request */
@@ -855,19 +746,19 @@ static void test_unmap_handler(void)
 	cdb[1] = 0x01;
 	t = cmd_new(cdb, 10, 24, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2400);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2400);
 	cmd_free(t);
 	cdb[1] = 0;
 	g_lu->attrs.readonly = 1;
 	t = cmd_new(cdb, 10, 24, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == DATA_PROTECT && sense_asc(t) == 0x2700);
+	CHECK(sense_key(&t->cmd) == DATA_PROTECT && sense_asc(&t->cmd) == 0x2700);
 	cmd_free(t);
 	g_lu->attrs.readonly = 0;
 	g_lu->attrs.thinprovisioning = 0;
 	t = cmd_new(cdb, 10, 24, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK(sense_key(t) == ILLEGAL_REQUEST && sense_asc(t) == 0x2000);
+	CHECK(sense_key(&t->cmd) == ILLEGAL_REQUEST && sense_asc(&t->cmd) == 0x2000);
 	cmd_free(t);
 	g_lu->attrs.thinprovisioning = 1;
 
@@ -878,9 +769,10 @@ static void test_unmap_handler(void)
 	memcpy(t->data, p, 24);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	fake_complete(20, -ETIMEDOUT);
-	CHECK(g_done_calls == 3 && sense_key(t) == ABORTED_COMMAND && sense_asc(t) == 0x0801);
+	CHECK(g_stub.done_calls == 3 && sense_key(&t->cmd) == ABORTED_COMMAND &&
+	      sense_asc(&t->cmd) == 0x0801);
 	cmd_free(t);
-	CHECK_EQ(g_done_in_handler, 0);
+	CHECK_EQ(g_stub.done_in_submit, 0);
 	lu_teardown();
 }
 

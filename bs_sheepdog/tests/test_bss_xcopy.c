@@ -15,71 +15,11 @@
  */
 #include "../bss.h"
 #include "../../tests/unit/sdl_check.h"
+#include "bss_tgt_stub.h"
 
 #include "driver.h"
 
 int g_check_failed;
-
-/* ---- tgt core stubs ------------------------------------------------------ */
-
-int is_debug;
-static int g_in_handler;
-static int g_done_calls;
-static int g_done_in_handler;
-static struct event_data *g_sched;
-
-void log_error(const char *fmt, ...)
-{
-}
-
-void log_debug(const char *fmt, ...)
-{
-}
-
-void target_cmd_io_done(struct scsi_cmd *cmd, int result)
-{
-	g_done_calls++;
-	if (g_in_handler)
-		g_done_in_handler++;
-	cmd->result = result;
-}
-
-void sense_data_build(struct scsi_cmd *cmd, uint8_t key, uint16_t asc)
-{
-	memset(cmd->sense_buffer, 0, 18);
-	cmd->sense_buffer[0] = 0x70;
-	cmd->sense_buffer[2] = key;
-	cmd->sense_buffer[7] = 0xa;
-	cmd->sense_buffer[12] = (asc >> 8) & 0xff;
-	cmd->sense_buffer[13] = asc & 0xff;
-	cmd->sense_len = 18;
-}
-
-void sense_data_build_with_info(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, uint64_t info)
-{
-	sense_data_build(cmd, key, asc);
-}
-
-struct mode_pg *find_mode_page(struct scsi_lu *lu, uint8_t pcode, uint8_t subpcode)
-{
-	return NULL; /* WCE=1 */
-}
-
-void tgt_add_sched_event(struct event_data *evt)
-{
-	g_sched = evt;
-}
-
-void tgt_remove_sched_event(struct event_data *evt)
-{
-	if (g_sched == evt)
-		g_sched = NULL;
-}
-
-uint32_t scsi_rw_count(uint8_t *scb)
-{
-	return 0;
-}
 
 struct vpd *alloc_vpd(uint16_t size)
 {
@@ -88,20 +28,6 @@ struct vpd *alloc_vpd(uint16_t size)
 	if (v)
 		v->size = size;
 	return v;
-}
-
-void *__real_malloc(size_t size);
-void *__wrap_malloc(size_t size);
-static int g_malloc_fail;
-
-void *__wrap_malloc(size_t size)
-{
-	if (g_malloc_fail > 0) {
-		g_malloc_fail--;
-		errno = ENOMEM;
-		return NULL;
-	}
-	return __real_malloc(size);
 }
 
 /* ---- fake libsheepdog: one in-memory vdi per LU --------------------------- */
@@ -158,12 +84,6 @@ int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run)
 	return 1;
 }
 
-int device_reserved(struct scsi_cmd *cmd)
-{
-	(void)cmd;
-	return 0;
-}
-
 int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset, sd_aio_cb cb,
 		    void *opaque)
 {
@@ -179,11 +99,6 @@ int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t
 int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
 {
 	return -EINVAL;
-}
-
-int sd_cluster_service(struct sd_cluster *c)
-{
-	return 0;
 }
 
 /* Complete every pending request (in reverse order), with ret for the
@@ -244,15 +159,15 @@ static void lu_setup(void)
 	INIT_LIST_HEAD(&g_tgt.device_list);
 	list_add_tail(&g_tgt.lld_siblings, &g_drv.target_list);
 	for (i = 0; i < 2; i++) {
-		struct scsi_lu *lu = calloc(1, sizeof(struct scsi_lu) + sizeof(struct bss_lu));
-		struct bss_lu *blu = bss_lu_of(lu);
+		char label[8];
+		struct scsi_lu *lu;
 		struct vpd *v = alloc_vpd(12);
 
+		snprintf(label, sizeof(label), "lu%d", i + 1);
+		g_vdis[i].mem = calloc(1, LU_SIZE);
+		lu = bss_stub_lu_new(&g_vdis[i], LU_SIZE, label);
 		lu->lun = (uint64_t)i + 1;
-		lu->blk_shift = 9;
-		lu->size = LU_SIZE;
 		lu->bst = &g_bst;
-		lu->dev_type_template.type = TYPE_DISK;
 		lu->dev_type_template.ops[INQUIRY].cmd_perform = fake_inquiry;
 		/* NAA designator 0x60000000000000 | lun */
 		v->data[0] = 0x01;
@@ -262,24 +177,11 @@ static void lu_setup(void)
 		v->data[11] = (uint8_t)(i + 1);
 		lu->attrs.lu_vpd[PCODE_OFFSET(0x83)] = v;
 		list_add_tail(&lu->device_siblings, &g_tgt.device_list);
-		g_vdis[i].mem = calloc(1, LU_SIZE);
-		blu->lu = lu;
-		blu->vdi = &g_vdis[i];
-		blu->opened = 1;
-		INIT_LIST_HEAD(&blu->inflight);
-		INIT_LIST_HEAD(&blu->done);
-		INIT_LIST_HEAD(&blu->free_acbs);
-		INIT_LIST_HEAD(&blu->ranges);
-		blu->done_ev.sched_handler = bss_done_event_cb;
-		blu->done_ev.data = blu;
-		snprintf(blu->label, sizeof(blu->label), "lu%d", i + 1);
 		bss_xcopy_override(lu);
 		g_lu[i] = lu;
 	}
+	bss_stub_reset(0);
 	g_nr_req = 0;
-	g_done_calls = 0;
-	g_done_in_handler = 0;
-	g_sched = NULL;
 }
 
 static void lu_teardown(void)
@@ -359,9 +261,9 @@ static int perform(struct tcmd *t)
 {
 	int ret;
 
-	g_in_handler = 1;
+	g_stub.in_submit = 1;
 	ret = t->cmd.dev->dev_type_template.ops[t->cdb[0]].cmd_perform(0, &t->cmd);
-	g_in_handler = 0;
+	g_stub.in_submit = 0;
 	return ret;
 }
 
@@ -371,16 +273,6 @@ static void fill(int lu, uint64_t off, size_t len)
 
 	for (i = 0; i < len; i++)
 		g_vdis[lu].mem[off + i] = (uint8_t)((off + i) * 7 + (off + i) / 4096);
-}
-
-static int sense_key(const struct tcmd *t)
-{
-	return t->cmd.sense_buffer[2] & 0x0f;
-}
-
-static int sense_asc(const struct tcmd *t)
-{
-	return t->cmd.sense_buffer[12] << 8 | t->cmd.sense_buffer[13];
 }
 
 /* ---- tests --------------------------------------------------------------- */
@@ -395,15 +287,15 @@ static void test_copy_two_batches(void)
 	/* 65535 blocks (32 MiB - 512) from LU 1 byte 1 MiB to LU 2 byte 512 */
 	t = xcopy_cmd(g_lu[1], 1, 0, 1, 0xffff, 2048, 1);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	CHECK_EQ(fake_pending(0), 16); /* a full window of reads */
 	while ((n = fake_complete_all(0)) > 0) {
 		CHECK(n <= 16);
 		steps++;
 	}
 	CHECK_EQ(steps, 4); /* 16 MiB, 16 MiB - 512: read + write each */
-	CHECK_EQ(g_done_calls, 1);
-	CHECK_EQ(g_done_in_handler, 0);
+	CHECK_EQ(g_stub.done_calls, 1);
+	CHECK_EQ(g_stub.done_in_submit, 0);
 	CHECK_EQ(t->cmd.result, SAM_STAT_GOOD);
 	CHECK(!memcmp(g_vdis[1].mem + 512, g_vdis[0].mem + (1 << 20), 0xffffU * 512));
 	CHECK(g_vdis[1].mem[0] == 0 && g_vdis[1].mem[512 + 0xffffU * 512] == 0);
@@ -438,10 +330,10 @@ static void test_read_error(void)
 	t = xcopy_cmd(g_lu[0], 2, 0, 1, 64, 0, 0);
 	CHECK_EQ(perform(t), SAM_STAT_GOOD);
 	CHECK_EQ(fake_complete_all(-EIO), 1);
-	CHECK_EQ(g_done_calls, 1);
+	CHECK_EQ(g_stub.done_calls, 1);
 	CHECK_EQ(t->cmd.result, SAM_STAT_CHECK_CONDITION);
-	CHECK_EQ(sense_key(t), 0x0a);
-	CHECK_EQ(sense_asc(t), 0x1100);
+	CHECK_EQ(sense_key(&t->cmd), 0x0a);
+	CHECK_EQ(sense_asc(&t->cmd), 0x1100);
 	CHECK_EQ(bss_get_be(&t->cmd.sense_buffer[8], 4), 0); /* segment 0 */
 	CHECK_EQ(fake_pending(1), 0);
 	free(t);
@@ -459,9 +351,9 @@ static void test_source_gone(void)
 	CHECK_EQ(fake_complete_all(0), 16); /* reads */
 	bss_lu_of(g_lu[0])->opened = 0;	    /* bs_close started */
 	CHECK_EQ(fake_complete_all(0), 16); /* writes */
-	CHECK_EQ(g_done_calls, 1);
-	CHECK_EQ(sense_key(t), 0x0a);
-	CHECK_EQ(sense_asc(t), 0x0d02);
+	CHECK_EQ(g_stub.done_calls, 1);
+	CHECK_EQ(sense_key(&t->cmd), 0x0a);
+	CHECK_EQ(sense_asc(&t->cmd), 0x0d02);
 	CHECK_EQ(fake_pending(0) + fake_pending(1), 0);
 	free(t);
 	lu_teardown();
@@ -473,17 +365,17 @@ static void test_nomem_and_checks(void)
 
 	lu_setup();
 	t = xcopy_cmd(g_lu[0], 4, 0, 1, 8, 0, 0);
-	g_malloc_fail = 1;
+	g_stub.malloc_fail = 1;
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	g_malloc_fail = 0;
-	CHECK_EQ(sense_key(t), HARDWARE_ERROR);
+	g_stub.malloc_fail = 0;
+	CHECK_EQ(sense_key(&t->cmd), HARDWARE_ERROR);
 	CHECK_EQ(g_nr_req, 0);
 	free(t);
 
 	/* beyond the end of LU 2, checked before anything moves */
 	t = xcopy_cmd(g_lu[0], 4, 0, 1, 8, 0, LU_SIZE / 512 - 4);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK_EQ(sense_key(t), 0x0a);
+	CHECK_EQ(sense_key(&t->cmd), 0x0a);
 	CHECK_EQ(t->cmd.sense_buffer[15], 0xa0);
 	CHECK_EQ(t->cmd.sense_buffer[17], 20);
 	CHECK_EQ(g_nr_req, 0);
@@ -493,9 +385,9 @@ static void test_nomem_and_checks(void)
 	g_lu[1]->attrs.readonly = 1;
 	t = xcopy_cmd(g_lu[0], 4, 0, 1, 8, 0, 0);
 	CHECK_EQ(perform(t), SAM_STAT_CHECK_CONDITION);
-	CHECK_EQ(sense_key(t), DATA_PROTECT);
+	CHECK_EQ(sense_key(&t->cmd), DATA_PROTECT);
 	free(t);
-	CHECK_EQ(g_done_calls, 0);
+	CHECK_EQ(g_stub.done_calls, 0);
 	lu_teardown();
 }
 
