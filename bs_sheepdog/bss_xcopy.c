@@ -905,10 +905,16 @@ void bss_xcopy_override(struct scsi_lu *lu)
 	if (lu->dev_type_template.type != TYPE_DISK)
 		return;
 	bss_xcopy_vpd(lu);
-	if (ops[INQUIRY].cmd_perform != bss_xcopy_inquiry) {
+	/*
+	 * Core's handler, taken once, from the first LU's pristine template:
+	 * on a re-open (tgtadm --params path=) this LU's INQUIRY is the
+	 * reservation check's wrapper (bss_pr_attach) around
+	 * bss_xcopy_inquiry, and chaining to that would recurse until tgtd's
+	 * stack overflows.
+	 */
+	if (!g_core_inquiry)
 		g_core_inquiry = ops[INQUIRY].cmd_perform;
-		ops[INQUIRY].cmd_perform = bss_xcopy_inquiry;
-	}
+	ops[INQUIRY].cmd_perform = bss_xcopy_inquiry;
 	ops[BSS_OP_EXTENDED_COPY].cmd_perform = bss_extended_copy;
 	ops[BSS_OP_EXTENDED_COPY].pr_conflict_bits = PR_WE_FA | PR_EA_FA | PR_WE_FN | PR_EA_FN;
 	ops[BSS_OP_RECEIVE_COPY_RESULTS].cmd_perform = bss_receive_copy_results;

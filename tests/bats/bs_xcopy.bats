@@ -339,3 +339,25 @@ vdi_zero() {
 		[ "$status" -eq 0 ]
 	done
 }
+
+# A re-open (tgtadm --params path=) runs every handler override again on a
+# template the reservation check already wraps: INQUIRY once chained to that
+# wrapper and recursed until tgtd crashed.
+@test "bs_xcopy: after a re-open with path=, INQUIRY keeps 3PC and a copy still runs" {
+	run iscsi-inq "$(tgt_url 1 2)"
+	echo "$output" | grep -q '^3PC:1'
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 2 --params "online=0,path=$(bss_tcp dst)"
+	tgt_adm --op update --mode logicalunit --tid 1 --lun 2 --params online=1
+	run timeout 20 iscsi-inq "$(tgt_url 1 2)"
+	echo "$output" | tail -n 5
+	kill -0 "$TGTD_PID"
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -q '^3PC:1'
+	# the wrapped handlers still reach the module: a RECEIVE COPY RESULTS
+	# OPERATING PARAMETERS answer, then a second INQUIRY
+	run xc_rcr 2 3 0
+	echo "$output"
+	[[ "$output" == *status=GOOD* ]]
+	run timeout 20 iscsi-inq "$(tgt_url 1 2)"
+	[ "$status" -eq 0 ]
+}
