@@ -164,6 +164,15 @@ void bss_done_event_cb(struct event_data *ev);
 /* Free the acb cache (bs_exit). */
 void bss_acb_cache_free(struct bss_lu *blu);
 
+/*
+ * Sense data with COMMAND-SPECIFIC INFORMATION (seg >= 0) and a sense-key
+ * specific field (sks: its first byte, e.g. 0xc0 | bit pointer for a CDB
+ * field; 0 for none) pointing at byte `field`, in the fixed or descriptor
+ * format the LU uses (tgt's sense_data_build has neither).
+ */
+void bss_sense_build(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, int seg, uint8_t sks,
+		     unsigned int field);
+
 /* A zeroed acb for cmd (from the LU's cache), or NULL.  cmd may be NULL
  * for work detached from any command (a PRE-FETCH with IMMED): begin and
  * finish then leave tgt alone; such an acb must never reach

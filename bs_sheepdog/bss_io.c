@@ -78,6 +78,52 @@ void bss_acb_begin(struct bss_aiocb *acb)
 	list_add_tail(&acb->entry, &blu->inflight);
 }
 
+/* Sense with COMMAND-SPECIFIC INFORMATION (seg >= 0) and a sense-key
+ * specific field (sks != 0), fixed or descriptor format as the LU says. */
+void bss_sense_build(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, int seg, uint8_t sks,
+		     unsigned int field)
+{
+	uint8_t *s = cmd->sense_buffer;
+
+	memset(s, 0, SCSI_SENSE_BUFFERSIZE);
+	if (cmd->dev->attrs.sense_format) {
+		int n = 8;
+
+		s[0] = 0x72;
+		s[1] = key;
+		s[2] = asc >> 8;
+		s[3] = asc & 0xff;
+		if (seg >= 0) {
+			s[n] = 0x01; /* command-specific information */
+			s[n + 1] = 0x0a;
+			put_unaligned_be64((uint64_t)seg, &s[n + 4]);
+			n += 12;
+		}
+		if (sks) {
+			s[n] = 0x02; /* sense key specific */
+			s[n + 1] = 0x06;
+			s[n + 4] = sks;
+			put_unaligned_be16((uint16_t)field, &s[n + 5]);
+			n += 8;
+		}
+		s[7] = n - 8;
+		cmd->sense_len = n;
+		return;
+	}
+	s[0] = 0x70;
+	s[2] = key;
+	s[7] = 10;
+	if (seg >= 0)
+		put_unaligned_be32((uint32_t)seg, &s[8]);
+	s[12] = asc >> 8;
+	s[13] = asc & 0xff;
+	if (sks) {
+		s[15] = sks;
+		put_unaligned_be16((uint16_t)field, &s[16]);
+	}
+	cmd->sense_len = 18;
+}
+
 /* Hand the command back to core; sense (if any) is already built.  The
  * range goes first: releasing it may start commands that waited for it. */
 void bss_acb_finish(struct bss_aiocb *acb, int status)

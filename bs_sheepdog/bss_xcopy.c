@@ -122,52 +122,6 @@ struct bss_xcopy {
 
 static int (*g_core_inquiry)(int host_no, struct scsi_cmd *cmd);
 
-/* Sense with COMMAND-SPECIFIC INFORMATION (seg >= 0) and a sense-key
- * specific field (sks != 0), fixed or descriptor format as the LU says. */
-static void bss_xcopy_sense(struct scsi_cmd *cmd, uint8_t key, uint16_t asc, int seg, uint8_t sks,
-			    unsigned int field)
-{
-	uint8_t *s = cmd->sense_buffer;
-
-	memset(s, 0, SCSI_SENSE_BUFFERSIZE);
-	if (cmd->dev->attrs.sense_format) {
-		int n = 8;
-
-		s[0] = 0x72;
-		s[1] = key;
-		s[2] = asc >> 8;
-		s[3] = asc & 0xff;
-		if (seg >= 0) {
-			s[n] = 0x01; /* command-specific information */
-			s[n + 1] = 0x0a;
-			put_unaligned_be64((uint64_t)seg, &s[n + 4]);
-			n += 12;
-		}
-		if (sks) {
-			s[n] = 0x02; /* sense key specific */
-			s[n + 1] = 0x06;
-			s[n + 4] = sks;
-			put_unaligned_be16((uint16_t)field, &s[n + 5]);
-			n += 8;
-		}
-		s[7] = n - 8;
-		cmd->sense_len = n;
-		return;
-	}
-	s[0] = 0x70;
-	s[2] = key;
-	s[7] = 10;
-	if (seg >= 0)
-		put_unaligned_be32((uint32_t)seg, &s[8]);
-	s[12] = asc >> 8;
-	s[13] = asc & 0xff;
-	if (sks) {
-		s[15] = sks;
-		put_unaligned_be16((uint16_t)field, &s[16]);
-	}
-	cmd->sense_len = 18;
-}
-
 static struct bss_xcopy_lu *bss_xcopy_lu_get(struct bss_lu *blu)
 {
 	if (!blu->xcopy)
@@ -310,14 +264,14 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 	inl = (uint32_t)bss_get_be(p + 12, 4);
 	/* LIST ID USAGE 01b is reserved; 11b needs list id 0 (SPC-4). */
 	if (((p[1] >> 3) & 3) == 1 || (((p[1] >> 3) & 3) == 3 && p[0])) {
-		bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1, BSS_SKS_PARAM,
+		bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1, BSS_SKS_PARAM,
 				((p[1] >> 3) & 3) == 1 ? 1 : 0);
 		return SAM_STAT_CHECK_CONDITION;
 	}
 	if ((uint64_t)tdl + sdl > BSS_XCOPY_MAX_LIST)
 		goto len_err;
 	if (inl) {
-		bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1, BSS_SKS_PARAM,
+		bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1, BSS_SKS_PARAM,
 				12);
 		return SAM_STAT_CHECK_CONDITION;
 	}
@@ -330,12 +284,12 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 		const uint8_t *d = p + off;
 
 		if (d[0] != 0xe4) {
-			bss_xcopy_sense(cmd, ILLEGAL_REQUEST, BSS_ASC_UNSUPP_CSCD_TYPE, -1,
+			bss_sense_build(cmd, ILLEGAL_REQUEST, BSS_ASC_UNSUPP_CSCD_TYPE, -1,
 					BSS_SKS_PARAM, off);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		if (ncscd == BSS_XCOPY_MAX_CSCD) {
-			bss_xcopy_sense(cmd, ILLEGAL_REQUEST, BSS_ASC_TOO_MANY_CSCD, -1, 0, 0);
+			bss_sense_build(cmd, ILLEGAL_REQUEST, BSS_ASC_TOO_MANY_CSCD, -1, 0, 0);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		if (off + BSS_XCOPY_CSCD_LEN > end)
@@ -343,7 +297,7 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 		/* LU ID TYPE other than LUN (SPC-3: reserved values and proxy
 		 * tokens), or a peripheral type other than block. */
 		if ((d[1] >> 6) || (d[1] & 0x1f)) {
-			bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1,
+			bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1,
 					BSS_SKS_PARAM, off + 1);
 			return SAM_STAT_CHECK_CONDITION;
 		}
@@ -360,16 +314,16 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 			goto len_err;
 		dlen = 4 + (uint32_t)bss_get_be(d + 2, 2);
 		if (d[0] != 0x02) {
-			bss_xcopy_sense(cmd, ILLEGAL_REQUEST, BSS_ASC_UNSUPP_SEG_TYPE, -1,
+			bss_sense_build(cmd, ILLEGAL_REQUEST, BSS_ASC_UNSUPP_SEG_TYPE, -1,
 					BSS_SKS_PARAM, off);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		if (nseg == BSS_XCOPY_MAX_SEGS) {
-			bss_xcopy_sense(cmd, ILLEGAL_REQUEST, BSS_ASC_TOO_MANY_SEGS, -1, 0, 0);
+			bss_sense_build(cmd, ILLEGAL_REQUEST, BSS_ASC_TOO_MANY_SEGS, -1, 0, 0);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		if (dlen != BSS_XCOPY_B2B_LEN) {
-			bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1,
+			bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1,
 					BSS_SKS_PARAM, off + 2);
 			return SAM_STAT_CHECK_CONDITION;
 		}
@@ -395,14 +349,14 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 
 		if (s->src >= ncscd || s->dst >= ncscd || (xc->cscd[s->src][1] & 0x20) ||
 		    (xc->cscd[s->dst][1] & 0x20)) {
-			bss_xcopy_sense(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_UNREACHABLE_TGT, (int)i,
+			bss_sense_build(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_UNREACHABLE_TGT, (int)i,
 					BSS_SKS_SEG, s->src >= ncscd ? 4 : 6);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		slu = bss_xcopy_resolve(xc->cscd[s->src]);
 		dlu = bss_xcopy_resolve(xc->cscd[s->dst]);
 		if (!slu || !dlu) {
-			bss_xcopy_sense(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_TGT_NOT_REACHABLE,
+			bss_sense_build(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_TGT_NOT_REACHABLE,
 					(int)i, BSS_SKS_SEG, !slu ? 4 : 6);
 			return SAM_STAT_CHECK_CONDITION;
 		}
@@ -412,7 +366,7 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 		sdl_bs = (uint32_t)bss_get_be(xc->cscd[s->src] + 29, 3);
 		ddl_bs = (uint32_t)bss_get_be(xc->cscd[s->dst] + 29, 3);
 		if ((sdl_bs && sdl_bs != sbs) || (ddl_bs && ddl_bs != dbs)) {
-			bss_xcopy_sense(
+			bss_sense_build(
 				cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARMS, -1, BSS_SKS_PARAM,
 				(unsigned int)(xc->cscd[sdl_bs && sdl_bs != sbs ? s->src : s->dst] -
 					       p) +
@@ -422,7 +376,7 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 		/* DC=1: the count is in destination blocks. */
 		bytes = nblk * ((d[1] & 0x02) ? dbs : sbs);
 		if (bytes % sbs || bytes % dbs) {
-			bss_xcopy_sense(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_INEXACT_SEGMENT, (int)i,
+			bss_sense_build(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_INEXACT_SEGMENT, (int)i,
 					BSS_SKS_SEG, 10);
 			return SAM_STAT_CHECK_CONDITION;
 		}
@@ -435,12 +389,12 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 			int src_bad = slba > (slu->size >> slu->blk_shift) ||
 				      bytes / sbs > (slu->size >> slu->blk_shift) - slba;
 
-			bss_xcopy_sense(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_NONE, (int)i,
+			bss_sense_build(cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_NONE, (int)i,
 					BSS_SKS_SEG, src_bad ? 12 : 20);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		if (dlu->attrs.readonly && bytes) {
-			bss_xcopy_sense(cmd, DATA_PROTECT, ASC_WRITE_PROTECT, (int)i, 0, 0);
+			bss_sense_build(cmd, DATA_PROTECT, ASC_WRITE_PROTECT, (int)i, 0, 0);
 			return SAM_STAT_CHECK_CONDITION;
 		}
 		s->src_off = slba * sbs;
@@ -450,7 +404,7 @@ static int bss_xcopy_parse(struct scsi_cmd *cmd, struct bss_xcopy *xc, const uin
 	return 0;
 
 len_err:
-	bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERR, -1, 0, 0);
+	bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERR, -1, 0, 0);
 	return SAM_STAT_CHECK_CONDITION;
 }
 
@@ -498,14 +452,14 @@ static void bss_xcopy_fail(struct bss_xcopy *xc, int err, int is_write)
 	if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
 		eprintf("%s: xcopy segment %u: %s failed: %s\n", blu->label, xc->cur,
 			is_write ? "write" : "read", strerror(-err));
-	bss_xcopy_sense(xc->acb->cmd, s.key == DATA_PROTECT ? DATA_PROTECT : BSS_KEY_COPY_ABORTED,
+	bss_sense_build(xc->acb->cmd, s.key == DATA_PROTECT ? DATA_PROTECT : BSS_KEY_COPY_ABORTED,
 			s.asc, (int)xc->cur, 0, 0);
 	bss_xcopy_end(xc, SAM_STAT_CHECK_CONDITION);
 }
 
 static void bss_xcopy_unreachable(struct bss_xcopy *xc, int dst)
 {
-	bss_xcopy_sense(xc->acb->cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_TGT_NOT_REACHABLE, (int)xc->cur,
+	bss_sense_build(xc->acb->cmd, BSS_KEY_COPY_ABORTED, BSS_ASC_TGT_NOT_REACHABLE, (int)xc->cur,
 			BSS_SKS_SEG, dst ? 6 : 4);
 	bss_xcopy_end(xc, SAM_STAT_CHECK_CONDITION);
 }
@@ -657,7 +611,7 @@ static int bss_extended_copy(int host_no, struct scsi_cmd *cmd)
 
 	(void)host_no;
 	if (cmd->scb[1] & 0x1f) { /* LID4 service actions */
-		bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, -1, BSS_SKS_CDB, 1);
+		bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, -1, BSS_SKS_CDB, 1);
 		return SAM_STAT_CHECK_CONDITION;
 	}
 	if (plen == 0)
@@ -820,7 +774,7 @@ static int bss_receive_copy_results(int host_no, struct scsi_cmd *cmd)
 	default: /* RECEIVE DATA: nothing is ever held */ break;
 	}
 	scsi_set_in_resid_by_actual(cmd, 0);
-	bss_xcopy_sense(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, -1, BSS_SKS_CDB,
+	bss_sense_build(cmd, ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, -1, BSS_SKS_CDB,
 			sa == 0x00 || sa == 0x04 ? 2 : 1);
 	return SAM_STAT_CHECK_CONDITION;
 }
