@@ -387,3 +387,39 @@ lba_status() {
 	run bss_raw 2 "$(bss_cdb16 0x93 0 0 3)" --out-byte 1 --out-len 512
 	[ "$output" = "status=CHECK_CONDITION key=0x07 asc=0x27 ascq=0x00" ]
 }
+
+# QEMU's iSCSI block driver is a real initiator of thin provisioning: its
+# discard becomes UNMAP, its write-zeroes with unmap WRITE SAME (16) with the
+# UNMAP bit, and `qemu-img map` reads GET LBA STATUS.
+@test "bs_thin: QEMU's iSCSI driver: discard frees the objects, zeros read back, qemu-img map sees holes" {
+	command -v qemu-io >/dev/null || skip "qemu-io not installed"
+	bss_vdi_create qv 64M
+	bss_lun 1 "$(bss_tcp qv)"
+	local u vid
+	u=$(tgt_url 1 1)
+	vid=$(vdi_vid qv)
+	run timeout 60 qemu-io -f raw -c 'write -P 0xab 0 16M' -c 'write -P 0xcd 32M 8M' "$u"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(vdi_used qv)" -eq $((24 << 20)) ]
+	[ "$(nr_objs "$vid")" -eq 6 ]
+	# discard 16 MiB: four whole objects go away
+	run timeout 60 qemu-io -f raw -c 'discard 0 16M' -c 'read -P 0 0 16M' "$u"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"Pattern verification failed"* ]]
+	[ "$(vdi_used qv)" -eq $((8 << 20)) ]
+	[ "$(nr_objs "$vid")" -eq 2 ]
+	# write zeroes, may unmap: WRITE SAME (16) with UNMAP frees the rest
+	run timeout 60 qemu-io -f raw -c 'write -z -u 32M 8M' -c 'read -P 0 32M 8M' "$u"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"Pattern verification failed"* ]]
+	[ "$(vdi_used qv)" -eq 0 ]
+	[ "$(nr_objs "$vid")" -eq 0 ]
+	# GET LBA STATUS: all of it deallocated, reading as zeros
+	run timeout 60 qemu-img map -f raw --output=json "$u"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"start": 0, "length": 67108864'*'"zero": true, "data": false'* ]]
+}
