@@ -56,6 +56,7 @@ script() {
 # just the same.
 @test "bs_pr: libiscsi reservation families pass with zero failures" {
 	command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed"
+	sd_skip_heavy "reservation families"
 	local fams=$PR_FAMILIES want=27
 	case "${TGTD_WRAP:-}" in
 	*valgrind*)
@@ -282,6 +283,7 @@ EOT
 # four ProutReserve.Ownership tests and Reserve6.2Initiators.
 @test "bs_pr: the families on tgt's rdwr store in the same tgtd (measurement)" {
 	command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed"
+	sd_skip_heavy "reservation families on rdwr"
 	case "${TGTD_WRAP:-}" in
 	*valgrind*) skip "measures tgt core, whose PR and unit attention paths send unwritten data-in bytes" ;;
 	esac

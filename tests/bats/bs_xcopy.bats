@@ -322,6 +322,7 @@ vdi_zero() {
 
 @test "bs_xcopy: iscsi-test-cu ExtendedCopy and ReceiveCopyResults, Inquiry" {
 	command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed"
+	sd_skip_heavy "ExtendedCopy, ReceiveCopyResults, Inquiry"
 	for fam in ExtendedCopy ReceiveCopyResults Inquiry; do
 		run timeout 600 iscsi-test-cu --dataloss -i "$IQN:init1" -I "$IQN:init2" \
 			--test "ALL.$fam" "$(tgt_url 1 2)"

@@ -99,6 +99,14 @@ sheep_stop() {
 	return $rc
 }
 
+# sd_skip_heavy WHAT: skip a test that runs libiscsi's conformance families
+# when SD_HEAVY=0.  scripts/test-all sets it in the ASan and valgrind phases:
+# the families run once per CI run, in the normal phase (scripts/conformance
+# and these tests), not again under every sanitizer.
+sd_skip_heavy() {
+	[ "${SD_HEAVY:-1}" != 0 ] || skip "$1: conformance families run in the normal phase only"
+}
+
 # dog against the sheep started by sheep_start, bounded in time.
 sd_dog() {
 	timeout 120 $SD_WRAP "$DOG" "$@" -a 127.0.0.1 -p "$SHEEP_PORT"
