@@ -36,37 +36,37 @@ bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
 bs_sheepdog_bs_sheepdog_la_LIBADD = lib/libsheepdog_internal.la
 EXTRA_bs_sheepdog_bs_sheepdog_la_DEPENDENCIES = bs_sheepdog/bs_sheepdog.map
 
-# Data path against stubs of tgt core and a fake libsheepdog.
+# The module's unit tests: its data path against stubs of tgt core
+# (bss_tgt_stub.c, which wraps malloc: every test using it links with
+# --wrap=malloc, and test_bss_io fails chosen malloc() calls to reach
+# submit's failure returns) and a fake libsheepdog in each test.
+BSS_UNIT_SRC = bs_sheepdog/tests/bss_tgt_stub.c bs_sheepdog/tests/bss_tgt_stub.h \
+	bs_sheepdog/bss_range.c bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c \
+	bs_sheepdog/bss_sense.c tests/unit/sdl_check.h
+BSS_UNIT_CPP = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
+BSS_UNIT_LINK = $(AM_LDFLAGS) -Wl,--wrap=malloc
+
+# Data path: READ/WRITE/VERIFY/SYNC, range locks, CAW, ORWRITE, PRE-FETCH.
 check_PROGRAMS += bs_sheepdog/tests/test_bss_io
-bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c \
-	bs_sheepdog/tests/bss_tgt_stub.c bs_sheepdog/tests/bss_tgt_stub.h bs_sheepdog/bss_range.c \
-	bs_sheepdog/bss_io.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_sense.c bs_sheepdog/bss_caw.c \
-	tests/unit/sdl_check.h
-bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
-# The test fails chosen malloc() calls of bss_io.c to reach submit's
-# failure returns (bss_tgt_stub.c wraps malloc: every test using it links
-# with --wrap=malloc).
-bs_sheepdog_tests_test_bss_io_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c $(BSS_UNIT_SRC)
+bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(BSS_UNIT_CPP)
+bs_sheepdog_tests_test_bss_io_LDFLAGS = $(BSS_UNIT_LINK)
 TESTS += bs_sheepdog/tests/test_bss_io
 
-# UNMAP, WRITE SAME, B0 and GET LBA STATUS against the same kind of stubs.
+# UNMAP, WRITE SAME, B0 and GET LBA STATUS.
 check_PROGRAMS += bs_sheepdog/tests/test_bss_thin
 bs_sheepdog_tests_test_bss_thin_SOURCES = bs_sheepdog/tests/test_bss_thin.c \
-	bs_sheepdog/tests/bss_tgt_stub.c bs_sheepdog/tests/bss_tgt_stub.h \
-	bs_sheepdog/bss_thin.c bs_sheepdog/bss_range.c bs_sheepdog/bss_io.c \
-	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_sense.c tests/unit/sdl_check.h
-bs_sheepdog_tests_test_bss_thin_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
-bs_sheepdog_tests_test_bss_thin_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+	bs_sheepdog/bss_thin.c $(BSS_UNIT_SRC)
+bs_sheepdog_tests_test_bss_thin_CPPFLAGS = $(BSS_UNIT_CPP)
+bs_sheepdog_tests_test_bss_thin_LDFLAGS = $(BSS_UNIT_LINK)
 TESTS += bs_sheepdog/tests/test_bss_thin
 
-# EXTENDED COPY against the same stubs, two LUs and a fake tgt_drivers[].
+# EXTENDED COPY: two LUs and a fake tgt_drivers[].
 check_PROGRAMS += bs_sheepdog/tests/test_bss_xcopy
 bs_sheepdog_tests_test_bss_xcopy_SOURCES = bs_sheepdog/tests/test_bss_xcopy.c \
-	bs_sheepdog/tests/bss_tgt_stub.c bs_sheepdog/tests/bss_tgt_stub.h \
-	bs_sheepdog/bss_xcopy.c bs_sheepdog/bss_range.c bs_sheepdog/bss_io.c \
-	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_sense.c tests/unit/sdl_check.h
-bs_sheepdog_tests_test_bss_xcopy_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
-bs_sheepdog_tests_test_bss_xcopy_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc
+	bs_sheepdog/bss_xcopy.c $(BSS_UNIT_SRC)
+bs_sheepdog_tests_test_bss_xcopy_CPPFLAGS = $(BSS_UNIT_CPP)
+bs_sheepdog_tests_test_bss_xcopy_LDFLAGS = $(BSS_UNIT_LINK)
 TESTS += bs_sheepdog/tests/test_bss_xcopy
 
 TESTS += $(BSS_BATS)
