@@ -1,0 +1,112 @@
+#!/usr/bin/env bats
+# The real Linux initiator: open-iscsi in a Debian bookworm guest under qemu
+# (TCG) against the stock tgtd with bs_sheepdog.so, on a vdi of our sheep.
+# The guest (tests/vm/guest-init, built and cached by tests/vm/guest-build)
+# runs the filesystem test and prints PASS/FAIL lines on its serial console;
+# this file starts the daemons, boots it with a hard time bound, kills a
+# gateway when the guest asks for it, asserts on the guest's lines and then
+# cross-checks the vdi with dog and on the host (e2fsck of the vdi's image,
+# the big file's checksum read back with debugfs).
+#
+# SD_VM_PREALLOC=1 (default) preallocates the multipath test's vdi
+# (`dog vdi create -P`) so two gateways never allocate objects on their own;
+# SD_VM_PREALLOC=0 runs it on a thin vdi.  See docs/testing.md.
+
+load lib/common
+load lib/tgtd
+load lib/vm
+
+IQN=iqn.2026-11.org.sheepdog.tests:vm
+VDI_SIZE=256M
+
+setup() {
+	vm_require
+	T=$(sd_tmpdir)
+	vm_guest
+	sheep_start "$T/store"
+	sd_dog cluster format >/dev/null
+}
+
+teardown() {
+	vm_kill
+	tgtd_stop_all || true
+	sheep_stop || true
+	if [ -n "${T:-}" ] && [ -f "${VM_SERIAL:-}" ]; then
+		echo "---- guest console (tail) ----" >&2
+		tail -n 60 "$VM_SERIAL" >&2
+	fi
+	[ -z "${T:-}" ] || rm -rf "$T"
+}
+
+# gateway NAME: a tgtd with the module, target 1 = $IQN, LUN 1 = vdi vol.
+gateway() {
+	tgtd_start module
+	tgtd_save "$1"
+	tgt_target_new 1 "$IQN"
+	tgt_lun_new 1 1 "tcp:127.0.0.1:$SHEEP_PORT:vol"
+}
+
+# expect_pass: the guest printed RESULT PASS, and no FAIL line.
+expect_pass() {
+	vm_lines >&2
+	! vm_lines | grep -q '^FAIL'
+	vm_lines | grep -qx 'RESULT PASS'
+}
+
+# host_check NAME...: the vdi as the guest left it: dog vdi check, its image
+# fsck-clean on the host, and each named file's sha256 equal to the SUM line
+# the guest printed for it.
+host_check() {
+	local f sum got
+	sd_dog vdi check vol
+	sd_dog vdi read vol >"$T/vol.img"
+	[ "$(stat -c %s "$T/vol.img")" -eq $((256 * 1048576)) ]
+	e2fsck -f -n "$T/vol.img"
+	for f in "$@"; do
+		sum=$(vm_lines | sed -n "s/^SUM $f //p")
+		[ ${#sum} -eq 64 ]
+		got=$(debugfs -R "cat /$f" "$T/vol.img" 2>/dev/null | sha256sum | cut -d' ' -f1)
+		echo "$f: guest $sum host $got" >&2
+		[ "$got" = "$sum" ]
+	done
+}
+
+@test "vm: open-iscsi, one path: mkfs.ext4, 64 MiB + 200 files, e2fsck clean, checksums" {
+	sd_dog vdi create vol "$VDI_SIZE"
+	gateway a
+	vm_boot "$T/serial.log" sd.mode=single "sd.iqn=$IQN" "sd.portals=10.0.2.2:$TGTD_PORT" \
+		sd.initiator=iqn.2026-11.org.sheepdog.tests:vm-single
+	vm_wait_exit "$VM_TIMEOUT"
+	expect_pass
+	vm_lines | grep -q '^PASS e2fsck -f -n clean'
+	vm_lines | grep -q '^PASS checksums verified (20[0-9] files)'
+	host_check big
+}
+
+@test "vm: dm-multipath over two gateways, one killed while the guest writes" {
+	local prealloc= discard=1
+	[ "${SD_VM_PREALLOC:-1}" = 0 ] || { prealloc=-P; discard=0; }
+	sd_dog vdi create $prealloc vol "$VDI_SIZE"
+	gateway a
+	local port_a=$TGTD_PORT pid_a=$TGTD_PID
+	gateway b
+	local port_b=$TGTD_PORT
+	# Without preallocation mkfs may discard and the gateways allocate
+	# objects; with it, nothing may free or allocate one (sd.discard=0).
+	vm_boot "$T/serial.log" sd.mode=multipath "sd.iqn=$IQN" \
+		"sd.portals=10.0.2.2:$port_a,10.0.2.2:$port_b" \
+		sd.initiator=iqn.2026-11.org.sheepdog.tests:vm-mpath "sd.discard=$discard"
+	vm_wait_line "KILL-GATEWAY 1" "$VM_TIMEOUT"
+	echo "killing gateway a (tgtd $pid_a, portal $port_a) after $((SECONDS - VM_T0)) s" >&2
+	kill -KILL "$pid_a"
+	vm_wait_exit "$VM_TIMEOUT"
+	expect_pass
+	vm_lines | grep -q '^PASS path sd[a-z]* (10.0.2.2:'"$port_a"') failed while writing'
+	vm_lines | grep -q '^PASS writes after the kill'
+	vm_lines | grep -q '^PASS checksums verified'
+	vm_lines | grep -q '^PASS path sd[a-z]* (10.0.2.2:'"$port_b"') active at the end'
+	# The surviving gateway still serves the LUN.
+	tgtd_use b
+	tgt_adm --op show --mode target | grep -q "Backing store path: tcp:127.0.0.1:$SHEEP_PORT:vol"
+	host_check big big2
+}
