@@ -10,7 +10,9 @@
 #
 # SD_VM_PREALLOC=1 (default) preallocates the multipath test's vdi
 # (`dog vdi create -P`) so two gateways never allocate objects on their own;
-# SD_VM_PREALLOC=0 runs it on a thin vdi.  See docs/testing.md.
+# SD_VM_PREALLOC=0 runs it on a thin vdi, which needs coherent gateways
+# (without them the guest's mount fails: gateway b reads the journal that
+# gateway a allocated as zeros).  See docs/testing.md.
 
 load lib/common
 load lib/tgtd
@@ -32,8 +34,10 @@ teardown() {
 	tgtd_stop_all || true
 	sheep_stop || true
 	if [ -n "${T:-}" ] && [ -f "${VM_SERIAL:-}" ]; then
+		echo "---- guest results ----" >&2
+		vm_lines >&2
 		echo "---- guest console (tail) ----" >&2
-		tail -n 60 "$VM_SERIAL" >&2
+		grep -av '^SDVM: ' "$VM_SERIAL" | tail -n 40 >&2
 	fi
 	[ -z "${T:-}" ] || rm -rf "$T"
 }

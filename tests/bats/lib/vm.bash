@@ -112,7 +112,7 @@ vm_wait_exit() {
 	VM_PID=
 	# A TAP comment (bats' fd 3), so the test log shows the time also when
 	# the test passes.
-	echo "# vm: guest ran $((SECONDS - VM_T0)) s" >&3 2>/dev/null ||
+	{ echo "# vm: guest ran $((SECONDS - VM_T0)) s" >&3; } 2>/dev/null ||
 		echo "vm: guest ran $((SECONDS - VM_T0)) s" >&2
 	return $rc
 }
