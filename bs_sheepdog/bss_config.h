@@ -19,13 +19,21 @@
  *
  *   unix:SOCKPATH:VDI[:SNAP]
  *   tcp:HOST:PORT:VDI[:SNAP]        HOST = name, IPv4 literal or [IPv6]
+ *   ADDRS:VDI[:SNAP]                several sheep addresses of one cluster
+ *
+ * where ADDRS is up to BSS_MAX_ADDRS addresses joined by '+', each written
+ * as above; one after '+' keeps the scheme of the one before unless it has
+ * its own: tcp:h1:7000+h2:7000:vol, tcp:[::1]:7000+unix:/run/sock:vol.
+ * '+' because ',' splits tgtadm's parameters inside tgtd and ';' splits
+ * --bsopts; so a socket path cannot contain ':' or '+'.
  *
  * SNAP selects a snapshot, exported read-only: all digits -> snapshot id
  * (non-zero), anything else -> tag (which may itself contain ':').  VDI names
  * cannot contain ':'.  Ports are decimal 1..65535 (5 digits work).
  */
+#define BSS_MAX_ADDRS 4 /* libsheepdog's SDC_MAX_ADDRS */
 struct bss_path {
-	char addr[128]; /* for sd_connect(): "unix:/p", "h:port", "[v6]:port" */
+	char addr[512]; /* for sd_connect(): "unix:/p", "h:port", "[v6]:port", ','-joined */
 	char vdi[SD_MAX_VDI_LEN];
 	char tag[SD_MAX_VDI_TAG_LEN]; /* "" unless a tag was given */
 	uint32_t snapid;	      /* 0 unless a snapshot id was given */

@@ -40,6 +40,20 @@ static void test_path_ok(void)
 	/* A tag may itself contain ':' (everything after the vdi name). */
 	CHECK(bss_parse_path("unix:/s:vol:2024-01-01T10:00", &p, err, sizeof(err)) == 0);
 	CHECK(!strcmp(p.tag, "2024-01-01T10:00"));
+
+	/* Several sheep addresses: '+'-joined, the scheme carries over. */
+	CHECK(bss_parse_path("tcp:h1:7000+h2:7001:vol:snap", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "h1:7000,h2:7001"));
+	CHECK(!strcmp(p.vdi, "vol") && !strcmp(p.tag, "snap"));
+	CHECK(bss_parse_path("tcp:[::1]:7000+[fe80::2]:7000+10.0.0.3:7002:v", &p, err,
+			     sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "[::1]:7000,[fe80::2]:7000,10.0.0.3:7002"));
+	CHECK(bss_parse_path("unix:/a/sock+/b/sock:v", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "unix:/a/sock,unix:/b/sock"));
+	CHECK(bss_parse_path("tcp:h:7000+unix:/s+tcp:g:1:v:3", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "h:7000,unix:/s,g:1") && p.snapid == 3);
+	CHECK(bss_parse_path("unix:/s+tcp:[::1]:7000:v", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "unix:/s,[::1]:7000"));
 }
 
 static void test_path_bad(void)
@@ -69,6 +83,17 @@ static void test_path_bad(void)
 		"tcp:h:7000:vol:0",
 		"tcp:h:7000:vol:99999999999",
 		"tcp:h:12345678901:v",
+		"tcp:h1:7000+:v",
+		"tcp:h1:7000+",
+		"tcp:h1:7000++h2:7000:v",
+		"tcp:h1:7000+h2:v",
+		"tcp:h1:7000+h2:0:v",
+		"tcp:h1+h2:7000:v",
+		"tcp:h1:7000,h2:7000:v",
+		"unix:/a+:v",
+		"unix:/a+unix::v",
+		"tcp:a:1+b:2+c:3+d:4+e:5:v",
+		"+tcp:h:1:v",
 	};
 	struct bss_path p;
 	char err[256];
