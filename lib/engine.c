@@ -307,7 +307,7 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	sdl_conn_close_fd(conn);
 	/* whatever it carried goes to the other connections at once (pending) */
 	if (e->nr_sa > 1)
-		sdl_conn_next_addr(conn, LOG_NOTICE);
+		sdl_conn_next_addr(conn, LOG_WARNING);
 	sdl_list_init(&tmp);
 	sdl_list_splice_tail(&conn->inflight, &tmp);
 	sdl_list_splice_tail(&conn->sendq, &tmp);
