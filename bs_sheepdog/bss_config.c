@@ -223,6 +223,7 @@ void bss_opts_init(struct bss_opts *o)
 	o->max_inflight = 512;
 	o->thin = 1;
 	o->refresh_sec = 10;
+	o->ident[0] = '\0';
 }
 
 struct bss_opt_desc {
@@ -251,6 +252,13 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	if (!eq)
 		return bss_fail(err, errlen, "bsopts: expected key=value, got '%.*s'", (int)len, s);
 	klen = (size_t)(eq - s);
+	if (klen == 5 && !memcmp(s, "ident", 5)) {
+		if (len - klen - 1 == 0 || len - klen - 1 >= sizeof(o->ident))
+			return bss_fail(err, errlen, "bsopts: ident needs 1..%zu characters",
+					sizeof(o->ident) - 1);
+		snprintf(o->ident, sizeof(o->ident), "%.*s", (int)(len - klen - 1), eq + 1);
+		return 0;
+	}
 	for (i = 0; i < sizeof(bss_opt_table) / sizeof(bss_opt_table[0]); i++) {
 		const struct bss_opt_desc *d = &bss_opt_table[i];
 
@@ -264,7 +272,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight, thin, refresh)",
+			"connect_timeout, max_inflight, thin, refresh, ident)",
 			(int)klen, s);
 }
 
@@ -302,18 +310,30 @@ int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
-void bss_make_ids(const char *vdi, uint32_t snapvid, char sn[BSS_SN_LEN + 1],
+void bss_make_ids(const char *vdi, uint32_t snapvid, uint64_t cluster, char sn[BSS_SN_LEN + 1],
 		  char id[BSS_ID_LEN + 1], uint64_t *naa)
 {
 	uint64_t h1, h2;
 	uint32_t le = snapvid;
+	unsigned char c8[8];
+	int i;
 
-	/* Two independent FNV-1a runs over name + snapshot vid: 128 stable bits. */
+	/*
+	 * Two independent FNV-1a runs over name + snapshot vid (+ cluster):
+	 * 128 stable bits.  cluster 0 hashes nothing more, which keeps the ids
+	 * of LUNs exported before the cluster was folded in (ident=VDI).
+	 */
+	for (i = 0; i < 8; i++)
+		c8[i] = (unsigned char)(cluster >> (8 * i));
 	h1 = sd_fnv1a_64(vdi, strlen(vdi), SD_FNV1A_64_INIT);
 	h1 = sd_fnv1a_64(&le, sizeof(le), h1);
 	h2 = sd_fnv1a_64("sheepdog", 8, SD_FNV1A_64_INIT);
 	h2 = sd_fnv1a_64(vdi, strlen(vdi), h2);
 	h2 = sd_fnv1a_64(&le, sizeof(le), h2);
+	if (cluster) {
+		h1 = sd_fnv1a_64(c8, sizeof(c8), h1);
+		h2 = sd_fnv1a_64(c8, sizeof(c8), h2);
+	}
 
 	snprintf(sn, BSS_SN_LEN + 1, "%016" PRIx64, h1);
 	snprintf(id, BSS_ID_LEN + 1, "sd-%016" PRIx64 "%016" PRIx64, h1, h2);

@@ -94,7 +94,8 @@ BSS_BATS = \
 	tests/bats/bs_resize.bats \
 	tests/bats/bs_pr.bats \
 	tests/bats/bs_xcopy.bats \
-	tests/bats/bs_failover.bats
+	tests/bats/bs_failover.bats \
+	tests/bats/bs_identity.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash tests/tools/tcp-proxy.py \
