@@ -223,7 +223,7 @@ void bss_opts_init(struct bss_opts *o)
 	o->max_inflight = 512;
 	o->thin = 1;
 	o->refresh_sec = 10;
-	o->ident[0] = '\0';
+	memset(o->ident, 0, sizeof(o->ident));
 }
 
 struct bss_opt_desc {
