@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The request engine: a pool of non-blocking connections to one sheep,
+ * The request engine: a pool of non-blocking connections to a sheep (or
+ * to the addresses of a list, connection i on address i mod n, moving to
+ * the next one when it fails),
  * many requests pipelined on each (id = sequence number, replies matched by
  * id in any order), a pending queue capped by max_inflight, per-request
  * timeouts, background reconnect with backoff and resend of whatever a
