@@ -91,32 +91,46 @@ static int bss_parse_vdi(const char *s, struct bss_path *p, char *err, size_t er
 	return 0;
 }
 
-static int bss_parse_unix(const char *s, struct bss_path *p, char *err, size_t errlen)
+/* Append ",addr" (no comma for the first) to p->addr. */
+static int bss_add_addr(struct bss_path *p, const char *addr, char *err, size_t errlen)
 {
-	const char *colon = strchr(s, ':');
-	size_t len;
+	size_t used = strlen(p->addr);
+	int n = snprintf(p->addr + used, sizeof(p->addr) - used, "%s%s", used ? "," : "", addr);
 
-	if (!colon)
+	if (n < 0 || (size_t)n >= sizeof(p->addr) - used)
+		return bss_fail(err, errlen, "addresses too long");
+	return 0;
+}
+
+/* One UNIX socket path at *s, up to ':' or '+'; *s is moved past it. */
+static int bss_parse_unix(const char **s, struct bss_path *p, char *err, size_t errlen)
+{
+	size_t len = strcspn(*s, ":+");
+	char addr[BSS_UNIX_PATH_MAX + 8];
+
+	if ((*s)[len] != ':' && (*s)[len] != '+')
 		return bss_fail(err, errlen, "expected unix:SOCKET:VDI");
-	len = (size_t)(colon - s);
 	if (len == 0)
 		return bss_fail(err, errlen, "empty socket path");
 	if (len >= BSS_UNIX_PATH_MAX)
 		return bss_fail(err, errlen, "socket path longer than %d bytes",
 				BSS_UNIX_PATH_MAX - 1);
-	snprintf(p->addr, sizeof(p->addr), "unix:%.*s", (int)len, s);
-	return bss_parse_vdi(colon + 1, p, err, errlen);
+	snprintf(addr, sizeof(addr), "unix:%.*s", (int)len, *s);
+	*s += len;
+	return bss_add_addr(p, addr, err, errlen);
 }
 
-static int bss_parse_tcp(const char *s, struct bss_path *p, char *err, size_t errlen)
+/* One HOST:PORT or [V6]:PORT at *s; *s is moved past it (to ':' or '+'). */
+static int bss_parse_tcp(const char **s, struct bss_path *p, char *err, size_t errlen)
 {
-	const char *host = s, *hend, *port, *pend;
+	const char *host = *s, *hend, *port, *pend;
 	unsigned long portnum;
 	int bracket = 0;
 	size_t hlen;
+	char addr[128];
 
-	if (*s == '[') {
-		host = s + 1;
+	if (*host == '[') {
+		host++;
 		hend = strchr(host, ']');
 		if (!hend)
 			return bss_fail(err, errlen, "unterminated '[' in IPv6 address");
@@ -125,8 +139,8 @@ static int bss_parse_tcp(const char *s, struct bss_path *p, char *err, size_t er
 		port = hend + 2;
 		bracket = 1;
 	} else {
-		hend = strchr(host, ':');
-		if (!hend)
+		hend = host + strcspn(host, ":+");
+		if (*hend != ':')
 			return bss_fail(err, errlen, "expected tcp:HOST:PORT:VDI");
 		port = hend + 1;
 	}
@@ -136,16 +150,50 @@ static int bss_parse_tcp(const char *s, struct bss_path *p, char *err, size_t er
 	if (hlen > 100)
 		return bss_fail(err, errlen, "host name too long");
 
-	pend = strchr(port, ':');
-	if (!pend)
+	pend = port + strcspn(port, ":+");
+	if (!*pend)
 		return bss_fail(err, errlen, "expected tcp:HOST:PORT:VDI");
 	if (bss_parse_uint(port, (size_t)(pend - port), 1, 65535, &portnum))
 		return bss_fail(err, errlen, "bad port '%.*s' (1..65535)", (int)(pend - port),
 				port);
-
-	snprintf(p->addr, sizeof(p->addr), "%s%.*s%s:%lu", bracket ? "[" : "", (int)hlen, host,
+	snprintf(addr, sizeof(addr), "%s%.*s%s:%lu", bracket ? "[" : "", (int)hlen, host,
 		 bracket ? "]" : "", portnum);
-	return bss_parse_vdi(pend + 1, p, err, errlen);
+	*s = pend;
+	return bss_add_addr(p, addr, err, errlen);
+}
+
+/*
+ * SCHEME:ADDR[+[SCHEME:]ADDR...]:VDI[:SNAP]; an address after '+' keeps
+ * the scheme before it unless it names its own.
+ */
+static int bss_parse_addrs(const char *s, struct bss_path *p, char *err, size_t errlen)
+{
+	int is_unix = -1, n = 0, ret;
+
+	for (;;) {
+		if (!strncmp(s, "unix:", 5)) {
+			is_unix = 1;
+			s += 5;
+		} else if (!strncmp(s, "tcp:", 4)) {
+			is_unix = 0;
+			s += 4;
+		} else if (is_unix < 0) {
+			return bss_fail(
+				err, errlen,
+				"expected unix:SOCKET:VDI[:SNAP] or tcp:HOST:PORT:VDI[:SNAP]");
+		}
+		if (++n > BSS_MAX_ADDRS)
+			return bss_fail(err, errlen, "more than %d sheep addresses", BSS_MAX_ADDRS);
+		ret = is_unix ? bss_parse_unix(&s, p, err, errlen)
+			      : bss_parse_tcp(&s, p, err, errlen);
+		if (ret)
+			return ret;
+		if (*s == ':')
+			return bss_parse_vdi(s + 1, p, err, errlen);
+		s++; /* '+' */
+		if (!*s)
+			return bss_fail(err, errlen, "missing sheep address after '+'");
+	}
 }
 
 int bss_parse_path(const char *path, struct bss_path *p, char *err, size_t errlen)
@@ -159,13 +207,7 @@ int bss_parse_path(const char *path, struct bss_path *p, char *err, size_t errle
 		return bss_fail(err, errlen, "empty backing-store path");
 
 	memset(&tmp, 0, sizeof(tmp));
-	if (!strncmp(path, "unix:", 5))
-		ret = bss_parse_unix(path + 5, &tmp, err, errlen);
-	else if (!strncmp(path, "tcp:", 4))
-		ret = bss_parse_tcp(path + 4, &tmp, err, errlen);
-	else
-		ret = bss_fail(err, errlen,
-			       "expected unix:SOCKET:VDI[:SNAP] or tcp:HOST:PORT:VDI[:SNAP]");
+	ret = bss_parse_addrs(path, &tmp, err, errlen);
 	if (ret)
 		return ret;
 	*p = tmp;
@@ -181,6 +223,7 @@ void bss_opts_init(struct bss_opts *o)
 	o->max_inflight = 512;
 	o->thin = 1;
 	o->refresh_sec = 10;
+	memset(o->ident, 0, sizeof(o->ident));
 }
 
 struct bss_opt_desc {
@@ -209,6 +252,13 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	if (!eq)
 		return bss_fail(err, errlen, "bsopts: expected key=value, got '%.*s'", (int)len, s);
 	klen = (size_t)(eq - s);
+	if (klen == 5 && !memcmp(s, "ident", 5)) {
+		if (len - klen - 1 == 0 || len - klen - 1 >= sizeof(o->ident))
+			return bss_fail(err, errlen, "bsopts: ident needs 1..%zu characters",
+					sizeof(o->ident) - 1);
+		snprintf(o->ident, sizeof(o->ident), "%.*s", (int)(len - klen - 1), eq + 1);
+		return 0;
+	}
 	for (i = 0; i < sizeof(bss_opt_table) / sizeof(bss_opt_table[0]); i++) {
 		const struct bss_opt_desc *d = &bss_opt_table[i];
 
@@ -222,7 +272,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight, thin, refresh)",
+			"connect_timeout, max_inflight, thin, refresh, ident)",
 			(int)klen, s);
 }
 
@@ -260,18 +310,30 @@ int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
-void bss_make_ids(const char *vdi, uint32_t snapvid, char sn[BSS_SN_LEN + 1],
+void bss_make_ids(const char *vdi, uint32_t snapvid, uint64_t cluster, char sn[BSS_SN_LEN + 1],
 		  char id[BSS_ID_LEN + 1], uint64_t *naa)
 {
 	uint64_t h1, h2;
 	uint32_t le = snapvid;
+	unsigned char c8[8];
+	int i;
 
-	/* Two independent FNV-1a runs over name + snapshot vid: 128 stable bits. */
+	/*
+	 * Two independent FNV-1a runs over name + snapshot vid (+ cluster):
+	 * 128 stable bits.  cluster 0 hashes nothing more, which keeps the ids
+	 * of LUNs exported before the cluster was folded in (ident=VDI).
+	 */
+	for (i = 0; i < 8; i++)
+		c8[i] = (unsigned char)(cluster >> (8 * i));
 	h1 = sd_fnv1a_64(vdi, strlen(vdi), SD_FNV1A_64_INIT);
 	h1 = sd_fnv1a_64(&le, sizeof(le), h1);
 	h2 = sd_fnv1a_64("sheepdog", 8, SD_FNV1A_64_INIT);
 	h2 = sd_fnv1a_64(vdi, strlen(vdi), h2);
 	h2 = sd_fnv1a_64(&le, sizeof(le), h2);
+	if (cluster) {
+		h1 = sd_fnv1a_64(c8, sizeof(c8), h1);
+		h2 = sd_fnv1a_64(c8, sizeof(c8), h2);
+	}
 
 	snprintf(sn, BSS_SN_LEN + 1, "%016" PRIx64, h1);
 	snprintf(id, BSS_ID_LEN + 1, "sd-%016" PRIx64 "%016" PRIx64, h1, h2);

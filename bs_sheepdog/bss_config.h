@@ -19,13 +19,21 @@
  *
  *   unix:SOCKPATH:VDI[:SNAP]
  *   tcp:HOST:PORT:VDI[:SNAP]        HOST = name, IPv4 literal or [IPv6]
+ *   ADDRS:VDI[:SNAP]                several sheep addresses of one cluster
+ *
+ * where ADDRS is up to BSS_MAX_ADDRS addresses joined by '+', each written
+ * as above; one after '+' keeps the scheme of the one before unless it has
+ * its own: tcp:h1:7000+h2:7000:vol, tcp:[::1]:7000+unix:/run/sock:vol.
+ * '+' because ',' splits tgtadm's parameters inside tgtd and ';' splits
+ * --bsopts; so a socket path cannot contain ':' or '+'.
  *
  * SNAP selects a snapshot, exported read-only: all digits -> snapshot id
  * (non-zero), anything else -> tag (which may itself contain ':').  VDI names
  * cannot contain ':'.  Ports are decimal 1..65535 (5 digits work).
  */
+#define BSS_MAX_ADDRS 4 /* libsheepdog's SDC_MAX_ADDRS */
 struct bss_path {
-	char addr[128]; /* for sd_connect(): "unix:/p", "h:port", "[v6]:port" */
+	char addr[512]; /* for sd_connect(): "unix:/p", "h:port", "[v6]:port", ','-joined */
 	char vdi[SD_MAX_VDI_LEN];
 	char tag[SD_MAX_VDI_TAG_LEN]; /* "" unless a tag was given */
 	uint32_t snapid;	      /* 0 unless a snapshot id was given */
@@ -58,6 +66,11 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   refresh=SEC        re-read the vdi's size (a `dog vdi  10    0..86400
  *                      resize` elsewhere) every SEC seconds
  *                      (0: only on `tgtadm --op update ... path=`)
+ *   ident=TEXT         SCSI identity from TEXT (and the     vdi name + cluster
+ *                      snapshot) alone, see bss_make_ids;   1..63 characters
+ *                      ident=VDINAME gives the ids of
+ *                      releases before the cluster was
+ *                      folded in
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -75,6 +88,7 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
+	char ident[64]; /* "" unless ident= was given */
 };
 
 void bss_opts_init(struct bss_opts *o);
@@ -88,17 +102,21 @@ int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen);
 
 /*
  * Stable SCSI identity of an exported vdi: the same on every gateway that
- * exports the same vdi (or the same snapshot), whatever its tid/lun.
- *   vdi:     vdi name
+ * exports the same vdi (or the same snapshot) of the same cluster, whatever
+ * its tid/lun and across tgtd restarts; different in another cluster.
+ *   vdi:     vdi name (or the admin's ident= text)
  *   snapvid: 0 for the working vdi, else the snapshot's vid (unique in the
  *            cluster, and the same whether it was opened by tag or by id).
+ *   cluster: the cluster's identity, its creation time (STAT_CLUSTER's
+ *            ctime, set when the cluster was formatted); 0 folds nothing
+ *            in (ident=: the text alone names the device).
  * Fills sn (VPD 0x80 serial, 16 hex digits), id (VPD 0x83 T10 vendor id;
  * its last 32 characters are hex digits, from which tgt also derives its
  * NAA-6 designator) and *naa (tgt's NAA-3 "locally assigned" value).
  */
 #define BSS_SN_LEN 16
 #define BSS_ID_LEN 35
-void bss_make_ids(const char *vdi, uint32_t snapvid, char sn[BSS_SN_LEN + 1],
+void bss_make_ids(const char *vdi, uint32_t snapvid, uint64_t cluster, char sn[BSS_SN_LEN + 1],
 		  char id[BSS_ID_LEN + 1], uint64_t *naa);
 
 #endif

@@ -63,15 +63,68 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 	return TGTADM_SUCCESS;
 }
 
-/* Give the LU the vdi's identity, so every gateway shows the same device. */
-static void bss_set_identity(struct scsi_lu *lu, struct bss_lu *blu)
+/*
+ * The cluster's identity: its creation time (set by `dog cluster format`,
+ * shown by `dog cluster info` as "Cluster created at"), from the first
+ * record STAT_CLUSTER returns; upstream sheep answers it the same way.  The
+ * record is followed by room for the nodes, grown on BUFFER_SMALL.
+ * 0 (ctime in *ctime), or -errno with the reason logged.
+ */
+static int bss_cluster_ctime(struct bss_lu *blu, uint64_t *ctime)
+{
+	uint32_t nodes = 64;
+	struct sd_req hdr;
+	void *buf;
+	size_t len;
+	int ret;
+
+	for (;;) {
+		len = sizeof(struct sd_epoch_log) + (size_t)nodes * sizeof(struct sd_node);
+		buf = calloc(1, len);
+		if (!buf)
+			return -ENOMEM;
+		memset(&hdr, 0, sizeof(hdr));
+		hdr.proto_ver = SD_SHEEP_PROTO_VER;
+		hdr.opcode = SD_OP_STAT_CLUSTER;
+		hdr.data_length = (uint32_t)len;
+		hdr.cluster.nodes_nr = nodes;
+		ret = sd_run_sdreq(blu->cluster, &hdr, buf);
+		if (ret != SD_RES_BUFFER_SMALL || nodes >= SD_MAX_NODES)
+			break;
+		free(buf);
+		nodes *= 2;
+	}
+	if (ret == SD_RES_SUCCESS) {
+		struct sd_epoch_log log;
+
+		memcpy(&log, buf, sizeof(log));
+		*ctime = log.ctime;
+	}
+	free(buf);
+	if (ret < 0 || ret != SD_RES_SUCCESS) {
+		eprintf("%s: sheepdog: cannot read the cluster's identity (STAT_CLUSTER) at %s: "
+			"%s; --bsopts ident=TEXT names the device without it\n",
+			blu->label, blu->path.addr, ret < 0 ? strerror(-ret) : sd_strerror(ret));
+		return ret < 0 ? ret : sd_result_to_errno(ret);
+	}
+	return 0;
+}
+
+/*
+ * Give the LU the vdi's identity, so every gateway of the cluster shows
+ * the same device (and another cluster's vdi of the same name another).
+ */
+static void bss_set_identity(struct scsi_lu *lu, struct bss_lu *blu, uint64_t cluster)
 {
 	struct vpd **vpd = lu->attrs.lu_vpd;
 	uint32_t snapvid = sd_vdi_is_readonly(blu->vdi) ? sd_vdi_id(blu->vdi) : 0;
 	char sn[BSS_SN_LEN + 1], id[BSS_ID_LEN + 1];
 	uint64_t naa;
 
-	bss_make_ids(blu->path.vdi, snapvid, sn, id, &naa);
+	if (blu->opts.ident[0])
+		bss_make_ids(blu->opts.ident, snapvid, 0, sn, id, &naa);
+	else
+		bss_make_ids(blu->path.vdi, snapvid, cluster, sn, id, &naa);
 	snprintf(lu->attrs.scsi_sn, sizeof(lu->attrs.scsi_sn), "%s", sn);
 	snprintf(lu->attrs.scsi_id, sizeof(lu->attrs.scsi_id), "%s", id);
 	lu->attrs.numeric_id = naa;
@@ -178,6 +231,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
 	struct sd_cluster_opts copts;
+	uint64_t cluster = 0;
 	char err[256];
 	int ret;
 
@@ -221,6 +275,11 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 			sd_cluster_errmsg(blu->cluster));
 		goto disconnect;
 	}
+	if (!blu->opts.ident[0]) {
+		ret = bss_cluster_ctime(blu, &cluster);
+		if (ret)
+			goto close_vdi;
+	}
 
 	blu->cluster_fd = sd_cluster_fd(blu->cluster);
 	ret = tgt_event_add(blu->cluster_fd, EPOLLIN, bss_cluster_event_cb, blu);
@@ -233,7 +292,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 
 	if (sd_vdi_is_readonly(blu->vdi))
 		lu->attrs.readonly = 1;
-	bss_set_identity(lu, blu);
+	bss_set_identity(lu, blu, cluster);
 	bss_sbc_override(lu);
 	bss_thin_refresh(lu);
 	bss_defect_override(lu);

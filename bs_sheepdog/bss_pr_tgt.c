@@ -37,7 +37,7 @@ typedef int (*bss_perform_fn)(int host_no, struct scsi_cmd *cmd);
 
 struct bss_pr_lu {
 	struct bss_pr_store *store;
-	char owner[128 + SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN + 32]; /* vdi it is for */
+	char owner[512 + SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN + 32]; /* vdi it is for */
 	int loaded;
 	uint64_t version;	       /* store version of `cur` */
 	struct bss_pr_state cur;       /* last loaded or committed state */

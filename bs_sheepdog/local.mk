@@ -93,10 +93,12 @@ BSS_BATS = \
 	tests/bats/bs_thin.bats \
 	tests/bats/bs_resize.bats \
 	tests/bats/bs_pr.bats \
-	tests/bats/bs_xcopy.bats
+	tests/bats/bs_xcopy.bats \
+	tests/bats/bs_failover.bats \
+	tests/bats/bs_identity.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
-	tests/bats/lib/bss.bash \
+	tests/bats/lib/bss.bash tests/tools/tcp-proxy.py \
 	conf/targets.conf.example conf/sheep.service conf/sheep@.service \
 	docs/export.md
 

@@ -102,6 +102,44 @@ int sdc_parse_addr(const char *s, struct sdc_addr *a, const char **why)
 	return 0;
 }
 
+int sdc_parse_addr_list(const char *s, struct sdc_addr *a, int max, const char **why)
+{
+	char item[400];
+	const char *dummy;
+	int n = 0, ret;
+
+	if (!why)
+		why = &dummy;
+	if (!s || !*s) {
+		*why = "empty address";
+		return -EINVAL;
+	}
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		if (!len) {
+			*why = "empty address in list";
+			return -EINVAL;
+		}
+		if (n == max) {
+			*why = "too many addresses";
+			return -EINVAL;
+		}
+		if (copy_str(item, sizeof(item), s, len)) {
+			*why = "address too long";
+			return -EINVAL;
+		}
+		ret = sdc_parse_addr(item, &a[n], why);
+		if (ret)
+			return ret;
+		n++;
+		if (!comma)
+			return n;
+		s = comma + 1;
+	}
+}
+
 void sdc_addr_str(const struct sdc_addr *a, char *buf, size_t len)
 {
 	if (a->is_unix)

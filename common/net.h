@@ -21,6 +21,15 @@ struct sdc_addr {
  */
 int sdc_parse_addr(const char *s, struct sdc_addr *a, const char **why);
 
+/*
+ * Several addresses of one cluster, tried in turn: "ADDR[,ADDR...]", each
+ * ADDR as for sdc_parse_addr() (so a UNIX socket path in a list cannot
+ * contain ',').  Fills a[0..n) and returns n (1..max), or -EINVAL with a
+ * reason in *why (empty item, more than max items, or the item's own).
+ */
+#define SDC_MAX_ADDRS 4
+int sdc_parse_addr_list(const char *s, struct sdc_addr *a, int max, const char **why);
+
 /* Human-readable form of an address ("127.0.0.1:7000", "unix:/p"). */
 void sdc_addr_str(const struct sdc_addr *a, char *buf, size_t len);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The request engine: a pool of non-blocking connections to one sheep,
+ * The request engine: a pool of non-blocking connections to a sheep (or
+ * to the addresses of a list, connection i on address i mod n, moving to
+ * the next one when it fails),
  * many requests pipelined on each (id = sequence number, replies matched by
  * id in any order), a pending queue capped by max_inflight, per-request
  * timeouts, background reconnect with backoff and resend of whatever a
@@ -90,14 +92,34 @@ void sdl_signal(struct sdl_engine *e)
 		e->efd_signaled = 1;
 }
 
+/*
+ * Resolve every listed address into sa[]; each gets an equal share of the
+ * slots so that a name with many records cannot crowd out the others.
+ * Fails only when no address resolves (with the first one's error).
+ */
 static int sdl_resolve(struct sdl_engine *e)
 {
-	int n = sdc_resolve(&e->addr, e->sa, e->salen, (int)(sizeof(e->sa) / sizeof(e->sa[0])));
+	int per = SDL_MAX_SA / e->nr_addr, i, j, n, first_err = 0;
 
-	if (n < 0)
-		return n;
-	e->nr_sa = n;
-	return 0;
+	e->nr_sa = 0;
+	for (i = 0; i < e->nr_addr; i++) {
+		n = sdc_resolve(&e->addr[i], &e->sa[e->nr_sa], &e->salen[e->nr_sa], per);
+		if (n < 0) {
+			if (!first_err)
+				first_err = n;
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			e->sa_addr[e->nr_sa + j] = i;
+		e->nr_sa += n;
+	}
+	return e->nr_sa ? 0 : first_err;
+}
+
+/* The listed address a connection is on (or was last on), for messages. */
+static const char *sdl_conn_addr(const struct sdl_conn *conn)
+{
+	return conn->e->one_str[conn->e->sa_addr[conn->sa_idx]];
 }
 
 int sdl_engine_init(struct sdl_engine *e, const char *addr, const struct sd_cluster_opts *opts,
@@ -115,10 +137,13 @@ int sdl_engine_init(struct sdl_engine *e, const char *addr, const struct sd_clus
 	e->tp = tp;
 	e->tp_priv = tp_priv;
 	e->next_id = 1;
-	ret = sdc_parse_addr(addr, &e->addr, &why);
-	if (ret)
+	ret = sdc_parse_addr_list(addr, e->addr, SDC_MAX_ADDRS, &why);
+	if (ret < 0)
 		goto fail;
-	sdc_addr_str(&e->addr, e->addr_str, sizeof(e->addr_str));
+	e->nr_addr = ret;
+	snprintf(e->addr_str, sizeof(e->addr_str), "%s", addr);
+	for (i = 0; i < (unsigned)e->nr_addr; i++)
+		sdc_addr_str(&e->addr[i], e->one_str[i], sizeof(e->one_str[i]));
 	ret = sdl_resolve(e);
 	if (ret)
 		goto fail;
@@ -212,7 +237,23 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	conn->rreq = NULL;
 	conn->ipos = conn->ilen = 0;
 	conn->send_off = 0;
-	sdl_log(conn->e, LOG_DEBUG, "connection %u to %s up", conn->no, conn->e->addr_str);
+	sdl_log(conn->e, LOG_DEBUG, "connection %u to %s up", conn->no, sdl_conn_addr(conn));
+}
+
+/*
+ * Move to the next resolved address (the next listed address once this
+ * one's records are used up).  level: a lost connection is worth a
+ * notice, a refused connect while every address is down is not.
+ */
+static void sdl_conn_next_addr(struct sdl_conn *conn, int level)
+{
+	struct sdl_engine *e = conn->e;
+	int from = e->sa_addr[conn->sa_idx];
+
+	conn->sa_idx = (conn->sa_idx + 1) % e->nr_sa;
+	if (e->nr_addr > 1 && e->sa_addr[conn->sa_idx] != from)
+		sdl_log(e, level, "connection %u moves from %s to %s", conn->no, e->one_str[from],
+			sdl_conn_addr(conn));
 }
 
 static void sdl_conn_connect_failed(struct sdl_conn *conn, int err, uint64_t now)
@@ -223,10 +264,10 @@ static void sdl_conn_connect_failed(struct sdl_conn *conn, int err, uint64_t now
 	conn->state = SDL_CONN_DOWN;
 	conn->last_err = err;
 	conn->nr_failures++;
-	conn->sa_idx = (conn->sa_idx + 1) % e->nr_sa;
-	sdl_conn_backoff(conn, now);
-	sdl_log(e, LOG_DEBUG, "connection %u to %s failed: %s", conn->no, e->addr_str,
+	sdl_log(e, LOG_DEBUG, "connection %u to %s failed: %s", conn->no, sdl_conn_addr(conn),
 		strerror(-err));
+	sdl_conn_next_addr(conn, LOG_DEBUG);
+	sdl_conn_backoff(conn, now);
 }
 
 static void sdl_conn_start(struct sdl_conn *conn, uint64_t now)
@@ -264,8 +305,11 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	struct sdl_list tmp, *n;
 
 	sdl_log(e, LOG_WARNING, "connection %u to %s lost (%s), %u requests to resend", conn->no,
-		e->addr_str, strerror(-err), conn->nr_reqs);
+		sdl_conn_addr(conn), strerror(-err), conn->nr_reqs);
 	sdl_conn_close_fd(conn);
+	/* whatever it carried goes to the other connections at once (pending) */
+	if (e->nr_sa > 1)
+		sdl_conn_next_addr(conn, LOG_WARNING);
 	sdl_list_init(&tmp);
 	sdl_list_splice_tail(&conn->inflight, &tmp);
 	sdl_list_splice_tail(&conn->sendq, &tmp);

@@ -81,6 +81,7 @@ struct sdl_req {
 enum { SDL_CONN_DOWN, SDL_CONN_CONNECTING, SDL_CONN_UP };
 
 #define SDL_IBUF_SIZE 65536
+#define SDL_MAX_SA    8 /* resolved socket addresses, over every listed address */
 
 struct sdl_conn {
 	struct sdl_engine *e;
@@ -113,10 +114,20 @@ struct sdl_conn {
 
 struct sdl_engine {
 	struct sd_cluster_opts opts;
-	struct sdc_addr addr;
-	char addr_str[300];
-	struct sockaddr_storage sa[4];
-	socklen_t salen[4];
+	/*
+	 * The cluster's addresses (sd_connect's list) and what they resolve
+	 * to: sa[] in list order, sa_addr[i] the list entry of sa[i].  A
+	 * connection starts on sa[no % nr_sa] and moves to the next sa[]
+	 * (wrapping) whenever a connect fails or an established connection
+	 * is lost, so a dead sheep is left for the next address.
+	 */
+	struct sdc_addr addr[SDC_MAX_ADDRS];
+	int nr_addr;
+	char addr_str[300]; /* the whole list, for messages */
+	char one_str[SDC_MAX_ADDRS][280];
+	struct sockaddr_storage sa[SDL_MAX_SA];
+	socklen_t salen[SDL_MAX_SA];
+	int sa_addr[SDL_MAX_SA];
 	int nr_sa;
 	const struct sdl_transport *tp;
 	void *tp_priv;
@@ -151,8 +162,11 @@ struct sdl_engine {
 uint64_t sdl_now_ms(void);
 /*
  * Set up *e (no connection attempt yet).  0 or -errno; on failure *e holds
- * nothing to release.  Resolves addr: numeric addresses never reach the
- * resolver (common/net.h sdc_resolve).
+ * nothing to release.  addr is one address or a ','-separated list of
+ * at most SDC_MAX_ADDRS (common/net.h sdc_parse_addr_list); each is
+ * resolved (numeric addresses never reach the resolver, common/net.h
+ * sdc_resolve).  A list entry that does not resolve is skipped (logged
+ * at the first connect) as long as another one does.
  */
 int sdl_engine_init(struct sdl_engine *e, const char *addr, const struct sd_cluster_opts *opts,
 		    const struct sdl_transport *tp, void *tp_priv);

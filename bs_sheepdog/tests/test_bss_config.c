@@ -40,6 +40,20 @@ static void test_path_ok(void)
 	/* A tag may itself contain ':' (everything after the vdi name). */
 	CHECK(bss_parse_path("unix:/s:vol:2024-01-01T10:00", &p, err, sizeof(err)) == 0);
 	CHECK(!strcmp(p.tag, "2024-01-01T10:00"));
+
+	/* Several sheep addresses: '+'-joined, the scheme carries over. */
+	CHECK(bss_parse_path("tcp:h1:7000+h2:7001:vol:snap", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "h1:7000,h2:7001"));
+	CHECK(!strcmp(p.vdi, "vol") && !strcmp(p.tag, "snap"));
+	CHECK(bss_parse_path("tcp:[::1]:7000+[fe80::2]:7000+10.0.0.3:7002:v", &p, err,
+			     sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "[::1]:7000,[fe80::2]:7000,10.0.0.3:7002"));
+	CHECK(bss_parse_path("unix:/a/sock+/b/sock:v", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "unix:/a/sock,unix:/b/sock"));
+	CHECK(bss_parse_path("tcp:h:7000+unix:/s+tcp:g:1:v:3", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "h:7000,unix:/s,g:1") && p.snapid == 3);
+	CHECK(bss_parse_path("unix:/s+tcp:[::1]:7000:v", &p, err, sizeof(err)) == 0);
+	CHECK(!strcmp(p.addr, "unix:/s,[::1]:7000"));
 }
 
 static void test_path_bad(void)
@@ -69,6 +83,17 @@ static void test_path_bad(void)
 		"tcp:h:7000:vol:0",
 		"tcp:h:7000:vol:99999999999",
 		"tcp:h:12345678901:v",
+		"tcp:h1:7000+:v",
+		"tcp:h1:7000+",
+		"tcp:h1:7000++h2:7000:v",
+		"tcp:h1:7000+h2:v",
+		"tcp:h1:7000+h2:0:v",
+		"tcp:h1+h2:7000:v",
+		"tcp:h1:7000,h2:7000:v",
+		"unix:/a+:v",
+		"unix:/a+unix::v",
+		"tcp:a:1+b:2+c:3+d:4+e:5:v",
+		"+tcp:h:1:v",
 	};
 	struct bss_path p;
 	char err[256];
@@ -150,23 +175,57 @@ static void test_opts(void)
 	CHECK(!memcmp(&o, &d, sizeof(o)));
 }
 
+static void test_opt_ident(void)
+{
+	struct bss_opts o;
+	char err[256], long_ident[80];
+
+	bss_opts_init(&o);
+	CHECK(o.ident[0] == '\0');
+	CHECK(bss_parse_opts("conns=2;ident=old-vol0 ;thin=0", &o, err, sizeof(err)) == 0);
+	CHECK(!strcmp(o.ident, "old-vol0") && o.conns == 2 && o.thin == 0);
+	CHECK(bss_parse_opts("ident=", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "ident") != NULL);
+	memset(long_ident, 'x', sizeof(long_ident));
+	memcpy(long_ident, "ident=", 6);
+	long_ident[6 + 64] = '\0';
+	CHECK(bss_parse_opts(long_ident, &o, err, sizeof(err)) == -EINVAL);
+	long_ident[6 + 63] = '\0';
+	CHECK(bss_parse_opts(long_ident, &o, err, sizeof(err)) == 0);
+	CHECK(strlen(o.ident) == 63);
+}
+
 static void test_ids(void)
 {
 	char sn1[BSS_SN_LEN + 1], id1[BSS_ID_LEN + 1], sn2[BSS_SN_LEN + 1], id2[BSS_ID_LEN + 1];
 	uint64_t naa1, naa2;
 	size_t i;
 
-	bss_make_ids("vol0", 0, sn1, id1, &naa1);
-	bss_make_ids("vol0", 0, sn2, id2, &naa2);
+	bss_make_ids("vol0", 0, 0, sn1, id1, &naa1);
+	bss_make_ids("vol0", 0, 0, sn2, id2, &naa2);
 	CHECK(!strcmp(sn1, sn2) && !strcmp(id1, id2) && naa1 == naa2); /* stable */
 	CHECK(strlen(sn1) == BSS_SN_LEN && strlen(id1) == BSS_ID_LEN);
 	CHECK((naa1 >> 60) == 0);	 /* tgt ORs the NAA type into the top nibble */
 	for (i = 3; i < BSS_ID_LEN; i++) /* tgt derives NAA-6 from hex digits */
 		CHECK((id1[i] >= '0' && id1[i] <= '9') || (id1[i] >= 'a' && id1[i] <= 'f'));
 
-	bss_make_ids("vol1", 0, sn2, id2, &naa2);
+	bss_make_ids("vol1", 0, 0, sn2, id2, &naa2);
 	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
-	bss_make_ids("vol0", 0x1234, sn2, id2, &naa2); /* a snapshot differs */
+	bss_make_ids("vol0", 0x1234, 0, sn2, id2, &naa2); /* a snapshot differs */
+	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
+
+	/* cluster 0 keeps the ids of earlier releases: FNV-1a of name + vid */
+	bss_make_ids("vol0", 0, 0, sn1, id1, &naa1);
+	CHECK(!strcmp(sn1, "77fcfbbf17204efe"));
+	/* the same vdi name in two clusters: different; same cluster: same */
+	bss_make_ids("vol0", 0, UINT64_C(0x5f00000012345678), sn1, id1, &naa1);
+	bss_make_ids("vol0", 0, UINT64_C(0x5f00000012345679), sn2, id2, &naa2);
+	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
+	bss_make_ids("vol0", 0, UINT64_C(0x5f00000012345678), sn2, id2, &naa2);
+	CHECK(!strcmp(sn1, sn2) && !strcmp(id1, id2) && naa1 == naa2);
+	bss_make_ids("vol0", 7, UINT64_C(0x5f00000012345678), sn2, id2, &naa2);
+	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
+	bss_make_ids("vol0", 0, 0, sn2, id2, &naa2);
 	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
 }
 
@@ -177,6 +236,7 @@ int main(void)
 	RUN_TEST(test_path_ok, passed, failed);
 	RUN_TEST(test_path_bad, passed, failed);
 	RUN_TEST(test_opts, passed, failed);
+	RUN_TEST(test_opt_ident, passed, failed);
 	RUN_TEST(test_ids, passed, failed);
 	printf("test_bss_config: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

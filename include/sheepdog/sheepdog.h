@@ -96,7 +96,17 @@ void sd_cluster_opts_init(struct sd_cluster_opts *opts);
 
 /*
  * Connect to a sheep.  addr: "host:port", "host" (port 7000), "[v6addr]:port",
- * "unix:/path/to/sock" or an absolute path of a UNIX socket.  A UNIX path or
+ * "unix:/path/to/sock" or an absolute path of a UNIX socket; or a list of
+ * up to 4 of these, separated by ',' (sheeps of one cluster, or several
+ * listening addresses of one sheep; a UNIX path in a list cannot contain
+ * ',').  The pool's connections are spread over the list; a connection
+ * whose connect fails, or that is lost (reset, EOF, io_timeout_ms without
+ * a reply), moves to the next address, and the requests it carried are
+ * resent at once on the connections that are up (the same request with a
+ * new id: object writes, creates and inode index updates carry their data
+ * and offset, so applying one twice leaves the same bytes).  The handle
+ * works as long as one address answers.  A list entry whose name does
+ * not resolve is skipped if another one resolves.  A UNIX path or
  * an IPv4/IPv6 literal never goes to the resolver; a host name is looked up
  * once, here (getaddrinfo, with the system resolver's own timeouts).  Then
  * blocks for at most connect_timeout_ms.  Returns NULL with errno set

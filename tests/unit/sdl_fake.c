@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,10 +13,13 @@
 static int fake_tp_connect(void *priv, const struct sockaddr *sa, socklen_t salen, int *in_progress)
 {
 	struct fake *f = priv;
+	unsigned port = 0;
 	int sv[2], i;
 
 	*in_progress = 0;
-	if (f->refuse)
+	if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in))
+		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (f->refuse || (f->refuse_port && port == f->refuse_port))
 		return -ECONNREFUSED;
 	for (i = 0; i < FAKE_MAX_CONNS; i++)
 		if (f->conns[i].fd < 0)
@@ -27,6 +31,7 @@ static int fake_tp_connect(void *priv, const struct sockaddr *sa, socklen_t sale
 	f->conns[i].fd = sv[1];
 	f->conns[i].inlen = 0;
 	f->conns[i].outlen = f->conns[i].outoff = 0;
+	f->conns[i].port = port;
 	if (i >= f->nr_conns)
 		f->nr_conns = i + 1;
 	f->nr_connects++;
@@ -115,7 +120,13 @@ void fake_fini(struct fake *f)
 
 struct sd_cluster *fake_connect(struct fake *f, const struct sd_cluster_opts *opts)
 {
-	return sdl_connect_transport("127.0.0.1:7000", opts, &fake_transport, f);
+	return fake_connect_addr(f, "127.0.0.1:7000", opts);
+}
+
+struct sd_cluster *fake_connect_addr(struct fake *f, const char *addr,
+				     const struct sd_cluster_opts *opts)
+{
+	return sdl_connect_transport(addr, opts, &fake_transport, f);
 }
 
 uint32_t fake_obj_size(const struct fake *f)

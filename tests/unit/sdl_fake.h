@@ -45,10 +45,12 @@ struct fake {
 		size_t inlen, incap;
 		char *out;
 		size_t outlen, outoff, outcap;
+		unsigned port; /* TCP port the library connected to */
 	} conns[FAKE_MAX_CONNS];
 	int nr_conns;
 	int nr_connects;       /* successful connects so far */
 	int refuse;	       /* fail connects with ECONNREFUSED */
+	unsigned refuse_port;  /* ... only those to this TCP port (0: none) */
 	struct fake_req *held; /* arrival order */
 	struct fake_obj objs[FAKE_MAX_OBJS];
 	int nr_objs;
@@ -68,6 +70,9 @@ void fake_init(struct fake *f, unsigned shift);
 void fake_fini(struct fake *f);
 /* Connect a cluster through f (opts may be NULL). */
 struct sd_cluster *fake_connect(struct fake *f, const struct sd_cluster_opts *opts);
+/* The same with the library's address string (an address list, say). */
+struct sd_cluster *fake_connect_addr(struct fake *f, const char *addr,
+				     const struct sd_cluster_opts *opts);
 
 /* Move bytes between the fake and its sockets; non-zero if any moved. */
 int fake_io(struct fake *f);

@@ -2,7 +2,8 @@
 /*
  * libsheepdog request engine against the fake sheep: pipelining and id
  * matching, request timeouts, reconnect with resend, failure after the
- * retry window, retryable results, cancellation, and connect errors.
+ * retry window, retryable results, cancellation, connect errors, and
+ * failover between the addresses of a list.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -739,6 +740,117 @@ out:
 	fake_fini(&f);
 }
 
+/* Server ends of live connections to port; how many. */
+static int conns_on(const struct fake *f, unsigned port)
+{
+	int i, n = 0;
+
+	for (i = 0; i < f->nr_conns; i++)
+		if (f->conns[i].fd >= 0 && f->conns[i].port == port)
+			n++;
+	return n;
+}
+
+static void kill_port(struct fake *f, unsigned port)
+{
+	int i;
+
+	for (i = 0; i < f->nr_conns; i++)
+		if (f->conns[i].fd >= 0 && f->conns[i].port == port)
+			fake_kill_conn(f, i);
+}
+
+/*
+ * Two addresses: the pool is spread over both; when one dies (reset, or
+ * silent past the io timeout) what its connections carried is answered
+ * through the other, each request exactly once, and the connections move
+ * there.  A dead first address does not stop the handle from opening.
+ */
+static void test_failover(void)
+{
+	const char *two = "127.0.0.1:7000,127.0.0.1:7001";
+	struct sd_cluster_opts o;
+	struct sd_cluster *c;
+	struct fake f;
+	struct rreq r[4];
+	uint64_t t0;
+	int i;
+
+	fake_init(&f, 20);
+	for (i = 0; i < 4; i++)
+		memset(fake_obj_create(&f, 300 + i, 64)->data, 'k' + i, 64);
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 2;
+	o.io_timeout_ms = 300;
+	o.retry_timeout_ms = 5000;
+	o.connect_timeout_ms = 500;
+
+	/* first address refused: the handle opens on the second */
+	f.refuse_port = 7000;
+	c = fake_connect_addr(&f, two, &o);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	sd_set_log_cb(c, dbg_log, NULL);
+	fake_pump(&f, c, 200);
+	CHECK_EQ(conns_on(&f, 7000), 0);
+	CHECK_EQ(conns_on(&f, 7001), 2);
+	CHECK_EQ(sd_disconnect(c), 0);
+
+	/* both up, then 7000's connection is reset with requests on it */
+	f.refuse_port = 0;
+	c = fake_connect_addr(&f, two, &o);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	sd_set_log_cb(c, dbg_log, NULL);
+	fake_pump(&f, c, 50);
+	CHECK_EQ(conns_on(&f, 7000), 1);
+	CHECK_EQ(conns_on(&f, 7001), 1);
+	for (i = 0; i < 4; i++) {
+		rreq_init(&r[i], 300 + i);
+		sdl_req_submit(&c->e, &r[i].req);
+	}
+	wait_held(&f, c, 4, 500);
+	CHECK_EQ(fake_nr_held(&f), 4);
+	f.refuse_port = 7000;
+	kill_port(&f, 7000);
+	t0 = sdl_now_ms();
+	wait_held(&f, c, 4, 1000);
+	CHECK_EQ(fake_nr_held(&f), 4);
+	CHECK(sdl_now_ms() - t0 < 200); /* resent at once, no timeout waited for */
+	fake_serve_all(&f);
+	fake_pump(&f, c, 100);
+	for (i = 0; i < 4; i++) {
+		CHECK_EQ(r[i].calls, 1);
+		CHECK_EQ(r[i].ret, 0);
+		CHECK_EQ(r[i].buf[7], 'k' + i);
+	}
+	CHECK_EQ(conns_on(&f, 7000), 0);
+	CHECK_EQ(conns_on(&f, 7001), 2);
+
+	/* 7001 goes silent (its requests are never answered): io timeout */
+	f.refuse_port = 7001;
+	for (i = 0; i < 2; i++) {
+		rreq_init(&r[i], 300 + i);
+		sdl_req_submit(&c->e, &r[i].req);
+	}
+	wait_held(&f, c, 2, 500);
+	while (fake_nr_held(&f))
+		fake_drop(&f, fake_held(&f, 0));
+	wait_held(&f, c, 2, 2000);
+	CHECK_EQ(fake_nr_held(&f), 2);
+	fake_serve_all(&f);
+	fake_pump(&f, c, 100);
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(r[i].calls, 1);
+		CHECK_EQ(r[i].ret, 0);
+	}
+	CHECK_EQ(conns_on(&f, 7000), 2);
+	CHECK_EQ(sd_disconnect(c), 0);
+	fake_fini(&f);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -757,6 +869,7 @@ int main(void)
 	RUN_TEST(test_retry_zero, passed, failed);
 	RUN_TEST(test_retry_zero_no_resend, passed, failed);
 	RUN_TEST(test_opts_zero, passed, failed);
+	RUN_TEST(test_failover, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

@@ -127,6 +127,22 @@ static void test_engine_numeric(void)
 	CHECK_EQ(e.nr_sa, 1);
 	sdl_engine_fini(&e);
 	CHECK_EQ(g_dns_lookups, 0);
+	/* a list: every entry resolved, in order, each sa[] knows its entry */
+	CHECK_EQ(sdl_engine_init(&e, "127.0.0.1:7000,[::1]:7001,unix:/s", NULL,
+				 &sdl_socket_transport, NULL),
+		 0);
+	CHECK_EQ(e.nr_addr, 3);
+	CHECK_EQ(e.nr_sa, 3);
+	CHECK_EQ(e.sa_addr[0], 0);
+	CHECK_EQ(e.sa_addr[1], 1);
+	CHECK_EQ(e.sa_addr[2], 2);
+	CHECK_EQ(e.conns[1].sa_idx, 1);
+	sdl_engine_fini(&e);
+	CHECK_EQ(sdl_engine_init(&e, "127.0.0.1:7000,", NULL, &sdl_socket_transport, NULL),
+		 -EINVAL);
+	CHECK_EQ(sdl_engine_init(&e, "a:1,b:2,c:3,d:4,e:5", NULL, &sdl_socket_transport, NULL),
+		 -EINVAL);
+	CHECK_EQ(g_dns_lookups, 0);
 	CHECK_EQ(sdl_engine_init(&e, "sheep-host.invalid", NULL, &sdl_socket_transport, NULL),
 		 -EAGAIN);
 	CHECK_EQ(g_dns_lookups, 1);
