@@ -58,6 +58,10 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   refresh=SEC        re-read the vdi's size (a `dog vdi  10    0..86400
  *                      resize` elsewhere) every SEC seconds
  *                      (0: only on `tgtadm --op update ... path=`)
+ *   shared=0|1         other gateways may export the same  1     0..1
+ *                      vdi (1: COMPARE AND WRITE through
+ *                      the sheep, atomic across gateways;
+ *                      0: this gateway only, local lock)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -75,6 +79,7 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
+	unsigned int shared;
 };
 
 void bss_opts_init(struct bss_opts *o);

@@ -29,6 +29,7 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr.h \
 	bs_sheepdog/bss_xcopy.c \
+	bs_sheepdog/bss_ats.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \

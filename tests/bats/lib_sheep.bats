@@ -91,6 +91,18 @@ teardown() {
 	g++ -Wall -Wextra -Werror -I"$SD_TOP_SRCDIR/include" -fsyntax-only "$LT_TMP/h.cc"
 }
 
+@test "libsheepdog: compare-and-write (sd_vdi_cmp_write): holes, miscompare offsets, COW, two clients on one counter" {
+	run sd_dog vdi create cw 16M
+	[ "$status" -eq 0 ]
+	run timeout 300 $SD_WRAP "$LT" "127.0.0.1:$SHEEP_PORT" --caw cw
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"counter 600 (expected 600)"* ]]
+	[[ "$output" == *"caw OK"* ]]
+	# the sheep recorded the objects it created in the inode: dog sees them
+	[ "$(sd_dog vdi read cw 512 512 | tr -d B | wc -c)" -eq 0 ]
+}
+
 @test "libsheepdog: vdi attributes (sd_vdi_setattr/getattr), cross-checked with dog" {
 	run sd_dog vdi create av 8M
 	[ "$status" -eq 0 ]
