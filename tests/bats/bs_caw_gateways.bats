@@ -96,3 +96,30 @@ gw_hammer() {
 	# two successful CAWs from the same old value: one increment lost
 	[ "$FINAL" -lt $((OK_A + OK_B)) ]
 }
+
+@test "bs_caw_gateways: a sheep without the compare-and-write extension: the LUN says so at creation and keeps the local lock" {
+	local relay pid code
+	for code in 0x05 0x8B; do # upstream 1.0.1's INVALID_PARMS, NO_SUPPORT
+		relay=$(sd_free_port)
+		python3 "$BATS_TEST_DIRNAME/lib/noext_relay.py" "$relay" "$SHEEP_PORT" $code &
+		pid=$!
+		sd_wait_for 10 sd_tcp_open "$relay"
+		tgtd_use a
+		bss_lun 1 "tcp:127.0.0.1:$relay:vol"
+		bss_log_has "tid 1 lun 1: sheepdog: the sheep at 127.0.0.1:$relay has no compare-and-write extension (Operation not supported): COMPARE AND WRITE (ATS) of vdi 'vol' is atomic within this gateway only"
+		# the local read-compare-write: atomic within this tgtd
+		run bss_io 1 --mode caw --offset $CTR --bs 512 --qd 16 --count 300 --time 60
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *" torn=0"* ]]
+		tgt_lun_del 1 1
+		kill "$pid"
+		wait "$pid" || true
+		: >"$TGTD_LOG"
+	done
+	# shared=0 asks nothing and says nothing
+	bss_lun 1 "$(bss_tcp vol)" "shared=0"
+	run bss_io 1 --mode caw --offset $CTR --bs 512 --qd 4 --count 50 --time 60
+	[ "$status" -eq 0 ]
+	! grep -q "compare-and-write" "$TGTD_LOG"
+}
