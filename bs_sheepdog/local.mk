@@ -49,7 +49,8 @@ BSS_UNIT_LINK = $(AM_LDFLAGS) -Wl,--wrap=malloc
 
 # Data path: READ/WRITE/VERIFY/SYNC, range locks, CAW, ORWRITE, PRE-FETCH.
 check_PROGRAMS += bs_sheepdog/tests/test_bss_io
-bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c $(BSS_UNIT_SRC)
+bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c bs_sheepdog/bss_ats.c \
+	$(BSS_UNIT_SRC)
 bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(BSS_UNIT_CPP)
 bs_sheepdog_tests_test_bss_io_LDFLAGS = $(BSS_UNIT_LINK)
 TESTS += bs_sheepdog/tests/test_bss_io
