@@ -112,6 +112,10 @@ struct bss_lu {
 	struct bss_pr_lu *pr; /* persistent reservations (bss_pr_tgt.c) */
 
 	struct bss_xcopy_lu *xcopy; /* bss_xcopy.c: copy results, lazily */
+
+	/* COMPARE AND WRITE once the range is held: bss_ats.c's through the
+	 * sheep (shared=1 and the sheep has the op), or NULL: local. */
+	void (*caw_start)(struct bss_aiocb *acb);
 };
 
 #define BSS_ACB_CACHE 256
@@ -228,6 +232,14 @@ int bss_write_cache_enabled(struct scsi_lu *lu);
 int bss_orwrite_submit(struct scsi_cmd *cmd);
 int bss_prefetch_submit(struct scsi_cmd *cmd);
 void bss_caw_override(struct scsi_lu *lu);
+/* COMPARE AND WRITE's local read-compare-write (the exclusive range held),
+ * and its MISCOMPARE completion (at: first differing byte). */
+void bss_caw_local_start(struct bss_aiocb *acb);
+void bss_caw_miscompare(struct bss_aiocb *acb, uint64_t at);
+/* bss_ats.c (bs_open, after the vdi is open): with shared=1, ask the sheep
+ * for its compare-and-write extension and set blu->caw_start; without it,
+ * log what the LU does not guarantee and keep the local lock. */
+void bss_caw_probe(struct scsi_lu *lu);
 
 /* bss_sbc.c: per-LU replacement of core's GET LBA STATUS (bs_open). */
 void bss_sbc_override(struct scsi_lu *lu);

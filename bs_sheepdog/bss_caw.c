@@ -19,6 +19,16 @@
  * through the opcode's pr_conflict_bits, which it also sets right for
  * COMPARE AND WRITE and ORWRITE).  ORWRITE keeps core's sbc_rw.
  *
+ * COMPARE AND WRITE across gateways (bsopt shared=1, the default): when
+ * the sheep has the EXT_CMP_WRITE_OBJ extension (probed at bs_open) and
+ * the range lies in one object, the compare and the write are one
+ * sd_vdi_aio_cmp_write, atomic in the sheep against every other gateway
+ * (bss_ats.c, blu->caw_start); the local exclusive range is still held,
+ * for the order against this gateway's own commands.  Otherwise (shared=0,
+ * a cluster without the extension, logged at bs_open; a range across an
+ * object boundary) the read-compare-write above runs: atomic within this
+ * gateway only.
+ *
  * PRE-FETCH: there is no cache in the gateway, so the useful work is to
  * read the range through sheep (warming its page cache) in rounds of at
  * most BSS_PREFETCH_WINDOW reads of BSS_PREFETCH_CHUNK bytes, into one
@@ -101,19 +111,24 @@ static void bss_caw_compare(struct bss_aiocb *acb, int err)
 	if (memcmp(got, want, acb->length)) {
 		for (i = 0; got[i] == want[i]; i++)
 			;
-		/* INFORMATION: offset of the first differing byte, from the
-		 * start of the data-out buffer (SBC COMPARE AND WRITE). */
-		sense_data_build_with_info(acb->cmd, MISCOMPARE,
-					   ASC_MISCOMPARE_DURING_VERIFY_OPERATION, (uint64_t)i);
-		bss_acb_finish(acb, SAM_STAT_CHECK_CONDITION);
+		bss_caw_miscompare(acb, i);
 		return;
 	}
 	bss_rmw_write(acb, want + acb->length);
 }
 
-static void bss_caw_start(struct bss_aiocb *acb)
+void bss_caw_local_start(struct bss_aiocb *acb)
 {
 	bss_rmw_read(acb, bss_caw_compare);
+}
+
+void bss_caw_miscompare(struct bss_aiocb *acb, uint64_t at)
+{
+	/* INFORMATION: offset of the first differing byte, from the start
+	 * of the data-out buffer (SBC COMPARE AND WRITE). */
+	sense_data_build_with_info(acb->cmd, MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY_OPERATION,
+				   at);
+	bss_acb_finish(acb, SAM_STAT_CHECK_CONDITION);
 }
 
 static void bss_orwrite_merge(struct bss_aiocb *acb, int err)
@@ -170,6 +185,7 @@ static int bss_rmw_submit(struct scsi_cmd *cmd, uint64_t offset, size_t len, voi
 static int bss_caw_perform(int host_no, struct scsi_cmd *cmd)
 {
 	struct scsi_lu *lu = cmd->dev;
+	struct bss_lu *blu = bss_lu_of(lu);
 	uint64_t nr_blocks = lu->size >> lu->blk_shift;
 	uint64_t lba = bss_get_be(&cmd->scb[2], 8);
 	unsigned int n = cmd->scb[13];
@@ -198,7 +214,9 @@ static int bss_caw_perform(int host_no, struct scsi_cmd *cmd)
 	/* SBC: zero blocks is not an error and transfers nothing. */
 	if (!n)
 		return SAM_STAT_GOOD;
-	if (bss_rmw_submit(cmd, cmd->offset, len, scsi_get_out_buffer(cmd), bss_caw_start))
+	/* shared=1 with the sheep's extension: bss_ats.c */
+	if (bss_rmw_submit(cmd, cmd->offset, len, scsi_get_out_buffer(cmd),
+			   blu->caw_start ? blu->caw_start : bss_caw_local_start))
 		return bss_check(cmd, HARDWARE_ERROR, ASC_INTERNAL_TGT_FAILURE);
 	return SAM_STAT_GOOD;
 }

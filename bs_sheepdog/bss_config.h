@@ -71,6 +71,10 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *                      ident=VDINAME gives the ids of
  *                      releases before the cluster was
  *                      folded in
+ *   shared=0|1         other gateways may export the same  1     0..1
+ *                      vdi (1: COMPARE AND WRITE through
+ *                      the sheep, atomic across gateways;
+ *                      0: this gateway only, local lock)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -89,6 +93,7 @@ struct bss_opts {
 	unsigned int thin;
 	unsigned int refresh_sec;
 	char ident[64]; /* "" unless ident= was given */
+	unsigned int shared;
 };
 
 void bss_opts_init(struct bss_opts *o);

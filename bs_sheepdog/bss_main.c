@@ -293,6 +293,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	if (sd_vdi_is_readonly(blu->vdi))
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu, cluster);
+	bss_caw_probe(lu);
 	bss_sbc_override(lu);
 	bss_thin_refresh(lu);
 	bss_defect_override(lu);

@@ -29,6 +29,7 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr.h \
 	bs_sheepdog/bss_xcopy.c \
+	bs_sheepdog/bss_ats.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
@@ -48,7 +49,8 @@ BSS_UNIT_LINK = $(AM_LDFLAGS) -Wl,--wrap=malloc
 
 # Data path: READ/WRITE/VERIFY/SYNC, range locks, CAW, ORWRITE, PRE-FETCH.
 check_PROGRAMS += bs_sheepdog/tests/test_bss_io
-bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c $(BSS_UNIT_SRC)
+bs_sheepdog_tests_test_bss_io_SOURCES = bs_sheepdog/tests/test_bss_io.c bs_sheepdog/bss_ats.c \
+	$(BSS_UNIT_SRC)
 bs_sheepdog_tests_test_bss_io_CPPFLAGS = $(BSS_UNIT_CPP)
 bs_sheepdog_tests_test_bss_io_LDFLAGS = $(BSS_UNIT_LINK)
 TESTS += bs_sheepdog/tests/test_bss_io
@@ -95,7 +97,9 @@ BSS_BATS = \
 	tests/bats/bs_pr.bats \
 	tests/bats/bs_xcopy.bats \
 	tests/bats/bs_failover.bats \
-	tests/bats/bs_identity.bats
+	tests/bats/bs_identity.bats \
+	tests/bats/bs_caw_gateways.bats \
+	tests/bats/bs_multipath_cu.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash tests/tools/tcp-proxy.py \

@@ -60,6 +60,7 @@ const char *sd_strerror(int result)
 	case SD_RES_GATEWAY_MODE: return "Targeted node is gateway mode";
 	case SD_RES_INVALID_VNODES_STRATEGY: return "Invalid vnodes strategy";
 	case SD_RES_NO_CHECKPOINT_ENTRY: return "No checkpoint entry";
+	case SD_RES_EXT_MISCOMPARE: return "Compared data differ";
 	default: return "Invalid error code";
 	}
 }
@@ -95,6 +96,8 @@ const char *sd_opcode_name(int opcode)
 	case SD_OP_EXIST: return "EXIST";
 	case SD_OP_CLUSTER_INFO: return "CLUSTER_INFO";
 	case SD_OP_READ_DEL_VDIS: return "READ_DEL_VDIS";
+	case SD_OP_EXT_HELLO: return "EXT_HELLO";
+	case SD_OP_EXT_CMP_WRITE_OBJ: return "EXT_CMP_WRITE_OBJ";
 	default: return NULL;
 	}
 }
@@ -111,6 +114,7 @@ int sd_result_to_errno(int result)
 	case SD_RES_NO_SPACE: return -ENOSPC;
 	case SD_RES_NO_MEM: return -ENOMEM;
 	case SD_RES_INVALID_PARMS: return -EINVAL;
+	case SD_RES_EXT_MISCOMPARE: return -EILSEQ;
 	case SD_RES_VDI_LOCKED: return -EBUSY;
 	case SD_RES_FULL_VDI: return -EMFILE;
 	case SD_RES_WAIT_FOR_FORMAT: return -ENODEV;

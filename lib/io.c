@@ -149,11 +149,18 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 	struct sd_req *h = &p->req.hdr;
 	uint16_t flags = SDL_IO_FLAGS;
 
-	if (opcode == SD_OP_WRITE_OBJ || opcode == SD_OP_CREATE_AND_WRITE_OBJ)
+	uint32_t len = p->len;
+
+	if (opcode == SD_OP_WRITE_OBJ || opcode == SD_OP_CREATE_AND_WRITE_OBJ ||
+	    opcode == SD_OP_EXT_CMP_WRITE_OBJ)
 		flags |= SD_FLAG_CMD_WRITE;
 	if (cow_oid)
 		flags |= SD_FLAG_CMD_COW;
-	sdl_init_hdr(h, opcode, flags, opcode == SD_OP_FLUSH_VDI ? 0 : p->len);
+	if (opcode == SD_OP_FLUSH_VDI)
+		len = 0;
+	else if (opcode == SD_OP_EXT_CMP_WRITE_OBJ)
+		len *= 2; /* compare bytes, then write bytes */
+	sdl_init_hdr(h, opcode, flags, len);
 	h->obj.oid = oid;
 	h->obj.cow_oid = cow_oid;
 	h->obj.copies = vdi->hdr->nr_copies;
@@ -234,6 +241,20 @@ static void sdl_part_start(struct sdl_part *p)
 		sdl_add_dirty(p);
 		return;
 	}
+	if (p->kind == SDL_PK_CAW) {
+		/*
+		 * Always our own object: the sheep resolves a hole or the
+		 * parent's object from its index and records a create there
+		 * itself.  Owning the entry keeps our own writes from
+		 * creating it at the same time.
+		 */
+		if (p->len && owner != vdi->vid) {
+			sdl_take_busy(p);
+			p->old_owner = owner;
+		}
+		sdl_part_send(p, SD_OP_EXT_CMP_WRITE_OBJ, sd_vid_to_data_oid(vdi->vid, p->idx), 0);
+		return;
+	}
 	if (owner == vdi->vid) {
 		sdl_part_send(p, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(owner, p->idx), 0);
 		return;
@@ -248,6 +269,29 @@ static void sdl_part_fail(struct sdl_part *p, int ret)
 {
 	sdl_release_busy(p);
 	sdl_part_done(p, ret);
+}
+
+/* EXT_CMP_WRITE_OBJ failed with sheep result res (not READONLY/INVALIDATED). */
+static void sdl_caw_failed(struct sdl_part *p, uint32_t res)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+
+	if (res == SD_RES_EXT_MISCOMPARE) {
+		if (p->acb->miscompare)
+			*p->acb->miscompare = p->req.rsp.obj.offset;
+		sdl_part_fail(p, -EILSEQ);
+		return;
+	}
+	/* an upstream sheep: it does not know the opcode */
+	if (res == SD_RES_NO_SUPPORT || res == SD_RES_INVALID_PARMS) {
+		sdl_set_err(&vdi->c->e, "%s: the cluster has no compare-and-write (%s)", vdi->name,
+			    sd_strerror((int)res));
+		sdl_part_fail(p, -EOPNOTSUPP);
+		return;
+	}
+	sdl_set_err(&vdi->c->e, "EXT_CMP_WRITE_OBJ of %s (oid %llx): %s", vdi->name,
+		    (unsigned long long)p->req.hdr.obj.oid, sd_strerror((int)res));
+	sdl_part_fail(p, sd_result_to_errno((int)res));
 }
 
 static void sdl_part_req_done(struct sdl_req *req, int ret)
@@ -269,7 +313,7 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 		sdl_part_start(p);
 		return;
 	}
-	if (res == SD_RES_READONLY && p->kind == SDL_PK_WRITE) {
+	if (res == SD_RES_READONLY && (p->kind == SDL_PK_WRITE || p->kind == SDL_PK_CAW)) {
 		/* a snapshot was taken underneath: find the new working vdi */
 		sdl_log(&vdi->c->e, LOG_INFO, "%s: vid %x became read-only, reloading", vdi->name,
 			vdi->vid);
@@ -287,6 +331,16 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 	}
 	if (p->kind == SDL_PK_FLUSH && res == SD_RES_INVALID_PARMS)
 		res = SD_RES_SUCCESS;
+	if (p->kind == SDL_PK_CAW && res != SD_RES_SUCCESS) {
+		sdl_caw_failed(p, res);
+		return;
+	}
+	if (p->kind == SDL_PK_CAW && p->busy) {
+		/* the sheep created our object and recorded it in the inode */
+		vdi->index[p->idx] = vdi->vid;
+		vdi->index_changed = 1;
+		sdl_release_busy(p);
+	}
 	if (res != SD_RES_SUCCESS) {
 		sdl_set_err(&vdi->c->e, "%s of %s (oid %llx): %s", sd_opcode_name(req->hdr.opcode),
 			    vdi->name, (unsigned long long)req->hdr.obj.oid, sd_strerror((int)res));
@@ -646,6 +700,43 @@ int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t
 	return 0;
 }
 
+int sd_vdi_aio_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+			 unsigned flags, uint64_t *miscompare, sd_aio_cb cb, void *opaque)
+{
+	unsigned fua = count && (flags & SD_AIO_FUA);
+	struct sdl_acb *acb;
+	int ret;
+
+	ret = sdl_check_write(vdi, count, offset);
+	if (ret)
+		return ret;
+	if (count > SD_EXT_CMP_WRITE_MAX) {
+		sdl_set_err(&vdi->c->e, "%s: compare-and-write of %zu bytes, at most %u", vdi->name,
+			    count, (unsigned)SD_EXT_CMP_WRITE_MAX);
+		return -EINVAL;
+	}
+	if (sdl_nr_objs(vdi, count, offset) > 1) {
+		sdl_set_err(&vdi->c->e,
+			    "%s: compare-and-write at %llu+%zu crosses an object boundary",
+			    vdi->name, (unsigned long long)offset, count);
+		return -EXDEV;
+	}
+	acb = sdl_acb_new(vdi, 1 + fua, cb, opaque);
+	if (!acb)
+		return -ENOMEM;
+	acb->miscompare = miscompare;
+	if (count)
+		sdl_acb_split(acb, SDL_PK_CAW, (char *)buf, count, offset);
+	else
+		acb->parts[0].kind = SDL_PK_CAW; /* the probe: idx 0, no data */
+	if (fua) {
+		acb->parts[1].kind = SDL_PK_FLUSH;
+		acb->fua_state = 1;
+	}
+	sdl_acb_start(acb, 1);
+	return 0;
+}
+
 int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
 {
 	struct sdl_acb *acb;
@@ -792,6 +883,20 @@ int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t off
 	if (!ret)
 		ret = sdl_sync_finish(
 			vdi, sd_vdi_aio_write(vdi, buf, count, offset, 0, sdl_sync_io_cb, &s), &s);
+	return ret;
+}
+
+int sd_vdi_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+		     uint64_t *miscompare)
+{
+	struct sdl_sync_io s = { 0, 0 };
+	int ret = sdl_sync_allowed(&vdi->c->e, "sd_vdi_cmp_write");
+
+	if (!ret)
+		ret = sdl_sync_finish(vdi,
+				      sd_vdi_aio_cmp_write(vdi, buf, count, offset, 0, miscompare,
+							   sdl_sync_io_cb, &s),
+				      &s);
 	return ret;
 }
 

@@ -17,6 +17,7 @@ enum sdl_part_kind {
 	SDL_PK_FLUSH,
 	SDL_PK_NOP,	/* nothing to do (discard of a hole) */
 	SDL_PK_REFRESH, /* done once the inode header was re-read (gen) */
+	SDL_PK_CAW,	/* EXT_CMP_WRITE_OBJ: buf holds 2 * len bytes */
 };
 
 enum sdl_part_stage {
@@ -59,6 +60,7 @@ struct sdl_acb {
 	unsigned nr_pending;
 	int fua_state; /* 0 none, 1 flush pending, 2 flush sent */
 	void *zbuf;
+	uint64_t *miscompare; /* CAW: where the first differing byte goes */
 	struct sdl_part parts[];
 };
 

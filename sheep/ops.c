@@ -6,6 +6,12 @@
  * only touched with g_sheep.vdi.lock held, which serialises NEW/DEL/
  * GET_INFO/LOCK, inode writes and MAKE_FS against each other.  Data object
  * I/O runs without that lock, in parallel.  The admin ops live in admin.c.
+ *
+ * Object stripes: every change of a data object (WRITE, CREATE_AND_WRITE,
+ * DISCARD, REMOVE) holds its oid's stripe lock shared; EXT_CMP_WRITE_OBJ
+ * holds it exclusively from the read of the index entry to the index
+ * update, so nothing changes the object between its compare and its
+ * write.  Lock order: stripe, then vdi.lock, then vdi.io_lock.
  */
 #include "config.h"
 
@@ -78,6 +84,17 @@ static int check_readonly(uint64_t oid)
 	return SD_RES_SUCCESS;
 }
 
+#define NR_OBJ_STRIPES 64
+
+static pthread_rwlock_t g_obj_stripes[NR_OBJ_STRIPES] = {
+	[0 ... NR_OBJ_STRIPES - 1] = PTHREAD_RWLOCK_INITIALIZER,
+};
+
+static pthread_rwlock_t *obj_stripe(uint64_t oid)
+{
+	return &g_obj_stripes[(oid * UINT64_C(0x9e3779b97f4a7c15)) >> 58];
+}
+
 static int is_inode_oid(uint64_t oid)
 {
 	return (oid & SD_OID_KIND_MASK) == SD_VDI_BIT && !sd_oid_to_idx(oid) && sd_oid_to_vid(oid);
@@ -102,12 +119,14 @@ static int op_create_and_write(struct sheep_request *req)
 	size = object_size(oid);
 	if (h->obj.offset > size || h->data_length > size - h->obj.offset)
 		return SD_RES_INVALID_PARMS;
+	pthread_rwlock_rdlock(obj_stripe(oid));
 	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
 	r = check_readonly(oid);
 	if (!r)
 		r = sheep_store_create(&g_sheep.store, oid, size, cow, req->data, h->data_length,
 				       h->obj.offset);
 	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
+	pthread_rwlock_unlock(obj_stripe(oid));
 	if (r > 0)
 		return r;
 	if (r)
@@ -183,19 +202,27 @@ static int op_write_obj(struct sheep_request *req)
 		vdi_unlock();
 		return r;
 	}
+	pthread_rwlock_rdlock(obj_stripe(oid));
 	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
 	r = check_readonly(oid);
 	if (!r)
 		r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, req->data, len, off));
 	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
+	pthread_rwlock_unlock(obj_stripe(oid));
 	return r;
 }
 
 static int op_remove_obj(struct sheep_request *req)
 {
-	if (sd_is_vdi_obj(req->hdr.obj.oid))
+	uint64_t oid = req->hdr.obj.oid;
+	int r;
+
+	if (sd_is_vdi_obj(oid))
 		return SD_RES_INVALID_PARMS;
-	return sheep_errno_to_res(sheep_store_remove(&g_sheep.store, req->hdr.obj.oid));
+	pthread_rwlock_rdlock(obj_stripe(oid));
+	r = sheep_errno_to_res(sheep_store_remove(&g_sheep.store, oid));
+	pthread_rwlock_unlock(obj_stripe(oid));
+	return r;
 }
 
 static int op_discard_obj(struct sheep_request *req)
@@ -206,6 +233,7 @@ static int op_discard_obj(struct sheep_request *req)
 
 	if (!sd_is_data_obj(oid) || idx >= SD_INODE_DATA_INDEX)
 		return SD_RES_INVALID_PARMS;
+	pthread_rwlock_rdlock(obj_stripe(oid));
 	vdi_lock();
 	r = sheep_store_read(&g_sheep.store, sd_vid_to_vdi_oid(vid), &entry, 4,
 			     sd_inode_index_offset(idx));
@@ -214,6 +242,98 @@ static int op_discard_obj(struct sheep_request *req)
 	else if (entry)
 		r = sheep_vdi_write_index(&g_sheep.vdi, vid, &zero, 4, sd_inode_index_offset(idx));
 	vdi_unlock();
+	pthread_rwlock_unlock(obj_stripe(oid));
+	return r;
+}
+
+/*
+ * Compare [off, off + len) of what the vdi holds at index entry `entry`
+ * (0: a hole, zeros; another vid: that vdi's object) with cmp.  Returns
+ * SD_RES_SUCCESS when equal, EXT_MISCOMPARE with *at set, or an error.
+ * io_lock held shared.
+ */
+static int cmp_obj_range(uint64_t oid, uint32_t entry, const uint8_t *cmp, uint32_t len,
+			 uint32_t off, uint64_t *at)
+{
+	uint8_t *cur;
+	uint32_t i;
+	int r = 0;
+
+	cur = calloc(1, len);
+	if (!cur)
+		return SD_RES_NO_MEM;
+	if (entry)
+		r = sheep_store_read(&g_sheep.store, sd_vid_to_data_oid(entry, sd_oid_to_idx(oid)),
+				     cur, len, off);
+	if (r) {
+		free(cur);
+		return sheep_errno_to_res(r);
+	}
+	for (i = 0; i < len && cur[i] == cmp[i]; i++)
+		;
+	free(cur);
+	if (i == len)
+		return SD_RES_SUCCESS;
+	*at = i;
+	return SD_RES_EXT_MISCOMPARE;
+}
+
+/*
+ * EXT_CMP_WRITE_OBJ (proto.h).  The object's stripe is held exclusively
+ * throughout, so no write, create or discard of it (which hold it shared)
+ * and no other compare-and-write can come between the read of the index
+ * entry, the compare, the write and the index update.
+ */
+static int op_cmp_write_obj(struct sheep_request *req)
+{
+	const struct sd_req *h = &req->hdr;
+	uint64_t oid = h->obj.oid, size, at = 0;
+	uint32_t vid = sd_oid_to_vid(oid), idx = sd_oid_to_idx(oid);
+	uint32_t off = h->obj.offset, len = h->data_length / 2, entry = 0;
+	const uint8_t *cmp = req->data;
+	int r, created = 0;
+
+	if (!h->data_length)
+		return SD_RES_SUCCESS; /* the probe */
+	if (!sd_is_data_obj(oid) || idx >= SD_INODE_DATA_INDEX || (h->data_length & 1) ||
+	    len > SD_EXT_CMP_WRITE_MAX)
+		return SD_RES_INVALID_PARMS;
+	size = object_size(oid);
+	if (off > size || len > size - off)
+		return SD_RES_INVALID_PARMS;
+	pthread_rwlock_wrlock(obj_stripe(oid));
+	vdi_lock();
+	r = sheep_store_read(&g_sheep.store, sd_vid_to_vdi_oid(vid), &entry, 4,
+			     sd_inode_index_offset(idx));
+	vdi_unlock();
+	if (r) {
+		r = sheep_errno_to_res(r);
+		goto out;
+	}
+	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
+	r = check_readonly(oid);
+	if (!r)
+		r = cmp_obj_range(oid, entry, cmp, len, off, &at);
+	if (!r && entry == vid) {
+		r = sheep_errno_to_res(sheep_store_write(&g_sheep.store, oid, cmp + len, len, off));
+	} else if (!r) {
+		/* a hole or the parent's object: this write creates ours */
+		r = sheep_store_create(&g_sheep.store, oid, size,
+				       entry ? sd_vid_to_data_oid(entry, idx) : 0, cmp + len, len,
+				       off);
+		r = r > 0 ? r : sheep_errno_to_res(r);
+		created = !r;
+	}
+	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
+	if (created) {
+		vdi_lock();
+		r = sheep_vdi_write_index(&g_sheep.vdi, vid, &vid, 4, sd_inode_index_offset(idx));
+		vdi_unlock();
+	}
+out:
+	pthread_rwlock_unlock(obj_stripe(oid));
+	if (r == SD_RES_EXT_MISCOMPARE)
+		req->rsp.obj.offset = at;
 	return r;
 }
 
@@ -500,6 +620,8 @@ static const struct sheep_op g_ops[256] = {
 	[SD_OP_EXIST] = { "EXIST", 1, 0, 0, op_exist },
 	[SD_OP_CLUSTER_INFO] = { "CLUSTER_INFO", 1, 0, 0, sheep_op_cluster_info },
 	[SD_OP_READ_DEL_VDIS] = { "READ_DEL_VDIS", 1, 0, 0, op_read_del_vdis },
+	[SD_OP_EXT_CMP_WRITE_OBJ] = { "EXT_CMP_WRITE_OBJ", 0, 1, 2 * SD_EXT_CMP_WRITE_MAX,
+				      op_cmp_write_obj },
 };
 
 const struct sheep_op *sheep_op_get(uint8_t opcode)

@@ -25,7 +25,7 @@ int g_check_failed;
 
 /* ---- fake libsheepdog ---------------------------------------------------- */
 
-enum { FAKE_READ, FAKE_WRITE, FAKE_FLUSH };
+enum { FAKE_READ, FAKE_WRITE, FAKE_FLUSH, FAKE_CAW };
 
 struct fake_req {
 	int type;
@@ -36,6 +36,7 @@ struct fake_req {
 	sd_aio_cb cb;
 	void *opaque;
 	int done;
+	uint64_t *miscompare; /* FAKE_CAW */
 };
 
 #define FAKE_MAX 256
@@ -82,6 +83,40 @@ int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t
 {
 	CHECK(vdi == g_vdi);
 	return fake_submit(FAKE_WRITE, (void *)buf, count, offset, flags, cb, opaque);
+}
+
+/* bss_ats.c: the sheep's compare-and-write, its probe, the LU's shape */
+static int g_probe_ret;
+static int g_nr_probes;
+
+int sd_vdi_aio_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+			 unsigned flags, uint64_t *miscompare, sd_aio_cb cb, void *opaque)
+{
+	int ret;
+
+	CHECK(vdi == g_vdi);
+	ret = fake_submit(FAKE_CAW, (void *)buf, count, offset, flags, cb, opaque);
+	if (!ret)
+		g_req[g_nr_req - 1].miscompare = miscompare;
+	return ret;
+}
+
+int sd_vdi_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+		     uint64_t *miscompare)
+{
+	CHECK(vdi == g_vdi && !buf && !count && !offset && !miscompare);
+	g_nr_probes++;
+	return g_probe_ret;
+}
+
+uint32_t sd_vdi_object_size(const struct sd_vdi *vdi)
+{
+	return 4u << 20;
+}
+
+int sd_vdi_is_readonly(const struct sd_vdi *vdi)
+{
+	return 0;
 }
 
 int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
@@ -806,6 +841,82 @@ static void test_caw_match_and_miscompare(void)
 /* The exclusive range: a WRITE submitted after a CAW on overlapping blocks
  * waits until the CAW is done; a disjoint one does not; a CAW submitted
  * after an overlapping WRITE waits for that WRITE. */
+/* shared=1 and the sheep's op (bss_ats.c): one request, same sense */
+static void test_caw_cluster(void)
+{
+	struct tcmd *t;
+
+	caw_setup();
+	/* shared=0 does not ask; a sheep without the op: local */
+	g_blu->opts.shared = 0;
+	g_nr_probes = 0;
+	bss_caw_probe(g_lu);
+	CHECK(g_nr_probes == 0 && g_blu->caw_start == NULL);
+	g_blu->opts.shared = 1;
+	g_probe_ret = -EOPNOTSUPP;
+	bss_caw_probe(g_lu);
+	CHECK(g_nr_probes == 1 && g_blu->caw_start == NULL);
+	g_probe_ret = 0;
+	bss_caw_probe(g_lu);
+	CHECK(g_nr_probes == 2 && g_blu->caw_start != NULL);
+
+	/* one block, FUA: one compare-and-write, the data-out buffer as is */
+	t = caw_new(100, 1, 2, 0x08);
+	memset(t->data, 'A', 1024);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(g_nr_req == 1 && g_req[0].type == FAKE_CAW && g_req[0].buf == t->data);
+	CHECK(g_req[0].offset == 100 * 512 && g_req[0].count == 512 &&
+	      g_req[0].flags == SD_AIO_FUA);
+	CHECK(!list_empty(&g_blu->ranges)); /* the local range is held meanwhile */
+	fake_complete(0, 0);
+	CHECK(g_stub.done_calls == 1 && t->cmd.result == SAM_STAT_GOOD);
+	cmd_free(t);
+
+	/* MISCOMPARE: INFORMATION from the sheep's offset */
+	t = caw_new(100, 2, 4, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(g_nr_req == 2 && g_req[1].type == FAKE_CAW && g_req[1].miscompare);
+	*g_req[1].miscompare = 700;
+	fake_complete(1, -EILSEQ);
+	CHECK(g_stub.done_calls == 2 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) == MISCOMPARE && sense_asc(&t->cmd) == 0x1d00);
+	CHECK((t->cmd.sense_buffer[0] & 0x80) && bss_get_be(&t->cmd.sense_buffer[3], 4) == 700);
+	cmd_free(t);
+
+	/* across the 4 MiB object boundary: the local read-compare-write */
+	t = caw_new(8191, 2, 4, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(g_nr_req == 3 && g_req[2].type == FAKE_READ);
+	fake_complete_fill(2, 0);
+	CHECK(g_nr_req == 4 && g_req[3].type == FAKE_WRITE);
+	fake_complete(3, 0);
+	CHECK(g_stub.done_calls == 3 && t->cmd.result == SAM_STAT_GOOD);
+	cmd_free(t);
+
+	/* other errors as usual */
+	t = caw_new(100, 1, 2, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	fake_complete(4, -EIO);
+	CHECK(g_stub.done_calls == 4 && t->cmd.result == SAM_STAT_CHECK_CONDITION);
+	CHECK(sense_key(&t->cmd) != MISCOMPARE);
+	cmd_free(t);
+
+	/* the sheep lost the op: redone locally, and the LU stays local */
+	t = caw_new(100, 1, 2, 0);
+	CHECK_EQ(caw_perform(t), SAM_STAT_GOOD);
+	CHECK(g_nr_req == 6 && g_req[5].type == FAKE_CAW);
+	fake_complete(5, -EOPNOTSUPP);
+	CHECK(g_blu->caw_start == NULL && g_stub.done_calls == 4);
+	CHECK(g_nr_req == 7 && g_req[6].type == FAKE_READ);
+	fake_complete_fill(6, 0);
+	CHECK(g_nr_req == 8 && g_req[7].type == FAKE_WRITE);
+	fake_complete(7, 0);
+	CHECK(g_stub.done_calls == 5 && t->cmd.result == SAM_STAT_GOOD);
+	cmd_free(t);
+	CHECK(list_empty(&g_blu->ranges));
+	lu_teardown();
+}
+
 static void test_caw_lock_order(void)
 {
 	struct tcmd *caw, *w1, *w2, *r, *caw2;
@@ -1053,6 +1164,7 @@ int main(void)
 	RUN_TEST(test_caw_checks, passed, failed);
 	RUN_TEST(test_caw_match_and_miscompare, passed, failed);
 	RUN_TEST(test_caw_lock_order, passed, failed);
+	RUN_TEST(test_caw_cluster, passed, failed);
 	RUN_TEST(test_orwrite, passed, failed);
 	RUN_TEST(test_prefetch, passed, failed);
 	RUN_TEST(test_prefetch_immed, passed, failed);

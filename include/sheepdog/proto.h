@@ -78,7 +78,32 @@ enum sd_opcode {
 	SD_OP_EXIST = 0xBD,
 	SD_OP_CLUSTER_INFO = 0xBE,
 	SD_OP_READ_DEL_VDIS = 0xC9,
+
+	/*
+	 * Extensions of this tree's sheep (an upstream sheep answers them
+	 * with NO_SUPPORT or INVALID_PARMS: clients treat either as "absent").
+	 *
+	 * SD_OP_EXT_CMP_WRITE_OBJ: compare-and-write one data object range,
+	 * atomically against every other write, create, discard and
+	 * compare-and-write of that object from any connection.  Request:
+	 * obj.oid (the data object of the working vdi), obj.offset, WRITE
+	 * flag, data_length = 2 * len, payload = len compare bytes then len
+	 * write bytes, len <= SD_EXT_CMP_WRITE_MAX and inside the object.
+	 * The sheep resolves holes and copy-on-write itself from the inode
+	 * index: a hole compares as zeros, an entry of another vdi compares
+	 * against that vdi's object; on equality it creates the object (a
+	 * copy of the parent's) and records it in the index.  Reply SUCCESS
+	 * (written), SD_RES_EXT_MISCOMPARE with rsp.obj.offset = offset of
+	 * the first differing byte from the start of the compare bytes
+	 * (nothing written), READONLY (a snapshot's object) or an error.
+	 * data_length 0 is a probe: SUCCESS, nothing touched.
+	 */
+	SD_OP_EXT_HELLO = 0xF0,		/* client identity of this connection (h-coh) */
+	SD_OP_EXT_CMP_WRITE_OBJ = 0xF1, /* compare-and-write one object range */
 };
+
+/* Largest compare (and write) half of SD_OP_EXT_CMP_WRITE_OBJ. */
+#define SD_EXT_CMP_WRITE_MAX (UINT32_C(1) << 20)
 
 /* ---- request flags (section 1.7) ---- */
 #define SD_FLAG_CMD_WRITE     0x0001
@@ -150,6 +175,9 @@ enum sd_result {
 	SD_RES_GATEWAY_MODE = 0x97,
 	SD_RES_INVALID_VNODES_STRATEGY = 0x98,
 	SD_RES_NO_CHECKPOINT_ENTRY = 0x99,
+
+	/* extensions of this tree's sheep */
+	SD_RES_EXT_MISCOMPARE = 0xF0, /* CMP_WRITE: data differed */
 };
 
 /* Human-readable text for a result code; never NULL (lib/proto.c). */

@@ -193,6 +193,25 @@ int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset
 		    void *opaque);
 int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
 		     unsigned flags, sd_aio_cb cb, void *opaque);
+/*
+ * Compare-and-write (SCSI COMPARE AND WRITE): buf holds count bytes to
+ * compare, then count bytes to write; if the vdi holds the first half at
+ * offset, the second half replaces it.  Atomic in the sheep (its
+ * EXT_CMP_WRITE_OBJ extension) against every write, discard and
+ * compare-and-write of the object from any client, so from every gateway
+ * of a vdi.  The range must lie inside one object.  flags: SD_AIO_FUA.
+ * Submit fails with -EINVAL (range, count > 1 MiB), -EXDEV (the range
+ * crosses an object boundary: no single-object atomicity possible), -EROFS,
+ * -ENOMEM.  The callback gets 0 (written), -EILSEQ (data differed, nothing
+ * written; *miscompare, if not NULL, is the offset of the first differing
+ * byte from the start of buf, set before the callback runs), -EOPNOTSUPP
+ * (the cluster lacks the extension, e.g. upstream sheep: nothing written)
+ * or another negative errno.  count 0 is a probe of the extension: 0 or
+ * -EOPNOTSUPP, nothing touched.  miscompare must stay valid until the
+ * callback runs.
+ */
+int sd_vdi_aio_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+			 unsigned flags, uint64_t *miscompare, sd_aio_cb cb, void *opaque);
 /* Make every completed write durable (FLUSH_VDI; INVALID_PARMS counts as done). */
 int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
 /* Deallocate whole objects inside the range; partial objects are zeroed. */
@@ -234,6 +253,8 @@ int sd_vdi_aio_refresh(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
 int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset);
 int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset);
 int sd_vdi_flush(struct sd_vdi *vdi);
+int sd_vdi_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset,
+		     uint64_t *miscompare);
 int sd_vdi_discard(struct sd_vdi *vdi, size_t count, uint64_t offset);
 int sd_vdi_refresh(struct sd_vdi *vdi);
 

@@ -91,6 +91,31 @@ teardown() {
 	g++ -Wall -Wextra -Werror -I"$SD_TOP_SRCDIR/include" -fsyntax-only "$LT_TMP/h.cc"
 }
 
+@test "libsheepdog: compare-and-write (sd_vdi_cmp_write): holes, miscompare offsets, COW, two clients on one counter" {
+	run sd_dog vdi create cw 16M
+	[ "$status" -eq 0 ]
+	run timeout 300 $SD_WRAP "$LT" "127.0.0.1:$SHEEP_PORT" --caw cw
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"caw OK"* ]]
+	# the sheep recorded the objects it created in the inode: dog sees them
+	[ "$(sd_dog vdi read cw 512 512 | tr -d B | wc -c)" -eq 0 ]
+	# two clients, each with its own connection, 300 compare-and-swap
+	# increments each of the counter at 4 MiB + 4096: none is lost
+	local ctr=$((4 * 1048576 + 4096)) pa pb rc_a=0 rc_b=0
+	timeout 300 $SD_WRAP "$LT" "127.0.0.1:$SHEEP_PORT" --caw-hammer cw $ctr >"$LT_TMP/a" 2>&1 &
+	pa=$!
+	timeout 300 $SD_WRAP "$LT" "unix:$SHEEP_STORE/sock" --caw-hammer cw $ctr >"$LT_TMP/b" 2>&1 &
+	pb=$!
+	wait $pa || rc_a=$?
+	wait $pb || rc_b=$?
+	cat "$LT_TMP/a" "$LT_TMP/b"
+	[ $rc_a -eq 0 ] && [ $rc_b -eq 0 ]
+	grep -q "hammer: 300 increments" "$LT_TMP/a"
+	grep -q "hammer: 300 increments" "$LT_TMP/b"
+	[ "$(sd_dog vdi read cw $ctr 8 | od -An -t u8 | tr -d ' ')" = 600 ]
+}
+
 @test "libsheepdog: vdi attributes (sd_vdi_setattr/getattr), cross-checked with dog" {
 	run sd_dog vdi create av 8M
 	[ "$status" -eq 0 ]

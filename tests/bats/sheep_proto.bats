@@ -190,6 +190,58 @@ teardown() {
 	sd_req_ok 0xb0 --oid $(sd_vdi_oid $vid)
 }
 
+@test "EXT_CMP_WRITE_OBJ: probe, a hole compared as zeros and recorded in the index, MISCOMPARE offset, COW from the parent, bad requests" {
+	sd_format
+	vid=$(sd_new_vdi cw 41943040)
+	o0=$(sd_data_oid $vid 0)
+	hex() { head -c "$2" /dev/zero | tr '\0' "\\$(printf '%03o' "0x$1")" | od -An -v -tx1 | tr -d ' \n'; }
+	# the probe (WRITE flag, no payload) touches nothing
+	sd_req_ok 0xf1 --oid $o0 --flags 1 --len 0
+	run sd_raw req 0xbd --oid $o0
+	[ "$(sd_field result "$output")" = 0x02 ]
+	# a hole: zeros compare equal, the object is created, the index says so
+	sd_req_ok 0xf1 --oid $o0 --offset 512 --hexdata "$(hex 00 16)$(hex 41 16)"
+	run sd_raw req 0x02 --oid $o0 --len 4 --offset 510 --hex 4
+	[ "$(sd_field data "$output")" = 00004141 ]
+	entry=$(printf '%02x%02x%02x00' $((vid & 255)) $((vid >> 8 & 255)) $((vid >> 16)))
+	run sd_raw req 0x02 --oid $(sd_vdi_oid $vid) --len 4 --offset 4664 --hex 4
+	[ "$(sd_field data "$output")" = "$entry" ]
+	# stale compare: MISCOMPARE (0xf0), rsp.obj.offset (the low half shows as
+	# vdi_id) = first differing byte, nothing written
+	run sd_raw req 0xf1 --oid $o0 --offset 512 --hexdata "$(hex 41 5)42$(hex 41 10)$(hex 43 16)"
+	[ "$(sd_field result "$output")" = 0xf0 ]
+	[ "$(sd_field vdi_id "$output")" = 0x000005 ]
+	run sd_raw req 0x02 --oid $o0 --len 2 --offset 512 --hex 2
+	[ "$(sd_field data "$output")" = 4141 ]
+	sd_req_ok 0xf1 --oid $o0 --offset 512 --hexdata "$(hex 41 16)$(hex 43 16)"
+	run sd_raw req 0x02 --oid $o0 --len 2 --offset 527 --hex 2
+	[ "$(sd_field data "$output")" = 4300 ]
+	# a snapshot: its object is READONLY; the new working vdi's entry is
+	# the snapshot's, compared against the snapshot's object (COW)
+	sd_req_ok 0x03 --oid $(sd_vdi_oid $vid) --offset 256 --tag s1 >/dev/null
+	out=$(sd_req_ok 0x11 --name cw --vdi-size 41943040 --base $vid --snapid 1)
+	vid2=$(( $(sd_field vdi_id "$out") ))
+	run sd_raw req 0xf1 --oid $o0 --offset 512 --hexdata "$(hex 43 16)$(hex 44 16)"
+	[ "$(sd_field result "$output")" = 0x1a ]
+	c0=$(sd_data_oid $vid2 0)
+	run sd_raw req 0xf1 --oid $c0 --offset 512 --hexdata "$(hex 00 16)$(hex 44 16)"
+	[ "$(sd_field result "$output")" = 0xf0 ]
+	sd_req_ok 0xf1 --oid $c0 --offset 512 --hexdata "$(hex 43 16)$(hex 44 16)"
+	run sd_raw req 0x02 --oid $c0 --len 4 --offset 510 --hex 4
+	[ "$(sd_field data "$output")" = 00004444 ]
+	run sd_raw req 0x02 --oid $o0 --len 4 --offset 510 --hex 4
+	[ "$(sd_field data "$output")" = 00004343 ]
+	# bad requests: odd length, an inode, past the object, no WRITE flag
+	run sd_raw req 0xf1 --oid $o0 --hexdata 000000
+	[ "$(sd_field result "$output")" = 0x05 ]
+	run sd_raw req 0xf1 --oid $(sd_vdi_oid $vid) --hexdata 0000
+	[ "$(sd_field result "$output")" = 0x05 ]
+	run sd_raw req 0xf1 --oid $o0 --offset 4194303 --hexdata 00000000
+	[ "$(sd_field result "$output")" = 0x05 ]
+	run sd_raw req 0xf1 --oid $o0 --flags 0 --len 2
+	[ "$(sd_field result "$output")" = 0x05 ]
+}
+
 @test "GET_HASH: SHA-1 of the whole object, NO_OBJ when missing, EIO when short" {
 	local o0 o1 want
 	sd_format

@@ -8,7 +8,7 @@
  *	[--time SECONDS] [--count N] [--fua] [--op10|--op16]
  *	[--verify-reads] [--timeout SECONDS]
  *   iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]
- *	[--count N] [--time SECONDS]
+ *	[--count N] [--time SECONDS] [--shared]
  *
  * The pattern is a function of the seed and of the 512-byte block number
  * (byte offset / 512), so every 512-byte block is distinct and data written
@@ -38,6 +38,11 @@
  * number of successful CAWs.  Prints
  *   caw_ok=N caw_miscompare=N writes=N final=N torn=N
  * and exits 1 if the count is off, anything was torn or a command failed.
+ * --shared: other iscsi-io runs hammer the same region at the same time
+ * (through other paths or gateways): the region is not set to 0 (the
+ * caller does it first), the line gets start=N (the counter when this run
+ * began), and only the sum of caw_ok over every run can be checked against
+ * the final counter (the caller does it); torn regions still fail the run.
  *
  * --mode pattern connects to nothing (URL may be "-"): it writes the pattern
  * bytes of [offset, offset+length) for --seed to stdout, so tests can
@@ -111,6 +116,7 @@ struct io_opts {
 	unsigned int timeout;
 	unsigned int writers; /* --mode caw: slots issuing plain WRITEs */
 	bool writers_set;
+	bool caw_shared; /* --mode caw: other runs on the same region */
 };
 
 /* --mode caw: what a slot does next */
@@ -685,6 +691,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		{ "verify-reads", no_argument, NULL, 'V' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "writers", required_argument, NULL, 'W' },
+		{ "shared", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -731,6 +738,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		case '1': o->op10 = true; break;
 		case '6': o->op10 = false; break;
 		case 'V': o->verify_reads = true; break;
+		case 'S': o->caw_shared = true; break;
 		case 'T':
 			r = io_parse_u64(optarg, &v, false);
 			if (!r && (v < 1 || v > 86400))
@@ -1117,6 +1125,7 @@ static int io_run_script(const char *url)
 int main(int argc, char **argv)
 {
 	struct io_ctx c;
+	uint64_t caw_start = 0;
 	double secs;
 	unsigned int i;
 	int rc;
@@ -1162,7 +1171,7 @@ int main(int argc, char **argv)
 		}
 		for (i = 0; i < c.o.qd; i++)
 			c.slots[i].step = i < c.o.writers ? IO_CAW_WRITE : IO_CAW_READ;
-		if (io_caw_region(&c, true, NULL) < 0)
+		if (io_caw_region(&c, !c.o.caw_shared, &caw_start) < 0)
 			return 2;
 	}
 	rc = io_run(&c);
@@ -1172,9 +1181,12 @@ int main(int argc, char **argv)
 		if (io_caw_region(&c, false, &final) < 0)
 			return 2;
 		printf("caw_ok=%" PRIu64 " caw_miscompare=%" PRIu64 " writes=%" PRIu64
-		       " final=%" PRIu64 " torn=%" PRIu64 "\n",
+		       " final=%" PRIu64 " torn=%" PRIu64,
 		       c.caw_ok, c.caw_miscompare, c.caw_writes, final, c.caw_torn);
-		if (final != c.caw_ok || c.caw_torn) {
+		if (c.o.caw_shared)
+			printf(" start=%" PRIu64, caw_start);
+		printf("\n");
+		if ((!c.o.caw_shared && final != c.caw_ok) || c.caw_torn) {
 			fprintf(stderr,
 				"iscsi-io: caw: NOT ATOMIC: %" PRIu64 " successful "
 				"COMPARE AND WRITEs, counter %" PRIu64 ", %" PRIu64 " torn\n",

@@ -83,7 +83,8 @@ int fake_nr_held(const struct fake *f);
 struct fake_req *fake_held(struct fake *f, int n);
 /* First held request with this opcode (and oid if oid != ~0). */
 struct fake_req *fake_find(struct fake *f, uint8_t opcode, uint64_t oid);
-/* Answer and forget r.  data may be NULL (then len zero bytes... no payload). */
+/* Answer and forget r.  data may be NULL (then no payload; len is the vid
+ * of a LOCK_VDI/GET_VDI_INFO, rsp.obj.offset of an EXT_CMP_WRITE_OBJ). */
 void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void *data,
 		uint32_t len);
 /* Answer r from the object model. */

@@ -352,6 +352,100 @@ static void test_alloc_race(void)
 	env_close(&e);
 }
 
+/* Reply to the one held EXT_CMP_WRITE_OBJ with res (len: see fake_reply). */
+static void caw_reply(struct env *e, uint32_t res, uint32_t len)
+{
+	struct fake_req *q;
+
+	fake_pump(&e->f, e->c, 50);
+	q = fake_find(&e->f, SD_OP_EXT_CMP_WRITE_OBJ, ALL);
+	CHECK(q != NULL);
+	if (q)
+		fake_reply(&e->f, q, res, NULL, len);
+	fake_pump(&e->f, e->c, 50);
+}
+
+static void test_cmp_write(void)
+{
+	struct env e;
+	struct rec r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, r4 = { 0 }, r5 = { 0 }, r6 = { 0 };
+	char buf[1024], w[512];
+	struct fake_req *q;
+	uint64_t at = 0;
+
+	env_open(&e, 8 * OBJ);
+	memset(buf, 0, 512);
+	memset(buf + 512, 'c', 512);
+	memset(w, 'w', sizeof(w));
+	/* submit errors: the range, 1 MiB, one object */
+	CHECK_EQ(sd_vdi_aio_cmp_write(e.v, buf, 512, 8 * OBJ, 0, &at, rec_cb, &r1), -EINVAL);
+	CHECK_EQ(sd_vdi_aio_cmp_write(e.v, buf, SD_EXT_CMP_WRITE_MAX + 1, 0, 0, &at, rec_cb, &r1),
+		 -EINVAL);
+	CHECK_EQ(sd_vdi_aio_cmp_write(e.v, buf, 512, OBJ - 256, 0, &at, rec_cb, &r1), -EXDEV);
+	/* a hole: sent to our own object, the entry owned meanwhile */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_cmp_write(e.v, buf, 512, 3 * OBJ + 512, 0, &at, rec_cb, &r1)),
+		 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_find(&e.f, SD_OP_EXT_CMP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 3));
+	CHECK(q != NULL);
+	if (q) {
+		CHECK_EQ(q->hdr.data_length, 1024);
+		CHECK_EQ(q->hdr.obj.offset, 512);
+		CHECK(q->hdr.flags & SD_FLAG_CMD_WRITE);
+		CHECK(!(q->hdr.flags & SD_FLAG_CMD_COW));
+		CHECK(q->data && !memcmp(q->data, buf, sizeof(buf)));
+	}
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, w, sizeof(w), 3 * OBJ + 8192, 0, rec_cb, &r2)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1); /* the write waits for the entry */
+	/* what the sheep does: create the object, record it in the index */
+	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 3), OBJ);
+	fake_index(&e.f, e.vid)[3] = e.vid;
+	caw_reply(&e, SD_RES_SUCCESS, 0);
+	CHECK_EQ(r1.calls, 1);
+	CHECK_EQ(r1.ret, 0);
+	CHECK_EQ(sd_vdi_allocated(e.v, 3 * OBJ, NULL), 1);
+	/* the sheep recorded the entry: the waiter writes in place, no
+	 * create and no inode update */
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	CHECK(fake_find(&e.f, SD_OP_WRITE_OBJ, sd_vid_to_data_oid(e.vid, 3)) != NULL);
+	drive(&e, &r2);
+	CHECK_EQ(r2.ret, 0);
+	CHECK_EQ(count_op(&e.f, SD_OP_WRITE_OBJ), 0);
+	/* miscompare: -EILSEQ and the offset from the reply */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_cmp_write(e.v, buf, 512, 3 * OBJ, SD_AIO_FUA, &at, rec_cb, &r3)),
+		 0);
+	caw_reply(&e, SD_RES_EXT_MISCOMPARE, 77);
+	CHECK_EQ(r3.calls, 1);
+	CHECK_EQ(r3.ret, -EILSEQ);
+	CHECK_EQ(at, 77);
+	CHECK_EQ(count_op(&e.f, SD_OP_FLUSH_VDI), 0);
+	/* an upstream sheep: either answer means "absent" */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_cmp_write(e.v, buf, 512, 0, 0, NULL, rec_cb, &r4)), 0);
+	caw_reply(&e, SD_RES_INVALID_PARMS, 0);
+	CHECK_EQ(r4.ret, -EOPNOTSUPP);
+	CHECK_EQ(sd_vdi_allocated(e.v, 0, NULL), 0);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_cmp_write(e.v, NULL, 0, 0, 0, NULL, rec_cb, &r5)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_EXT_CMP_WRITE_OBJ, ALL);
+	CHECK(q != NULL && q->hdr.data_length == 0);
+	caw_reply(&e, SD_RES_NO_SUPPORT, 0);
+	CHECK_EQ(r5.ret, -EOPNOTSUPP);
+	/* the probe on our sheep; other errors map as usual */
+	CHECK_EQ(SUBMIT(sd_vdi_aio_cmp_write(e.v, NULL, 0, 0, 0, NULL, rec_cb, &r6)), 0);
+	caw_reply(&e, SD_RES_SUCCESS, 0);
+	CHECK_EQ(r6.ret, 0);
+	r6.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_cmp_write(e.v, buf, 512, 3 * OBJ, 0, &at, rec_cb, &r6)), 0);
+	caw_reply(&e, SD_RES_EIO, 0);
+	CHECK_EQ(r6.ret, -EIO);
+	CHECK_EQ(r1.in_submit + r2.in_submit + r3.in_submit + r4.in_submit + r5.in_submit +
+			 r6.in_submit,
+		 0);
+	env_close(&e);
+}
+
 static void test_cow_from_parent(void)
 {
 	struct env e;
@@ -1425,6 +1519,7 @@ int main(void)
 	RUN_TEST(test_holes, passed, failed);
 	RUN_TEST(test_alloc_race, passed, failed);
 	RUN_TEST(test_cow_from_parent, passed, failed);
+	RUN_TEST(test_cmp_write, passed, failed);
 	RUN_TEST(test_inode_update_batched, passed, failed);
 	RUN_TEST(test_readonly_reload_cow, passed, failed);
 	RUN_TEST(test_inode_invalidated, passed, failed);
