@@ -95,6 +95,7 @@ const char *sd_opcode_name(int opcode)
 	case SD_OP_EXIST: return "EXIST";
 	case SD_OP_CLUSTER_INFO: return "CLUSTER_INFO";
 	case SD_OP_READ_DEL_VDIS: return "READ_DEL_VDIS";
+	case SD_OP_EXT_HELLO: return "EXT_HELLO";
 	default: return NULL;
 	}
 }

@@ -78,6 +78,13 @@ enum sd_opcode {
 	SD_OP_EXIST = 0xBD,
 	SD_OP_CLUSTER_INFO = 0xBE,
 	SD_OP_READ_DEL_VDIS = 0xC9,
+
+	/*
+	 * Extensions of this project's sheep (upstream answers them with
+	 * NO_SUPPORT or INVALID_PARMS: the client treats that as "absent").
+	 */
+	SD_OP_EXT_HELLO = 0xF0,		/* client identity of this connection (obj.oid) */
+	SD_OP_EXT_CMP_WRITE_OBJ = 0xF1, /* compare-and-write one object range */
 };
 
 /* ---- request flags (section 1.7) ---- */
@@ -124,6 +131,7 @@ enum sd_result {
 	SD_RES_HALT = 0x19,
 	SD_RES_READONLY = 0x1A,
 	SD_RES_INODE_INVALIDATED = 0x1D,
+	SD_RES_EXT_MISCOMPARE = 0xF0, /* CMP_WRITE: data differed (extension) */
 
 	/* internal codes that can reach clients */
 	SD_RES_OLD_NODE_VER = 0x81,
