@@ -170,6 +170,48 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 	sdl_req_submit(&vdi->c->e, &p->req);
 }
 
+/*
+ * Shared vdi: may the cached index entry `owner` of p be trusted as it is?
+ * A hole or an ancestor's object may have become ours through another
+ * gateway's write; our own entries are safe (only a discard, snapshot or
+ * delete takes them away, and then the sheep refuses our I/O on them).
+ */
+static int sdl_part_needs_probe(const struct sdl_part *p, uint32_t owner)
+{
+	const struct sd_vdi *vdi = p->acb->vdi;
+
+	if (!vdi->shared || vdi->readonly || p->probed)
+		return 0;
+	if (p->kind == SDL_PK_READ)
+		return owner != vdi->vid;
+	return p->kind == SDL_PK_DISCARD && !owner;
+}
+
+/*
+ * The probe: one byte of our inode, TGT-flagged.  INODE_INVALIDATED sends
+ * the part through a full reload; success means our index is current.
+ */
+static void sdl_part_probe(struct sdl_part *p)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+	struct sd_req *h = &p->req.hdr;
+
+	sdl_init_hdr(h, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, 1);
+	h->obj.oid = sd_vid_to_vdi_oid(vdi->vid);
+	h->obj.copies = vdi->hdr->nr_copies;
+	h->obj.copy_policy = vdi->hdr->copy_policy;
+	p->req.wbuf = NULL;
+	p->req.rbuf = p->probe_byte;
+	p->req.rlen = 1;
+	p->req.done = sdl_part_req_done;
+	p->req.priv = p;
+	p->is_create = 0;
+	p->probing = 1;
+	p->stage = SDL_PS_SENT;
+	p->gen = vdi->reload_gen;
+	sdl_req_submit(&vdi->c->e, &p->req);
+}
+
 static void sdl_part_start(struct sdl_part *p)
 {
 	struct sd_vdi *vdi = p->acb->vdi;
@@ -206,6 +248,10 @@ static void sdl_part_start(struct sdl_part *p)
 		return;
 	case SDL_PK_READ:
 		owner = vdi->index[p->idx];
+		if (sdl_part_needs_probe(p, owner)) {
+			sdl_part_probe(p);
+			return;
+		}
 		if (!owner) {
 			memset(p->buf, 0, p->len);
 			sdl_part_done(p, 0);
@@ -224,6 +270,10 @@ static void sdl_part_start(struct sdl_part *p)
 	}
 	owner = vdi->index[p->idx];
 	if (p->kind == SDL_PK_DISCARD) {
+		if (sdl_part_needs_probe(p, owner)) {
+			sdl_part_probe(p);
+			return;
+		}
 		if (!owner) {
 			sdl_part_done(p, 0);
 			return;
@@ -261,6 +311,15 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 			    strerror(-ret));
 		sdl_part_fail(p, ret);
 		return;
+	}
+	if (p->probing) {
+		p->probing = 0;
+		if (res == SD_RES_SUCCESS) {
+			/* the index is current: now the cached entry may be used */
+			p->probed = 1;
+			sdl_part_start(p);
+			return;
+		}
 	}
 	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
 	    p->gen != vdi->reload_gen) {

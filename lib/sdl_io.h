@@ -45,7 +45,10 @@ struct sdl_part {
 	uint8_t stage;
 	uint8_t busy;	   /* owns the index entry (on creates) */
 	uint8_t is_create; /* last request sent was a create */
-	unsigned gen;	   /* vdi->reload_gen when last sent; REFRESH: the
+	uint8_t probing;   /* shared vdi: the inode probe is in flight */
+	uint8_t probed;	   /* shared vdi: the index was confirmed current */
+	char probe_byte[1];
+	unsigned gen; /* vdi->reload_gen when last sent; REFRESH: the
 			    * reload_gen that completes it */
 };
 

@@ -47,6 +47,7 @@ struct coh_part {
 
 struct coh_vid {
 	uint32_t vid;
+	uint32_t successor; /* the working vid that replaced it (snapshot), 0: none */
 	unsigned nr, cap;
 	struct coh_part *p;
 };
@@ -244,6 +245,30 @@ void sheep_coh_invalidate_all(uint32_t vid)
 	sheep_coh_index_written(vid, 0, 0);
 }
 
+/*
+ * A client that read the index of the working vid that replaced vid (a
+ * snapshot) knows what vid's snapshot means for it: its entries pointing
+ * into vid are current (vid's index no longer changes).  Up the chain.
+ */
+static void coh_validate_predecessors(uint32_t vid, uint64_t client, int depth)
+{
+	size_t i;
+
+	if (depth > 64)
+		return;
+	for (i = 0; i < g_coh.nr; i++) {
+		struct coh_vid *v = &g_coh.v[i];
+		struct coh_part *p;
+
+		if (v->successor != vid || v->vid == vid)
+			continue;
+		p = coh_find_part(v, client);
+		if (p && !p->detached)
+			p->state = SHEEP_COH_SHARED;
+		coh_validate_predecessors(v->vid, client, depth + 1);
+	}
+}
+
 void sheep_coh_validate(uint32_t vid, uint64_t client)
 {
 	struct coh_vid *v;
@@ -257,6 +282,22 @@ void sheep_coh_validate(uint32_t vid, uint64_t client)
 		/* the sender is current; a writer is no longer the only one */
 		if (p->client == client ? !p->detached : p->state == SHEEP_COH_MODIFIED)
 			p->state = SHEEP_COH_SHARED;
+	}
+	coh_validate_predecessors(vid, client, 0);
+	pthread_mutex_unlock(&g_coh.lock);
+}
+
+void sheep_coh_snapshot(uint32_t vid, uint32_t new_vid)
+{
+	struct coh_vid *v;
+	unsigned i;
+
+	pthread_mutex_lock(&g_coh.lock);
+	v = coh_find_vid(vid);
+	if (v) {
+		v->successor = new_vid;
+		for (i = 0; i < v->nr; i++)
+			v->p[i].state = SHEEP_COH_INVALIDATED;
 	}
 	pthread_mutex_unlock(&g_coh.lock);
 }

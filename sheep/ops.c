@@ -405,7 +405,7 @@ static int op_new_vdi(struct sheep_request *req)
 		 */
 		r = sheep_vdi_create(&g_sheep.vdi, &a, &vid);
 		if (!r)
-			sheep_coh_invalidate_all(cur);
+			sheep_coh_snapshot(cur, vid);
 	} else
 		r = sheep_vdi_create(&g_sheep.vdi, &a, &vid);
 	vdi_unlock();

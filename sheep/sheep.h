@@ -257,6 +257,12 @@ int sheep_coh_check(uint32_t vid, uint64_t client);
 void sheep_coh_index_written(uint32_t vid, uint64_t client, int by_participant);
 /* A snapshot of vid or an index change by sheep itself (vdi lock held). */
 void sheep_coh_invalidate_all(uint32_t vid);
+/*
+ * vid became a snapshot, new_vid is the working vdi now (vdi lock held):
+ * every participant of vid is invalidated; a refresh read of new_vid (or
+ * its successors) validates the reader on vid again.
+ */
+void sheep_coh_snapshot(uint32_t vid, uint32_t new_vid);
 /* Refresh read of vid's inode by client (vdi lock held). */
 void sheep_coh_validate(uint32_t vid, uint64_t client);
 /* A connection of client (!= 0) opened / closed.  add: 0 or -1 (no memory). */

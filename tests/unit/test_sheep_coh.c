@@ -299,6 +299,12 @@ static void test_ops(void)
 		 SD_RES_INODE_INVALIDATED);
 	CHECK_EQ(run(SD_OP_READ_OBJ, A, tgt, inode_oid, 0, NULL, 1, NULL),
 		 SD_RES_INODE_INVALIDATED);
+	/* B reads the new working vdi's index: the snapshot's objects are B's to read again */
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, sd_vid_to_vdi_oid(newvid), 0, NULL, SD_INODE_INDEX_END,
+		     NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
 
 	/* DISCARD_OBJ changes the index: everyone refreshes */
 	CHECK_EQ(lock(SD_OP_LOCK_VDI, "v", A, &vb), SD_RES_SUCCESS);
@@ -317,7 +323,7 @@ static void test_ops(void)
 
 	CHECK_EQ(lock(SD_OP_RELEASE_VDI, "v", A, &vid), SD_RES_SUCCESS);
 	CHECK_EQ(sheep_coh_state(vid, A), -1);
-	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_SHARED);
 	free(inode);
 	teardown_server();
 }
