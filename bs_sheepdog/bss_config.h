@@ -58,6 +58,11 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   refresh=SEC        re-read the vdi's size (a `dog vdi  10    0..86400
  *                      resize` elsewhere) every SEC seconds
  *                      (0: only on `tgtadm --op update ... path=`)
+ *   shared=0|1         other gateways may export the same  1     0..1
+ *                      vdi: coherent index (SD_VDI_SHARED),
+ *                      and the cluster-wide PR store and
+ *                      ATS; 0: this gateway is the only one
+ *                      (local fast paths)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -75,6 +80,7 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
+	unsigned int shared; /* 1: other gateways may export the vdi too */
 };
 
 void bss_opts_init(struct bss_opts *o);

@@ -128,6 +128,14 @@ static void test_opts(void)
 	CHECK(bss_parse_opts("refresh=86401", &o, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "refresh") != NULL);
 
+	/* shared: on by default (other gateways may export the vdi) */
+	o = d;
+	CHECK(d.shared == 1);
+	CHECK(bss_parse_opts("shared=0", &o, err, sizeof(err)) == 0 && o.shared == 0);
+	CHECK(bss_parse_opts("shared=1", &o, err, sizeof(err)) == 0 && o.shared == 1);
+	CHECK(bss_parse_opts("shared=2", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "shared") != NULL);
+
 	o = d;
 	CHECK(bss_parse_opts(" conns=2 ;; timeout=7;", &o, err, sizeof(err)) == 0);
 	CHECK(o.conns == 2 && o.timeout_sec == 7);
