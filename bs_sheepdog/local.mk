@@ -93,7 +93,8 @@ BSS_BATS = \
 	tests/bats/bs_thin.bats \
 	tests/bats/bs_resize.bats \
 	tests/bats/bs_pr.bats \
-	tests/bats/bs_xcopy.bats
+	tests/bats/bs_xcopy.bats \
+	tests/bats/bs_multigw.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \

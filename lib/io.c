@@ -512,6 +512,14 @@ void sdl_vdi_merge_index(struct sd_vdi *vdi, const uint32_t *srv, uint32_t old_v
 			 */
 			lost = vdi->index[i] == old_vid && srv[i] != old_vid &&
 			       !sdl_find_busy(vdi, i);
+			/*
+			 * Unless the new working vdi has its own object there:
+			 * another gateway wrote it after the snapshot (our old
+			 * entry is just stale), and putting ours back would
+			 * drop that object.
+			 */
+			if (srv[i] == vdi->vid)
+				lost = 0;
 			if (!lost)
 				vdi->index[i] = srv[i];
 		}
