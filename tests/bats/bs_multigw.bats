@@ -162,3 +162,33 @@ field() {
 	bss_pattern 0 $((32 * MiB)) 31 >"$T/want"
 	cmp "$T/got" "$T/want"
 }
+
+@test "bs_multigw: tgt's built-in client as the second gateway reads what the module wrote" {
+	local i
+	# tgt's parser takes 4-digit ports only: move sheep to one
+	sheep_stop
+	for i in 1 2 3; do
+		sheep_start "$T/store4" "$(sd_free_port 4)" && break
+		sheep_stop >/dev/null 2>&1 || true
+	done
+	sd_dog cluster format -c 1 >/dev/null
+	tgtd_use b
+	tgtd_stop
+	tgtd_start builtin || return 1
+	tgtd_save b
+	tgt_target_new 1 "$IQN_B"
+	tgtd_use a
+	bss_vdi_create vol 32M
+	lun_on a 1 "$(bss_tcp vol)"
+	tgtd_use b
+	tgt_lun_new 1 1 "$(bss_tcp vol)" sheepdog
+	tgtd_use a
+	# tgt's client is anonymous (no EXT_HELLO): one participant for all its
+	# connections, told of the module's index writes like any other; it
+	# probes before answering a hole (7.2)
+	run xwrite a b 1 --qd 32 --bs 1M --seed 41 --time 120
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field xwrites "$output")" -eq 32 ]
+	[ "$(field stale "$output")" -eq 0 ]
+}
