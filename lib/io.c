@@ -261,6 +261,17 @@ static void sdl_part_start(struct sdl_part *p)
 		return;
 	default: break;
 	}
+	if (p->zero_only) {
+		/* a partial discard of a cached hole: still one after the probe? */
+		if (vdi->shared && !vdi->readonly && !p->probed) {
+			sdl_part_probe(p);
+			return;
+		}
+		if (!vdi->index[p->idx]) {
+			sdl_part_done(p, 0);
+			return;
+		}
+	}
 	/* writes and discards: one owner of an index entry at a time */
 	owner_part = sdl_find_busy(vdi, p->idx);
 	if (owner_part) {
@@ -768,11 +779,13 @@ int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio
 		if (whole)
 			continue;
 		/* partial object: zero it, but only where something is allocated */
-		if (!vdi->index[p->idx]) {
+		p->kind = SDL_PK_WRITE;
+		if (!vdi->index[p->idx] && !vdi->shared) {
 			p->kind = SDL_PK_NOP;
 			continue;
 		}
-		p->kind = SDL_PK_WRITE;
+		/* shared: another gateway may have allocated it (probe first) */
+		p->zero_only = !vdi->index[p->idx];
 		if (p->len > zlen)
 			zlen = p->len;
 	}

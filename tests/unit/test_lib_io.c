@@ -604,7 +604,7 @@ static void test_shared_probe(void)
 
 	memset(&e, 0, sizeof(e));
 	fake_init(&e.f, SHIFT);
-	e.vid = fake_vdi_create(&e.f, "v", 2 * OBJ, 0);
+	e.vid = fake_vdi_create(&e.f, "v", 3 * OBJ, 0);
 	e.f.auto_serve = 1;
 	e.c = fake_connect(&e.f, NULL);
 	CHECK(e.c != NULL);
@@ -660,6 +660,25 @@ static void test_shared_probe(void)
 	CHECK(q && q->hdr.obj.oid == sd_vid_to_data_oid(e.vid, 0));
 	drive(&e, &r);
 	CHECK_EQ(buf[0], 'y');
+
+	/* a partial discard of a cached hole that another gateway allocated */
+	CHECK_EQ(sd_vdi_allocated(e.v, 2 * OBJ, NULL), 0);
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 2), OBJ);
+	memset(o->data, 'z', OBJ);
+	fake_index(&e.f, e.vid)[2] = e.vid;
+	r.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_discard(e.v, 512, 2 * OBJ + 512, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == 1);
+	if (q)
+		fake_reply(&e.f, q, SD_RES_INODE_INVALIDATED, NULL, 0);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, buf, 4, 2 * OBJ + 510), 0);
+	CHECK(buf[0] == 'z' && buf[1] == 'z' && buf[2] == 0 && buf[3] == 0);
 	env_close(&e);
 }
 
