@@ -130,6 +130,35 @@ field() {
 	[ "$status" -eq 0 ]
 }
 
+@test "bs_multigw: A and B write the two halves of the same fresh objects at once; nothing is lost" {
+	local k pids=() urla urlb
+	bss_vdi_create vol 32M
+	lun_on a 1 "$(bss_tcp vol)"
+	lun_on b 1 "$(bss_tcp vol)"
+	urla=$(url_of a 1)
+	urlb=$(url_of b 1)
+	# both gateways see a hole and create each object: the second create
+	# must write its half into the object the first one made, not replace it
+	for k in 0 1 2 3 4 5 6 7; do
+		timeout 120 "$IO" "$urla" --mode write --qd 8 --bs 64k --offset $((k * 4 * MiB)) \
+			--length $((2 * MiB)) --seed 51 >/dev/null &
+		pids+=($!)
+		timeout 120 "$IO" "$urlb" --mode write --qd 8 --bs 64k \
+			--offset $((k * 4 * MiB + 2 * MiB)) --length $((2 * MiB)) --seed 51 >/dev/null &
+		pids+=($!)
+	done
+	for k in "${pids[@]}"; do
+		wait "$k"
+	done
+	sd_dog vdi read vol 0 $((32 * MiB)) >"$T/got"
+	bss_pattern 0 $((32 * MiB)) 51 >"$T/want"
+	cmp "$T/got" "$T/want"
+	run timeout 120 "$IO" "$urla" --mode verify --qd 32 --bs 1M --seed 51
+	[ "$status" -eq 0 ]
+	run timeout 120 "$IO" "$urlb" --mode verify --qd 32 --bs 1M --seed 51
+	[ "$status" -eq 0 ]
+}
+
 @test "bs_multigw: both gateways report the same VPD 0x83 and 0x80" {
 	command -v iscsi-inq >/dev/null || skip "iscsi-inq not installed"
 	bss_vdi_create vol 16M
