@@ -11,6 +11,8 @@
  *  - vdi.c: VDI bitmaps, lookup, allocation, NEW/DEL, reference handling.
  *    All VDI metadata is serialised by one mutex (struct sheep_vdi.lock).
  *  - store.c: the object store on disk (atomic create, sync policy).
+ *  - coh.c: shared-lock participants per client and their coherence
+ *    states (INODE_INVALIDATED for gateways whose index is stale).
  *  - log.c: the log file.
  *
  * Errors: functions return 0 or -errno unless documented to return an
