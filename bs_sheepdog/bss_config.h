@@ -72,9 +72,10 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *                      releases before the cluster was
  *                      folded in
  *   shared=0|1         other gateways may export the same  1     0..1
- *                      vdi (1: COMPARE AND WRITE through
- *                      the sheep, atomic across gateways;
- *                      0: this gateway only, local lock)
+ *                      vdi: coherent index (SD_VDI_SHARED),
+ *                      and the cluster-wide PR store and
+ *                      ATS; 0: this gateway is the only one
+ *                      (local fast paths)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -93,7 +94,7 @@ struct bss_opts {
 	unsigned int thin;
 	unsigned int refresh_sec;
 	char ident[64]; /* "" unless ident= was given */
-	unsigned int shared;
+	unsigned int shared; /* 1: other gateways may export the vdi too */
 };
 
 void bss_opts_init(struct bss_opts *o);

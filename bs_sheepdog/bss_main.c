@@ -259,8 +259,10 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	}
 	sd_set_log_cb(blu->cluster, bss_log_cb, blu);
 
-	blu->vdi = sd_vdi_open(blu->cluster, blu->path.vdi, blu->path.snapid,
-			       blu->path.tag[0] ? blu->path.tag : NULL);
+	/* shared=1: other gateways may write the vdi too (coherent index) */
+	blu->vdi = sd_vdi_open_flags(blu->cluster, blu->path.vdi, blu->path.snapid,
+				     blu->path.tag[0] ? blu->path.tag : NULL,
+				     blu->opts.shared ? SD_VDI_SHARED : 0);
 	if (!blu->vdi) {
 		char what[SD_MAX_VDI_TAG_LEN + 32] = "";
 

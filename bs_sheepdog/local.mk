@@ -99,7 +99,8 @@ BSS_BATS = \
 	tests/bats/bs_failover.bats \
 	tests/bats/bs_identity.bats \
 	tests/bats/bs_caw_gateways.bats \
-	tests/bats/bs_multipath_cu.bats
+	tests/bats/bs_multipath_cu.bats \
+	tests/bats/bs_multigw.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash tests/tools/tcp-proxy.py \

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/timerfd.h>
 #include <syslog.h>
 #include <time.h>
@@ -137,6 +138,12 @@ int sdl_engine_init(struct sdl_engine *e, const char *addr, const struct sd_clus
 	e->tp = tp;
 	e->tp_priv = tp_priv;
 	e->next_id = 1;
+	/* unique enough to tell gateways apart; never 0 (anonymous) */
+	if (getrandom(&e->client_id, sizeof(e->client_id), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(e->client_id))
+		e->client_id = ((uint64_t)getpid() << 32) ^ sdl_now_ms() ^ (uintptr_t)e;
+	if (!e->client_id)
+		e->client_id = 1;
 	ret = sdc_parse_addr_list(addr, e->addr, SDC_MAX_ADDRS, &why);
 	if (ret < 0)
 		goto fail;
@@ -229,8 +236,24 @@ static void sdl_conn_close_fd(struct sdl_conn *conn)
 	conn->fd = -1;
 }
 
+/*
+ * Any answer will do: an upstream sheep refuses the opcode (INVALID_PARMS
+ * or NO_SUPPORT) and the connection stays anonymous, upstream's semantics.
+ */
+static void sdl_hello_done(struct sdl_req *req, int ret)
+{
+	struct sdl_conn *conn = req->priv;
+
+	if (!ret && req->rsp.result != SD_RES_SUCCESS)
+		sdl_log(conn->e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
+			sd_strerror((int)req->rsp.result));
+}
+
 static void sdl_conn_up(struct sdl_conn *conn)
 {
+	struct sdl_engine *e = conn->e;
+	struct sdl_req *h = &conn->hello;
+
 	conn->state = SDL_CONN_UP;
 	conn->rhdr_got = 0;
 	conn->in_payload = 0;
@@ -238,6 +261,18 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	conn->ipos = conn->ilen = 0;
 	conn->send_off = 0;
 	sdl_log(conn->e, LOG_DEBUG, "connection %u to %s up", conn->no, sdl_conn_addr(conn));
+	/* the client id goes first: sheep applies it to every later frame */
+	memset(h, 0, sizeof(*h));
+	sdl_init_hdr(&h->hdr, SD_OP_EXT_HELLO, 0, 0);
+	h->hdr.obj.oid = e->client_id;
+	h->hdr.id = e->next_id++;
+	h->done = sdl_hello_done;
+	h->priv = conn;
+	h->conn = conn;
+	h->deadline_ms = sdl_now_ms() + e->opts.io_timeout_ms;
+	sdl_list_add_tail(&h->link, &conn->sendq);
+	conn->nr_reqs++;
+	e->nr_inflight++;
 }
 
 /*
@@ -303,6 +338,7 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	struct sdl_engine *e = conn->e;
 	uint64_t now = sdl_now_ms();
 	struct sdl_list tmp, *n;
+	int hello = 0;
 
 	sdl_log(e, LOG_WARNING, "connection %u to %s lost (%s), %u requests to resend", conn->no,
 		sdl_conn_addr(conn), strerror(-err), conn->nr_reqs);
@@ -316,12 +352,16 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	for (n = tmp.next; n != &tmp; n = n->next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 
+		hello |= req == &conn->hello;
 		req->conn = NULL;
 		req->last_err = err;
 		if (!req->retry_until_ms)
 			req->retry_until_ms = now + e->opts.retry_timeout_ms;
 		e->nr_inflight--;
 	}
+	/* not resent: the next connection sends its own */
+	if (hello)
+		sdl_list_del(&conn->hello.link);
 	sdl_list_splice_front(&tmp, &e->pending);
 	conn->nr_reqs = 0;
 	conn->broken = 0;

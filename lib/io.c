@@ -177,6 +177,48 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 	sdl_req_submit(&vdi->c->e, &p->req);
 }
 
+/*
+ * Shared vdi: may the cached index entry `owner` of p be trusted as it is?
+ * A hole or an ancestor's object may have become ours through another
+ * gateway's write; our own entries are safe (only a discard, snapshot or
+ * delete takes them away, and then the sheep refuses our I/O on them).
+ */
+static int sdl_part_needs_probe(const struct sdl_part *p, uint32_t owner)
+{
+	const struct sd_vdi *vdi = p->acb->vdi;
+
+	if (!vdi->shared || vdi->readonly || p->probed)
+		return 0;
+	if (p->kind == SDL_PK_READ)
+		return owner != vdi->vid;
+	return p->kind == SDL_PK_DISCARD && !owner;
+}
+
+/*
+ * The probe: one byte of our inode, TGT-flagged.  INODE_INVALIDATED sends
+ * the part through a full reload; success means our index is current.
+ */
+static void sdl_part_probe(struct sdl_part *p)
+{
+	struct sd_vdi *vdi = p->acb->vdi;
+	struct sd_req *h = &p->req.hdr;
+
+	sdl_init_hdr(h, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, 1);
+	h->obj.oid = sd_vid_to_vdi_oid(vdi->vid);
+	h->obj.copies = vdi->hdr->nr_copies;
+	h->obj.copy_policy = vdi->hdr->copy_policy;
+	p->req.wbuf = NULL;
+	p->req.rbuf = p->probe_byte;
+	p->req.rlen = 1;
+	p->req.done = sdl_part_req_done;
+	p->req.priv = p;
+	p->is_create = 0;
+	p->probing = 1;
+	p->stage = SDL_PS_SENT;
+	p->gen = vdi->reload_gen;
+	sdl_req_submit(&vdi->c->e, &p->req);
+}
+
 static void sdl_part_start(struct sdl_part *p)
 {
 	struct sd_vdi *vdi = p->acb->vdi;
@@ -213,6 +255,10 @@ static void sdl_part_start(struct sdl_part *p)
 		return;
 	case SDL_PK_READ:
 		owner = vdi->index[p->idx];
+		if (sdl_part_needs_probe(p, owner)) {
+			sdl_part_probe(p);
+			return;
+		}
 		if (!owner) {
 			memset(p->buf, 0, p->len);
 			sdl_part_done(p, 0);
@@ -221,6 +267,17 @@ static void sdl_part_start(struct sdl_part *p)
 		sdl_part_send(p, SD_OP_READ_OBJ, sd_vid_to_data_oid(owner, p->idx), 0);
 		return;
 	default: break;
+	}
+	if (p->zero_only) {
+		/* a partial discard of a cached hole: still one after the probe? */
+		if (vdi->shared && !vdi->readonly && !p->probed) {
+			sdl_part_probe(p);
+			return;
+		}
+		if (!vdi->index[p->idx]) {
+			sdl_part_done(p, 0);
+			return;
+		}
 	}
 	/* writes and discards: one owner of an index entry at a time */
 	owner_part = sdl_find_busy(vdi, p->idx);
@@ -231,6 +288,10 @@ static void sdl_part_start(struct sdl_part *p)
 	}
 	owner = vdi->index[p->idx];
 	if (p->kind == SDL_PK_DISCARD) {
+		if (sdl_part_needs_probe(p, owner)) {
+			sdl_part_probe(p);
+			return;
+		}
 		if (!owner) {
 			sdl_part_done(p, 0);
 			return;
@@ -305,6 +366,15 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 			    strerror(-ret));
 		sdl_part_fail(p, ret);
 		return;
+	}
+	if (p->probing) {
+		p->probing = 0;
+		if (res == SD_RES_SUCCESS) {
+			/* the index is current: now the cached entry may be used */
+			p->probed = 1;
+			sdl_part_start(p);
+			return;
+		}
 	}
 	if ((res == SD_RES_READONLY || res == SD_RES_INODE_INVALIDATED) &&
 	    p->gen != vdi->reload_gen) {
@@ -507,6 +577,14 @@ void sdl_vdi_merge_index(struct sd_vdi *vdi, const uint32_t *srv, uint32_t old_v
 			 */
 			lost = vdi->index[i] == old_vid && srv[i] != old_vid &&
 			       !sdl_find_busy(vdi, i);
+			/*
+			 * Unless the new working vdi has its own object there:
+			 * another gateway wrote it after the snapshot (our old
+			 * entry is just stale), and putting ours back would
+			 * drop that object.
+			 */
+			if (srv[i] == vdi->vid)
+				lost = 0;
 			if (!lost)
 				vdi->index[i] = srv[i];
 		}
@@ -792,11 +870,13 @@ int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio
 		if (whole)
 			continue;
 		/* partial object: zero it, but only where something is allocated */
-		if (!vdi->index[p->idx]) {
+		p->kind = SDL_PK_WRITE;
+		if (!vdi->index[p->idx] && !vdi->shared) {
 			p->kind = SDL_PK_NOP;
 			continue;
 		}
-		p->kind = SDL_PK_WRITE;
+		/* shared: another gateway may have allocated it (probe first) */
+		p->zero_only = !vdi->index[p->idx];
 		if (p->len > zlen)
 			zlen = p->len;
 	}

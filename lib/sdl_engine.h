@@ -110,6 +110,7 @@ struct sdl_conn {
 	int in_payload;
 	char *ibuf;
 	size_t ipos, ilen;
+	struct sdl_req hello; /* EXT_HELLO, first frame of each connection */
 };
 
 struct sdl_engine {
@@ -139,6 +140,12 @@ struct sdl_engine {
 	struct sdl_list delayed; /* waiting for not_before_ms */
 	unsigned nr_inflight;	 /* on connections */
 	uint32_t next_id;
+	/*
+	 * Random id of this handle, sent in SD_OP_EXT_HELLO first on every
+	 * connection: our sheep keys shared-lock participants by it (one
+	 * participant per handle, not per sheep node).
+	 */
+	uint64_t client_id;
 	/*
 	 * Non-zero while a service round (or sd_disconnect) runs, and so
 	 * while any completion callback runs: sync calls then fail with

@@ -46,7 +46,11 @@ struct sdl_part {
 	uint8_t stage;
 	uint8_t busy;	   /* owns the index entry (on creates) */
 	uint8_t is_create; /* last request sent was a create */
-	unsigned gen;	   /* vdi->reload_gen when last sent; REFRESH: the
+	uint8_t probing;   /* shared vdi: the inode probe is in flight */
+	uint8_t probed;	   /* shared vdi: the index was confirmed current */
+	uint8_t zero_only; /* partial discard: zero it only if allocated */
+	char probe_byte[1];
+	unsigned gen; /* vdi->reload_gen when last sent; REFRESH: the
 			    * reload_gen that completes it */
 };
 

@@ -39,6 +39,8 @@ struct sd_vdi {
 	char tag[SD_MAX_VDI_TAG_LEN];
 	uint32_t snapid;
 	int readonly;
+	int shared; /* SD_VDI_SHARED: probe before trusting holes / ancestors */
+	int locked; /* holds the shared lock of vid (released on close) */
 	uint32_t vid;
 	char *inode;		     /* SD_INODE_INDEX_END bytes */
 	struct sd_inode_header *hdr; /* == inode */

@@ -68,7 +68,15 @@ int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t le
 
 	for (;;) {
 		memset(&req, 0, sizeof(req));
-		sdl_init_hdr(&req.hdr, SD_OP_READ_OBJ, 0, len);
+		/*
+		 * A whole inode read is the refresh read of the shared lock
+		 * (6.7): with the TGT flag it also marks this client current.
+		 */
+		sdl_init_hdr(&req.hdr, SD_OP_READ_OBJ,
+			     sd_is_vdi_obj(oid) && !offset && len == SD_INODE_INDEX_END
+				     ? SD_FLAG_CMD_TGT
+				     : 0,
+			     len);
 		req.hdr.obj.oid = oid;
 		req.hdr.obj.offset = offset;
 		req.rbuf = buf;
@@ -161,11 +169,25 @@ static int sdl_vdi_apply_header(struct sd_vdi *vdi)
 
 struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid, const char *tag)
 {
+	return sd_vdi_open_flags(c, name, snapid, tag, 0);
+}
+
+struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_t snapid,
+				 const char *tag, unsigned flags)
+{
 	struct sd_vdi *vdi;
 	uint64_t deadline;
 	int ret, locked = 0;
 
 	ret = sdl_sync_allowed(&c->e, "sd_vdi_open");
+	if (!ret && (flags & ~SD_VDI_SHARED)) {
+		sdl_set_err(&c->e, "sd_vdi_open_flags: unknown flags %#x", flags);
+		ret = -EINVAL;
+	}
+	/*
+	 * A write-back cache of object data (not there yet) must refuse
+	 * SD_VDI_SHARED here: what it holds back, other gateways cannot read.
+	 */
 	if (!ret)
 		ret = sdl_name_ok(c, name, tag);
 	if (ret) {
@@ -187,6 +209,7 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	if (tag)
 		memcpy(vdi->tag, tag, strlen(tag));
 	vdi->snapid = snapid;
+	vdi->shared = !!(flags & SD_VDI_SHARED);
 	vdi->inode = sdl_malloc(SD_INODE_INDEX_END);
 	if (!vdi->inode) {
 		sdl_set_err(&c->e, "out of memory");
@@ -199,9 +222,23 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	 * bounded by one connect timeout, not by the retry window */
 	deadline = sdl_now_ms() + c->e.opts.connect_timeout_ms;
 	ret = sdl_vdi_lookup(c, SD_OP_LOCK_VDI, name, snapid, tag, &vdi->vid, deadline);
-	if (ret)
+	if (ret == -EBUSY && vdi->shared) {
+		/*
+		 * Upstream with USE_LOCK: this sheep node is a participant
+		 * already (another gateway on it).  Coherence is per node
+		 * there; go on as that node's second user.
+		 */
+		sdl_log(&c->e, LOG_WARNING, "%s: shared lock held by this sheep node already",
+			name);
+		ret = sdl_vdi_lookup(c, SD_OP_GET_VDI_INFO, name, snapid, tag, &vdi->vid, deadline);
+		if (ret)
+			goto fail;
+	} else if (ret) {
 		goto fail;
-	locked = 1;
+	} else {
+		locked = 1;
+	}
+	vdi->locked = locked;
 	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END, 0,
 				1, deadline);
 	if (ret)
@@ -212,9 +249,9 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 	vdi->readonly = snapid || vdi->tag[0] || sd_inode_is_snapshot(vdi->hdr);
 	sdl_list_add_tail(&vdi->link, &c->vdis);
 	c->nr_vdis++;
-	sdl_log(&c->e, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s)", name,
+	sdl_log(&c->e, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s%s)", name,
 		vdi->vid, (unsigned long long)vdi->size, vdi->obj_size,
-		vdi->readonly ? ", read-only" : "");
+		vdi->readonly ? ", read-only" : "", vdi->shared ? ", shared" : "");
 	return vdi;
 fail:
 	if (locked)
@@ -263,7 +300,8 @@ int sd_vdi_close(struct sd_vdi *vdi)
 		if (ret)
 			return ret;
 	}
-	sdl_release_vid(c, vdi->vid);
+	if (vdi->locked)
+		sdl_release_vid(c, vdi->vid);
 	sdl_list_del(&vdi->link);
 	c->nr_vdis--;
 	sdl_free(vdi->inode);
@@ -298,7 +336,7 @@ const char *sd_vdi_name(const struct sd_vdi *vdi)
 
 /* ---- asynchronous reload ---- */
 
-enum { SDL_RL_LOCK, SDL_RL_READ };
+enum { SDL_RL_LOCK, SDL_RL_LOCK_NEW, SDL_RL_READ };
 
 struct sdl_reload {
 	struct sdl_req req;
@@ -307,9 +345,37 @@ struct sdl_reload {
 	int mode;
 	int tries;
 	uint32_t new_vid;
+	int locked_new; /* shared lock of new_vid taken */
 	struct sdc_vdi_name names;
 	char *buf;
 };
+
+/* RELEASE_VDI of a vid this handle moved away from, in the background. */
+struct sdl_release {
+	struct sdl_req req;
+};
+
+static void sdl_release_done(struct sdl_req *req, int ret)
+{
+	(void)ret;
+	sdl_free(req->priv);
+}
+
+static void sdl_release_vid_async(struct sd_cluster *c, uint32_t vid)
+{
+	struct sdl_release *r = sdl_calloc(1, sizeof(*r));
+
+	if (!r) {
+		sdl_log(&c->e, LOG_WARNING, "not releasing vid %x: out of memory", vid);
+		return;
+	}
+	sdl_init_hdr(&r->req.hdr, SD_OP_RELEASE_VDI, 0, 0);
+	r->req.hdr.vdi.base_vdi_id = vid;
+	r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+	r->req.done = sdl_release_done;
+	r->req.priv = r;
+	sdl_req_submit(&c->e, &r->req);
+}
 
 static void sdl_reload_finish(struct sd_vdi *vdi, int ret)
 {
@@ -367,6 +433,42 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		/* a new working vdi: compare its whole index with ours */
 		if (r->new_vid != vdi->vid)
 			r->mode = SDL_RELOAD_FULL;
+		if (r->new_vid != vdi->vid && vdi->shared && vdi->locked) {
+			/*
+			 * Join the new vid's participants before reading its
+			 * index, so no change made after the read goes untold.
+			 */
+			r->stage = SDL_RL_LOCK_NEW;
+			sdl_init_hdr(&r->req.hdr, SD_OP_LOCK_VDI, SD_FLAG_CMD_WRITE,
+				     sizeof(r->names));
+			r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+			r->req.wbuf = &r->names;
+			r->req.rbuf = NULL;
+			r->req.rlen = 0;
+			sdl_req_submit(&vdi->c->e, &r->req);
+			return;
+		}
+		sdl_reload_send_read(r);
+		sdl_req_submit(&vdi->c->e, &r->req);
+		return;
+	}
+	if (r->stage == SDL_RL_LOCK_NEW) {
+		if (res == SD_RES_SUCCESS) {
+			r->new_vid = req->rsp.vdi.vdi_id;
+			r->locked_new = 1;
+		} else if (res != SD_RES_VDI_LOCKED) {
+			sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name,
+				    sd_strerror((int)res));
+			sdl_reload_finish(vdi, sd_result_to_errno((int)res));
+			return;
+		}
+		sdl_reload_send_read(r);
+		sdl_req_submit(&vdi->c->e, &r->req);
+		return;
+	}
+	if (res == SD_RES_INODE_INVALIDATED && r->mode != SDL_RELOAD_FULL) {
+		/* our index is stale too: only the whole (refresh) read is served */
+		r->mode = SDL_RELOAD_FULL;
 		sdl_reload_send_read(r);
 		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
@@ -406,6 +508,10 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 	if (old_vid != vdi->vid)
 		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name,
 			vdi->vid, old_vid);
+	if (old_vid != vdi->vid && vdi->locked && vdi->shared) {
+		sdl_release_vid_async(vdi->c, old_vid);
+		vdi->locked = r->locked_new;
+	}
 	sdl_vdi_after_reload(vdi, old_vid);
 	/*
 	 * A sheep that keeps answering READONLY / INODE_INVALIDATED although

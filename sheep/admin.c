@@ -106,6 +106,7 @@ int sheep_op_make_fs(struct sheep_request *req)
 		r = sheep_store_config_save(&g_sheep.store, &cfg);
 	if (!r) {
 		sheep_vdi_reset(&g_sheep.vdi);
+		sheep_coh_reset();
 		g_sheep.cfg = cfg;
 		__atomic_store_n(&g_sheep.formatted, 1, __ATOMIC_RELEASE);
 	}

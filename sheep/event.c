@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <inttypes.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,6 +56,7 @@ struct sheep_conn {
 	int eof;	 /* peer stopped sending: answer what is queued, then close */
 	uint32_t events; /* current epoll mask */
 	char peer[64];
+	uint64_t client;		/* EXT_HELLO id (coh.c), 0: anonymous */
 	struct sheep_conn *prev, *next; /* all open connections */
 
 	/* input */
@@ -274,6 +276,10 @@ static int read_inline(struct sheep_conn *c, struct sheep_request *req)
 	if (h->opcode != SD_OP_READ_OBJ || (h->flags & SD_FLAG_CMD_WRITE) ||
 	    !sd_is_data_obj(h->obj.oid) || !h->data_length || h->data_length > INLINE_READ_MAX)
 		return 0;
+	/* an invalidated participant gets its INODE_INVALIDATED from a worker */
+	if ((h->flags & SD_FLAG_CMD_TGT) &&
+	    sheep_coh_check(sd_oid_to_vid(h->obj.oid), req->client) != SD_RES_SUCCESS)
+		return 0;
 	req->rdata = malloc(h->data_length);
 	if (!req->rdata)
 		return 0;
@@ -289,6 +295,25 @@ static int read_inline(struct sheep_conn *c, struct sheep_request *req)
 	conn_flush_later(c);
 	conn_put(c);
 	return 1;
+}
+
+/*
+ * EXT_HELLO: the client id (obj.oid) applies to every later frame of this
+ * connection, so it is taken here, in frame order, not on a worker.
+ * Returns the result to reply.
+ */
+static int hello(struct sheep_conn *c, const struct sd_req *h)
+{
+	if (h->flags & SD_FLAG_CMD_WRITE)
+		return SD_RES_INVALID_PARMS;
+	if (h->obj.oid == c->client)
+		return SD_RES_SUCCESS;
+	if (sheep_coh_conn_add(h->obj.oid))
+		return SD_RES_NO_MEM;
+	sheep_coh_conn_del(c->client);
+	c->client = h->obj.oid;
+	sheep_debug("%s: client %016" PRIx64, c->peer, c->client);
+	return SD_RES_SUCCESS;
 }
 
 static void dispatch(struct sheep_conn *c)
@@ -308,9 +333,20 @@ static void dispatch(struct sheep_conn *c)
 	c->pay_cap = c->pay_got = 0;
 	c->have_hdr = 0;
 	req->conn = c;
+	req->client = c->client;
 	c->refcnt++;
 	c->nr_queued++;
-	res = sheep_op_precheck(&req->hdr, op);
+	if (req->hdr.opcode == SD_OP_EXT_HELLO)
+		res = hello(c, &req->hdr);
+	else
+		res = sheep_op_precheck(&req->hdr, op);
+	if (req->hdr.opcode == SD_OP_EXT_HELLO && res == SD_RES_SUCCESS) {
+		req->rsp.result = SD_RES_SUCCESS;
+		conn_queue_reply(c, req);
+		conn_flush_later(c);
+		conn_put(c);
+		return;
+	}
 	if (res != SD_RES_SUCCESS) {
 		sheep_debug("%s: opcode 0x%02x id %u rejected: %s", c->peer, req->hdr.opcode,
 			    req->hdr.id, sd_strerror(res));
@@ -500,6 +536,8 @@ static void conn_close(struct sheep_conn *c)
 	if (c->closed)
 		return;
 	c->closed = 1;
+	sheep_coh_conn_del(c->client);
+	c->client = 0;
 	epoll_ctl(g_epfd, EPOLL_CTL_DEL, c->ev.fd, NULL);
 	close(c->ev.fd);
 	sheep_debug("closed %s", c->peer);

@@ -329,6 +329,7 @@ int main(int argc, char **argv)
 	}
 	r = sheep_event_loop();
 	sheep_vdi_destroy(&g_sheep.vdi);
+	sheep_coh_fini();
 	sheep_store_close(&g_sheep.store);
 	unlink(pid_path);
 	close(pid_fd);

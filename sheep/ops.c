@@ -102,6 +102,27 @@ static int is_inode_oid(uint64_t oid)
 
 /* ---- object I/O (6.2) ---- */
 
+/* Coherence (coh.c): TGT-flagged I/O of an invalidated participant fails. */
+static int check_coherent(const struct sheep_request *req)
+{
+	if (!(req->hdr.flags & SD_FLAG_CMD_TGT))
+		return SD_RES_SUCCESS;
+	return sheep_coh_check(sd_oid_to_vid(req->hdr.obj.oid), req->client);
+}
+
+/*
+ * Creates of one object are serialised (by oid hash) so that "exists?"
+ * and the create cannot interleave with another gateway's create.
+ */
+#define NR_CREATE_LOCKS 64
+static pthread_mutex_t g_create_locks[NR_CREATE_LOCKS] = { [0 ... NR_CREATE_LOCKS - 1] =
+								   PTHREAD_MUTEX_INITIALIZER };
+
+static pthread_mutex_t *create_lock(uint64_t oid)
+{
+	return &g_create_locks[(oid ^ (oid >> 32)) % NR_CREATE_LOCKS];
+}
+
 static int op_create_and_write(struct sheep_request *req)
 {
 	const struct sd_req *h = &req->hdr;
@@ -119,12 +140,30 @@ static int op_create_and_write(struct sheep_request *req)
 	size = object_size(oid);
 	if (h->obj.offset > size || h->data_length > size - h->obj.offset)
 		return SD_RES_INVALID_PARMS;
+	r = check_coherent(req);
+	if (r)
+		return r;
 	pthread_rwlock_rdlock(obj_stripe(oid));
 	pthread_rwlock_rdlock(&g_sheep.vdi.io_lock);
 	r = check_readonly(oid);
-	if (!r)
-		r = sheep_store_create(&g_sheep.store, oid, size, cow, req->data, h->data_length,
-				       h->obj.offset);
+	if (!r) {
+		uint64_t cur;
+
+		pthread_mutex_lock(create_lock(oid));
+		/*
+		 * Another gateway created it first (both saw a hole): writing
+		 * the payload keeps its data, where a re-create (zero fill or
+		 * a copy of cow_oid) would lose it.  Upstream re-creates.
+		 */
+		if (!sheep_store_size(&g_sheep.store, oid, &cur))
+			r = h->data_length ? sheep_store_write(&g_sheep.store, oid, req->data,
+							       h->data_length, h->obj.offset)
+					   : 0;
+		else
+			r = sheep_store_create(&g_sheep.store, oid, size, cow, req->data,
+					       h->data_length, h->obj.offset);
+		pthread_mutex_unlock(create_lock(oid));
+	}
 	pthread_rwlock_unlock(&g_sheep.vdi.io_lock);
 	pthread_rwlock_unlock(obj_stripe(oid));
 	if (r > 0)
@@ -154,7 +193,24 @@ static int op_read_obj(struct sheep_request *req)
 	req->rdata = malloc(h->data_length ? h->data_length : 1);
 	if (!req->rdata)
 		return SD_RES_NO_MEM;
-	r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length, h->obj.offset);
+	if (is_inode_oid(h->obj.oid) && !h->obj.offset && h->data_length == SD_INODE_INDEX_END) {
+		/*
+		 * The refresh read (6.7): always served, and makes the reader
+		 * current.  Under the vdi lock, as index writes are, so no
+		 * change slips in between the read and the validation.
+		 */
+		vdi_lock();
+		r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length, 0);
+		if (!r)
+			sheep_coh_validate(sd_oid_to_vid(h->obj.oid), req->client);
+		vdi_unlock();
+	} else {
+		r = check_coherent(req);
+		if (r)
+			return r;
+		r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
+				     h->obj.offset);
+	}
 	if (r)
 		return sheep_errno_to_res(r);
 	req->rsp.data_length = h->data_length;
@@ -189,15 +245,22 @@ static int op_write_obj(struct sheep_request *req)
 	uint32_t off = h->obj.offset, len = h->data_length;
 	int r;
 
+	r = check_coherent(req);
+	if (r)
+		return r;
 	if (sd_is_vdi_obj(oid)) {
 		if (!is_inode_oid(oid))
 			return SD_RES_INVALID_PARMS;
 		vdi_lock();
 		if (off >= SD_INODE_HEADER_SIZE && off <= SD_INODE_INDEX_END &&
-		    len <= SD_INODE_INDEX_END - off)
+		    len <= SD_INODE_INDEX_END - off) {
 			r = sheep_vdi_write_index(&g_sheep.vdi, sd_oid_to_vid(oid), req->data, len,
 						  off);
-		else
+			/* the writer becomes MODIFIED, every other participant INVALIDATED */
+			if (!r)
+				sheep_coh_index_written(sd_oid_to_vid(oid), req->client,
+							!!(h->flags & SD_FLAG_CMD_TGT));
+		} else
 			r = write_inode_header(oid, req->data, len, off);
 		vdi_unlock();
 		return r;
@@ -241,6 +304,9 @@ static int op_discard_obj(struct sheep_request *req)
 		r = sheep_errno_to_res(r);
 	else if (entry)
 		r = sheep_vdi_write_index(&g_sheep.vdi, vid, &zero, 4, sd_inode_index_offset(idx));
+	/* the index changed under every participant: all must refresh */
+	if (!r && entry)
+		sheep_coh_invalidate_all(vid);
 	vdi_unlock();
 	pthread_rwlock_unlock(obj_stripe(oid));
 	return r;
@@ -425,7 +491,7 @@ static int op_new_vdi(struct sheep_request *req)
 	const struct sd_req *h = &req->hdr;
 	struct sheep_vdi_create_args a = { 0 };
 	const char *tag;
-	uint32_t vid = 0;
+	uint32_t vid = 0, cur = 0;
 	int r;
 
 	r = parse_name_tag(req, 0, &a.name, &tag);
@@ -451,7 +517,16 @@ static int op_new_vdi(struct sheep_request *req)
 	    (a.store_policy == SD_STORE_POLICY_FLAT &&
 	     a.size > sd_max_flat_vdi_size(a.block_size_shift)))
 		r = SD_RES_INVALID_PARMS;
-	else
+	else if (a.snapid && !sheep_vdi_lookup(&g_sheep.vdi, a.name, "", 0, &cur)) {
+		/*
+		 * Snapshot or rollback: the working vdi cur becomes a
+		 * snapshot.  Its participants must learn it even if they never
+		 * write (upstream only tells writers, through READONLY).
+		 */
+		r = sheep_vdi_create(&g_sheep.vdi, &a, &vid);
+		if (!r)
+			sheep_coh_snapshot(cur, vid);
+	} else
 		r = sheep_vdi_create(&g_sheep.vdi, &a, &vid);
 	vdi_unlock();
 	if (r)
@@ -462,7 +537,7 @@ static int op_new_vdi(struct sheep_request *req)
 	return SD_RES_SUCCESS;
 }
 
-/* GET_VDI_INFO and LOCK_VDI (no cluster lock mode: identical). */
+/* GET_VDI_INFO; LOCK_VDI is this plus the shared lock. */
 static int op_get_vdi_info(struct sheep_request *req)
 {
 	struct sd_inode_header ih;
@@ -486,8 +561,26 @@ static int op_get_vdi_info(struct sheep_request *req)
 	return SD_RES_SUCCESS;
 }
 
+/*
+ * LOCK_VDI: type SHARED makes the connection's client a participant of the
+ * vid (coh.c), whatever the cluster flags: coherence between gateways
+ * needs no special format.  NORMAL locks are not enforced (as upstream
+ * without USE_LOCK); a repeated SHARED lock by one client is counted where
+ * upstream answers VDI_LOCKED.
+ */
+static int op_lock_vdi(struct sheep_request *req)
+{
+	int r = op_get_vdi_info(req);
+
+	if (r || req->hdr.vdi.type != SD_LOCK_TYPE_SHARED)
+		return r;
+	return sheep_coh_lock_shared(req->rsp.vdi.vdi_id, req->client);
+}
+
 static int op_release_vdi(struct sheep_request *req)
 {
+	if (req->hdr.vdi.type == SD_LOCK_TYPE_SHARED)
+		sheep_coh_release(req->hdr.vdi.base_vdi_id, req->client);
 	return SD_RES_SUCCESS;
 }
 
@@ -504,6 +597,8 @@ static int op_del_vdi(struct sheep_request *req)
 	r = sheep_vdi_lookup(&g_sheep.vdi, name, tag, req->hdr.vdi.snapid, &vid);
 	if (!r)
 		r = sheep_vdi_delete(&g_sheep.vdi, vid);
+	if (!r)
+		sheep_coh_invalidate_all(vid);
 	if (!r)
 		sheep_attr_purge(&g_sheep.vdi, name);
 	vdi_unlock();
@@ -599,7 +694,7 @@ static const struct sheep_op g_ops[256] = {
 	[SD_OP_REMOVE_OBJ] = { "REMOVE_OBJ", 0, 0, 0, op_remove_obj },
 	[SD_OP_DISCARD_OBJ] = { "DISCARD_OBJ", 0, 0, 0, op_discard_obj },
 	[SD_OP_NEW_VDI] = { "NEW_VDI", 0, 1, NAME_PAYLOAD, op_new_vdi },
-	[SD_OP_LOCK_VDI] = { "LOCK_VDI", 0, 1, NAME_PAYLOAD, op_get_vdi_info },
+	[SD_OP_LOCK_VDI] = { "LOCK_VDI", 0, 1, NAME_PAYLOAD, op_lock_vdi },
 	[SD_OP_RELEASE_VDI] = { "RELEASE_VDI", 0, 0, 0, op_release_vdi },
 	[SD_OP_GET_VDI_INFO] = { "GET_VDI_INFO", 0, 1, NAME_PAYLOAD, op_get_vdi_info },
 	[SD_OP_READ_VDIS] = { "READ_VDIS", 1, 0, 0, op_read_vdis },

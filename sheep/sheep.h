@@ -11,6 +11,8 @@
  *  - vdi.c: VDI bitmaps, lookup, allocation, NEW/DEL, reference handling.
  *    All VDI metadata is serialised by one mutex (struct sheep_vdi.lock).
  *  - store.c: the object store on disk (atomic create, sync policy).
+ *  - coh.c: shared-lock participants per client and their coherence
+ *    states (INODE_INVALIDATED for gateways whose index is stale).
  *  - log.c: the log file.
  *
  * Errors: functions return 0 or -errno unless documented to return an
@@ -237,6 +239,43 @@ int sheep_attr_lookup(struct sheep_vdi *vdi, struct sd_vdi_attr *a, unsigned mod
  */
 void sheep_attr_purge(struct sheep_vdi *vdi, const char *name);
 
+/* ---------------------------------------------------------------- coh.c */
+/* Shared-lock participants and their inode coherence states (coh.c has the rules). */
+enum { SHEEP_COH_MODIFIED, SHEEP_COH_SHARED, SHEEP_COH_INVALIDATED };
+
+/* LOCK_VDI type SHARED by client (0: anonymous).  sd result (NO_MEM). */
+int sheep_coh_lock_shared(uint32_t vid, uint64_t client);
+/* RELEASE_VDI type SHARED: one lock fewer; the last one leaves. */
+void sheep_coh_release(uint32_t vid, uint64_t client);
+/* State of client on vid, -1 when not a participant. */
+int sheep_coh_state(uint32_t vid, uint64_t client);
+/* SUCCESS, or INODE_INVALIDATED for an INVALIDATED participant (TGT-flagged I/O). */
+int sheep_coh_check(uint32_t vid, uint64_t client);
+/*
+ * The index of vid changed (vdi lock held).  by_participant: the change
+ * came from client's TGT-flagged index write; otherwise every participant
+ * is invalidated.
+ */
+void sheep_coh_index_written(uint32_t vid, uint64_t client, int by_participant);
+/* A snapshot of vid or an index change by sheep itself (vdi lock held). */
+void sheep_coh_invalidate_all(uint32_t vid);
+/*
+ * vid became a snapshot, new_vid is the working vdi now (vdi lock held):
+ * every participant of vid is invalidated; a refresh read of new_vid (or
+ * its successors) validates the reader on vid again.
+ */
+void sheep_coh_snapshot(uint32_t vid, uint32_t new_vid);
+/* Refresh read of vid's inode by client (vdi lock held). */
+void sheep_coh_validate(uint32_t vid, uint64_t client);
+/* A connection of client (!= 0) opened / closed.  add: 0 or -1 (no memory). */
+int sheep_coh_conn_add(uint64_t client);
+void sheep_coh_conn_del(uint64_t client);
+/* Forget every participant (MAKE_FS); fini also frees the tables. */
+void sheep_coh_reset(void);
+void sheep_coh_fini(void);
+/* Tests: replace the monotonic clock (ms); NULL restores it. */
+void sheep_coh_set_clock(uint64_t (*now_ms)(void));
+
 /* ---------------------------------------------------------------- work.c */
 struct sheep_work {
 	void (*fn)(struct sheep_work *w);   /* worker thread */
@@ -274,6 +313,7 @@ struct sheep_request {
 	void *data;  /* request payload (WRITE) or NULL */
 	void *rdata; /* reply payload, rsp.data_length bytes */
 	struct sheep_conn *conn;
+	uint64_t client;	    /* the connection's EXT_HELLO id, 0: anonymous */
 	struct sheep_request *next; /* conn reply queue */
 	size_t sent;		    /* bytes of reply already written */
 };

@@ -153,10 +153,11 @@ static void test_opts(void)
 	CHECK(bss_parse_opts("refresh=86401", &o, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "refresh") != NULL);
 
-	/* shared: other gateways may export the vdi, by default */
+	/* shared: on by default (other gateways may export the vdi) */
 	o = d;
 	CHECK(d.shared == 1);
 	CHECK(bss_parse_opts("shared=0", &o, err, sizeof(err)) == 0 && o.shared == 0);
+	CHECK(bss_parse_opts("shared=1", &o, err, sizeof(err)) == 0 && o.shared == 1);
 	CHECK(bss_parse_opts("shared=2", &o, err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "shared") != NULL);
 

@@ -149,6 +149,7 @@ enum sd_result {
 	SD_RES_HALT = 0x19,
 	SD_RES_READONLY = 0x1A,
 	SD_RES_INODE_INVALIDATED = 0x1D,
+	SD_RES_EXT_MISCOMPARE = 0xF0, /* CMP_WRITE: data differed (extension) */
 
 	/* internal codes that can reach clients */
 	SD_RES_OLD_NODE_VER = 0x81,

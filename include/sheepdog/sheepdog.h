@@ -166,6 +166,26 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data);
  */
 struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid,
 			   const char *tag);
+/*
+ * sd_vdi_open with flags (0: exactly sd_vdi_open).  Unknown flags: NULL,
+ * errno EINVAL.
+ *
+ * SD_VDI_SHARED: other handles (other gateways, other processes) may write
+ * the same vdi at the same time.  The handle then never answers a read of
+ * an object its copy of the index shows as unallocated or inherited from
+ * an ancestor from that copy alone: it first asks the sheep (a one-byte
+ * read of the inode with the TGT flag), which tells a handle whose copy is
+ * stale (INODE_INVALIDATED), and the handle re-reads the index before it
+ * goes on.  A write acknowledged through one shared handle is then read
+ * through any other right after, also across a snapshot taken meanwhile.
+ * Costs one extra round trip per such read.  Coherence needs a sheep that
+ * tracks shared-lock participants per client (ours; upstream only with
+ * `dog cluster format -l`, and per sheep node: see docs/upstream.md).
+ * sd_vdi_allocated() still answers from the handle's copy.
+ */
+#define SD_VDI_SHARED 0x1u
+struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_t snapid,
+				 const char *tag, unsigned flags);
 /* Waits for the vdi's pending requests, then releases it.  0 or -errno. */
 int sd_vdi_close(struct sd_vdi *vdi);
 

@@ -22,11 +22,12 @@ teardown() {
 	[ "$rc" -eq 0 ]
 }
 
+# (0xf0 and 0xf1 are our extensions: EXT_HELLO, EXT_CMP_WRITE_OBJ)
 @test "unknown opcodes get NO_SUPPORT, logged once per opcode" {
 	local i
 	run sd_raw req 0x7e
 	[ "$(sd_field result "$output")" = 0x8b ]
-	run sd_raw req 0xf0
+	run sd_raw req 0xef
 	[ "$(sd_field result "$output")" = 0x8b ]
 	# with a (small) payload: it is consumed and the stream stays in sync
 	run sd_raw req 0x7e --fill 0x55:1000
@@ -43,7 +44,7 @@ teardown() {
 	sheep_alive
 	# one log line per opcode value, however often it was sent
 	[ "$(grep -c 'unsupported opcode 0x7e' "$STORE/sheep.log")" -eq 1 ]
-	[ "$(grep -c 'unsupported opcode 0xf0' "$STORE/sheep.log")" -eq 1 ]
+	[ "$(grep -c 'unsupported opcode 0xef' "$STORE/sheep.log")" -eq 1 ]
 	[ "$(grep -c 'unsupported opcode 0xc3' "$STORE/sheep.log")" -eq 1 ]
 }
 

@@ -348,3 +348,15 @@ teardown() {
 	[ "$rc" -eq 0 ]
 	[ ! -e "$STORE/sheep.pid" ]
 }
+
+@test "EXT_HELLO (0xf0): the connection's client id is taken at any version, even before format; a payload is refused" {
+	run sd_raw req 0xf0 --oid 0x1234abcd
+	[ "$(sd_field result "$output")" = 0x00 ]
+	[ "$(sd_field opcode "$output")" = 0xf0 ]
+	run sd_raw req 0xf0 --oid 0x1 --proto 2
+	[ "$(sd_field result "$output")" = 0x00 ]
+	run sd_raw req 0xf0 --oid 0x1 --fill 0x55:8
+	[ "$(sd_field result "$output")" = 0x05 ]
+	sheep_alive
+	! grep -q 'unsupported opcode 0xf0' "$STORE/sheep.log"
+}

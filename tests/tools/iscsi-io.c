@@ -44,6 +44,16 @@
  * began), and only the sum of caw_ok over every run can be checked against
  * the final counter (the caller does it); torn regions still fail the run.
  *
+ * --mode xwrite --peer URL2 checks coherence between two gateways of one
+ * vdi: --bs-aligned pattern WRITE16s at distinct pseudo-random positions of
+ * the range through URL (--qd outstanding); as soon as one is acknowledged,
+ * the same range is READ16 through URL2 and must hold the pattern.  Runs
+ * until --count writes, --time seconds or every position was written.
+ * Prints
+ *   xwrites=N xreads=N stale=N zeros=N
+ * (stale: reads through URL2 that differed; zeros: of those, reads of
+ * nothing but zeros) and exits 1 if any read was stale.
+ *
  * --mode pattern connects to nothing (URL may be "-"): it writes the pattern
  * bytes of [offset, offset+length) for --seed to stdout, so tests can
  * compare data read by other means (dog vdi read, a file) with cmp.
@@ -97,6 +107,7 @@ enum io_mode {
 	IO_RANDRW,
 	IO_CAW,
 	IO_SCRIPT,
+	IO_XWRITE,
 };
 
 struct io_opts {
@@ -117,6 +128,7 @@ struct io_opts {
 	unsigned int writers; /* --mode caw: slots issuing plain WRITEs */
 	bool writers_set;
 	bool caw_shared; /* --mode caw: other runs on the same region */
+	const char *peer; /* --mode xwrite: the second gateway's URL */
 };
 
 /* --mode caw: what a slot does next */
@@ -129,6 +141,7 @@ struct io_slot {
 	uint32_t len;
 	bool write;
 	bool busy;
+	bool xread;	       /* --mode xwrite: this read goes through the peer */
 	enum io_caw_step step; /* --mode caw */
 };
 
@@ -151,6 +164,8 @@ struct io_ctx {
 	uint64_t caw_miscompare;
 	uint64_t caw_torn; /* a read or a miscompare saw a torn region */
 	uint64_t caw_writes;
+	struct io_ctx *peer; /* --mode xwrite */
+	uint64_t x_writes, x_reads, x_stale, x_zeros;
 	bool stop;
 	uint64_t rng;
 	double t_start;
@@ -249,6 +264,8 @@ static void io_report_error(struct io_ctx *c, struct io_slot *s, int status, str
 	}
 }
 
+static int io_submit(struct io_ctx *c, struct io_slot *s);
+
 static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_data,
 		       void *private_data)
 {
@@ -272,8 +289,20 @@ static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_da
 			c->errors++;
 			c->stop = true;
 		} else {
-			if (check)
+			uint64_t before = c->mismatches;
+
+			if (check || s->xread)
 				io_pattern_check(c, task->datain.data, s->off, s->len);
+			if (s->xread) {
+				const unsigned char *d = task->datain.data;
+
+				c->x_reads++;
+				if (c->mismatches != before) {
+					c->x_stale++;
+					if (!d[0] && !memcmp(d, d + 1, s->len - 1))
+						c->x_zeros++;
+				}
+			}
 			c->bytes += s->len;
 		}
 	} else {
@@ -281,6 +310,18 @@ static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_da
 	}
 	if (task)
 		scsi_free_scsi_task(task);
+	s->xread = false;
+	if (c->o.mode == IO_XWRITE && s->write && status == SCSI_STATUS_GOOD) {
+		/* acknowledged through the first gateway: read it through the second */
+		c->x_writes++;
+		s->write = false;
+		s->xread = true;
+		if (io_submit(c, s) < 0) {
+			c->errors++;
+			c->stop = true;
+		}
+		c->submitted--;
+	}
 }
 
 /* Picks the next command; returns false when the run is over. */
@@ -300,6 +341,17 @@ static bool io_next(struct io_ctx *c, uint64_t *off, uint32_t *len, bool *write)
 		*len = (uint32_t)(end - c->next_off < c->o.bs ? end - c->next_off : c->o.bs);
 		*write = c->o.mode == IO_WRITE;
 		c->next_off += *len;
+		return true;
+	case IO_XWRITE:
+		/* distinct positions: a stride coprime with the number of chunks */
+		nchunks = c->o.length / c->o.bs;
+		if (c->submitted >= nchunks || (c->o.time > 0 && io_now() >= c->t_end))
+			return false;
+		*off = c->o.offset +
+		       ((c->submitted * (nchunks % 7919 ? 7919 : 1) + c->o.seed) % nchunks) *
+			       c->o.bs;
+		*len = (uint32_t)c->o.bs;
+		*write = true;
 		return true;
 	default:
 		if (c->o.time > 0 && io_now() >= c->t_end)
@@ -321,6 +373,19 @@ static int io_submit(struct io_ctx *c, struct io_slot *s)
 	int fua = s->write && c->o.fua;
 	struct scsi_task *t;
 
+	if (s->xread) {
+		t = iscsi_read16_task(c->peer->iscsi, c->peer->lun, lba, s->len, c->block_size, 0,
+				      0, 0, 0, 0, io_done_cb, s);
+		if (!t) {
+			fprintf(stderr, "iscsi-io: cannot queue READ16 on the peer: %s\n",
+				iscsi_get_error(c->peer->iscsi));
+			return -EIO;
+		}
+		s->busy = true;
+		c->inflight++;
+		c->submitted++;
+		return 0;
+	}
 	if (s->write)
 		io_pattern_fill(s->buf, s->off, s->len, c->o.seed);
 	if (c->o.op10 && s->write)
@@ -575,6 +640,32 @@ static int io_fill_queue(struct io_ctx *c)
 	return 0;
 }
 
+/* --mode xwrite: one round of poll + service over both gateways' sessions. */
+static int io_poll_two(struct io_ctx *c)
+{
+	struct iscsi_context *ctx[2] = { c->iscsi, c->peer->iscsi };
+	struct pollfd pfd[2];
+	int i, n;
+
+	for (i = 0; i < 2; i++) {
+		pfd[i].fd = iscsi_get_fd(ctx[i]);
+		pfd[i].events = iscsi_which_events(ctx[i]);
+		pfd[i].revents = 0;
+	}
+	n = poll(pfd, 2, 1000);
+	if (n < 0 && errno != EINTR) {
+		perror("iscsi-io: poll");
+		return -EIO;
+	}
+	for (i = 0; i < 2; i++) {
+		if (iscsi_service(ctx[i], n > 0 ? pfd[i].revents : 0) < 0) {
+			fprintf(stderr, "iscsi-io: transport: %s\n", iscsi_get_error(ctx[i]));
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
 static int io_run(struct io_ctx *c)
 {
 	struct pollfd pfd;
@@ -587,6 +678,11 @@ static int io_run(struct io_ctx *c)
 			return -EIO;
 		if (c->inflight == 0)
 			return 0;
+		if (c->peer) {
+			if (io_poll_two(c) < 0)
+				return -EIO;
+			continue;
+		}
 		pfd.fd = iscsi_get_fd(c->iscsi);
 		pfd.events = iscsi_which_events(c->iscsi);
 		pfd.revents = 0;
@@ -653,6 +749,8 @@ static void io_usage(FILE *f)
 		"       iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]\n"
 		"       [--count N] [--time SECONDS]\n"
 		"       iscsi-io URL --mode script < COMMANDS\n"
+		"       iscsi-io URL --mode xwrite --peer URL2 [--qd N] [--bs BYTES] [--offset BYTES]\n"
+		"       [--length BYTES] [--seed N] [--count N] [--time SECONDS]\n"
 		"URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
 }
 
@@ -662,6 +760,7 @@ static int io_parse_mode(const char *s, enum io_mode *m)
 		[IO_WRITE] = "write",	  [IO_VERIFY] = "verify",     [IO_READ] = "read",
 		[IO_PATTERN] = "pattern", [IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
 		[IO_RANDRW] = "randrw",	  [IO_CAW] = "caw",	      [IO_SCRIPT] = "script",
+		[IO_XWRITE] = "xwrite",
 	};
 	size_t i;
 
@@ -692,6 +791,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "writers", required_argument, NULL, 'W' },
 		{ "shared", no_argument, NULL, 'S' },
+		{ "peer", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -752,6 +852,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 			o->writers = (unsigned int)v;
 			o->writers_set = true;
 			break;
+		case 'P': o->peer = optarg; break;
 		case 'h': io_usage(stdout); exit(0);
 		default: io_usage(stderr); return -EINVAL;
 		}
@@ -765,6 +866,10 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		return -EINVAL;
 	}
 	o->url = argv[optind];
+	if ((o->mode == IO_XWRITE) != (o->peer != NULL)) {
+		fprintf(stderr, "iscsi-io: --peer goes with --mode xwrite, and only there\n");
+		return -EINVAL;
+	}
 	if (o->mode >= IO_RANDREAD && o->time == 0 && o->count == 0)
 		o->time = 10;
 	if (o->timeout == 0)
@@ -1124,7 +1229,7 @@ static int io_run_script(const char *url)
 
 int main(int argc, char **argv)
 {
-	struct io_ctx c;
+	struct io_ctx c, peer;
 	uint64_t caw_start = 0;
 	double secs;
 	unsigned int i;
@@ -1144,6 +1249,22 @@ int main(int argc, char **argv)
 		if (c.iscsi)
 			iscsi_destroy_context(c.iscsi);
 		return 2;
+	}
+	if (c.o.mode == IO_XWRITE) {
+		memset(&peer, 0, sizeof(peer));
+		peer.o = c.o;
+		peer.o.url = c.o.peer;
+		if (io_connect(&peer) < 0) {
+			if (peer.iscsi)
+				iscsi_destroy_context(peer.iscsi);
+			iscsi_destroy_context(c.iscsi);
+			return 2;
+		}
+		if (peer.block_size != c.block_size || peer.capacity != c.capacity) {
+			fprintf(stderr, "iscsi-io: the peer LUN has another geometry\n");
+			return 2;
+		}
+		c.peer = &peer;
 	}
 	c.slots = calloc(c.o.qd, sizeof(*c.slots));
 	if (!c.slots) {
@@ -1197,6 +1318,10 @@ int main(int argc, char **argv)
 	secs = io_now() - c.t_start;
 	if (secs <= 0)
 		secs = 1e-9;
+	if (c.peer)
+		printf("xwrites=%" PRIu64 " xreads=%" PRIu64 " stale=%" PRIu64 " zeros=%" PRIu64
+		       "\n",
+		       c.x_writes, c.x_reads, c.x_stale, c.x_zeros);
 	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 "\n", c.completed / secs,
 	       c.bytes / secs / 1e6, c.completed, c.errors);
 	if (c.mismatches) {
@@ -1209,6 +1334,11 @@ int main(int argc, char **argv)
 	if (rc == 0)
 		iscsi_logout_sync(c.iscsi);
 	iscsi_destroy_context(c.iscsi);
+	if (c.peer) {
+		if (rc == 0)
+			iscsi_logout_sync(peer.iscsi);
+		iscsi_destroy_context(peer.iscsi);
+	}
 	for (i = 0; i < c.o.qd; i++)
 		free(c.slots[i].buf);
 	free(c.slots);

@@ -156,7 +156,6 @@ static int fake_parse(struct fake *f, int i)
 			abort();
 		r->hdr = hdr;
 		r->conn = i;
-		f->nr_seen++;
 		if (need > SD_REQ_SIZE) {
 			r->data = malloc(need - SD_REQ_SIZE);
 			if (!r->data)
@@ -165,6 +164,15 @@ static int fake_parse(struct fake *f, int i)
 		}
 		memmove(f->conns[i].in, f->conns[i].in + need, f->conns[i].inlen - need);
 		f->conns[i].inlen -= need;
+		if (hdr.opcode == SD_OP_EXT_HELLO) {
+			/* answered at once, as sheep does while parsing; never held */
+			f->nr_hellos++;
+			f->last_client = hdr.obj.oid;
+			fake_reply(f, r, SD_RES_SUCCESS, NULL, 0); /* frees r */
+			got++;
+			continue;
+		}
+		f->nr_seen++;
 		for (pp = &f->held; *pp; pp = &(*pp)->next)
 			;
 		*pp = r;

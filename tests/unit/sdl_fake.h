@@ -61,7 +61,9 @@ struct fake {
 	int fail_send;	       /* fail the next n sends with EPIPE */
 	int noobj_inode_reads; /* answer the next n inode reads with NO_OBJ */
 	int nr_releases;       /* RELEASE_VDI requests served */
-	int nr_seen;	       /* requests received so far */
+	int nr_seen;	       /* requests received so far (EXT_HELLO not counted) */
+	int nr_hellos;	       /* EXT_HELLO frames, answered at once */
+	uint64_t last_client;  /* client id of the last EXT_HELLO */
 };
 
 extern const struct sdl_transport fake_transport;

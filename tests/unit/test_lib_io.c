@@ -682,6 +682,100 @@ static void test_inode_invalidated(void)
 	env_close(&e);
 }
 
+/*
+ * SD_VDI_SHARED: a read of a cached hole asks the sheep first (one TGT
+ * byte of the inode); INODE_INVALIDATED brings the index through the
+ * refresh read, then the real read goes to the object another gateway
+ * allocated.  The same read without the flag answers zeros from the cache.
+ */
+static void test_shared_probe(void)
+{
+	struct env e;
+	struct rec r = { 0 };
+	char buf[32];
+	struct fake_req *q;
+	struct fake_obj *o;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", 3 * OBJ, 0);
+	e.f.auto_serve = 1;
+	e.c = fake_connect(&e.f, NULL);
+	CHECK(e.c != NULL);
+	CHECK(sd_vdi_open_flags(e.c, "v", 0, NULL, 0x80) == NULL);
+	e.v = sd_vdi_open_flags(e.c, "v", 0, NULL, SD_VDI_SHARED);
+	CHECK(e.v != NULL);
+	CHECK(e.f.nr_hellos > 0 && e.f.last_client != 0);
+	e.f.auto_serve = 0;
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 1), OBJ);
+	memset(o->data, 'x', OBJ);
+	fake_index(&e.f, e.vid)[1] = e.vid;
+
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), OBJ, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(fake_nr_held(&e.f), 1);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == 1 && (q->hdr.flags & SD_FLAG_CMD_TGT));
+	if (q)
+		fake_reply(&e.f, q, SD_RES_INODE_INVALIDATED, NULL, 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_GET_VDI_INFO, ALL);
+	CHECK(q != NULL);
+	if (q)
+		fake_serve(&e.f, q);
+	fake_pump(&e.f, e.c, 50);
+	/* the refresh read, exactly upstream's shape */
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == SD_INODE_INDEX_END && q->hdr.obj.offset == 0 &&
+	      (q->hdr.flags & SD_FLAG_CMD_TGT));
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(buf[0], 'x');
+	CHECK_EQ(buf[31], 'x');
+
+	/* a hole that stays a hole: probe, then zeros */
+	memset(buf, 1, sizeof(buf));
+	r.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	CHECK_EQ(count_op(&e.f, SD_OP_READ_OBJ), 1);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(buf[0], 0);
+	/* our own object: no probe */
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_write(e.v, "y", 1, 0), 0);
+	e.f.auto_serve = 0;
+	r.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, 1, 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, ALL);
+	CHECK(q && q->hdr.obj.oid == sd_vid_to_data_oid(e.vid, 0));
+	drive(&e, &r);
+	CHECK_EQ(buf[0], 'y');
+
+	/* a partial discard of a cached hole that another gateway allocated */
+	CHECK_EQ(sd_vdi_allocated(e.v, 2 * OBJ, NULL), 0);
+	o = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 2), OBJ);
+	memset(o->data, 'z', OBJ);
+	fake_index(&e.f, e.vid)[2] = e.vid;
+	r.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_discard(e.v, 512, 2 * OBJ + 512, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == 1);
+	if (q)
+		fake_reply(&e.f, q, SD_RES_INODE_INVALIDATED, NULL, 0);
+	drive(&e, &r);
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, buf, 4, 2 * OBJ + 510), 0);
+	CHECK(buf[0] == 'z' && buf[1] == 'z' && buf[2] == 0 && buf[3] == 0);
+	env_close(&e);
+}
+
 static void test_flush_fua_discard(void)
 {
 	struct env e;
@@ -1523,6 +1617,7 @@ int main(void)
 	RUN_TEST(test_inode_update_batched, passed, failed);
 	RUN_TEST(test_readonly_reload_cow, passed, failed);
 	RUN_TEST(test_inode_invalidated, passed, failed);
+	RUN_TEST(test_shared_probe, passed, failed);
 	RUN_TEST(test_flush_fua_discard, passed, failed);
 	RUN_TEST(test_allocated, passed, failed);
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);

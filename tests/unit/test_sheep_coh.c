@@ -1,0 +1,340 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of sheep's inode coherence between gateways (sheep/coh.c and
+ * its hooks in sheep/ops.c): the participant state machine of the shared
+ * lock (join, MODIFIED / SHARED / INVALIDATED, refresh read, counted
+ * locks, detach and forget on the last connection's close), and through
+ * the op handlers on a real store: INODE_INVALIDATED on TGT-flagged I/O,
+ * the refresh read, invalidation by a snapshot, and CREATE_AND_WRITE_OBJ
+ * on an object that another gateway created meanwhile (a write, no
+ * zero-fill).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sheep.h"
+#include "sdl_check.h"
+
+int g_check_failed;
+
+static uint64_t g_fake_ms;
+
+static uint64_t fake_clock(void)
+{
+	return g_fake_ms;
+}
+
+#define A 0x1111u
+#define B 0x2222u
+
+static void test_states(void)
+{
+	const uint32_t vid = 0x42;
+
+	sheep_coh_reset();
+	CHECK_EQ(sheep_coh_state(vid, A), -1);
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_MODIFIED);
+	/* someone is MODIFIED: the newcomer must refresh first */
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_check(vid, B), SD_RES_INODE_INVALIDATED);
+	CHECK_EQ(sheep_coh_check(vid, A), SD_RES_SUCCESS);
+	sheep_coh_validate(vid, B);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_SHARED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_SHARED);
+
+	/* a participant's index write */
+	sheep_coh_index_written(vid, A, 1);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_MODIFIED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_INVALIDATED);
+	/* an INVALIDATED participant's refresh leaves nobody MODIFIED */
+	sheep_coh_validate(vid, B);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_SHARED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_SHARED);
+	/* B writes: A learns */
+	sheep_coh_index_written(vid, B, 1);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_MODIFIED);
+	/* a refresh by a non-participant makes the writer SHARED, A stays stale */
+	sheep_coh_validate(vid, 0x9999);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_SHARED);
+	sheep_coh_validate(vid, A);
+	/* an index change by a non-participant (or untagged): everybody refreshes */
+	sheep_coh_index_written(vid, 0x9999, 1);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_INVALIDATED);
+	sheep_coh_validate(vid, A);
+	sheep_coh_validate(vid, B);
+	sheep_coh_index_written(vid, A, 0);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	sheep_coh_validate(vid, A);
+	sheep_coh_validate(vid, B);
+	/* a snapshot */
+	sheep_coh_invalidate_all(vid);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_INVALIDATED);
+
+	/* locks are counted per client; other vids are separate */
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS);
+	sheep_coh_release(vid, A);
+	CHECK(sheep_coh_state(vid, A) >= 0);
+	sheep_coh_release(vid, A);
+	CHECK_EQ(sheep_coh_state(vid, A), -1);
+	CHECK_EQ(sheep_coh_state(vid + 1, B), -1);
+	sheep_coh_release(vid, B);
+	CHECK_EQ(sheep_coh_state(vid, B), -1);
+	/* the anonymous participant (tgt's client) is one like any other */
+	CHECK_EQ(sheep_coh_lock_shared(vid, 0), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, 0), SHEEP_COH_MODIFIED);
+	sheep_coh_release(vid, 0);
+	CHECK_EQ(sheep_coh_state(vid, 0), -1);
+}
+
+static void test_detach(void)
+{
+	const uint32_t vid = 0x43;
+
+	sheep_coh_reset();
+	sheep_coh_set_clock(fake_clock);
+	g_fake_ms = 1000;
+	CHECK_EQ(sheep_coh_conn_add(A), 0);
+	CHECK_EQ(sheep_coh_conn_add(A), 0);
+	CHECK_EQ(sheep_coh_conn_add(B), 0);
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	sheep_coh_validate(vid, B);
+	/* one of A's two connections closes: nothing happens */
+	sheep_coh_conn_del(A);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_SHARED);
+	/* the last one: A may have missed changes while away */
+	sheep_coh_conn_del(A);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	/* a detached client's refresh does not count; back, it does */
+	sheep_coh_validate(vid, A);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+	CHECK_EQ(sheep_coh_conn_add(A), 0);
+	sheep_coh_validate(vid, A);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_SHARED);
+	/* B dies: forgotten two minutes later, at the next lock of the vid */
+	sheep_coh_conn_del(B);
+	g_fake_ms += 119999;
+	CHECK_EQ(sheep_coh_lock_shared(vid, 0x3333), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_INVALIDATED);
+	g_fake_ms += 1;
+	CHECK_EQ(sheep_coh_lock_shared(vid, 0x3333), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, B), -1);
+	CHECK(sheep_coh_state(vid, A) >= 0);
+	sheep_coh_conn_del(A);
+	sheep_coh_set_clock(NULL);
+	sheep_coh_reset();
+}
+
+/* ---- through the op handlers, on a real store ---- */
+
+static char g_dir[256];
+static uint64_t g_cow; /* cow_oid of the next run() */
+
+static int run(uint8_t opcode, uint64_t client, uint16_t flags, uint64_t oid, uint32_t off,
+	       void *data, uint32_t len, struct sheep_request *out)
+{
+	struct sheep_request req;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.hdr.proto_ver = SD_PROTO_VER;
+	req.hdr.opcode = opcode;
+	req.hdr.flags = flags | (data ? SD_FLAG_CMD_WRITE : 0);
+	req.hdr.data_length = len;
+	req.hdr.obj.oid = oid;
+	req.hdr.obj.offset = off;
+	req.hdr.obj.cow_oid = g_cow;
+	g_cow = 0;
+	req.data = data;
+	req.client = client;
+	CHECK_EQ(sheep_op_precheck(&req.hdr, sheep_op_get(opcode)), SD_RES_SUCCESS);
+	sheep_op_execute(&req);
+	r = (int)req.rsp.result;
+	if (out)
+		*out = req;
+	else
+		free(req.rdata);
+	return r;
+}
+
+static uint32_t new_vdi(const char *name, uint32_t base, uint32_t snapid)
+{
+	struct sheep_request req;
+	char buf[SD_MAX_VDI_LEN] = { 0 };
+
+	memset(&req, 0, sizeof(req));
+	strcpy(buf, name);
+	req.hdr.proto_ver = SD_PROTO_VER;
+	req.hdr.opcode = SD_OP_NEW_VDI;
+	req.hdr.flags = SD_FLAG_CMD_WRITE;
+	req.hdr.data_length = sizeof(buf);
+	req.hdr.vdi.vdi_size = 64ull << 20;
+	req.hdr.vdi.base_vdi_id = base;
+	req.hdr.vdi.snapid = snapid;
+	req.data = buf;
+	sheep_op_execute(&req);
+	CHECK_EQ(req.rsp.result, SD_RES_SUCCESS);
+	return req.rsp.vdi.vdi_id;
+}
+
+static int lock(uint8_t opcode, const char *name, uint64_t client, uint32_t *vid)
+{
+	struct sheep_request req;
+	char buf[SD_MAX_VDI_LEN] = { 0 };
+
+	memset(&req, 0, sizeof(req));
+	strcpy(buf, name);
+	req.hdr.proto_ver = SD_PROTO_VER;
+	req.hdr.opcode = opcode;
+	req.hdr.flags = opcode == SD_OP_RELEASE_VDI ? 0 : SD_FLAG_CMD_WRITE;
+	req.hdr.data_length = opcode == SD_OP_RELEASE_VDI ? 0 : sizeof(buf);
+	req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+	req.hdr.vdi.base_vdi_id = *vid;
+	req.data = opcode == SD_OP_RELEASE_VDI ? NULL : buf;
+	req.client = client;
+	sheep_op_execute(&req);
+	if (opcode == SD_OP_LOCK_VDI)
+		*vid = req.rsp.vdi.vdi_id;
+	return (int)req.rsp.result;
+}
+
+static void setup_server(void)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/test_sheep_coh.XXXXXX");
+	if (!mkdtemp(g_dir) || sheep_store_open(&g_sheep.store, g_dir, 1) ||
+	    sheep_vdi_init(&g_sheep.vdi, &g_sheep.store) || sheep_vdi_rebuild(&g_sheep.vdi)) {
+		fprintf(stderr, "setup failed\n");
+		exit(1);
+	}
+	g_sheep.cfg.ctime = 1;
+	g_sheep.cfg.nr_copies = 1;
+	g_sheep.cfg.block_size_shift = SD_DEFAULT_BLOCK_SIZE_SHIFT;
+	g_sheep.formatted = 1;
+}
+
+static void teardown_server(void)
+{
+	char cmd[300];
+
+	sheep_vdi_destroy(&g_sheep.vdi);
+	sheep_store_close(&g_sheep.store);
+	sheep_coh_fini();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", g_dir);
+}
+
+static void test_ops(void)
+{
+	const uint16_t tgt = SD_FLAG_CMD_TGT;
+	uint32_t vid = 0, vb = 0, entry, newvid;
+	char a[4] = "AAAA", b[4] = "BBBB", c[4] = "CCCC";
+	struct sheep_request rd;
+	uint64_t data_oid, inode_oid;
+	char *inode;
+
+	setup_server();
+	vid = new_vdi("v", 0, 0);
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "v", A, &vid), SD_RES_SUCCESS);
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "v", B, &vb), SD_RES_SUCCESS);
+	CHECK_EQ(vb, vid);
+	data_oid = sd_vid_to_data_oid(vid, 0);
+	inode_oid = sd_vid_to_vdi_oid(vid);
+	inode = malloc(SD_INODE_INDEX_END);
+	CHECK(inode != NULL);
+	/* B joined while A was MODIFIED: its first I/O is refused ... */
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, inode_oid, 0, NULL, 1, NULL),
+		 SD_RES_INODE_INVALIDATED);
+	/* ... except the refresh read, which validates */
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, inode_oid, 0, NULL, SD_INODE_INDEX_END, NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, inode_oid, 0, NULL, 1, NULL), SD_RES_SUCCESS);
+
+	/* both gateways see a hole and create object 0, A first */
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, A, tgt, data_oid, 0, a, 4, NULL), SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, B, tgt, data_oid, 8192, b, 4, NULL),
+		 SD_RES_SUCCESS);
+	/* a COW create on an existing object does not copy (a missing) source either */
+	g_cow = sd_vid_to_data_oid(vid, 5);
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, B, tgt | SD_FLAG_CMD_COW, data_oid, 12288, c, 4,
+		     NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 16384, &rd), SD_RES_SUCCESS);
+	CHECK(rd.rdata && !memcmp(rd.rdata, "AAAA", 4) &&
+	      !memcmp((char *)rd.rdata + 8192, "BBBB", 4) &&
+	      !memcmp((char *)rd.rdata + 12288, "CCCC", 4));
+	free(rd.rdata);
+
+	/* A records the object in the index: B is told */
+	entry = vid;
+	CHECK_EQ(run(SD_OP_WRITE_OBJ, A, tgt, inode_oid, sd_inode_index_offset(0), &entry, 4, NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_INODE_INVALIDATED);
+	CHECK_EQ(run(SD_OP_WRITE_OBJ, B, tgt, data_oid, 0, b, 4, NULL), SD_RES_INODE_INVALIDATED);
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, B, tgt, sd_vid_to_data_oid(vid, 1), 0, b, 4, NULL),
+		 SD_RES_INODE_INVALIDATED);
+	/* untagged I/O (dog) is never refused */
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, 0, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+	/* A goes on writing without telling B again; A is never refused */
+	CHECK_EQ(run(SD_OP_WRITE_OBJ, A, tgt, data_oid, 0, a, 4, NULL), SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, inode_oid, 0, NULL, SD_INODE_INDEX_END, &rd),
+		 SD_RES_SUCCESS);
+	CHECK(rd.rdata && !memcmp((char *)rd.rdata + sd_inode_index_offset(0), &vid, 4));
+	free(rd.rdata);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+
+	/* a snapshot invalidates readers that never write */
+	newvid = new_vdi("v", vid, 1);
+	CHECK(newvid != vid);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, inode_oid, 0, NULL, 1, NULL),
+		 SD_RES_INODE_INVALIDATED);
+	CHECK_EQ(run(SD_OP_READ_OBJ, A, tgt, inode_oid, 0, NULL, 1, NULL),
+		 SD_RES_INODE_INVALIDATED);
+	/* B reads the new working vdi's index: the snapshot's objects are B's to read again */
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, sd_vid_to_vdi_oid(newvid), 0, NULL, SD_INODE_INDEX_END,
+		     NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
+
+	/* DISCARD_OBJ changes the index: everyone refreshes */
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "v", A, &vb), SD_RES_SUCCESS);
+	CHECK_EQ(vb, newvid);
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, A, tgt, sd_vid_to_data_oid(newvid, 2), 0, a, 4,
+		     NULL),
+		 SD_RES_SUCCESS);
+	entry = newvid;
+	CHECK_EQ(run(SD_OP_WRITE_OBJ, A, tgt, sd_vid_to_vdi_oid(newvid), sd_inode_index_offset(2),
+		     &entry, 4, NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(newvid, A), SHEEP_COH_MODIFIED);
+	CHECK_EQ(run(SD_OP_DISCARD_OBJ, 0, 0, sd_vid_to_data_oid(newvid, 2), 0, NULL, 0, NULL),
+		 SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(newvid, A), SHEEP_COH_INVALIDATED);
+
+	CHECK_EQ(lock(SD_OP_RELEASE_VDI, "v", A, &vid), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_state(vid, A), -1);
+	CHECK_EQ(sheep_coh_state(vid, B), SHEEP_COH_SHARED);
+	free(inode);
+	teardown_server();
+}
+
+int main(void)
+{
+	int passed = 0, failed = 0;
+
+	RUN_TEST(test_states, passed, failed);
+	RUN_TEST(test_detach, passed, failed);
+	RUN_TEST(test_ops, passed, failed);
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
