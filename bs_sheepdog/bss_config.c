@@ -181,6 +181,7 @@ void bss_opts_init(struct bss_opts *o)
 	o->max_inflight = 512;
 	o->thin = 1;
 	o->refresh_sec = 10;
+	o->shared = 1;
 }
 
 struct bss_opt_desc {
@@ -197,6 +198,7 @@ static const struct bss_opt_desc bss_opt_table[] = {
 	{ "max_inflight", offsetof(struct bss_opts, max_inflight), 1, 65536 },
 	{ "thin", offsetof(struct bss_opts, thin), 0, 1 },
 	{ "refresh", offsetof(struct bss_opts, refresh_sec), 0, 86400 },
+	{ "shared", offsetof(struct bss_opts, shared), 0, 1 },
 };
 
 static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char *err,
@@ -222,7 +224,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight, thin, refresh)",
+			"connect_timeout, max_inflight, thin, refresh, shared)",
 			(int)klen, s);
 }
 

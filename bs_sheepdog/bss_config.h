@@ -58,6 +58,12 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   refresh=SEC        re-read the vdi's size (a `dog vdi  10    0..86400
  *                      resize` elsewhere) every SEC seconds
  *                      (0: only on `tgtadm --op update ... path=`)
+ *   shared=0|1         other gateways may export the same  1     0..1
+ *                      vdi: persistent reservations live
+ *                      in the cluster (vdi attributes) and
+ *                      every command is checked against
+ *                      the current state; 0: this gateway
+ *                      is the only one (state in memory)
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -75,6 +81,7 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
+	int shared; /* set through the table as unsigned int: 0 or 1 */
 };
 
 void bss_opts_init(struct bss_opts *o);

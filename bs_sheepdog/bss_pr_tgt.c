@@ -30,10 +30,20 @@
 #define BSS_PR_OUT     0x5f
 #define BSS_RESERVE6   0x16
 #define BSS_RELEASE6   0x17
-#define BSS_PR_RETRIES 4
-#define BSS_PR_RTPI    1 /* tgtd gives a target one port */
+#define BSS_PR_RETRIES 16 /* lost compare-and-swaps, then HARDWARE ERROR */
+#define BSS_PR_RTPI    1  /* tgtd gives a target one port */
 
 typedef int (*bss_perform_fn)(int host_no, struct scsi_cmd *cmd);
+
+/*
+ * The cluster store's attribute table on libsheepdog: a connection of its
+ * own (one socket), so that its synchronous requests never run the LU's
+ * I/O completions from inside a SCSI handler.
+ */
+struct bss_pr_attrs {
+	struct sd_cluster *cluster;
+	char vdi[SD_MAX_VDI_LEN];
+};
 
 struct bss_pr_lu {
 	struct bss_pr_store *store;
@@ -79,7 +89,34 @@ static void bss_pr_nexus_of(struct scsi_lu *lu, uint64_t itn_id, struct bss_pr_n
 	snprintf(n->target, sizeof(n->target), "%.*s,t,0x1", BSS_PR_PORT_LEN - 8, t->name);
 }
 
-/* Refresh `cur` from the store (a no-op while the version is unchanged). */
+static void bss_pr_ua(struct scsi_lu *lu, const struct bss_pr_nexus *who, uint16_t asc);
+
+/*
+ * Unit attentions for this gateway's nexuses from a state another gateway
+ * committed (`old` -> `cur`): the rules' own UAs reached only the nexuses
+ * of the gateway that ran the command.  A registration that disappeared
+ * gets RESERVATIONS PREEMPTED when every registration went (CLEAR), else
+ * REGISTRATIONS PREEMPTED (PREEMPT, PREEMPT AND ABORT).  A nexus that
+ * unregistered itself through another gateway gets one too: the state
+ * cannot tell who removed it.
+ */
+static void bss_pr_remote_uas(struct scsi_lu *lu, const struct bss_pr_state *old,
+			      const struct bss_pr_state *cur)
+{
+	unsigned int i;
+
+	for (i = 0; i < old->nr_regs; i++)
+		if (bss_pr_find(cur, &old->regs[i].nexus) < 0)
+			bss_pr_ua(lu, &old->regs[i].nexus,
+				  cur->nr_regs ? BSS_PR_ASC_REGISTRATIONS_PREEMPTED
+					       : BSS_PR_ASC_RESERVATIONS_PREEMPTED);
+}
+
+/*
+ * Refresh `cur` from the store: for a store other gateways write to, one
+ * validation of the cached version and a load only when it changed; for
+ * the memory store a load (a copy).
+ */
 static int bss_pr_load(struct bss_lu *blu)
 {
 	struct bss_pr_lu *pl = blu->pr;
@@ -89,15 +126,23 @@ static int bss_pr_load(struct bss_lu *blu)
 
 	if (!pl->store) /* a failed bss_pr_attach on a path update */
 		return -ENODEV;
+	if (pl->loaded && pl->store->ops->validate) {
+		ret = pl->store->ops->validate(pl->store, pl->version);
+		if (ret <= 0)
+			return ret;
+	}
 	ret = pl->store->ops->load(pl->store, pl->blob, sizeof(pl->blob), &len, &version);
 	if (ret)
 		return ret;
 	if (pl->loaded && version == pl->version)
 		return 0;
+	pl->work = pl->cur;
 	if (!len)
 		bss_pr_state_init(&pl->cur);
 	else if (bss_pr_decode(pl->blob, len, &pl->cur))
 		return -EIO;
+	if (pl->loaded && pl->store->ops->validate)
+		bss_pr_remote_uas(blu->lu, &pl->work, &pl->cur);
 	pl->version = version;
 	pl->loaded = 1;
 	return 0;
@@ -247,12 +292,16 @@ static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 	return SAM_STAT_GOOD;
 }
 
-/* 1 if `cmd` must end in RESERVATION CONFLICT before its handler runs. */
+/*
+ * 1 if `cmd` must end in RESERVATION CONFLICT before its handler runs, 0
+ * if it may run, a negative errno if the state could not be read.
+ */
 static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 {
 	struct scsi_lu *lu = cmd->dev;
 	uint8_t op = cmd->scb[0];
 	struct bss_pr_nexus n;
+	int ret;
 
 	if (lu->reserve_id) {
 		/* SPC-2 5.5.1: with a RESERVE in force, PR IN and OUT conflict
@@ -262,12 +311,24 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 		if (lu->reserve_id != cmd->cmd_itn_id && bss_pr_scsi2_conflict(cmd->scb))
 			return 1;
 	}
-	/*
-	 * The cached state, not a store load per command: every change made
-	 * through this LU updates it.  A store shared between gateways will
-	 * need a way to learn of other gateways' commits (docs/design.md).
-	 */
-	if ((!blu->pr->loaded && bss_pr_load(blu)) || !blu->pr->cur.type)
+	if (blu->pr->store && blu->pr->store->ops->validate) {
+		/*
+		 * shared=1: another gateway may have changed the state since
+		 * this one last looked (a PREEMPT of this nexus), so every
+		 * command a reservation can conflict is checked against the
+		 * current version: one lookup, a load only if it changed.
+		 */
+		if (!bss_pr_checked(cmd->scb))
+			return 0;
+		ret = bss_pr_load(blu);
+		if (ret)
+			return ret;
+	} else if (!blu->pr->loaded && bss_pr_load(blu)) {
+		/* the memory store: every change goes through this LU and
+		 * updates the cached state */
+		return 0;
+	}
+	if (!blu->pr->cur.type)
 		return 0;
 	bss_pr_nexus_of(lu, cmd->cmd_itn_id, &n);
 	return bss_pr_conflict(&blu->pr->cur, &n, cmd->scb);
@@ -276,8 +337,24 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
 {
 	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	int ret = bss_pr_access_conflict(blu, cmd);
 
-	if (bss_pr_access_conflict(blu, cmd)) {
+	if (ret < 0) {
+		/* never run the command unchecked: the transient sense of an
+		 * unreachable cluster (the initiator retries) */
+		struct bss_sense s = bss_errno_to_sense(ret, 0);
+
+		if (s.key == BSS_KEY_MEDIUM_ERROR)
+			s = (struct bss_sense){ BSS_KEY_HARDWARE_ERROR, 0x4400 };
+		blu->nr_errors++;
+		if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
+			eprintf("%s: sheepdog: reservation check of op 0x%02x failed: %s\n",
+				blu->label, cmd->scb[0], strerror(-ret));
+		scsi_set_in_resid_by_actual(cmd, 0);
+		sense_data_build(cmd, s.key, s.asc);
+		return SAM_STAT_CHECK_CONDITION;
+	}
+	if (ret) {
 		scsi_set_in_resid_by_actual(cmd, 0);
 		return SAM_STAT_RESERVATION_CONFLICT;
 	}
@@ -300,8 +377,102 @@ static void bss_pr_sa_tables(void)
 /* The vdi the state belongs to: a path update to another vdi drops it. */
 static void bss_pr_owner(const struct bss_lu *blu, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s %s %" PRIu32 " %s", blu->path.addr, blu->path.vdi, blu->path.snapid,
-		 blu->path.tag);
+	snprintf(buf, size, "%s %s %" PRIu32 " %s %d", blu->path.addr, blu->path.vdi,
+		 blu->path.snapid, blu->path.tag, blu->opts.shared);
+}
+
+/* ---- the cluster store's attributes (shared=1) ------------------------- */
+
+static int bss_pr_attr_get(void *priv, const char *key, void *buf, size_t size)
+{
+	struct bss_pr_attrs *a = priv;
+
+	return sd_vdi_getattr(a->cluster, a->vdi, key, buf, size);
+}
+
+static int bss_pr_attr_set(void *priv, const char *key, const void *val, size_t len, int excl)
+{
+	struct bss_pr_attrs *a = priv;
+
+	return sd_vdi_setattr(a->cluster, a->vdi, key, val, len, excl ? SD_ATTR_EXCL : 0);
+}
+
+/* One GET_VDI_ATTR without CREAT and without reading the value: one round
+ * trip, the header-only record (the shortest payload sheep accepts). */
+static int bss_pr_attr_exists(void *priv, const char *key)
+{
+	struct bss_pr_attrs *a = priv;
+	static struct sd_vdi_attr rec;
+	struct sd_req hdr;
+	int ret;
+
+	memset(&rec, 0, SD_VDI_ATTR_HEADER_SIZE);
+	snprintf(rec.name, sizeof(rec.name), "%s", a->vdi);
+	snprintf(rec.key, sizeof(rec.key), "%s", key);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.proto_ver = SD_SHEEP_PROTO_VER; /* GET_VDI_ATTR is 0x89 */
+	hdr.opcode = SD_OP_GET_VDI_ATTR;
+	hdr.flags = SD_FLAG_CMD_WRITE;
+	hdr.data_length = SD_VDI_ATTR_HEADER_SIZE;
+	ret = sd_run_sdreq(a->cluster, &hdr, &rec);
+	if (ret < 0)
+		return ret;
+	return ret == SD_RES_SUCCESS ? 0 : sd_result_to_errno(ret);
+}
+
+static void bss_pr_attr_destroy(void *priv)
+{
+	struct bss_pr_attrs *a = priv;
+
+	sd_disconnect(a->cluster);
+	free(a);
+}
+
+static const struct bss_pr_attr_ops g_pr_attr_ops = {
+	.get = bss_pr_attr_get,
+	.exists = bss_pr_attr_exists,
+	.set = bss_pr_attr_set,
+	.destroy = bss_pr_attr_destroy,
+};
+
+/* The LU's cluster store; NULL + errno (connect failed, no memory). */
+static struct bss_pr_store *bss_pr_cluster_store(struct bss_lu *blu)
+{
+	struct sd_cluster_opts copts;
+	struct bss_pr_store *st;
+	struct bss_pr_attrs *a;
+	char prefix[64];
+	int err;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	snprintf(a->vdi, sizeof(a->vdi), "%s", blu->path.vdi);
+	sd_cluster_opts_init(&copts);
+	copts.struct_size = sizeof(copts);
+	copts.nr_connections = 1;
+	copts.connect_timeout_ms = blu->opts.connect_timeout_sec * 1000;
+	copts.io_timeout_ms = blu->opts.timeout_sec * 1000;
+	copts.retry_timeout_ms = blu->opts.retry_sec * 1000;
+	a->cluster = sd_connect_opts(blu->path.addr, &copts);
+	if (!a->cluster) {
+		err = errno;
+		free(a);
+		errno = err;
+		return NULL;
+	}
+	/* attributes follow the vdi's name: a snapshot gets keys of its own */
+	if (bss_path_is_snapshot(&blu->path))
+		snprintf(prefix, sizeof(prefix), "bss.pr.snap.%08" PRIx32, sd_vdi_id(blu->vdi));
+	else
+		snprintf(prefix, sizeof(prefix), "bss.pr");
+	st = bss_pr_cluster_store_create(&g_pr_attr_ops, a, prefix);
+	if (!st) {
+		err = errno;
+		bss_pr_attr_destroy(a);
+		errno = err;
+	}
+	return st;
 }
 
 int bss_pr_attach(struct scsi_lu *lu)
@@ -324,9 +495,10 @@ int bss_pr_attach(struct scsi_lu *lu)
 		blu->pr = pl;
 	}
 	if (!pl->store) {
-		pl->store = bss_pr_mem_store_create();
+		pl->store = blu->opts.shared ? bss_pr_cluster_store(blu)
+					     : bss_pr_mem_store_create();
 		if (!pl->store)
-			return -ENOMEM;
+			return errno ? -errno : -ENOMEM;
 		pl->loaded = 0;
 		memcpy(pl->owner, owner, sizeof(owner));
 	}
