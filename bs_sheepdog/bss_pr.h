@@ -198,9 +198,15 @@ int bss_pr_decode(const uint8_t *buf, size_t len, struct bss_pr_state *st);
  *           `version` is still the newest, 1 if a newer one exists
  *           (load it), a negative errno if the store cannot tell.  Cheaper
  *           than load: one lookup for the cluster store.
- *   destroy: free the store (the state goes with it for the memory store).
+ *   validate_async: (may be NULL) validate without waiting: 0 and
+ *           cb(opaque, ret) runs later exactly once, never from inside the
+ *           call, with what validate would return; or a negative errno and
+ *           cb never runs.
+ *   destroy: free the store (the state goes with it for the memory store);
+ *           pending validate_async callbacks run first (with an error).
  */
 struct bss_pr_store;
+typedef void (*bss_pr_done_fn)(void *opaque, int ret);
 struct bss_pr_store_ops {
 	const char *name;
 	int (*load)(struct bss_pr_store *s, uint8_t *buf, size_t size, size_t *len,
@@ -208,6 +214,8 @@ struct bss_pr_store_ops {
 	int (*commit)(struct bss_pr_store *s, const uint8_t *buf, size_t len, uint64_t expect,
 		      uint64_t *version);
 	int (*validate)(struct bss_pr_store *s, uint64_t version);
+	int (*validate_async)(struct bss_pr_store *s, uint64_t version, bss_pr_done_fn cb,
+			      void *opaque);
 	void (*destroy)(struct bss_pr_store *s);
 };
 
@@ -227,6 +235,9 @@ struct bss_pr_store *bss_pr_mem_store_create(void);
  *            returns the value's full length (>= 0), -ENOENT if the key
  *            does not exist, another negative errno on failure.
  *   exists:  0 if `key` exists, -ENOENT if not, another negative errno.
+ *   exists_async: (may be NULL) the same without waiting: 0 and cb(opaque,
+ *            what exists would return) runs later, exactly once, never
+ *            from inside the call; or a negative errno and cb never runs.
  *   set:     excl = 1: create `key` only if it does not exist (-EEXIST
  *            otherwise), atomically against every other call on the vdi,
  *            from any gateway; excl = 0: create or replace.  0 or a
@@ -236,6 +247,7 @@ struct bss_pr_store *bss_pr_mem_store_create(void);
 struct bss_pr_attr_ops {
 	int (*get)(void *priv, const char *key, void *buf, size_t size);
 	int (*exists)(void *priv, const char *key);
+	int (*exists_async)(void *priv, const char *key, bss_pr_done_fn cb, void *opaque);
 	int (*set)(void *priv, const char *key, const void *val, size_t len, int excl);
 	void (*destroy)(void *priv);
 };

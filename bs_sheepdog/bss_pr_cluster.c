@@ -37,6 +37,9 @@
  * Each commit therefore costs one attribute object for the life of the
  * vdi (they go with it).
  *
+ * validate_async: the same lookup without waiting (the per-command check
+ * of bss_pr_tgt.c).
+ *
  * load: start at the head hint (0 if absent), read that version (skipping
  * forward KEEP at a time while versions are pruned), then read N+1, N+2,
  * ... until one does not exist.  validate(N): one lookup of P.<N+1>
@@ -204,6 +207,44 @@ static int cluster_validate(struct bss_pr_store *s, uint64_t version)
 	return ret < 0 ? ret : 1;
 }
 
+/* validate_async: the lookup's answer turned into validate's. */
+struct cluster_check {
+	bss_pr_done_fn cb;
+	void *opaque;
+};
+
+static void cluster_check_done(void *opaque, int ret)
+{
+	struct cluster_check *ck = opaque;
+	bss_pr_done_fn cb = ck->cb;
+	void *cb_opaque = ck->opaque;
+
+	free(ck);
+	cb(cb_opaque, ret == -ENOENT ? 0 : ret < 0 ? ret : 1);
+}
+
+static int cluster_validate_async(struct bss_pr_store *s, uint64_t version, bss_pr_done_fn cb,
+				  void *opaque)
+{
+	struct cluster_store *cs = (struct cluster_store *)s;
+	struct cluster_check *ck;
+	char key[CLUSTER_KEYLEN];
+	int ret;
+
+	if (!cs->ops->exists_async)
+		return -EOPNOTSUPP;
+	ck = malloc(sizeof(*ck));
+	if (!ck)
+		return -ENOMEM;
+	ck->cb = cb;
+	ck->opaque = opaque;
+	key_of(cs, version + 1, key);
+	ret = cs->ops->exists_async(cs->priv, key, cluster_check_done, ck);
+	if (ret)
+		free(ck);
+	return ret;
+}
+
 static void cluster_destroy(struct bss_pr_store *s)
 {
 	struct cluster_store *cs = (struct cluster_store *)s;
@@ -218,6 +259,7 @@ static const struct bss_pr_store_ops g_cluster_store_ops = {
 	.load = cluster_load,
 	.commit = cluster_commit,
 	.validate = cluster_validate,
+	.validate_async = cluster_validate_async,
 	.destroy = cluster_destroy,
 };
 

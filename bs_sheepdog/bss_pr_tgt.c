@@ -42,7 +42,16 @@ typedef int (*bss_perform_fn)(int host_no, struct scsi_cmd *cmd);
  */
 struct bss_pr_attrs {
 	struct sd_cluster *cluster;
+	int fd; /* registered with tgt_event_add, or -1 */
 	char vdi[SD_MAX_VDI_LEN];
+};
+
+/* One asynchronous lookup: the header-only record and its reply header. */
+struct bss_pr_lookup {
+	struct sd_req hdr;
+	uint8_t rec[SD_VDI_ATTR_HEADER_SIZE];
+	bss_pr_done_fn cb;
+	void *opaque;
 };
 
 struct bss_pr_lu {
@@ -54,6 +63,19 @@ struct bss_pr_lu {
 	struct bss_pr_state work;      /* scratch for PR OUT */
 	uint8_t blob[BSS_PR_BLOB_MAX]; /* scratch for the store */
 	bss_perform_fn orig[NR_SCSI_OPCODES];
+
+	/* shared=1: commands whose validation answered, run by check_ev */
+	struct list_head checks;
+	struct event_data check_ev;
+};
+
+/* One command waiting for its asynchronous validation (shared=1). */
+struct bss_pr_check {
+	struct list_head entry; /* on bss_pr_lu.checks once answered */
+	struct bss_lu *blu;
+	struct scsi_cmd *cmd;
+	int host_no;
+	int ret; /* validate's answer */
 };
 
 static struct service_action g_pr_in_sa[5];
@@ -117,11 +139,11 @@ static void bss_pr_remote_uas(struct scsi_lu *lu, const struct bss_pr_state *old
  * validation of the cached version and a load only when it changed; for
  * the memory store a load (a copy).
  */
+static int bss_pr_load_full(struct bss_lu *blu);
+
 static int bss_pr_load(struct bss_lu *blu)
 {
 	struct bss_pr_lu *pl = blu->pr;
-	uint64_t version;
-	size_t len;
 	int ret;
 
 	if (!pl->store) /* a failed bss_pr_attach on a path update */
@@ -131,6 +153,18 @@ static int bss_pr_load(struct bss_lu *blu)
 		if (ret <= 0)
 			return ret;
 	}
+	return bss_pr_load_full(blu);
+}
+
+static int bss_pr_load_full(struct bss_lu *blu)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	uint64_t version;
+	size_t len;
+	int ret;
+
+	if (!pl->store)
+		return -ENODEV;
 	ret = pl->store->ops->load(pl->store, pl->blob, sizeof(pl->blob), &len, &version);
 	if (ret)
 		return ret;
@@ -295,8 +329,9 @@ static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 /*
  * 1 if `cmd` must end in RESERVATION CONFLICT before its handler runs, 0
  * if it may run, a negative errno if the state could not be read.
+ * validate = 0: the cached state was just validated (bss_pr_check_event).
  */
-static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
+static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd, int validate)
 {
 	struct scsi_lu *lu = cmd->dev;
 	uint8_t op = cmd->scb[0];
@@ -320,7 +355,7 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 		 */
 		if (!bss_pr_checked(cmd->scb))
 			return 0;
-		ret = bss_pr_load(blu);
+		ret = validate ? bss_pr_load(blu) : 0;
 		if (ret)
 			return ret;
 	} else if (!blu->pr->loaded && bss_pr_load(blu)) {
@@ -334,11 +369,9 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 	return bss_pr_conflict(&blu->pr->cur, &n, cmd->scb);
 }
 
-static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
+/* The command's fate once checked: ret as bss_pr_access_conflict's. */
+static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int ret)
 {
-	struct bss_lu *blu = bss_lu_of(cmd->dev);
-	int ret = bss_pr_access_conflict(blu, cmd);
-
 	if (ret < 0) {
 		/* never run the command unchecked: the transient sense of an
 		 * unreachable cluster (the initiator retries) */
@@ -359,6 +392,89 @@ static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
 		return SAM_STAT_RESERVATION_CONFLICT;
 	}
 	return blu->pr->orig[cmd->scb[0]](host_no, cmd);
+}
+
+/* validate_async's answer (from the store connection's service round):
+ * the rest runs from check_ev, where synchronous store calls are allowed. */
+static void bss_pr_check_cb(void *opaque, int ret)
+{
+	struct bss_pr_check *chk = opaque;
+	struct bss_pr_lu *pl = chk->blu->pr;
+
+	chk->ret = ret;
+	list_add_tail(&chk->entry, &pl->checks);
+	tgt_add_sched_event(&pl->check_ev);
+}
+
+/*
+ * check_ev: finish the checked commands.  A newer state is loaded here
+ * (synchronously: rare), then the command conflicts, fails or goes to its
+ * handler as bss_pr_perform would have sent it; a handler that completes
+ * at once is completed here, one that goes async completes as usual.
+ */
+static void bss_pr_check_event(struct event_data *ev)
+{
+	struct bss_pr_lu *pl = ev->data;
+	struct bss_pr_check *chk;
+	struct scsi_cmd *cmd;
+	struct bss_lu *blu;
+	int ret, status;
+
+	while (!list_empty(&pl->checks)) {
+		chk = list_first_entry(&pl->checks, struct bss_pr_check, entry);
+		list_del(&chk->entry);
+		blu = chk->blu;
+		cmd = chk->cmd;
+		ret = chk->ret;
+		if (ret > 0)
+			ret = bss_pr_load_full(blu);
+		if (ret == 0)
+			ret = bss_pr_access_conflict(blu, cmd, 0);
+		clear_cmd_async(cmd);
+		status = bss_pr_run(blu, chk->host_no, cmd, ret);
+		free(chk);
+		if (!cmd_async(cmd))
+			target_cmd_io_done(cmd, status);
+	}
+}
+
+/* Start the asynchronous check of `cmd`: 0 (the command is async now) or
+ * a negative errno (nothing started: check synchronously). */
+static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	struct bss_pr_check *chk = malloc(sizeof(*chk));
+	int ret;
+
+	if (!chk)
+		return -ENOMEM;
+	chk->blu = blu;
+	chk->cmd = cmd;
+	chk->host_no = host_no;
+	chk->ret = 0;
+	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_check_cb, chk);
+	if (ret) {
+		free(chk);
+		return ret;
+	}
+	set_cmd_async(cmd);
+	return 0;
+}
+
+static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	struct bss_pr_lu *pl = blu->pr;
+
+	/*
+	 * shared=1: the validation of the cached state is one lookup at
+	 * sheep; the command waits for it without holding tgtd's loop.  The
+	 * first command of the LU loads synchronously (nothing cached yet).
+	 */
+	if (pl->store && pl->store->ops->validate_async && pl->loaded && bss_pr_checked(cmd->scb) &&
+	    bss_pr_check_async(blu, host_no, cmd) == 0)
+		return SAM_STAT_GOOD;
+	return bss_pr_run(blu, host_no, cmd, bss_pr_access_conflict(blu, cmd, 1));
 }
 
 static void bss_pr_sa_tables(void)
@@ -420,10 +536,63 @@ static int bss_pr_attr_exists(void *priv, const char *key)
 	return ret == SD_RES_SUCCESS ? 0 : sd_result_to_errno(ret);
 }
 
+static void bss_pr_lookup_cb(struct sd_cluster *c, int ret, void *opaque)
+{
+	struct bss_pr_lookup *l = opaque;
+	bss_pr_done_fn cb = l->cb;
+	void *cb_opaque = l->opaque;
+
+	(void)c;
+	free(l);
+	if (ret > 0)
+		ret = sd_result_to_errno(ret);
+	cb(cb_opaque, ret);
+}
+
+static int bss_pr_attr_exists_async(void *priv, const char *key, bss_pr_done_fn cb, void *opaque)
+{
+	struct bss_pr_attrs *a = priv;
+	struct bss_pr_lookup *l;
+	struct sd_vdi_attr *rec;
+	int ret;
+
+	if (a->fd < 0)
+		return -ENOTCONN;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	rec = (struct sd_vdi_attr *)l->rec; /* only the header is touched */
+	snprintf(rec->name, sizeof(rec->name), "%s", a->vdi);
+	snprintf(rec->key, sizeof(rec->key), "%s", key);
+	l->hdr.proto_ver = SD_SHEEP_PROTO_VER;
+	l->hdr.opcode = SD_OP_GET_VDI_ATTR;
+	l->hdr.flags = SD_FLAG_CMD_WRITE;
+	l->hdr.data_length = SD_VDI_ATTR_HEADER_SIZE;
+	l->cb = cb;
+	l->opaque = opaque;
+	ret = sd_aio_run_sdreq(a->cluster, &l->hdr, l->rec, bss_pr_lookup_cb, l);
+	if (ret)
+		free(l);
+	return ret;
+}
+
+/* tgt_event_add() handler of the store's connection. */
+static void bss_pr_attr_event_cb(int fd, int events, void *data)
+{
+	struct bss_pr_attrs *a = data;
+
+	(void)fd;
+	(void)events;
+	sd_cluster_service(a->cluster);
+}
+
 static void bss_pr_attr_destroy(void *priv)
 {
 	struct bss_pr_attrs *a = priv;
 
+	if (a->fd >= 0)
+		tgt_event_del(a->fd);
+	/* runs the pending lookups' callbacks with -ECANCELED */
 	sd_disconnect(a->cluster);
 	free(a);
 }
@@ -431,6 +600,7 @@ static void bss_pr_attr_destroy(void *priv)
 static const struct bss_pr_attr_ops g_pr_attr_ops = {
 	.get = bss_pr_attr_get,
 	.exists = bss_pr_attr_exists,
+	.exists_async = bss_pr_attr_exists_async,
 	.set = bss_pr_attr_set,
 	.destroy = bss_pr_attr_destroy,
 };
@@ -460,6 +630,14 @@ static struct bss_pr_store *bss_pr_cluster_store(struct bss_lu *blu)
 		free(a);
 		errno = err;
 		return NULL;
+	}
+	/* without it the checks stay synchronous (exists_async refuses) */
+	a->fd = sd_cluster_fd(a->cluster);
+	if (tgt_event_add(a->fd, EPOLLIN, bss_pr_attr_event_cb, a)) {
+		eprintf("%s: sheepdog: tgt_event_add failed for the reservation store: "
+			"checks wait for sheep on tgtd's loop\n",
+			blu->label);
+		a->fd = -1;
 	}
 	/* attributes follow the vdi's name: a snapshot gets keys of its own */
 	if (bss_path_is_snapshot(&blu->path))
@@ -492,6 +670,8 @@ int bss_pr_attach(struct scsi_lu *lu)
 		pl = calloc(1, sizeof(*pl));
 		if (!pl)
 			return -ENOMEM;
+		INIT_LIST_HEAD(&pl->checks);
+		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		blu->pr = pl;
 	}
 	if (!pl->store) {
@@ -524,10 +704,17 @@ void bss_pr_free(struct scsi_lu *lu)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
 
+	struct bss_pr_store *st;
+
 	if (!blu->pr)
 		return;
-	if (blu->pr->store)
-		blu->pr->store->ops->destroy(blu->pr->store);
+	st = blu->pr->store;
+	blu->pr->store = NULL;
+	if (st)
+		st->ops->destroy(st);
+	/* the checks the destroy cancelled: complete them before the free */
+	tgt_remove_sched_event(&blu->pr->check_ev);
+	bss_pr_check_event(&blu->pr->check_ev);
 	free(blu->pr);
 	blu->pr = NULL;
 }
