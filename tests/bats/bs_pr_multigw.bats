@@ -221,3 +221,37 @@ EOT
 	line_of 2 | grep -q 'status=CHECK_CONDITION key=0x0b asc=0x08'
 	bss_log_has "reservation check of op 0x28 failed"
 }
+
+@test "bs_pr_multigw: a hung sheep (SIGSTOP) fails the check within the timeouts, tgtd stays responsive" {
+	local t0 t1
+	bss_lun 2 "$(bss_tcp mg)" "timeout=2;retry=2"
+	run timeout 120 "$IO" "$(tgt_url 1 2)" --mode script <<EOT
+login n1 $IQN:node1
+n1 $(write10 0)
+EOT
+	[ "$(status_of 1)" = GOOD ]
+	kill -STOP "$SHEEP_PID"
+	t0=$(date +%s)
+	timeout 120 "$IO" "$(tgt_url 1 2)" --mode script >"$T/hung" <<EOT &
+login n1 $IQN:node1
+n1 $(read10 0)
+n1 $(write10 0)
+EOT
+	pid=$!
+	# tgtd answers its admin socket while the checks wait for sheep
+	sleep 1
+	timeout 5 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode target >/dev/null
+	wait $pid
+	t1=$(date +%s)
+	kill -CONT "$SHEEP_PID"
+	output=$(cat "$T/hung")
+	echo "$output (after $((t1 - t0)) s)"
+	line_of 1 | grep -q 'status=CHECK_CONDITION key=0x0b asc=0x08'
+	line_of 2 | grep -q 'status=CHECK_CONDITION key=0x0b asc=0x08'
+	[ $((t1 - t0)) -le 30 ]
+	run timeout 120 "$IO" "$(tgt_url 1 2)" --mode script <<EOT
+login n1 $IQN:node1
+n1 $(read10 0)
+EOT
+	[ "$(status_of 1)" = GOOD ]
+}
