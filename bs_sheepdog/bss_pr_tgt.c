@@ -18,8 +18,19 @@
  * this tgtd): core already drops them on I_T nexus loss and LOGICAL UNIT
  * RESET, and its own checks in sbc_rw() etc. agree with ours.
  *
- * All of it runs on tgtd's main thread, synchronously inside
- * scsi_cmd_perform().
+ * shared=1 (the default): the state lives in the vdi's attributes
+ * (bss_pr_cluster.c) on a connection of the LU's own, and another gateway
+ * may change it at any time.  bss_pr_perform() then validates the cached
+ * state before each command a reservation can conflict: the command is
+ * marked async, the lookup goes out, and bss_pr_check_event() (a scheduled
+ * event: synchronous store calls are allowed there, unlike in the
+ * library's callback) reloads if needed and finishes the command's check.
+ * A state loaded from another gateway's commit raises the unit attentions
+ * its changes imply for this gateway's nexuses (bss_pr_remote_uas).
+ * PR IN/OUT, RESERVE/RELEASE(6) and an LU's first command use the
+ * synchronous store calls (bounded by the LU's timeouts).
+ *
+ * All of it runs on tgtd's main thread.
  */
 #include "bss.h"
 #include "bss_pr.h"
