@@ -249,7 +249,9 @@ void bss_sbc_override(struct scsi_lu *lu);
  * (bs_open).  Wraps every handler of the LU's template with the
  * reservation check, so call it after every other handler override.  The
  * state survives a path update to the same vdi; bss_pr_free (bs_exit)
- * drops it.  0 or -ENOMEM.
+ * drops it (shared=0) or the connection to it (shared=1: it stays in the
+ * vdi's attributes).  0, -ENOMEM, or why the cluster store could not
+ * connect.
  */
 int bss_pr_attach(struct scsi_lu *lu);
 void bss_pr_free(struct scsi_lu *lu);

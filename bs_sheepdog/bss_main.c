@@ -303,7 +303,8 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	/* last: it wraps the handlers installed above */
 	ret = bss_pr_attach(lu);
 	if (ret) {
-		eprintf("%s: sheepdog: no memory for reservations\n", blu->label);
+		eprintf("%s: sheepdog: cannot set up reservations (%s store): %s\n", blu->label,
+			blu->opts.shared ? "cluster" : "memory", strerror(-ret));
 		goto del_event;
 	}
 

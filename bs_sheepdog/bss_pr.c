@@ -716,6 +716,11 @@ int bss_pr_conflict(const struct bss_pr_state *st, const struct bss_pr_nexus *n,
 	}
 }
 
+int bss_pr_checked(const uint8_t *cdb)
+{
+	return pr_class_of(cdb) != PR_ALLOW;
+}
+
 int bss_pr_scsi2_allowed(const struct bss_pr_state *st, const struct bss_pr_nexus *n)
 {
 	int i = bss_pr_find(st, n);

@@ -13,10 +13,9 @@
  *                        bs_sheepdog/tests/test_bss_pr.c.
  *   state store          the whole state as one bounded blob with a store
  *   (bss_pr_store.c)     version: load, and commit-if-version-unchanged
- *                        (compare and swap).  The only implementation today
- *                        keeps the blob in memory; a cluster store (vdi
- *                        attributes, sd_vdi_setattr's atomic create) can
- *                        replace it without touching the rules.
+ *                        (compare and swap).  Two implementations: in memory
+ *   (bss_pr_cluster.c)   (shared=0) and in vdi attributes shared by every
+ *                        gateway of the vdi (shared=1).
  *   tgt plumbing         per-LU handler swap, I_T nexus naming from the
  *   (bss_pr_tgt.c)       iSCSI session, sense and unit attentions.
  *
@@ -149,6 +148,13 @@ int bss_pr_conflict(const struct bss_pr_state *st, const struct bss_pr_nexus *n,
 		    const uint8_t *cdb);
 
 /*
+ * 1 if a persistent reservation can make `cdb` conflict for some nexus
+ * (bss_pr_conflict may return 1), 0 for the commands every reservation
+ * allows: whether the command needs the current state at all.
+ */
+int bss_pr_checked(const uint8_t *cdb);
+
+/*
  * RESERVE(6)/RELEASE(6) under SPC-4 5.13.3 (compatible reservation
  * handling, CRH=1): returns
  *   1  GOOD, do nothing (`n` holds the persistent reservation, or is
@@ -188,15 +194,28 @@ int bss_pr_decode(const uint8_t *buf, size_t len, struct bss_pr_state *st);
  *           *version = the new version.  -ESTALE if another writer
  *           committed first (reload and redo the command), other negative
  *           errnos on failure (nothing stored).
- *   destroy: free the store (the state goes with it for the memory store).
+ *   validate: (may be NULL: nobody else commits to the store) 0 if
+ *           `version` is still the newest, 1 if a newer one exists
+ *           (load it), a negative errno if the store cannot tell.  Cheaper
+ *           than load: one lookup for the cluster store.
+ *   validate_async: (may be NULL) validate without waiting: 0 and
+ *           cb(opaque, ret) runs later exactly once, never from inside the
+ *           call, with what validate would return; or a negative errno and
+ *           cb never runs.
+ *   destroy: free the store (the state goes with it for the memory store);
+ *           pending validate_async callbacks run first (with an error).
  */
 struct bss_pr_store;
+typedef void (*bss_pr_done_fn)(void *opaque, int ret);
 struct bss_pr_store_ops {
 	const char *name;
 	int (*load)(struct bss_pr_store *s, uint8_t *buf, size_t size, size_t *len,
 		    uint64_t *version);
 	int (*commit)(struct bss_pr_store *s, const uint8_t *buf, size_t len, uint64_t expect,
 		      uint64_t *version);
+	int (*validate)(struct bss_pr_store *s, uint64_t version);
+	int (*validate_async)(struct bss_pr_store *s, uint64_t version, bss_pr_done_fn cb,
+			      void *opaque);
 	void (*destroy)(struct bss_pr_store *s);
 };
 
@@ -206,5 +225,40 @@ struct bss_pr_store {
 
 /* The in-memory store (per LU, lost with it).  NULL + errno on failure. */
 struct bss_pr_store *bss_pr_mem_store_create(void);
+
+/* ---- cluster store (bss_pr_cluster.c) -------------------------------------- */
+
+/*
+ * The vdi attributes the cluster store works on (one vdi; keys are
+ * NUL-terminated strings).  All synchronous.
+ *   get:     copy at most `size` bytes of the value of `key` to buf;
+ *            returns the value's full length (>= 0), -ENOENT if the key
+ *            does not exist, another negative errno on failure.
+ *   exists:  0 if `key` exists, -ENOENT if not, another negative errno.
+ *   exists_async: (may be NULL) the same without waiting: 0 and cb(opaque,
+ *            what exists would return) runs later, exactly once, never
+ *            from inside the call; or a negative errno and cb never runs.
+ *   set:     excl = 1: create `key` only if it does not exist (-EEXIST
+ *            otherwise), atomically against every other call on the vdi,
+ *            from any gateway; excl = 0: create or replace.  0 or a
+ *            negative errno.
+ *   destroy: (may be NULL) called with priv when the store is destroyed.
+ */
+struct bss_pr_attr_ops {
+	int (*get)(void *priv, const char *key, void *buf, size_t size);
+	int (*exists)(void *priv, const char *key);
+	int (*exists_async)(void *priv, const char *key, bss_pr_done_fn cb, void *opaque);
+	int (*set)(void *priv, const char *key, const void *val, size_t len, int excl);
+	void (*destroy)(void *priv);
+};
+
+/*
+ * A store that keeps the state in the attributes under `prefix` (layout
+ * and compare-and-swap in bss_pr_cluster.c); `ops` and `priv` are kept
+ * (ops must outlive the store; priv goes to ops->destroy).  NULL + errno
+ * (EINVAL: prefix empty or longer than 71 bytes; ENOMEM).
+ */
+struct bss_pr_store *bss_pr_cluster_store_create(const struct bss_pr_attr_ops *ops, void *priv,
+						 const char *prefix);
 
 #endif

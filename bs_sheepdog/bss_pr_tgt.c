@@ -18,8 +18,19 @@
  * this tgtd): core already drops them on I_T nexus loss and LOGICAL UNIT
  * RESET, and its own checks in sbc_rw() etc. agree with ours.
  *
- * All of it runs on tgtd's main thread, synchronously inside
- * scsi_cmd_perform().
+ * shared=1 (the default): the state lives in the vdi's attributes
+ * (bss_pr_cluster.c) on a connection of the LU's own, and another gateway
+ * may change it at any time.  bss_pr_perform() then validates the cached
+ * state before each command a reservation can conflict: the command is
+ * marked async, the lookup goes out, and bss_pr_check_event() (a scheduled
+ * event: synchronous store calls are allowed there, unlike in the
+ * library's callback) reloads if needed and finishes the command's check.
+ * A state loaded from another gateway's commit raises the unit attentions
+ * its changes imply for this gateway's nexuses (bss_pr_remote_uas).
+ * PR IN/OUT, RESERVE/RELEASE(6) and an LU's first command use the
+ * synchronous store calls (bounded by the LU's timeouts).
+ *
+ * All of it runs on tgtd's main thread.
  */
 #include "bss.h"
 #include "bss_pr.h"
@@ -30,10 +41,29 @@
 #define BSS_PR_OUT     0x5f
 #define BSS_RESERVE6   0x16
 #define BSS_RELEASE6   0x17
-#define BSS_PR_RETRIES 4
-#define BSS_PR_RTPI    1 /* tgtd gives a target one port */
+#define BSS_PR_RETRIES 16 /* lost compare-and-swaps, then HARDWARE ERROR */
+#define BSS_PR_RTPI    1  /* tgtd gives a target one port */
 
 typedef int (*bss_perform_fn)(int host_no, struct scsi_cmd *cmd);
+
+/*
+ * The cluster store's attribute table on libsheepdog: a connection of its
+ * own (one socket), so that its synchronous requests never run the LU's
+ * I/O completions from inside a SCSI handler.
+ */
+struct bss_pr_attrs {
+	struct sd_cluster *cluster;
+	int fd; /* registered with tgt_event_add, or -1 */
+	char vdi[SD_MAX_VDI_LEN];
+};
+
+/* One asynchronous lookup: the header-only record and its reply header. */
+struct bss_pr_lookup {
+	struct sd_req hdr;
+	uint8_t rec[SD_VDI_ATTR_HEADER_SIZE];
+	bss_pr_done_fn cb;
+	void *opaque;
+};
 
 struct bss_pr_lu {
 	struct bss_pr_store *store;
@@ -44,6 +74,19 @@ struct bss_pr_lu {
 	struct bss_pr_state work;      /* scratch for PR OUT */
 	uint8_t blob[BSS_PR_BLOB_MAX]; /* scratch for the store */
 	bss_perform_fn orig[NR_SCSI_OPCODES];
+
+	/* shared=1: commands whose validation answered, run by check_ev */
+	struct list_head checks;
+	struct event_data check_ev;
+};
+
+/* One command waiting for its asynchronous validation (shared=1). */
+struct bss_pr_check {
+	struct list_head entry; /* on bss_pr_lu.checks once answered */
+	struct bss_lu *blu;
+	struct scsi_cmd *cmd;
+	int host_no;
+	int ret; /* validate's answer */
 };
 
 static struct service_action g_pr_in_sa[5];
@@ -79,25 +122,72 @@ static void bss_pr_nexus_of(struct scsi_lu *lu, uint64_t itn_id, struct bss_pr_n
 	snprintf(n->target, sizeof(n->target), "%.*s,t,0x1", BSS_PR_PORT_LEN - 8, t->name);
 }
 
-/* Refresh `cur` from the store (a no-op while the version is unchanged). */
+static void bss_pr_ua(struct scsi_lu *lu, const struct bss_pr_nexus *who, uint16_t asc);
+
+/*
+ * Unit attentions for this gateway's nexuses from a state another gateway
+ * committed (`old` -> `cur`): the rules' own UAs reached only the nexuses
+ * of the gateway that ran the command.  A registration that disappeared
+ * gets RESERVATIONS PREEMPTED when every registration went (CLEAR), else
+ * REGISTRATIONS PREEMPTED (PREEMPT, PREEMPT AND ABORT).  A nexus that
+ * unregistered itself through another gateway gets one too: the state
+ * cannot tell who removed it.
+ */
+static void bss_pr_remote_uas(struct scsi_lu *lu, const struct bss_pr_state *old,
+			      const struct bss_pr_state *cur)
+{
+	unsigned int i;
+
+	for (i = 0; i < old->nr_regs; i++)
+		if (bss_pr_find(cur, &old->regs[i].nexus) < 0)
+			bss_pr_ua(lu, &old->regs[i].nexus,
+				  cur->nr_regs ? BSS_PR_ASC_REGISTRATIONS_PREEMPTED
+					       : BSS_PR_ASC_RESERVATIONS_PREEMPTED);
+}
+
+/*
+ * Refresh `cur` from the store: for a store other gateways write to, one
+ * validation of the cached version and a load only when it changed; for
+ * the memory store a load (a copy).
+ */
+static int bss_pr_load_full(struct bss_lu *blu);
+
 static int bss_pr_load(struct bss_lu *blu)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	int ret;
+
+	if (!pl->store) /* a failed bss_pr_attach on a path update */
+		return -ENODEV;
+	if (pl->loaded && pl->store->ops->validate) {
+		ret = pl->store->ops->validate(pl->store, pl->version);
+		if (ret <= 0)
+			return ret;
+	}
+	return bss_pr_load_full(blu);
+}
+
+static int bss_pr_load_full(struct bss_lu *blu)
 {
 	struct bss_pr_lu *pl = blu->pr;
 	uint64_t version;
 	size_t len;
 	int ret;
 
-	if (!pl->store) /* a failed bss_pr_attach on a path update */
+	if (!pl->store)
 		return -ENODEV;
 	ret = pl->store->ops->load(pl->store, pl->blob, sizeof(pl->blob), &len, &version);
 	if (ret)
 		return ret;
 	if (pl->loaded && version == pl->version)
 		return 0;
+	pl->work = pl->cur;
 	if (!len)
 		bss_pr_state_init(&pl->cur);
 	else if (bss_pr_decode(pl->blob, len, &pl->cur))
 		return -EIO;
+	if (pl->loaded && pl->store->ops->validate)
+		bss_pr_remote_uas(blu->lu, &pl->work, &pl->cur);
 	pl->version = version;
 	pl->loaded = 1;
 	return 0;
@@ -247,12 +337,17 @@ static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 	return SAM_STAT_GOOD;
 }
 
-/* 1 if `cmd` must end in RESERVATION CONFLICT before its handler runs. */
-static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
+/*
+ * 1 if `cmd` must end in RESERVATION CONFLICT before its handler runs, 0
+ * if it may run, a negative errno if the state could not be read.
+ * validate = 0: the cached state was just validated (bss_pr_check_event).
+ */
+static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd, int validate)
 {
 	struct scsi_lu *lu = cmd->dev;
 	uint8_t op = cmd->scb[0];
 	struct bss_pr_nexus n;
+	int ret;
 
 	if (lu->reserve_id) {
 		/* SPC-2 5.5.1: with a RESERVE in force, PR IN and OUT conflict
@@ -262,26 +357,135 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd)
 		if (lu->reserve_id != cmd->cmd_itn_id && bss_pr_scsi2_conflict(cmd->scb))
 			return 1;
 	}
-	/*
-	 * The cached state, not a store load per command: every change made
-	 * through this LU updates it.  A store shared between gateways will
-	 * need a way to learn of other gateways' commits (docs/design.md).
-	 */
-	if ((!blu->pr->loaded && bss_pr_load(blu)) || !blu->pr->cur.type)
+	if (blu->pr->store && blu->pr->store->ops->validate) {
+		/*
+		 * shared=1: another gateway may have changed the state since
+		 * this one last looked (a PREEMPT of this nexus), so every
+		 * command a reservation can conflict is checked against the
+		 * current version: one lookup, a load only if it changed.
+		 */
+		if (!bss_pr_checked(cmd->scb))
+			return 0;
+		ret = validate ? bss_pr_load(blu) : 0;
+		if (ret)
+			return ret;
+	} else if (!blu->pr->loaded && bss_pr_load(blu)) {
+		/* the memory store: every change goes through this LU and
+		 * updates the cached state */
+		return 0;
+	}
+	if (!blu->pr->cur.type)
 		return 0;
 	bss_pr_nexus_of(lu, cmd->cmd_itn_id, &n);
 	return bss_pr_conflict(&blu->pr->cur, &n, cmd->scb);
 }
 
-static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
+/* The command's fate once checked: ret as bss_pr_access_conflict's. */
+static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int ret)
 {
-	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	if (ret < 0) {
+		/* never run the command unchecked: the transient sense of an
+		 * unreachable cluster (the initiator retries) */
+		struct bss_sense s = bss_errno_to_sense(ret, 0);
 
-	if (bss_pr_access_conflict(blu, cmd)) {
+		if (s.key == BSS_KEY_MEDIUM_ERROR)
+			s = (struct bss_sense){ BSS_KEY_HARDWARE_ERROR, 0x4400 };
+		blu->nr_errors++;
+		if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
+			eprintf("%s: sheepdog: reservation check of op 0x%02x failed: %s\n",
+				blu->label, cmd->scb[0], strerror(-ret));
+		scsi_set_in_resid_by_actual(cmd, 0);
+		sense_data_build(cmd, s.key, s.asc);
+		return SAM_STAT_CHECK_CONDITION;
+	}
+	if (ret) {
 		scsi_set_in_resid_by_actual(cmd, 0);
 		return SAM_STAT_RESERVATION_CONFLICT;
 	}
 	return blu->pr->orig[cmd->scb[0]](host_no, cmd);
+}
+
+/* validate_async's answer (from the store connection's service round):
+ * the rest runs from check_ev, where synchronous store calls are allowed. */
+static void bss_pr_check_cb(void *opaque, int ret)
+{
+	struct bss_pr_check *chk = opaque;
+	struct bss_pr_lu *pl = chk->blu->pr;
+
+	chk->ret = ret;
+	list_add_tail(&chk->entry, &pl->checks);
+	tgt_add_sched_event(&pl->check_ev);
+}
+
+/*
+ * check_ev: finish the checked commands.  A newer state is loaded here
+ * (synchronously: rare), then the command conflicts, fails or goes to its
+ * handler as bss_pr_perform would have sent it; a handler that completes
+ * at once is completed here, one that goes async completes as usual.
+ */
+static void bss_pr_check_event(struct event_data *ev)
+{
+	struct bss_pr_lu *pl = ev->data;
+	struct bss_pr_check *chk;
+	struct scsi_cmd *cmd;
+	struct bss_lu *blu;
+	int ret, status;
+
+	while (!list_empty(&pl->checks)) {
+		chk = list_first_entry(&pl->checks, struct bss_pr_check, entry);
+		list_del(&chk->entry);
+		blu = chk->blu;
+		cmd = chk->cmd;
+		ret = chk->ret;
+		if (ret > 0)
+			ret = bss_pr_load_full(blu);
+		if (ret == 0)
+			ret = bss_pr_access_conflict(blu, cmd, 0);
+		clear_cmd_async(cmd);
+		status = bss_pr_run(blu, chk->host_no, cmd, ret);
+		free(chk);
+		if (!cmd_async(cmd))
+			target_cmd_io_done(cmd, status);
+	}
+}
+
+/* Start the asynchronous check of `cmd`: 0 (the command is async now) or
+ * a negative errno (nothing started: check synchronously). */
+static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	struct bss_pr_check *chk = malloc(sizeof(*chk));
+	int ret;
+
+	if (!chk)
+		return -ENOMEM;
+	chk->blu = blu;
+	chk->cmd = cmd;
+	chk->host_no = host_no;
+	chk->ret = 0;
+	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_check_cb, chk);
+	if (ret) {
+		free(chk);
+		return ret;
+	}
+	set_cmd_async(cmd);
+	return 0;
+}
+
+static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	struct bss_pr_lu *pl = blu->pr;
+
+	/*
+	 * shared=1: the validation of the cached state is one lookup at
+	 * sheep; the command waits for it without holding tgtd's loop.  The
+	 * first command of the LU loads synchronously (nothing cached yet).
+	 */
+	if (pl->store && pl->store->ops->validate_async && pl->loaded && bss_pr_checked(cmd->scb) &&
+	    bss_pr_check_async(blu, host_no, cmd) == 0)
+		return SAM_STAT_GOOD;
+	return bss_pr_run(blu, host_no, cmd, bss_pr_access_conflict(blu, cmd, 1));
 }
 
 static void bss_pr_sa_tables(void)
@@ -300,8 +504,164 @@ static void bss_pr_sa_tables(void)
 /* The vdi the state belongs to: a path update to another vdi drops it. */
 static void bss_pr_owner(const struct bss_lu *blu, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s %s %" PRIu32 " %s", blu->path.addr, blu->path.vdi, blu->path.snapid,
-		 blu->path.tag);
+	snprintf(buf, size, "%s %s %" PRIu32 " %s %d", blu->path.addr, blu->path.vdi,
+		 blu->path.snapid, blu->path.tag, blu->opts.shared);
+}
+
+/* ---- the cluster store's attributes (shared=1) ------------------------- */
+
+static int bss_pr_attr_get(void *priv, const char *key, void *buf, size_t size)
+{
+	struct bss_pr_attrs *a = priv;
+
+	return sd_vdi_getattr(a->cluster, a->vdi, key, buf, size);
+}
+
+static int bss_pr_attr_set(void *priv, const char *key, const void *val, size_t len, int excl)
+{
+	struct bss_pr_attrs *a = priv;
+
+	return sd_vdi_setattr(a->cluster, a->vdi, key, val, len, excl ? SD_ATTR_EXCL : 0);
+}
+
+/* One GET_VDI_ATTR without CREAT and without reading the value: one round
+ * trip, the header-only record (the shortest payload sheep accepts). */
+static int bss_pr_attr_exists(void *priv, const char *key)
+{
+	struct bss_pr_attrs *a = priv;
+	static struct sd_vdi_attr rec;
+	struct sd_req hdr;
+	int ret;
+
+	memset(&rec, 0, SD_VDI_ATTR_HEADER_SIZE);
+	snprintf(rec.name, sizeof(rec.name), "%s", a->vdi);
+	snprintf(rec.key, sizeof(rec.key), "%s", key);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.proto_ver = SD_SHEEP_PROTO_VER; /* GET_VDI_ATTR is 0x89 */
+	hdr.opcode = SD_OP_GET_VDI_ATTR;
+	hdr.flags = SD_FLAG_CMD_WRITE;
+	hdr.data_length = SD_VDI_ATTR_HEADER_SIZE;
+	ret = sd_run_sdreq(a->cluster, &hdr, &rec);
+	if (ret < 0)
+		return ret;
+	return ret == SD_RES_SUCCESS ? 0 : sd_result_to_errno(ret);
+}
+
+static void bss_pr_lookup_cb(struct sd_cluster *c, int ret, void *opaque)
+{
+	struct bss_pr_lookup *l = opaque;
+	bss_pr_done_fn cb = l->cb;
+	void *cb_opaque = l->opaque;
+
+	(void)c;
+	free(l);
+	if (ret > 0)
+		ret = sd_result_to_errno(ret);
+	cb(cb_opaque, ret);
+}
+
+static int bss_pr_attr_exists_async(void *priv, const char *key, bss_pr_done_fn cb, void *opaque)
+{
+	struct bss_pr_attrs *a = priv;
+	struct bss_pr_lookup *l;
+	struct sd_vdi_attr *rec;
+	int ret;
+
+	if (a->fd < 0)
+		return -ENOTCONN;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	rec = (struct sd_vdi_attr *)l->rec; /* only the header is touched */
+	snprintf(rec->name, sizeof(rec->name), "%s", a->vdi);
+	snprintf(rec->key, sizeof(rec->key), "%s", key);
+	l->hdr.proto_ver = SD_SHEEP_PROTO_VER;
+	l->hdr.opcode = SD_OP_GET_VDI_ATTR;
+	l->hdr.flags = SD_FLAG_CMD_WRITE;
+	l->hdr.data_length = SD_VDI_ATTR_HEADER_SIZE;
+	l->cb = cb;
+	l->opaque = opaque;
+	ret = sd_aio_run_sdreq(a->cluster, &l->hdr, l->rec, bss_pr_lookup_cb, l);
+	if (ret)
+		free(l);
+	return ret;
+}
+
+/* tgt_event_add() handler of the store's connection. */
+static void bss_pr_attr_event_cb(int fd, int events, void *data)
+{
+	struct bss_pr_attrs *a = data;
+
+	(void)fd;
+	(void)events;
+	sd_cluster_service(a->cluster);
+}
+
+static void bss_pr_attr_destroy(void *priv)
+{
+	struct bss_pr_attrs *a = priv;
+
+	if (a->fd >= 0)
+		tgt_event_del(a->fd);
+	/* runs the pending lookups' callbacks with -ECANCELED */
+	sd_disconnect(a->cluster);
+	free(a);
+}
+
+static const struct bss_pr_attr_ops g_pr_attr_ops = {
+	.get = bss_pr_attr_get,
+	.exists = bss_pr_attr_exists,
+	.exists_async = bss_pr_attr_exists_async,
+	.set = bss_pr_attr_set,
+	.destroy = bss_pr_attr_destroy,
+};
+
+/* The LU's cluster store; NULL + errno (connect failed, no memory). */
+static struct bss_pr_store *bss_pr_cluster_store(struct bss_lu *blu)
+{
+	struct sd_cluster_opts copts;
+	struct bss_pr_store *st;
+	struct bss_pr_attrs *a;
+	char prefix[64];
+	int err;
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	snprintf(a->vdi, sizeof(a->vdi), "%s", blu->path.vdi);
+	sd_cluster_opts_init(&copts);
+	copts.struct_size = sizeof(copts);
+	copts.nr_connections = 1;
+	copts.connect_timeout_ms = blu->opts.connect_timeout_sec * 1000;
+	copts.io_timeout_ms = blu->opts.timeout_sec * 1000;
+	copts.retry_timeout_ms = blu->opts.retry_sec * 1000;
+	a->cluster = sd_connect_opts(blu->path.addr, &copts);
+	if (!a->cluster) {
+		err = errno;
+		free(a);
+		errno = err;
+		return NULL;
+	}
+	/* without it the checks stay synchronous (exists_async refuses) */
+	a->fd = sd_cluster_fd(a->cluster);
+	if (tgt_event_add(a->fd, EPOLLIN, bss_pr_attr_event_cb, a)) {
+		eprintf("%s: sheepdog: tgt_event_add failed for the reservation store: "
+			"checks wait for sheep on tgtd's loop\n",
+			blu->label);
+		a->fd = -1;
+	}
+	/* attributes follow the vdi's name: a snapshot gets keys of its own */
+	if (bss_path_is_snapshot(&blu->path))
+		snprintf(prefix, sizeof(prefix), "bss.pr.snap.%08" PRIx32, sd_vdi_id(blu->vdi));
+	else
+		snprintf(prefix, sizeof(prefix), "bss.pr");
+	st = bss_pr_cluster_store_create(&g_pr_attr_ops, a, prefix);
+	if (!st) {
+		err = errno;
+		bss_pr_attr_destroy(a);
+		errno = err;
+	}
+	return st;
 }
 
 int bss_pr_attach(struct scsi_lu *lu)
@@ -321,12 +681,15 @@ int bss_pr_attach(struct scsi_lu *lu)
 		pl = calloc(1, sizeof(*pl));
 		if (!pl)
 			return -ENOMEM;
+		INIT_LIST_HEAD(&pl->checks);
+		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		blu->pr = pl;
 	}
 	if (!pl->store) {
-		pl->store = bss_pr_mem_store_create();
+		pl->store = blu->opts.shared ? bss_pr_cluster_store(blu)
+					     : bss_pr_mem_store_create();
 		if (!pl->store)
-			return -ENOMEM;
+			return errno ? -errno : -ENOMEM;
 		pl->loaded = 0;
 		memcpy(pl->owner, owner, sizeof(owner));
 	}
@@ -352,10 +715,17 @@ void bss_pr_free(struct scsi_lu *lu)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
 
+	struct bss_pr_store *st;
+
 	if (!blu->pr)
 		return;
-	if (blu->pr->store)
-		blu->pr->store->ops->destroy(blu->pr->store);
+	st = blu->pr->store;
+	blu->pr->store = NULL;
+	if (st)
+		st->ops->destroy(st);
+	/* the checks the destroy cancelled: complete them before the free */
+	tgt_remove_sched_event(&blu->pr->check_ev);
+	bss_pr_check_event(&blu->pr->check_ev);
 	free(blu->pr);
 	blu->pr = NULL;
 }

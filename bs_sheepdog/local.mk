@@ -27,6 +27,7 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_range.c \
 	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c bs_sheepdog/bss_defect.c \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
+	bs_sheepdog/bss_pr_cluster.c \
 	bs_sheepdog/bss_pr.h \
 	bs_sheepdog/bss_xcopy.c \
 	bs_sheepdog/bss_ats.c \
@@ -81,6 +82,11 @@ check_PROGRAMS += bs_sheepdog/tests/test_bss_pr
 bs_sheepdog_tests_test_bss_pr_SOURCES = bs_sheepdog/tests/test_bss_pr.c \
 	bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c bs_sheepdog/bss_pr.h tests/unit/sdl_check.h
 TESTS += bs_sheepdog/tests/test_bss_pr
+# The cluster PR store (bss_pr_cluster.c) over a fake attribute table.
+check_PROGRAMS += bs_sheepdog/tests/test_bss_pr_cluster
+bs_sheepdog_tests_test_bss_pr_cluster_SOURCES = bs_sheepdog/tests/test_bss_pr_cluster.c \
+	bs_sheepdog/bss_pr_cluster.c bs_sheepdog/bss_pr.h tests/unit/sdl_check.h
+TESTS += bs_sheepdog/tests/test_bss_pr_cluster
 bs_sheepdog_tests_test_bss_config_SOURCES = bs_sheepdog/tests/test_bss_config.c \
 	$(BSS_COMMON_SOURCES) tests/unit/sdl_check.h
 bs_sheepdog_tests_test_bss_sense_SOURCES = bs_sheepdog/tests/test_bss_sense.c \
@@ -100,7 +106,8 @@ BSS_BATS = \
 	tests/bats/bs_identity.bats \
 	tests/bats/bs_caw_gateways.bats \
 	tests/bats/bs_multipath_cu.bats \
-	tests/bats/bs_multigw.bats
+	tests/bats/bs_multigw.bats \
+	tests/bats/bs_pr_multigw.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash tests/tools/tcp-proxy.py \

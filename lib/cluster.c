@@ -142,3 +142,50 @@ int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data)
 	memcpy(hdr, &req.rsp, sizeof(*hdr));
 	return (int)req.rsp.result;
 }
+
+/* One sd_aio_run_sdreq: the engine's request and the caller's callback. */
+struct sdl_aio_sdreq {
+	struct sdl_req req; /* first: the engine hands it back */
+	struct sd_cluster *c;
+	struct sd_req *hdr;
+	sd_req_cb cb;
+	void *opaque;
+};
+
+static void sdl_aio_sdreq_done(struct sdl_req *req, int ret)
+{
+	struct sdl_aio_sdreq *a = (struct sdl_aio_sdreq *)req;
+
+	if (ret == 0) {
+		memcpy(a->hdr, &req->rsp, sizeof(*a->hdr));
+		ret = (int)req->rsp.result;
+	}
+	a->cb(a->c, ret, a->opaque);
+	sdl_free(a);
+}
+
+int sd_aio_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data, sd_req_cb cb,
+		     void *opaque)
+{
+	struct sdl_aio_sdreq *a = sdl_malloc(sizeof(*a));
+
+	if (!a) {
+		sdl_set_err(&c->e, "sd_aio_run_sdreq: out of memory");
+		return -ENOMEM;
+	}
+	memset(a, 0, sizeof(*a));
+	a->c = c;
+	a->hdr = hdr;
+	a->cb = cb;
+	a->opaque = opaque;
+	a->req.hdr = *hdr;
+	if (hdr->flags & SD_FLAG_CMD_WRITE)
+		a->req.wbuf = data;
+	if (!(hdr->flags & SD_FLAG_CMD_WRITE) || (hdr->flags & SD_FLAG_CMD_PIGGYBACK)) {
+		a->req.rbuf = data;
+		a->req.rlen = data ? hdr->data_length : 0;
+	}
+	a->req.done = sdl_aio_sdreq_done;
+	sdl_req_submit(&c->e, &a->req);
+	return 0;
+}

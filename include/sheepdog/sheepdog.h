@@ -152,6 +152,19 @@ int sd_result_to_errno(int result);
  */
 int sd_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data);
 
+/*
+ * sd_run_sdreq() without waiting: the request is queued and cb(c, ret,
+ * opaque) runs exactly once from sd_cluster_service() (never from inside
+ * this call), with ret the sheep result (>= 0) or a negative errno for
+ * transport errors (-ETIMEDOUT, -ECANCELED when the handle is
+ * disconnected first, ...); *hdr then holds the reply header.  hdr and
+ * data are the caller's and must stay valid until cb runs.  Returns 0, or
+ * -ENOMEM (cb will not run).
+ */
+typedef void (*sd_req_cb)(struct sd_cluster *c, int ret, void *opaque);
+int sd_aio_run_sdreq(struct sd_cluster *c, struct sd_req *hdr, void *data, sd_req_cb cb,
+		     void *opaque);
+
 /* ------------------------------------------------------------------ */
 /* Vdi handle                                                           */
 /* ------------------------------------------------------------------ */

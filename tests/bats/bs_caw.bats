@@ -160,7 +160,10 @@ dog_is() {
 @test "bs_caw: PRE-FETCH reads through sheep: GOOD, an error when sheep hangs, IMMED answers at once" {
 	local t0 t1
 	bss_vdi_create vol 64M
-	bss_lun 1 "$(bss_tcp vol)" "timeout=2;retry=2"
+	# shared=0: with the default shared=1 every PRE-FETCH first asks sheep
+	# for the reservation state, so a hung sheep fails even IMMED ones
+	# (bs_pr_multigw.bats); this test is about the module's reads.
+	bss_lun 1 "$(bss_tcp vol)" "timeout=2;retry=2;shared=0"
 	run bss_io 1 --mode write --qd 8 --bs $MiB --offset 0 --length $((16 * MiB)) --seed 5
 	[ "$status" -eq 0 ]
 	# PRE-FETCH 10 and 16 over allocated objects; PREFETCH LENGTH 0 = to the end

@@ -236,7 +236,10 @@ teardown() {
 @test "bs_io: SYNCHRONIZE CACHE moves no data yet waits for sheep: GOOD, or an error, never a fake GOOD" {
 	local t0 t1
 	bss_vdi_create vol 16M
-	bss_lun 1 "$(bss_tcp vol)" "timeout=2;retry=2"
+	# shared=0: with the default shared=1 the reservation check at sheep
+	# would fail first (the same sense, bs_pr_multigw.bats) and the flush
+	# this test is about would never be sent.
+	bss_lun 1 "$(bss_tcp vol)" "timeout=2;retry=2;shared=0"
 	run bss_raw 1 "$(bss_cdb10 0x2a 0 0 8)" --out-byte 0x5c --out-len 4096
 	[ "$output" = "status=GOOD" ]
 	# Core passes no transfer length for SYNCHRONIZE CACHE; the module

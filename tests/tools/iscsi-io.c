@@ -61,9 +61,13 @@
  * --mode script reads commands from stdin, one per line, for raw CDBs
  * from several I_T nexuses that stay logged in across lines
  * (reservation tests):
- *   login S INITIATOR-IQN [ISID]   open session S (ISID: 6 bytes in hex,
- *                                  default 0x23d000000000 + session number);
- *                                  unit attentions of the login are cleared
+ *   login S INITIATOR-IQN [ISID] [url=URL]
+ *                                  open session S (ISID: 6 bytes in hex,
+ *                                  default 0x23d000000000 + session number)
+ *                                  to URL (default: the command line's;
+ *                                  several gateways of one LU: every URL
+ *                                  must name the same LUN); unit
+ *                                  attentions of the login are cleared
  *   logout S                       log session S out
  *   S CDBHEX [out=HEX] [in=N]      send the CDB on S; prints one line
  *     "S status=GOOD [data=HEX]", "S status=CHECK_CONDITION key=0xK
@@ -1170,13 +1174,23 @@ static int io_run_script(const char *url)
 		nt = io_split(line, tok, 7);
 		if (nt == 0 || tok[0][0] == '#')
 			continue;
-		if (!strcmp(tok[0], "login") && (nt == 3 || nt == 4)) {
+		if (!strcmp(tok[0], "login") && nt >= 3 && nt <= 5) {
+			const char *isid = NULL, *to = url;
+			int url_lun = lun;
+
+			for (i = 3; i < nt; i++) {
+				if (!strncmp(tok[i], "url=", 4))
+					to = tok[i] + 4;
+				else
+					isid = tok[i];
+			}
 			for (i = 0; i < IO_SCRIPT_SESSIONS && ss[i].iscsi; i++)
 				;
 			if (i == IO_SCRIPT_SESSIONS || io_session_find(ss, tok[1]) ||
-			    io_script_login(ss, i, url, &lun, tok[1], tok[2],
-					    nt == 4 ? tok[3] : NULL))
+			    io_script_login(ss, i, to, &url_lun, tok[1], tok[2], isid))
 				rc = -1;
+			else
+				lun = url_lun;
 			continue;
 		}
 		if (!strcmp(tok[0], "logout") && nt == 2) {

@@ -373,6 +373,68 @@ static void test_cancel_and_sync(void)
 	CHECK_EQ(sdl_alloc_live(), 0);
 }
 
+/* sd_aio_run_sdreq: the callback runs once, from a service round, with
+ * the sheep result and the reply header; disconnect cancels it. */
+struct aio_sdreq {
+	int calls, ret;
+	struct sd_cluster *c;
+};
+
+static void aio_sdreq_cb(struct sd_cluster *c, int ret, void *opaque)
+{
+	struct aio_sdreq *a = opaque;
+
+	a->calls++;
+	a->ret = ret;
+	a->c = c;
+}
+
+static void test_aio_sdreq(void)
+{
+	struct aio_sdreq a = { 0, 0, NULL };
+	struct fake f;
+	struct sd_cluster *c;
+	struct sd_req hdr, hdr2;
+	char buf[64];
+
+	fake_init(&f, 20);
+	memset(fake_obj_create(&f, 77, 64)->data, 'a', 64);
+	c = connect_opts(&f, 1, 5000, 5000);
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	f.auto_serve = 1;
+	sdl_init_hdr(&hdr, SD_OP_READ_OBJ, 0, sizeof(buf));
+	hdr.obj.oid = 77;
+	CHECK_EQ(sd_aio_run_sdreq(c, &hdr, buf, aio_sdreq_cb, &a), 0);
+	CHECK_EQ(a.calls, 0); /* never from inside the submit */
+	pump_until(&f, c, &a.calls, 1000);
+	CHECK_EQ(a.calls, 1);
+	CHECK_EQ(a.ret, SD_RES_SUCCESS);
+	CHECK(a.c == c);
+	CHECK_EQ(((struct sd_rsp *)&hdr)->data_length, 64);
+	CHECK_EQ(buf[5], 'a');
+	a.calls = 0;
+	sdl_init_hdr(&hdr, SD_OP_READ_OBJ, 0, sizeof(buf));
+	hdr.obj.oid = 78;
+	CHECK_EQ(sd_aio_run_sdreq(c, &hdr, buf, aio_sdreq_cb, &a), 0);
+	pump_until(&f, c, &a.calls, 1000);
+	CHECK_EQ(a.calls, 1);
+	CHECK_EQ(a.ret, SD_RES_NO_OBJ);
+	/* pending at disconnect: -ECANCELED, exactly once */
+	f.auto_serve = 0;
+	a.calls = 0;
+	sdl_init_hdr(&hdr2, SD_OP_READ_OBJ, 0, sizeof(buf));
+	hdr2.obj.oid = 77;
+	CHECK_EQ(sd_aio_run_sdreq(c, &hdr2, buf, aio_sdreq_cb, &a), 0);
+	fake_pump(&f, c, 30);
+	CHECK_EQ(sd_disconnect(c), 0);
+	CHECK_EQ(a.calls, 1);
+	CHECK_EQ(a.ret, -ECANCELED);
+	fake_fini(&f);
+	CHECK_EQ(sdl_alloc_live(), 0);
+}
+
 static void test_connect_errors(void)
 {
 	struct fake f;
@@ -862,6 +924,7 @@ int main(void)
 	RUN_TEST(test_retry_window, passed, failed);
 	RUN_TEST(test_retryable_result, passed, failed);
 	RUN_TEST(test_cancel_and_sync, passed, failed);
+	RUN_TEST(test_aio_sdreq, passed, failed);
 	RUN_TEST(test_connect_errors, passed, failed);
 	RUN_TEST(test_send_batch, passed, failed);
 	RUN_TEST(test_sync_in_callback, passed, failed);
