@@ -98,7 +98,7 @@ enum sd_opcode {
 	 * (nothing written), READONLY (a snapshot's object) or an error.
 	 * data_length 0 is a probe: SUCCESS, nothing touched.
 	 */
-	SD_OP_EXT_HELLO = 0xF0,		/* client identity of this connection (h-coh) */
+	SD_OP_EXT_HELLO = 0xF0,		/* client identity of this connection (obj.oid) */
 	SD_OP_EXT_CMP_WRITE_OBJ = 0xF1, /* compare-and-write one object range */
 };
 
@@ -177,8 +177,6 @@ enum sd_result {
 	SD_RES_INVALID_VNODES_STRATEGY = 0x98,
 	SD_RES_NO_CHECKPOINT_ENTRY = 0x99,
 
-	/* extensions of this tree's sheep */
-	SD_RES_EXT_MISCOMPARE = 0xF0, /* CMP_WRITE: data differed */
 };
 
 /* Human-readable text for a result code; never NULL (lib/proto.c). */
