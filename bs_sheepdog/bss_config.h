@@ -93,7 +93,7 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
-	char ident[64]; /* "" unless ident= was given */
+	char ident[64];	     /* "" unless ident= was given */
 	unsigned int shared; /* 1: other gateways may export the vdi too */
 };
 

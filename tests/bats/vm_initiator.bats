@@ -8,11 +8,12 @@
 # cross-checks the vdi with dog and on the host (e2fsck of the vdi's image,
 # the big file's checksum read back with debugfs).
 #
-# SD_VM_PREALLOC=1 (default) preallocates the multipath test's vdi
-# (`dog vdi create -P`) so two gateways never allocate objects on their own;
-# SD_VM_PREALLOC=0 runs it on a thin vdi, which needs coherent gateways
-# (without them the guest's mount fails: gateway b reads the journal that
-# gateway a allocated as zeros).  See docs/testing.md.
+# The multipath test runs on a thin vdi with discards (SD_VM_PREALLOC=0,
+# the default): both gateways allocate and free objects, which needs them
+# coherent (bsopt shared=1, the default; without it the guest's mount fails:
+# gateway b reads the journal that gateway a allocated as zeros).
+# SD_VM_PREALLOC=1 preallocates the vdi (`dog vdi create -P`) and keeps the
+# guest from discarding.  See docs/testing.md.
 
 load lib/common
 load lib/tgtd
@@ -89,7 +90,7 @@ host_check() {
 
 @test "vm: dm-multipath over two gateways, one killed while the guest writes" {
 	local prealloc= discard=1
-	[ "${SD_VM_PREALLOC:-1}" = 0 ] || { prealloc=-P; discard=0; }
+	[ "${SD_VM_PREALLOC:-0}" = 0 ] || { prealloc=-P; discard=0; }
 	sd_dog vdi create $prealloc vol "$VDI_SIZE"
 	gateway a
 	local port_a=$TGTD_PORT pid_a=$TGTD_PID

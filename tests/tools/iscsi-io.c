@@ -131,7 +131,7 @@ struct io_opts {
 	unsigned int timeout;
 	unsigned int writers; /* --mode caw: slots issuing plain WRITEs */
 	bool writers_set;
-	bool caw_shared; /* --mode caw: other runs on the same region */
+	bool caw_shared;  /* --mode caw: other runs on the same region */
 	const char *peer; /* --mode xwrite: the second gateway's URL */
 };
 
