@@ -244,9 +244,16 @@ static void sdl_hello_done(struct sdl_req *req, int ret)
 {
 	struct sdl_conn *conn = req->priv;
 
-	if (!ret && req->rsp.result != SD_RES_SUCCESS)
-		sdl_log(conn->e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
-			sd_strerror((int)req->rsp.result));
+	if (ret)
+		return;
+	if (req->rsp.result == SD_RES_SUCCESS && req->rsp.obj.offset == SD_EXT_HELLO_ACK) {
+		conn->e->ext = 1;
+		return;
+	}
+	conn->e->ext = -1;
+	sdl_log(conn->e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
+		req->rsp.result == SD_RES_SUCCESS ? "a sheep without the extensions"
+						  : sd_strerror((int)req->rsp.result));
 }
 
 static void sdl_conn_up(struct sdl_conn *conn)
@@ -263,8 +270,9 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	sdl_log(conn->e, LOG_DEBUG, "connection %u to %s up", conn->no, sdl_conn_addr(conn));
 	/* the client id goes first: sheep applies it to every later frame */
 	memset(h, 0, sizeof(*h));
-	sdl_init_hdr(&h->hdr, SD_OP_EXT_HELLO, 0, 0);
+	sdl_init_hdr(&h->hdr, SD_OP_GET_CLUSTER_DEFAULT, 0, 0);
 	h->hdr.obj.oid = e->client_id;
+	h->hdr.obj.cow_oid = SD_EXT_HELLO_MAGIC;
 	h->hdr.id = e->next_id++;
 	h->done = sdl_hello_done;
 	h->priv = conn;

@@ -793,6 +793,12 @@ int sd_vdi_aio_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint
 			    count, (unsigned)SD_EXT_CMP_WRITE_MAX);
 		return -EINVAL;
 	}
+	if (vdi->c->e.ext != 1) {
+		/* never sent to a sheep that did not ack the HELLO (proto.h) */
+		sdl_set_err(&vdi->c->e, "%s: the sheep has no compare-and-write extension",
+			    vdi->name);
+		return -EOPNOTSUPP;
+	}
 	if (sdl_nr_objs(vdi, count, offset) > 1) {
 		sdl_set_err(&vdi->c->e,
 			    "%s: compare-and-write at %llu+%zu crosses an object boundary",

@@ -147,6 +147,13 @@ struct sdl_engine {
 	 */
 	uint64_t client_id;
 	/*
+	 * The sheep acknowledged the HELLO (1: it knows this tree's
+	 * extension opcodes), answered it without the ack (-1: upstream,
+	 * which crashes on them), or has not answered yet (0).  Extension
+	 * opcodes are sent only when 1.
+	 */
+	int ext;
+	/*
 	 * Non-zero while a service round (or sd_disconnect) runs, and so
 	 * while any completion callback runs: sync calls then fail with
 	 * -EDEADLK instead of re-entering the loop.

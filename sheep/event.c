@@ -298,8 +298,10 @@ static int read_inline(struct sheep_conn *c, struct sheep_request *req)
 }
 
 /*
- * EXT_HELLO: the client id (obj.oid) applies to every later frame of this
- * connection, so it is taken here, in frame order, not on a worker.
+ * EXT_HELLO (or its disguised form, GET_CLUSTER_DEFAULT with
+ * SD_EXT_HELLO_MAGIC, see proto.h): the client id (obj.oid) applies to
+ * every later frame of this connection, so it is taken here, in frame
+ * order, not on a worker.
  * Returns the result to reply.
  */
 static int hello(struct sheep_conn *c, const struct sd_req *h)
@@ -320,7 +322,7 @@ static void dispatch(struct sheep_conn *c)
 {
 	const struct sheep_op *op = sheep_op_get(c->hdr.opcode);
 	struct sheep_request *req = calloc(1, sizeof(*req));
-	int res;
+	int res, is_hello;
 
 	if (!req) {
 		sheep_err("out of memory, closing %s", c->peer);
@@ -336,12 +338,16 @@ static void dispatch(struct sheep_conn *c)
 	req->client = c->client;
 	c->refcnt++;
 	c->nr_queued++;
-	if (req->hdr.opcode == SD_OP_EXT_HELLO)
+	is_hello = req->hdr.opcode == SD_OP_EXT_HELLO ||
+		   (req->hdr.opcode == SD_OP_GET_CLUSTER_DEFAULT &&
+		    req->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC);
+	if (is_hello)
 		res = hello(c, &req->hdr);
 	else
 		res = sheep_op_precheck(&req->hdr, op);
-	if (req->hdr.opcode == SD_OP_EXT_HELLO && res == SD_RES_SUCCESS) {
+	if (is_hello && res == SD_RES_SUCCESS) {
 		req->rsp.result = SD_RES_SUCCESS;
+		req->rsp.obj.offset = SD_EXT_HELLO_ACK;
 		conn_queue_reply(c, req);
 		conn_flush_later(c);
 		conn_put(c);

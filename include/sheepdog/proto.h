@@ -80,8 +80,11 @@ enum sd_opcode {
 	SD_OP_READ_DEL_VDIS = 0xC9,
 
 	/*
-	 * Extensions of this tree's sheep (an upstream sheep answers them
-	 * with NO_SUPPORT or INVALID_PARMS: clients treat either as "absent").
+	 * Extensions of this tree's sheep.  Never send one to a sheep that
+	 * has not acknowledged the disguised HELLO below: upstream 1.0.1's
+	 * sheep indexes its op table with the opcode unchecked and crashes
+	 * (SIGSEGV) on 0xF0 and 0xF1.  libsheepdog sends them only after the
+	 * ack (sdl_engine.ext).
 	 *
 	 * SD_OP_EXT_CMP_WRITE_OBJ: compare-and-write one data object range,
 	 * atomically against every other write, create, discard and
@@ -101,6 +104,17 @@ enum sd_opcode {
 	SD_OP_EXT_HELLO = 0xF0,		/* client identity of this connection (obj.oid) */
 	SD_OP_EXT_CMP_WRITE_OBJ = 0xF1, /* compare-and-write one object range */
 };
+
+/*
+ * The client id travels in a request every sheep knows, so that asking is
+ * safe against upstream: GET_CLUSTER_DEFAULT with obj.cow_oid =
+ * SD_EXT_HELLO_MAGIC and obj.oid = the client id is, to our sheep, the
+ * same as SD_OP_EXT_HELLO, and its reply carries rsp.obj.offset =
+ * SD_EXT_HELLO_ACK ("this sheep knows the extensions").  Upstream answers
+ * the plain GET_CLUSTER_DEFAULT with that field 0.
+ */
+#define SD_EXT_HELLO_MAGIC UINT64_C(0x4f4c4c4548545854) /* "TXTHELLO" */
+#define SD_EXT_HELLO_ACK   UINT64_C(0x4b43414f4c4c4548) /* "HELLOACK" */
 
 /* Largest compare (and write) half of SD_OP_EXT_CMP_WRITE_OBJ. */
 #define SD_EXT_CMP_WRITE_MAX (UINT32_C(1) << 20)

@@ -357,6 +357,15 @@ teardown() {
 	[ "$(sd_field result "$output")" = 0x00 ]
 	run sd_raw req 0xf0 --oid 0x1 --fill 0x55:8
 	[ "$(sd_field result "$output")" = 0x05 ]
+	# the form libsheepdog sends (safe against upstream, which crashes on
+	# 0xf0): GET_CLUSTER_DEFAULT with the magic in cow_oid; the ack
+	# ("HELLOACK") comes back at offset 24, and only for that form
+	run sd_raw req 0x18 --oid 0x77 --cow-oid 0x4f4c4c4548545854
+	[ "$(sd_field result "$output")" = 0x00 ]
+	[[ "$(sd_field digest "$output")" == 48454c4c4f41434b* ]]
+	run sd_raw req 0x18 --oid 0x77
+	[ "$(sd_field result "$output")" = 0x00 ]
+	[[ "$(sd_field digest "$output")" == 0000000000000000* ]]
 	sheep_alive
 	! grep -q 'unsupported opcode 0xf0' "$STORE/sheep.log"
 }

@@ -164,7 +164,8 @@ static int fake_parse(struct fake *f, int i)
 		}
 		memmove(f->conns[i].in, f->conns[i].in + need, f->conns[i].inlen - need);
 		f->conns[i].inlen -= need;
-		if (hdr.opcode == SD_OP_EXT_HELLO) {
+		if (hdr.opcode == SD_OP_EXT_HELLO || (hdr.opcode == SD_OP_GET_CLUSTER_DEFAULT &&
+						      hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC)) {
 			/* answered at once, as sheep does while parsing; never held */
 			f->nr_hellos++;
 			f->last_client = hdr.obj.oid;
@@ -340,6 +341,9 @@ void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void 
 		rsp.data_length = 0;
 	if (rsp.opcode == SD_OP_EXT_CMP_WRITE_OBJ && !data)
 		rsp.obj.offset = len; /* the first differing byte of a MISCOMPARE */
+	if (rsp.opcode == SD_OP_GET_CLUSTER_DEFAULT && r->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC &&
+	    !f->no_ext)
+		rsp.obj.offset = SD_EXT_HELLO_ACK; /* as our sheep: the extensions are known */
 	if (f->conns[i].fd >= 0) {
 		size_t need = f->conns[i].outlen + SD_RSP_SIZE + rsp.data_length;
 

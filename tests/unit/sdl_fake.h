@@ -64,6 +64,7 @@ struct fake {
 	int nr_seen;	       /* requests received so far (EXT_HELLO not counted) */
 	int nr_hellos;	       /* EXT_HELLO frames, answered at once */
 	uint64_t last_client;  /* client id of the last EXT_HELLO */
+	int no_ext;	       /* answer HELLO as upstream: no ack, no extensions */
 };
 
 extern const struct sdl_transport fake_transport;

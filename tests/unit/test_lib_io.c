@@ -365,6 +365,32 @@ static void caw_reply(struct env *e, uint32_t res, uint32_t len)
 	fake_pump(&e->f, e->c, 50);
 }
 
+/*
+ * A sheep that answers the disguised HELLO without the ack (upstream,
+ * which crashes on extension opcodes): compare-and-write is refused at
+ * submit and no EXT_CMP_WRITE_OBJ frame ever leaves the library.
+ */
+static void test_cmp_write_upstream(void)
+{
+	struct env e;
+	struct rec r1 = { 0 };
+	char buf[1024];
+	uint64_t at = 0;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.f.no_ext = 1;
+	env_setup(&e, "v", 8 * OBJ);
+	memset(buf, 0, sizeof(buf));
+	CHECK(e.f.nr_hellos >= 1);
+	CHECK_EQ(sd_vdi_aio_cmp_write(e.v, buf, 512, 0, 0, &at, rec_cb, &r1), -EOPNOTSUPP);
+	CHECK_EQ(sd_vdi_aio_cmp_write(e.v, NULL, 0, 0, 0, &at, rec_cb, &r1), -EOPNOTSUPP);
+	fake_pump(&e.f, e.c, 20);
+	CHECK_EQ(count_op(&e.f, SD_OP_EXT_CMP_WRITE_OBJ), 0);
+	CHECK_EQ(r1.calls, 0);
+	env_close(&e);
+}
+
 static void test_cmp_write(void)
 {
 	struct env e;
@@ -1613,6 +1639,7 @@ int main(void)
 	RUN_TEST(test_holes, passed, failed);
 	RUN_TEST(test_alloc_race, passed, failed);
 	RUN_TEST(test_cow_from_parent, passed, failed);
+	RUN_TEST(test_cmp_write_upstream, passed, failed);
 	RUN_TEST(test_cmp_write, passed, failed);
 	RUN_TEST(test_inode_update_batched, passed, failed);
 	RUN_TEST(test_readonly_reload_cow, passed, failed);
