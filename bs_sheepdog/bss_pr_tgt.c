@@ -599,6 +599,12 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 {
 	int status;
 
+	if (ret < 0 && !bss_pr_checked(cmd->scb)) {
+		/* a command no reservation conflicts was looked up only for
+		 * another gateway's LUN reset: it runs (TEST UNIT READY keeps
+		 * answering while the cluster is unreachable) */
+		ret = 0;
+	}
 	if (ret < 0) {
 		/* never run the command unchecked: the transient sense of an
 		 * unreachable cluster (the initiator retries) */
