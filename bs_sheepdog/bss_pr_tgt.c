@@ -378,22 +378,21 @@ static int bss_pr_is_marked(const struct bss_pr_lu *pl, uint64_t itn_id)
 }
 
 /* Remember `itn_id` as marked: 0 or -ENOMEM.  Ids of nexuses that are
- * gone are dropped before the array grows. */
+ * gone are dropped first: tgtd reuses an iSCSI nexus id (the TSIH) after
+ * 65535 sessions, and a stale id must not make a new nexus look reset. */
 static int bss_pr_remember(struct scsi_lu *lu, struct bss_pr_lu *pl, uint64_t itn_id)
 {
 	struct it_nexus_lu_info *itl;
 	unsigned int i, n = 0;
 	uint64_t *m;
 
-	if (pl->nr_marked == pl->marked_cap) {
-		for (i = 0; i < pl->nr_marked; i++)
-			list_for_each_entry(itl, &lu->lu_itl_info_list, lu_itl_info_siblings)
-				if (itl->itn_id == pl->marked[i]) {
-					pl->marked[n++] = pl->marked[i];
-					break;
-				}
-		pl->nr_marked = n;
-	}
+	for (i = 0; i < pl->nr_marked; i++)
+		list_for_each_entry(itl, &lu->lu_itl_info_list, lu_itl_info_siblings)
+			if (itl->itn_id == pl->marked[i]) {
+				pl->marked[n++] = pl->marked[i];
+				break;
+			}
+	pl->nr_marked = n;
 	if (pl->nr_marked == pl->marked_cap) {
 		m = realloc(pl->marked, (pl->marked_cap * 2 + 8) * sizeof(*m));
 		if (!m)
