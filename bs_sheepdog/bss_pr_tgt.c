@@ -37,16 +37,23 @@
 
 #include "driver.h"
 
-#define BSS_PR_IN	0x5e
-#define BSS_PR_OUT	0x5f
-#define BSS_RESERVE6	0x16
-#define BSS_RELEASE6	0x17
-#define BSS_PR_RETRIES	16 /* lost compare-and-swaps, then HARDWARE ERROR */
-#define BSS_PR_RTPI	1  /* tgtd gives a target one port */
-#define BSS_INQUIRY	0x12
-#define BSS_REQ_SENSE	0x03
-#define BSS_REPORT_LUNS 0xa0
-#define BSS_PREVENT	0x1e
+#define BSS_PR_IN	   0x5e
+#define BSS_PR_OUT	   0x5f
+#define BSS_RESERVE6	   0x16
+#define BSS_RELEASE6	   0x17
+#define BSS_PR_RETRIES	   16 /* lost compare-and-swaps, then HARDWARE ERROR */
+#define BSS_PR_RTPI	   1  /* tgtd gives a target one port */
+#define BSS_INQUIRY	   0x12
+#define BSS_REQ_SENSE	   0x03
+#define BSS_REPORT_LUNS	   0xa0
+#define BSS_PREVENT	   0x1e
+/*
+ * How long a command no reservation can conflict (TEST UNIT READY ...)
+ * waits for the lookup that would show another gateway's LUN reset before
+ * it runs without it: a sheep that does not answer must not hold TURs for
+ * the whole retry window.
+ */
+#define BSS_PR_UA_WAIT_SEC 2
 
 /*
  * In itn_lu->prevent, outside PREVENT_MASK: "this nexus was marked since
@@ -105,7 +112,9 @@ struct bss_pr_check {
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
 	int host_no;
-	int ret; /* validate's answer */
+	int ret;		  /* validate's answer */
+	struct tgt_work deadline; /* only for commands no reservation conflicts */
+	int late;		  /* the deadline ran the command: just free */
 };
 
 static LIST_HEAD(g_pr_lus);
@@ -643,8 +652,14 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 static void bss_pr_check_cb(void *opaque, int ret)
 {
 	struct bss_pr_check *chk = opaque;
-	struct bss_pr_lu *pl = chk->blu->pr;
+	struct bss_pr_lu *pl;
 
+	if (chk->late) {
+		free(chk);
+		return;
+	}
+	del_work(&chk->deadline);
+	pl = chk->blu->pr;
 	chk->ret = ret;
 	list_add_tail(&chk->entry, &pl->checks);
 	tgt_add_sched_event(&pl->check_ev);
@@ -682,6 +697,21 @@ static void bss_pr_check_event(struct event_data *ev)
 	}
 }
 
+/* The lookup of a command no reservation conflicts did not answer in
+ * time: run the command as if it had found nothing new. */
+static void bss_pr_check_deadline(void *data)
+{
+	struct bss_pr_check *chk = data;
+	struct scsi_cmd *cmd = chk->cmd;
+	int status;
+
+	chk->late = 1;
+	clear_cmd_async(cmd);
+	status = bss_pr_run(chk->blu, chk->host_no, cmd, 0);
+	if (!cmd_async(cmd))
+		target_cmd_io_done(cmd, status);
+}
+
 /* Start the asynchronous check of `cmd`: 0 (the command is async now) or
  * a negative errno (nothing started: check synchronously). */
 static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
@@ -696,12 +726,18 @@ static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *
 	chk->cmd = cmd;
 	chk->host_no = host_no;
 	chk->ret = 0;
+	chk->late = 0;
+	INIT_LIST_HEAD(&chk->deadline.entry);
+	chk->deadline.func = bss_pr_check_deadline;
+	chk->deadline.data = chk;
 	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_check_cb, chk);
 	if (ret) {
 		free(chk);
 		return ret;
 	}
 	set_cmd_async(cmd);
+	if (!bss_pr_checked(cmd->scb))
+		add_work(&chk->deadline, BSS_PR_UA_WAIT_SEC);
 	return 0;
 }
 
