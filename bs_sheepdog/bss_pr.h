@@ -86,6 +86,11 @@ struct bss_pr_state {
 	int holder;
 	unsigned int nr_regs;
 	struct bss_pr_reg regs[BSS_PR_MAX_REGS];
+	/* not a PR field: LOGICAL UNIT RESETs any gateway published (it
+	 * travels with the state so that every gateway's per-command check
+	 * sees it; bss_pr_tgt.c, docs/design.md "LUN reset across gateways").
+	 * Only changes matter (it wraps); the rules copy it untouched. */
+	uint32_t resets;
 };
 
 /* Empty state: no registrations, no reservation, generation 0. */

@@ -13,7 +13,9 @@
  *   13 u8            scope
  *   14 u8            holder index, 0xff for none / all-registrants
  *   15 u8            number of registrations (<= BSS_PR_MAX_REGS)
- *   16 8 bytes 0     reserved
+ *   16 u32           LUN resets published by the gateways (0 in blobs of
+ *                    gateways that predate it: they ignored these bytes)
+ *   20 4 bytes 0     reserved
  *   24 per registration: u64 key, u16 n + n bytes initiator port name,
  *                        u16 m + m bytes target port name (no NULs)
  *
@@ -70,6 +72,7 @@ size_t bss_pr_encode(const struct bss_pr_state *st, uint8_t *buf)
 	buf[13] = st->scope;
 	buf[14] = st->holder < 0 ? 0xff : (uint8_t)st->holder;
 	buf[15] = (uint8_t)st->nr_regs;
+	wr_be(buf + 16, st->resets, 4);
 	for (i = 0; i < st->nr_regs; i++) {
 		wr_be(buf + off, st->regs[i].key, 8);
 		off += 8;
@@ -108,6 +111,7 @@ int bss_pr_decode(const uint8_t *buf, size_t len, struct bss_pr_state *st)
 	st->type = buf[12];
 	st->scope = buf[13];
 	st->nr_regs = buf[15];
+	st->resets = (uint32_t)rd_be(buf + 16, 4);
 	t = st->type;
 	if (st->nr_regs > BSS_PR_MAX_REGS || st->scope != 0)
 		goto bad;

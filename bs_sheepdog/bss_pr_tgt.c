@@ -37,12 +37,31 @@
 
 #include "driver.h"
 
-#define BSS_PR_IN      0x5e
-#define BSS_PR_OUT     0x5f
-#define BSS_RESERVE6   0x16
-#define BSS_RELEASE6   0x17
-#define BSS_PR_RETRIES 16 /* lost compare-and-swaps, then HARDWARE ERROR */
-#define BSS_PR_RTPI    1  /* tgtd gives a target one port */
+#define BSS_PR_IN	   0x5e
+#define BSS_PR_OUT	   0x5f
+#define BSS_RESERVE6	   0x16
+#define BSS_RELEASE6	   0x17
+#define BSS_PR_RETRIES	   16 /* lost compare-and-swaps, then HARDWARE ERROR */
+#define BSS_PR_RTPI	   1  /* tgtd gives a target one port */
+#define BSS_INQUIRY	   0x12
+#define BSS_REQ_SENSE	   0x03
+#define BSS_REPORT_LUNS	   0xa0
+#define BSS_PREVENT	   0x1e
+/*
+ * How long a command no reservation can conflict (TEST UNIT READY ...)
+ * waits for the lookup that would show another gateway's LUN reset before
+ * it runs without it: a sheep that does not answer must not hold TURs for
+ * the whole retry window.
+ */
+#define BSS_PR_UA_WAIT_SEC 2
+
+/*
+ * In itn_lu->prevent, outside PREVENT_MASK: "this nexus was marked since
+ * the LU's last reset".  Core clears the whole field on LOGICAL UNIT
+ * RESET (target_mgmt_request) and reads only PREVENT_REMOVAL from it
+ * (lu_prevent_removal); PREVENT ALLOW's handler overwrites it.
+ */
+#define BSS_PR_MARK 0x100
 
 typedef int (*bss_perform_fn)(int host_no, struct scsi_cmd *cmd);
 
@@ -78,6 +97,13 @@ struct bss_pr_lu {
 	/* shared=1: commands whose validation answered, run by check_ev */
 	struct list_head checks;
 	struct event_data check_ev;
+
+	/* LUN reset detection: the nexuses marked with BSS_PR_MARK */
+	struct list_head entry; /* on g_pr_lus */
+	struct bss_lu *blu;
+	uint64_t *marked;
+	unsigned int nr_marked, marked_cap;
+	int reset_ua; /* a load raised another gateway's reset: answer with it */
 };
 
 /* One command waiting for its asynchronous validation (shared=1). */
@@ -86,8 +112,14 @@ struct bss_pr_check {
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
 	int host_no;
-	int ret; /* validate's answer */
+	int ret;		  /* validate's answer */
+	struct tgt_work deadline; /* only for commands no reservation conflicts */
+	int late;		  /* the deadline ran the command: just free */
 };
+
+static LIST_HEAD(g_pr_lus);
+/* the iSCSI driver's TMF completion, which bss_pr_tmf_done wraps */
+static int (*g_tmf_done_orig)(struct mgmt_req *mreq);
 
 static struct service_action g_pr_in_sa[5];
 static struct service_action g_pr_out_sa[9];
@@ -146,6 +178,27 @@ static void bss_pr_remote_uas(struct scsi_lu *lu, const struct bss_pr_state *old
 }
 
 /*
+ * Another gateway published a LOGICAL UNIT RESET of the vdi's LU: do for
+ * this gateway's nexuses what core did for that gateway's
+ * (target_mgmt_request): POWER ON, RESET, OR BUS DEVICE RESET OCCURRED
+ * for every nexus, PREVENT ALLOW state and the SCSI-2 reservation gone.
+ * Tasks running here are not aborted (SAM lets a reset abort them; the
+ * commands of this gateway simply complete).
+ */
+static void bss_pr_remote_reset(struct bss_lu *blu)
+{
+	struct scsi_lu *lu = blu->lu;
+	struct it_nexus_lu_info *itl;
+
+	list_for_each_entry(itl, &lu->lu_itl_info_list, lu_itl_info_siblings) {
+		ua_sense_add_it_nexus(itl->itn_id, lu, ASC_POWERON_RESET);
+		itl->prevent &= ~PREVENT_MASK;
+	}
+	lu->reserve_id = 0;
+	blu->pr->reset_ua = 1;
+}
+
+/*
  * Refresh `cur` from the store: for a store other gateways write to, one
  * validation of the cached version and a load only when it changed; for
  * the memory store a load (a copy).
@@ -186,8 +239,11 @@ static int bss_pr_load_full(struct bss_lu *blu)
 		bss_pr_state_init(&pl->cur);
 	else if (bss_pr_decode(pl->blob, len, &pl->cur))
 		return -EIO;
-	if (pl->loaded && pl->store->ops->validate)
+	if (pl->loaded && pl->store->ops->validate) {
 		bss_pr_remote_uas(blu->lu, &pl->work, &pl->cur);
+		if (pl->work.resets != pl->cur.resets)
+			bss_pr_remote_reset(blu);
+	}
 	pl->version = version;
 	pl->loaded = 1;
 	return 0;
@@ -309,6 +365,159 @@ static int bss_pr_out_cmd(int host_no, struct scsi_cmd *cmd)
 	return bss_pr_finish(cmd, &r);
 }
 
+/* ---- LOGICAL UNIT RESET across gateways ------------------------------- */
+
+/*
+ * tgt core handles LOGICAL UNIT RESET itself and tells the backing store
+ * nothing; its unit attention reaches only this tgtd's nexuses.  The
+ * module notices the reset by a mark core wipes (BSS_PR_MARK in every
+ * marked nexus's itn_lu->prevent) and, with shared=1, publishes it as a
+ * counter in the cluster PR state, which every gateway's per-command
+ * check already looks up (docs/design.md, "LUN reset across gateways").
+ */
+
+static int bss_pr_is_marked(const struct bss_pr_lu *pl, uint64_t itn_id)
+{
+	unsigned int i;
+
+	for (i = 0; i < pl->nr_marked; i++)
+		if (pl->marked[i] == itn_id)
+			return 1;
+	return 0;
+}
+
+/* Remember `itn_id` as marked: 0 or -ENOMEM.  Ids of nexuses that are
+ * gone are dropped first: tgtd reuses an iSCSI nexus id (the TSIH) after
+ * 65535 sessions, and a stale id must not make a new nexus look reset. */
+static int bss_pr_remember(struct scsi_lu *lu, struct bss_pr_lu *pl, uint64_t itn_id)
+{
+	struct it_nexus_lu_info *itl;
+	unsigned int i, n = 0;
+	uint64_t *m;
+
+	for (i = 0; i < pl->nr_marked; i++)
+		list_for_each_entry(itl, &lu->lu_itl_info_list, lu_itl_info_siblings)
+			if (itl->itn_id == pl->marked[i]) {
+				pl->marked[n++] = pl->marked[i];
+				break;
+			}
+	pl->nr_marked = n;
+	if (pl->nr_marked == pl->marked_cap) {
+		m = realloc(pl->marked, (pl->marked_cap * 2 + 8) * sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		pl->marked = m;
+		pl->marked_cap = pl->marked_cap * 2 + 8;
+	}
+	pl->marked[pl->nr_marked++] = itn_id;
+	return 0;
+}
+
+/* 1 if core reset the LU since the module marked it: a nexus it marked
+ * lost the mark (a nexus never marked has none either). */
+static int bss_pr_reset_happened(struct scsi_lu *lu, const struct bss_pr_lu *pl)
+{
+	struct it_nexus_lu_info *itl;
+
+	list_for_each_entry(itl, &lu->lu_itl_info_list, lu_itl_info_siblings)
+		if (!(itl->prevent & BSS_PR_MARK) && bss_pr_is_marked(pl, itl->itn_id))
+			return 1;
+	return 0;
+}
+
+/* After a reset: mark every nexus of the LU again, remember exactly them. */
+static void bss_pr_mark_all(struct scsi_lu *lu, struct bss_pr_lu *pl)
+{
+	struct it_nexus_lu_info *itl;
+
+	pl->nr_marked = 0;
+	list_for_each_entry(itl, &lu->lu_itl_info_list, lu_itl_info_siblings)
+		if (!bss_pr_remember(lu, pl, itl->itn_id))
+			itl->prevent |= BSS_PR_MARK;
+}
+
+/*
+ * Core reset the LU through one of this gateway's nexuses.  shared=1:
+ * bump the state's reset counter with the store's compare and swap, so the
+ * other gateways' next check of a command raises the unit attention.
+ * Synchronous on tgtd's loop, like PR OUT (bounded by the LU's timeouts):
+ * it runs before the TMF's response goes out (bss_pr_tmf_done), so that
+ * an initiator that sends a command to another gateway after the response
+ * finds the reset there.  shared=0: nobody else to tell.
+ */
+static void bss_pr_reset_publish(struct bss_lu *blu)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	uint64_t version;
+	size_t len;
+	int ret = 0, tries;
+
+	bss_pr_mark_all(blu->lu, pl);
+	if (!pl->store || !pl->store->ops->validate)
+		return;
+	for (tries = 0; tries < BSS_PR_RETRIES; tries++) {
+		ret = bss_pr_load(blu);
+		if (ret)
+			break;
+		pl->work = pl->cur;
+		pl->work.resets++;
+		len = bss_pr_encode(&pl->work, pl->blob);
+		ret = pl->store->ops->commit(pl->store, pl->blob, len, pl->version, &version);
+		if (ret != -ESTALE)
+			break;
+	}
+	if (ret) {
+		eprintf("%s: sheepdog: LUN reset not published to the other gateways: %s\n",
+			blu->label, strerror(-ret));
+		return;
+	}
+	dprintf("%s: LUN reset published (%" PRIu32 ")\n", blu->label, pl->work.resets);
+	pl->cur = pl->work;
+	pl->version = version;
+}
+
+/* Every command: mark a new nexus; a marked one without the mark saw a
+ * reset whose TMF completion was not seen (a transport not wrapped). */
+static void bss_pr_mark(struct bss_lu *blu, struct it_nexus_lu_info *itl)
+{
+	struct bss_pr_lu *pl = blu->pr;
+
+	if (itl->prevent & BSS_PR_MARK)
+		return;
+	if (bss_pr_is_marked(pl, itl->itn_id))
+		bss_pr_reset_publish(blu);
+	else if (!bss_pr_remember(blu->lu, pl, itl->itn_id))
+		itl->prevent |= BSS_PR_MARK;
+}
+
+/*
+ * The iSCSI driver's mgmt_end_notify, wrapped: core calls it when a TMF is
+ * done, just before the response is queued.  A LOGICAL UNIT RESET names
+ * no LU here; the LU is the one whose marks are gone.
+ */
+static int bss_pr_tmf_done(struct mgmt_req *mreq)
+{
+	struct bss_pr_lu *pl;
+
+	if (mreq->function == LOGICAL_UNIT_RESET && !mreq->result)
+		list_for_each_entry(pl, &g_pr_lus, entry)
+			if (pl->blu->lu && bss_pr_reset_happened(pl->blu->lu, pl))
+				bss_pr_reset_publish(pl->blu);
+	return g_tmf_done_orig(mreq);
+}
+
+/* Wrap the iSCSI driver's TMF completion once per tgtd (never undone: the
+ * module stays loaded).  Other transports rely on bss_pr_mark alone. */
+static void bss_pr_tmf_hook(struct scsi_lu *lu)
+{
+	struct tgt_driver *drv = tgt_drivers[lu->tgt->lid];
+
+	if (g_tmf_done_orig || strcmp(drv->name, "iscsi") || !drv->mgmt_end_notify)
+		return;
+	g_tmf_done_orig = drv->mgmt_end_notify;
+	drv->mgmt_end_notify = bss_pr_tmf_done;
+}
+
 /* RESERVE(6)/RELEASE(6) with compatible reservation handling (5.13.3). */
 static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 {
@@ -338,6 +547,17 @@ static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 }
 
 /*
+ * 1 for the commands a unit attention applies to (all but INQUIRY, REPORT
+ * LUNS, REQUEST SENSE, as in core's scsi_cmd_perform): with shared=1 they
+ * are checked against the current state even when no reservation can
+ * make them conflict, so that another gateway's LUN reset reaches them.
+ */
+static int bss_pr_ua_checked(const uint8_t *cdb)
+{
+	return cdb[0] != BSS_INQUIRY && cdb[0] != BSS_REPORT_LUNS && cdb[0] != BSS_REQ_SENSE;
+}
+
+/*
  * 1 if `cmd` must end in RESERVATION CONFLICT before its handler runs, 0
  * if it may run, a negative errno if the state could not be read.
  * validate = 0: the cached state was just validated (bss_pr_check_event).
@@ -364,11 +584,13 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd, int 
 		 * command a reservation can conflict is checked against the
 		 * current version: one lookup, a load only if it changed.
 		 */
-		if (!bss_pr_checked(cmd->scb))
+		if (!bss_pr_ua_checked(cmd->scb))
 			return 0;
 		ret = validate ? bss_pr_load(blu) : 0;
 		if (ret)
 			return ret;
+		if (!bss_pr_checked(cmd->scb))
+			return 0;
 	} else if (!blu->pr->loaded && bss_pr_load(blu)) {
 		/* the memory store: every change goes through this LU and
 		 * updates the cached state */
@@ -383,6 +605,14 @@ static int bss_pr_access_conflict(struct bss_lu *blu, struct scsi_cmd *cmd, int 
 /* The command's fate once checked: ret as bss_pr_access_conflict's. */
 static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int ret)
 {
+	int status;
+
+	if (ret < 0 && !bss_pr_checked(cmd->scb)) {
+		/* a command no reservation conflicts was looked up only for
+		 * another gateway's LUN reset: it runs (TEST UNIT READY keeps
+		 * answering while the cluster is unreachable) */
+		ret = 0;
+	}
 	if (ret < 0) {
 		/* never run the command unchecked: the transient sense of an
 		 * unreachable cluster (the initiator retries) */
@@ -398,11 +628,23 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 		sense_data_build(cmd, s.key, s.asc);
 		return SAM_STAT_CHECK_CONDITION;
 	}
+	if (blu->pr->reset_ua && bss_pr_ua_checked(cmd->scb)) {
+		/* the check found another gateway's reset: this command is the
+		 * first to see it (core checked for unit attentions before) */
+		blu->pr->reset_ua = 0;
+		if (!ua_sense_del(cmd, 1)) {
+			scsi_set_in_resid_by_actual(cmd, 0);
+			return SAM_STAT_CHECK_CONDITION;
+		}
+	}
 	if (ret) {
 		scsi_set_in_resid_by_actual(cmd, 0);
 		return SAM_STAT_RESERVATION_CONFLICT;
 	}
-	return blu->pr->orig[cmd->scb[0]](host_no, cmd);
+	status = blu->pr->orig[cmd->scb[0]](host_no, cmd);
+	if (cmd->scb[0] == BSS_PREVENT) /* its handler overwrote the mark */
+		cmd->itn_lu_info->prevent |= BSS_PR_MARK;
+	return status;
 }
 
 /* validate_async's answer (from the store connection's service round):
@@ -410,8 +652,14 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 static void bss_pr_check_cb(void *opaque, int ret)
 {
 	struct bss_pr_check *chk = opaque;
-	struct bss_pr_lu *pl = chk->blu->pr;
+	struct bss_pr_lu *pl;
 
+	if (chk->late) {
+		free(chk);
+		return;
+	}
+	del_work(&chk->deadline);
+	pl = chk->blu->pr;
 	chk->ret = ret;
 	list_add_tail(&chk->entry, &pl->checks);
 	tgt_add_sched_event(&pl->check_ev);
@@ -449,6 +697,21 @@ static void bss_pr_check_event(struct event_data *ev)
 	}
 }
 
+/* The lookup of a command no reservation conflicts did not answer in
+ * time: run the command as if it had found nothing new. */
+static void bss_pr_check_deadline(void *data)
+{
+	struct bss_pr_check *chk = data;
+	struct scsi_cmd *cmd = chk->cmd;
+	int status;
+
+	chk->late = 1;
+	clear_cmd_async(cmd);
+	status = bss_pr_run(chk->blu, chk->host_no, cmd, 0);
+	if (!cmd_async(cmd))
+		target_cmd_io_done(cmd, status);
+}
+
 /* Start the asynchronous check of `cmd`: 0 (the command is async now) or
  * a negative errno (nothing started: check synchronously). */
 static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
@@ -463,12 +726,18 @@ static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *
 	chk->cmd = cmd;
 	chk->host_no = host_no;
 	chk->ret = 0;
+	chk->late = 0;
+	INIT_LIST_HEAD(&chk->deadline.entry);
+	chk->deadline.func = bss_pr_check_deadline;
+	chk->deadline.data = chk;
 	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_check_cb, chk);
 	if (ret) {
 		free(chk);
 		return ret;
 	}
 	set_cmd_async(cmd);
+	if (!bss_pr_checked(cmd->scb))
+		add_work(&chk->deadline, BSS_PR_UA_WAIT_SEC);
 	return 0;
 }
 
@@ -477,13 +746,14 @@ static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
 	struct bss_lu *blu = bss_lu_of(cmd->dev);
 	struct bss_pr_lu *pl = blu->pr;
 
+	bss_pr_mark(blu, cmd->itn_lu_info);
 	/*
 	 * shared=1: the validation of the cached state is one lookup at
 	 * sheep; the command waits for it without holding tgtd's loop.  The
 	 * first command of the LU loads synchronously (nothing cached yet).
 	 */
-	if (pl->store && pl->store->ops->validate_async && pl->loaded && bss_pr_checked(cmd->scb) &&
-	    bss_pr_check_async(blu, host_no, cmd) == 0)
+	if (pl->store && pl->store->ops->validate_async && pl->loaded &&
+	    bss_pr_ua_checked(cmd->scb) && bss_pr_check_async(blu, host_no, cmd) == 0)
 		return SAM_STAT_GOOD;
 	return bss_pr_run(blu, host_no, cmd, bss_pr_access_conflict(blu, cmd, 1));
 }
@@ -683,6 +953,8 @@ int bss_pr_attach(struct scsi_lu *lu)
 			return -ENOMEM;
 		INIT_LIST_HEAD(&pl->checks);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
+		pl->blu = blu;
+		list_add_tail(&pl->entry, &g_pr_lus);
 		blu->pr = pl;
 	}
 	if (!pl->store) {
@@ -695,6 +967,7 @@ int bss_pr_attach(struct scsi_lu *lu)
 	}
 
 	bss_pr_sa_tables();
+	bss_pr_tmf_hook(lu);
 	for (op = 0; op < NR_SCSI_OPCODES; op++) {
 		/* invalid opcodes stay core's: RSOC skips spc_illegal_op */
 		if (ops[op].cmd_perform == bss_pr_perform || ops[op].cmd_perform == spc_illegal_op)
@@ -726,6 +999,8 @@ void bss_pr_free(struct scsi_lu *lu)
 	/* the checks the destroy cancelled: complete them before the free */
 	tgt_remove_sched_event(&blu->pr->check_ev);
 	bss_pr_check_event(&blu->pr->check_ev);
+	list_del(&blu->pr->entry);
+	free(blu->pr->marked);
 	free(blu->pr);
 	blu->pr = NULL;
 }

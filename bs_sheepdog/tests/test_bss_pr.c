@@ -509,6 +509,36 @@ static void test_blob(void)
 	CHECK_EQ(out.nr_regs, BSS_PR_MAX_REGS);
 }
 
+/* The LUN reset counter (bytes 16..19): round trip, position, old blobs,
+ * and the rules carry it through every PR OUT untouched. */
+static void test_blob_resets(void)
+{
+	static uint8_t buf[BSS_PR_BLOB_MAX];
+	static struct bss_pr_state out;
+	size_t len;
+
+	setup();
+	g_st.resets = 0x01020304;
+	prout(&g_a, 6, 0, 0, 0xa);
+	prout(&g_a, 1, BSS_PR_WE, 0xa, 0);
+	CHECK_EQ(g_st.resets, 0x01020304);
+	prout(&g_a, 3, 0, 0xa, 0); /* CLEAR */
+	CHECK_EQ(g_st.resets, 0x01020304);
+	len = bss_pr_encode(&g_st, buf);
+	CHECK_EQ(len, 24);
+	CHECK(!memcmp(buf + 16, "\x01\x02\x03\x04\0\0\0\0", 8));
+	CHECK_EQ(bss_pr_decode(buf, len, &out), 0);
+	CHECK_EQ(out.resets, 0x01020304);
+	/* a blob of a gateway that predates the counter: zeros there */
+	memset(buf + 16, 0, 4);
+	CHECK_EQ(bss_pr_decode(buf, len, &out), 0);
+	CHECK_EQ(out.resets, 0);
+	g_st.resets = 0xffffffff;
+	len = bss_pr_encode(&g_st, buf);
+	CHECK_EQ(bss_pr_decode(buf, len, &out), 0);
+	CHECK_EQ(out.resets, 0xffffffff);
+}
+
 static void test_mem_store(void)
 {
 	struct bss_pr_store *s = bss_pr_mem_store_create();
@@ -546,6 +576,7 @@ int main(void)
 	RUN_TEST(test_access, passed, failed);
 	RUN_TEST(test_scsi2, passed, failed);
 	RUN_TEST(test_blob, passed, failed);
+	RUN_TEST(test_blob_resets, passed, failed);
 	RUN_TEST(test_mem_store, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;

@@ -14,7 +14,8 @@
 # On a preallocated vdi Simple and the CompareAndWrite tests need nothing but
 # the sheep (no gateway caches data; COMPARE AND WRITE is the sheep's
 # compare-and-write with shared=1).  The whole family on a thin vdi also
-# needs what the last test below names.
+# needs coherence between gateways and the LUN reset published to every
+# gateway.
 
 load lib/common
 load lib/tgtd
@@ -72,10 +73,9 @@ mp_run() {
 
 @test "bs_multipath_cu: the whole SCSI.MultipathIO family through two tgtds on one thin vdi" {
 	# Simple writes blocks into a hole through one gateway and reads them
-	# through the other, whose copy of the inode index still says "hole"
-	# (zeros) without coherence between gateways; Reset needs the LUN
-	# reset's unit attention in the other tgtd.  Neither exists yet.
-	skip "needs coherence between gateways and cross-gateway unit attentions"
+	# through the other (coherence between gateways, shared=1); Reset
+	# needs the LUN reset's unit attention in the other tgtd (published
+	# in the cluster PR state, bss_pr_tgt.c).
 	bss_vdi_create vol 64M
 	mp_luns vol
 	mp_run "SCSI.MultipathIO" 4

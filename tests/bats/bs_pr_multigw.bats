@@ -255,3 +255,69 @@ n1 $(read10 0)
 EOT
 	[ "$(status_of 1)" = GOOD ]
 }
+
+@test "bs_pr_multigw: a LUN reset through one gateway is a unit attention on every nexus of both gateways, once" {
+	run script <<EOT
+login n1 $IQN:node1 url=$URL_A
+login n2 $IQN:node2 url=$URL_B
+login n3 $IQN:node3 url=$URL_B
+lunreset n1
+n2 $TUR
+n2 $TUR
+n3 $(read10 0)
+n3 $TUR
+n1 $TUR
+n1 $TUR
+n2 $TUR
+lunreset n3
+n1 $TUR
+n1 $TUR
+n2 $TUR
+n2 $TUR
+n3 $TUR
+n3 $TUR
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(line_of 1)" = "n1 tmf=0" ]
+	# B learns A's reset from the cluster on its next check: TUR included
+	line_of 2 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 3)" = GOOD ]
+	line_of 4 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 5)" = GOOD ]
+	# A's own nexus: core's unit attention, then nothing more
+	line_of 6 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 7)" = GOOD ]
+	[ "$(status_of 8)" = GOOD ]	# A's detection did not publish it twice
+	# and the other way round
+	[ "$(line_of 9)" = "n3 tmf=0" ]
+	line_of 10 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 11)" = GOOD ]
+	line_of 12 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 13)" = GOOD ]
+	line_of 14 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 15)" = GOOD ]
+}
+
+@test "bs_pr_multigw: shared=0: a LUN reset through A is no unit attention through B" {
+	tgtd_use b
+	tgt_lun_del 1 1
+	bss_lun 2 "$(bss_tcp mg)" "shared=0"
+	URL_B2=$(tgt_url 1 2)
+	tgtd_use a
+	bss_lun 2 "$(bss_tcp mg)" "shared=0"
+	run timeout 120 "$IO" "$(tgt_url 1 2)" --mode script <<EOT
+login n1 $IQN:node1
+login n2 $IQN:node2 url=$URL_B2
+lunreset n1
+n2 $TUR
+n1 $TUR
+n1 $TUR
+EOT
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(line_of 1)" = "n1 tmf=0" ]
+	[ "$(status_of 2)" = GOOD ]
+	line_of 3 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
+	[ "$(status_of 4)" = GOOD ]
+}

@@ -69,6 +69,9 @@
  *                                  must name the same LUN); unit
  *                                  attentions of the login are cleared
  *   logout S                       log session S out
+ *   lunreset S                     LOGICAL UNIT RESET on S; prints
+ *                                  "S tmf=0" (function complete) or
+ *                                  "S tmf=failed"
  *   S CDBHEX [out=HEX] [in=N]      send the CDB on S; prints one line
  *     "S status=GOOD [data=HEX]", "S status=CHECK_CONDITION key=0xK
  *     asc=0xA ascq=0xQ" or "S status=0xNN" (0x18: RESERVATION CONFLICT)
@@ -1202,6 +1205,19 @@ static int io_run_script(const char *url)
 			iscsi_logout_sync(s->iscsi);
 			iscsi_destroy_context(s->iscsi);
 			memset(s, 0, sizeof(*s));
+			continue;
+		}
+		if (!strcmp(tok[0], "lunreset") && nt == 2) {
+			s = io_session_find(ss, tok[1]);
+			if (!s) {
+				rc = -1;
+				continue;
+			}
+			if (iscsi_task_mgmt_lun_reset_sync(s->iscsi, (uint32_t)lun))
+				printf("%s tmf=failed\n", s->name);
+			else
+				printf("%s tmf=0\n", s->name);
+			fflush(stdout);
 			continue;
 		}
 		s = io_session_find(ss, tok[0]);
