@@ -243,10 +243,20 @@ static void sdl_conn_close_fd(struct sdl_conn *conn)
 static void sdl_hello_done(struct sdl_req *req, int ret)
 {
 	struct sdl_conn *conn = req->priv;
+	struct sdl_engine *e = conn->e;
 
+	e->nr_hellos--;
 	if (!ret && req->rsp.result != SD_RES_SUCCESS)
-		sdl_log(conn->e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
+		sdl_log(e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
 			sd_strerror((int)req->rsp.result));
+	if (!ret && req->rsp.result == SD_RES_SUCCESS &&
+	    (req->rsp.hello.flags & SD_EXT_HELLO_NEW) && e->forgotten) {
+		sdl_log(e, LOG_DEBUG, "connection %u: the sheep did not know us", conn->no);
+		e->forgotten(e);
+	}
+	/* the requests held back while the HELLO was out */
+	if (!e->nr_hellos && !sdl_list_empty(&e->pending))
+		sdl_signal(e);
 }
 
 static void sdl_conn_up(struct sdl_conn *conn)
@@ -273,6 +283,7 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	sdl_list_add_tail(&h->link, &conn->sendq);
 	conn->nr_reqs++;
 	e->nr_inflight++;
+	e->nr_hellos++;
 }
 
 /*
@@ -359,9 +370,17 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 			req->retry_until_ms = now + e->opts.retry_timeout_ms;
 		e->nr_inflight--;
 	}
-	/* not resent: the next connection sends its own */
-	if (hello)
+	/*
+	 * Not resent: the next connection sends its own.  Its answer is
+	 * lost, and it may have said that the sheep forgot us: re-join
+	 * (harmless when it had not).
+	 */
+	if (hello) {
 		sdl_list_del(&conn->hello.link);
+		e->nr_hellos--;
+		if (e->forgotten)
+			e->forgotten(e);
+	}
 	sdl_list_splice_front(&tmp, &e->pending);
 	conn->nr_reqs = 0;
 	conn->broken = 0;
@@ -616,7 +635,9 @@ void sdl_engine_dispatch(struct sdl_engine *e)
 	struct sdl_list *n = e->pending.next, *next;
 	unsigned i;
 
-	for (; n != &e->pending && e->nr_inflight < e->opts.max_inflight; n = next) {
+	/* a HELLO is out: nothing else goes before its answer (nr_hellos) */
+	for (; !e->nr_hellos && n != &e->pending && e->nr_inflight < e->opts.max_inflight;
+	     n = next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 		struct sdl_conn *conn;
 

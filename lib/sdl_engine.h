@@ -147,6 +147,20 @@ struct sdl_engine {
 	 */
 	uint64_t client_id;
 	/*
+	 * HELLOs sent and not yet answered: other requests wait in pending
+	 * meanwhile, so none is answered by a sheep that forgot us before
+	 * forgotten() ran (see below).
+	 */
+	unsigned nr_hellos;
+	/*
+	 * Called (inside a service round) when a HELLO reply says the sheep
+	 * did not know this client (SD_EXT_HELLO_NEW: restarted, or forgot
+	 * us after a long outage), or a connection died before its HELLO
+	 * was answered (it may have said so): the layer above re-joins its
+	 * shared vdis.  Set by cluster.c; NULL: nothing to do.
+	 */
+	void (*forgotten)(struct sdl_engine *e);
+	/*
 	 * Non-zero while a service round (or sd_disconnect) runs, and so
 	 * while any completion callback runs: sync calls then fail with
 	 * -EDEADLK instead of re-entering the loop.

@@ -64,6 +64,8 @@ struct fake {
 	int nr_seen;	       /* requests received so far (EXT_HELLO not counted) */
 	int nr_hellos;	       /* EXT_HELLO frames, answered at once */
 	uint64_t last_client;  /* client id of the last EXT_HELLO */
+	uint32_t hello_flags;  /* rsp.hello.flags of EXT_HELLO replies */
+	int nr_shared_locks;   /* LOCK_VDI type SHARED requests served */
 };
 
 extern const struct sdl_transport fake_transport;
