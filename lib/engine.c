@@ -249,6 +249,8 @@ static void sdl_hello_done(struct sdl_req *req, int ret)
 	if (!ret && req->rsp.result != SD_RES_SUCCESS)
 		sdl_log(e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
 			sd_strerror((int)req->rsp.result));
+	if (!ret && req->rsp.result == SD_RES_SUCCESS)
+		e->hello_ok = 1;
 	if (!ret && req->rsp.result == SD_RES_SUCCESS &&
 	    (req->rsp.hello.flags & SD_EXT_HELLO_NEW) && e->forgotten) {
 		sdl_log(e, LOG_DEBUG, "connection %u: the sheep did not know us", conn->no);
@@ -373,12 +375,13 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	/*
 	 * Not resent: the next connection sends its own.  Its answer is
 	 * lost, and it may have said that the sheep forgot us: re-join
-	 * (harmless when it had not).
+	 * (harmless when it had not; never against a sheep that refuses
+	 * HELLO, an upstream one).
 	 */
 	if (hello) {
 		sdl_list_del(&conn->hello.link);
 		e->nr_hellos--;
-		if (e->forgotten)
+		if (e->forgotten && e->hello_ok)
 			e->forgotten(e);
 	}
 	sdl_list_splice_front(&tmp, &e->pending);

@@ -152,6 +152,7 @@ struct sdl_engine {
 	 * forgotten() ran (see below).
 	 */
 	unsigned nr_hellos;
+	int hello_ok; /* a HELLO was answered SUCCESS: the sheep keys by client */
 	/*
 	 * Called (inside a service round) when a HELLO reply says the sheep
 	 * did not know this client (SD_EXT_HELLO_NEW: restarted, or forgot
