@@ -245,7 +245,7 @@ static void sdl_hello_done(struct sdl_req *req, int ret)
 	struct sdl_conn *conn = req->priv;
 	struct sdl_engine *e = conn->e;
 
-	e->nr_hellos--;
+	e->hellos_at[conn->hello_addr]--;
 	if (!ret && req->rsp.result != SD_RES_SUCCESS)
 		sdl_log(e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
 			sd_strerror((int)req->rsp.result));
@@ -257,7 +257,7 @@ static void sdl_hello_done(struct sdl_req *req, int ret)
 		e->forgotten(e);
 	}
 	/* the requests held back while the HELLO was out */
-	if (!e->nr_hellos && !sdl_list_empty(&e->pending))
+	if (!sdl_list_empty(&e->pending))
 		sdl_signal(e);
 }
 
@@ -285,7 +285,8 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	sdl_list_add_tail(&h->link, &conn->sendq);
 	conn->nr_reqs++;
 	e->nr_inflight++;
-	e->nr_hellos++;
+	conn->hello_addr = e->sa_addr[conn->sa_idx];
+	e->hellos_at[conn->hello_addr]++;
 }
 
 /*
@@ -380,7 +381,7 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	 */
 	if (hello) {
 		sdl_list_del(&conn->hello.link);
-		e->nr_hellos--;
+		e->hellos_at[conn->hello_addr]--;
 		if (e->forgotten && e->hello_ok)
 			e->forgotten(e);
 	}
@@ -626,6 +627,9 @@ static struct sdl_conn *sdl_pick_conn(struct sdl_engine *e)
 
 		if (conn->state != SDL_CONN_UP || conn->broken)
 			continue;
+		/* a HELLO is out to that sheep: nothing else before its answer */
+		if (e->hellos_at[e->sa_addr[conn->sa_idx]])
+			continue;
 		if (!best || conn->nr_reqs < best->nr_reqs)
 			best = conn;
 	}
@@ -638,9 +642,7 @@ void sdl_engine_dispatch(struct sdl_engine *e)
 	struct sdl_list *n = e->pending.next, *next;
 	unsigned i;
 
-	/* a HELLO is out: nothing else goes before its answer (nr_hellos) */
-	for (; !e->nr_hellos && n != &e->pending && e->nr_inflight < e->opts.max_inflight;
-	     n = next) {
+	for (; n != &e->pending && e->nr_inflight < e->opts.max_inflight; n = next) {
 		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
 		struct sdl_conn *conn;
 

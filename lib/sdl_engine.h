@@ -111,6 +111,7 @@ struct sdl_conn {
 	char *ibuf;
 	size_t ipos, ilen;
 	struct sdl_req hello; /* EXT_HELLO, first frame of each connection */
+	int hello_addr;	      /* listed address it went to (hellos_at) */
 };
 
 struct sdl_engine {
@@ -147,11 +148,12 @@ struct sdl_engine {
 	 */
 	uint64_t client_id;
 	/*
-	 * HELLOs sent and not yet answered: other requests wait in pending
-	 * meanwhile, so none is answered by a sheep that forgot us before
-	 * forgotten() ran (see below).
+	 * HELLOs sent and not yet answered, per listed address: no other
+	 * request goes to a connection on that address meanwhile, so none
+	 * is answered by a sheep that forgot us before forgotten() ran (see
+	 * below).  Connections to other addresses (other sheep) go on.
 	 */
-	unsigned nr_hellos;
+	unsigned hellos_at[SDC_MAX_ADDRS];
 	int hello_ok; /* a HELLO was answered SUCCESS: the sheep keys by client */
 	/*
 	 * Called (inside a service round) when a HELLO reply says the sheep
