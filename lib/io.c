@@ -227,8 +227,9 @@ static void sdl_part_start(struct sdl_part *p)
 	uint32_t owner;
 
 	p->stage = SDL_PS_IDLE;
-	if (vdi->reload_want || vdi->reloading) {
-		sdl_park_for_reload(p, SDL_RELOAD_NONE);
+	/* a re-join that failed (sheep unreachable) is retried before any I/O */
+	if (vdi->reload_want || vdi->reloading || vdi->rejoin) {
+		sdl_park_for_reload(p, vdi->rejoin ? SDL_RELOAD_FULL : SDL_RELOAD_NONE);
 		return;
 	}
 	switch (p->kind) {

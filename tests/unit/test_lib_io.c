@@ -850,6 +850,33 @@ static void test_shared_rejoin(void)
 	CHECK_EQ(e.f.nr_shared_locks, 2);
 	CHECK_EQ(e.f.nr_releases, releases + 1);
 	CHECK_EQ(buf[0], 0);
+
+	/*
+	 * A re-join that fails fails the I/O waiting for it (a hole: it
+	 * needs the probe), and is retried before the next.
+	 */
+	e.f.hello_flags = SD_EXT_HELLO_NEW;
+	fake_kill_all(&e.f);
+	e.f.auto_serve = 0;
+	r.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 2 * OBJ, rec_cb, &r)), 0);
+	for (i = 0; i < 100 && !r.calls; i++) {
+		fake_pump(&e.f, e.c, 20);
+		q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+		if (q)
+			fake_reply(&e.f, q, SD_RES_SYSTEM_ERROR, NULL, 0);
+		else
+			fake_serve_all(&e.f);
+	}
+	CHECK_EQ(r.calls, 1);
+	CHECK(r.ret < 0);
+	CHECK_EQ(e.f.nr_shared_locks, 2);
+	e.f.auto_serve = 1;
+	e.f.hello_flags = 0; /* it knows us now */
+	memset(buf, 1, sizeof(buf));
+	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), 2 * OBJ), 0);
+	CHECK_EQ(e.f.nr_shared_locks, 3);
+	CHECK_EQ(buf[0], 0);
 	env_close(&e);
 }
 
