@@ -27,6 +27,11 @@ static int sdl_cluster_round(struct sdl_engine *e)
 	return ret;
 }
 
+static void sdl_cluster_forgotten(struct sdl_engine *e)
+{
+	sdl_vdis_forgotten(sdl_container_of(e, struct sd_cluster, e));
+}
+
 static void sdl_cluster_free(struct sd_cluster *c)
 {
 	sdl_engine_fini(&c->e);
@@ -53,6 +58,7 @@ struct sd_cluster *sdl_connect_transport(const char *addr, const struct sd_clust
 		return NULL;
 	}
 	c->e.round = sdl_cluster_round;
+	c->e.forgotten = sdl_cluster_forgotten;
 	err = sdl_engine_connect(&c->e);
 	if (err) {
 		sdl_cancel_all(&c->e, -ECANCELED);

@@ -243,17 +243,25 @@ static void sdl_conn_close_fd(struct sdl_conn *conn)
 static void sdl_hello_done(struct sdl_req *req, int ret)
 {
 	struct sdl_conn *conn = req->priv;
+	struct sdl_engine *e = conn->e;
 
-	if (ret)
-		return;
-	if (req->rsp.result == SD_RES_SUCCESS && req->rsp.obj.offset == SD_EXT_HELLO_ACK) {
-		conn->e->ext = 1;
-		return;
+	e->hellos_at[conn->hello_addr]--;
+	if (!ret && req->rsp.result == SD_RES_SUCCESS && req->rsp.obj.offset == SD_EXT_HELLO_ACK) {
+		e->ext = 1;
+		e->hello_ok = 1;
+		if ((req->rsp.hello.flags & SD_EXT_HELLO_NEW) && e->forgotten) {
+			sdl_log(e, LOG_DEBUG, "connection %u: the sheep did not know us", conn->no);
+			e->forgotten(e);
+		}
+	} else if (!ret) {
+		e->ext = -1;
+		sdl_log(e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
+			req->rsp.result == SD_RES_SUCCESS ? "a sheep without the extensions"
+							  : sd_strerror((int)req->rsp.result));
 	}
-	conn->e->ext = -1;
-	sdl_log(conn->e, LOG_DEBUG, "connection %u: no client id (%s)", conn->no,
-		req->rsp.result == SD_RES_SUCCESS ? "a sheep without the extensions"
-						  : sd_strerror((int)req->rsp.result));
+	/* the requests held back while the HELLO was out */
+	if (!sdl_list_empty(&e->pending))
+		sdl_signal(e);
 }
 
 static void sdl_conn_up(struct sdl_conn *conn)
@@ -281,6 +289,8 @@ static void sdl_conn_up(struct sdl_conn *conn)
 	sdl_list_add_tail(&h->link, &conn->sendq);
 	conn->nr_reqs++;
 	e->nr_inflight++;
+	conn->hello_addr = e->sa_addr[conn->sa_idx];
+	e->hellos_at[conn->hello_addr]++;
 }
 
 /*
@@ -367,9 +377,18 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 			req->retry_until_ms = now + e->opts.retry_timeout_ms;
 		e->nr_inflight--;
 	}
-	/* not resent: the next connection sends its own */
-	if (hello)
+	/*
+	 * Not resent: the next connection sends its own.  Its answer is
+	 * lost, and it may have said that the sheep forgot us: re-join
+	 * (harmless when it had not; never against a sheep that refuses
+	 * HELLO, an upstream one).
+	 */
+	if (hello) {
 		sdl_list_del(&conn->hello.link);
+		e->hellos_at[conn->hello_addr]--;
+		if (e->forgotten && e->hello_ok)
+			e->forgotten(e);
+	}
 	sdl_list_splice_front(&tmp, &e->pending);
 	conn->nr_reqs = 0;
 	conn->broken = 0;
@@ -611,6 +630,9 @@ static struct sdl_conn *sdl_pick_conn(struct sdl_engine *e)
 		struct sdl_conn *conn = &e->conns[i];
 
 		if (conn->state != SDL_CONN_UP || conn->broken)
+			continue;
+		/* a HELLO is out to that sheep: nothing else before its answer */
+		if (e->hellos_at[e->sa_addr[conn->sa_idx]])
 			continue;
 		if (!best || conn->nr_reqs < best->nr_reqs)
 			best = conn;

@@ -214,6 +214,7 @@ static void sdl_part_probe(struct sdl_part *p)
 	p->req.priv = p;
 	p->is_create = 0;
 	p->probing = 1;
+	p->join_gen = vdi->join_gen;
 	p->stage = SDL_PS_SENT;
 	p->gen = vdi->reload_gen;
 	sdl_req_submit(&vdi->c->e, &p->req);
@@ -226,8 +227,9 @@ static void sdl_part_start(struct sdl_part *p)
 	uint32_t owner;
 
 	p->stage = SDL_PS_IDLE;
-	if (vdi->reload_want || vdi->reloading) {
-		sdl_park_for_reload(p, SDL_RELOAD_NONE);
+	/* a re-join that failed (sheep unreachable) is retried before any I/O */
+	if (vdi->reload_want || vdi->reloading || vdi->rejoin) {
+		sdl_park_for_reload(p, vdi->rejoin ? SDL_RELOAD_FULL : SDL_RELOAD_NONE);
 		return;
 	}
 	switch (p->kind) {
@@ -370,8 +372,13 @@ static void sdl_part_req_done(struct sdl_req *req, int ret)
 	if (p->probing) {
 		p->probing = 0;
 		if (res == SD_RES_SUCCESS) {
-			/* the index is current: now the cached entry may be used */
-			p->probed = 1;
+			/*
+			 * The index is current: now the cached entry may be
+			 * used.  Unless the sheep forgot us since the probe
+			 * was sent (it may have answered as a non-participant):
+			 * start over, after the re-join.
+			 */
+			p->probed = p->join_gen == vdi->join_gen;
 			sdl_part_start(p);
 			return;
 		}

@@ -111,6 +111,7 @@ struct sdl_conn {
 	char *ibuf;
 	size_t ipos, ilen;
 	struct sdl_req hello; /* EXT_HELLO, first frame of each connection */
+	int hello_addr;	      /* listed address it went to (hellos_at) */
 };
 
 struct sdl_engine {
@@ -153,6 +154,22 @@ struct sdl_engine {
 	 * opcodes are sent only when 1.
 	 */
 	int ext;
+	/*
+	 * HELLOs sent and not yet answered, per listed address: no other
+	 * request goes to a connection on that address meanwhile, so none
+	 * is answered by a sheep that forgot us before forgotten() ran (see
+	 * below).  Connections to other addresses (other sheep) go on.
+	 */
+	unsigned hellos_at[SDC_MAX_ADDRS];
+	int hello_ok; /* a HELLO was answered SUCCESS: the sheep keys by client */
+	/*
+	 * Called (inside a service round) when a HELLO reply says the sheep
+	 * did not know this client (SD_EXT_HELLO_NEW: restarted, or forgot
+	 * us after a long outage), or a connection died before its HELLO
+	 * was answered (it may have said so): the layer above re-joins its
+	 * shared vdis.  Set by cluster.c; NULL: nothing to do.
+	 */
+	void (*forgotten)(struct sdl_engine *e);
 	/*
 	 * Non-zero while a service round (or sd_disconnect) runs, and so
 	 * while any completion callback runs: sync calls then fail with

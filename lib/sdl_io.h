@@ -50,7 +50,8 @@ struct sdl_part {
 	uint8_t probed;	   /* shared vdi: the index was confirmed current */
 	uint8_t zero_only; /* partial discard: zero it only if allocated */
 	char probe_byte[1];
-	unsigned gen; /* vdi->reload_gen when last sent; REFRESH: the
+	unsigned join_gen; /* vdi->join_gen when the probe was sent */
+	unsigned gen;	   /* vdi->reload_gen when last sent; REFRESH: the
 			    * reload_gen that completes it */
 };
 

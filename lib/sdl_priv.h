@@ -59,8 +59,21 @@ struct sd_vdi {
 	unsigned reload_streak; /* reloads since a request last succeeded */
 	int index_changed;	/* index written since the last reload */
 	unsigned reload_gen;	/* reloads completed */
+	/*
+	 * Shared: the sheep forgot our participation (restart, long outage):
+	 * the next reload re-joins (RELEASE + LOCK_VDI SHARED) before its
+	 * refresh read.  join_gen counts those events; a probe sent before
+	 * the last one proves nothing.
+	 */
+	int rejoin;
+	unsigned join_gen;
 };
 
+/*
+ * The sheep may have forgotten this handle (sdl_engine.forgotten): every
+ * shared vdi re-joins and reloads before it trusts its index again.
+ */
+void sdl_vdis_forgotten(struct sd_cluster *c);
 /* Kick pending work of all vdis (inode updates, reloads); cluster.c runs it each round. */
 void sdl_vdis_kick(struct sd_cluster *c);
 /* Run the completion callbacks queued on c->done_acbs (cluster.c, each round). */

@@ -336,7 +336,7 @@ const char *sd_vdi_name(const struct sd_vdi *vdi)
 
 /* ---- asynchronous reload ---- */
 
-enum { SDL_RL_LOCK, SDL_RL_LOCK_NEW, SDL_RL_READ };
+enum { SDL_RL_RELEASE, SDL_RL_LOCK, SDL_RL_LOCK_NEW, SDL_RL_READ };
 
 struct sdl_reload {
 	struct sdl_req req;
@@ -345,7 +345,9 @@ struct sdl_reload {
 	int mode;
 	int tries;
 	uint32_t new_vid;
-	int locked_new; /* shared lock of new_vid taken */
+	int locked_new;	   /* shared lock of new_vid taken */
+	int rejoin;	   /* vdi->rejoin: the old vid released, LOCK_VDI joins again */
+	unsigned join_gen; /* vdi->join_gen when it started */
 	struct sdc_vdi_name names;
 	char *buf;
 };
@@ -422,6 +424,17 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, ret);
 		return;
 	}
+	if (r->stage == SDL_RL_RELEASE) {
+		/* whatever the sheep still had of us is gone: join afresh */
+		r->stage = SDL_RL_LOCK;
+		sdl_init_hdr(&r->req.hdr, SD_OP_LOCK_VDI, SD_FLAG_CMD_WRITE, sizeof(r->names));
+		r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+		r->req.wbuf = &r->names;
+		r->req.rbuf = NULL;
+		r->req.rlen = 0;
+		sdl_req_submit(&vdi->c->e, &r->req);
+		return;
+	}
 	if (r->stage == SDL_RL_LOCK) {
 		if (res != SD_RES_SUCCESS) {
 			sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name,
@@ -433,7 +446,9 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		/* a new working vdi: compare its whole index with ours */
 		if (r->new_vid != vdi->vid)
 			r->mode = SDL_RELOAD_FULL;
-		if (r->new_vid != vdi->vid && vdi->shared && vdi->locked) {
+		/* a re-join locked the working vid itself */
+		r->locked_new = r->rejoin;
+		if (r->new_vid != vdi->vid && vdi->shared && vdi->locked && !r->rejoin) {
 			/*
 			 * Join the new vid's participants before reading its
 			 * index, so no change made after the read goes untold.
@@ -508,10 +523,13 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 	if (old_vid != vdi->vid)
 		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name,
 			vdi->vid, old_vid);
-	if (old_vid != vdi->vid && vdi->locked && vdi->shared) {
+	if (old_vid != vdi->vid && vdi->locked && vdi->shared && !r->rejoin) {
 		sdl_release_vid_async(vdi->c, old_vid);
 		vdi->locked = r->locked_new;
 	}
+	/* re-joined and refreshed; forgotten again meanwhile: once more */
+	if (r->rejoin && r->join_gen == vdi->join_gen)
+		vdi->rejoin = 0;
 	sdl_vdi_after_reload(vdi, old_vid);
 	/*
 	 * A sheep that keeps answering READONLY / INODE_INVALIDATED although
@@ -554,6 +572,19 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 	if (vdi->readonly) {
 		r->new_vid = vdi->vid;
 		sdl_reload_send_read(r);
+	} else if (vdi->rejoin) {
+		r->rejoin = 1;
+		r->join_gen = vdi->join_gen;
+		r->mode = SDL_RELOAD_FULL;
+		sdc_pack_vdi_name(&r->names, vdi->name, NULL);
+		/*
+		 * Release first so that the LOCK_VDI below counts once
+		 * whether the sheep still had our participation or not.
+		 */
+		r->stage = SDL_RL_RELEASE;
+		sdl_init_hdr(&r->req.hdr, SD_OP_RELEASE_VDI, 0, 0);
+		r->req.hdr.vdi.base_vdi_id = vdi->vid;
+		r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
 	} else {
 		r->stage = SDL_RL_LOCK;
 		/* the name was checked at open: this cannot fail */
@@ -567,6 +598,25 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 		r->req.wbuf = &r->names;
 	}
 	sdl_req_submit(&vdi->c->e, &r->req);
+}
+
+void sdl_vdis_forgotten(struct sd_cluster *c)
+{
+	struct sdl_list *n;
+
+	for (n = c->vdis.next; n != &c->vdis; n = n->next) {
+		struct sd_vdi *vdi = sdl_container_of(n, struct sd_vdi, link);
+
+		if (!vdi->shared || !vdi->locked || vdi->readonly)
+			continue;
+		sdl_log(&c->e, LOG_INFO, "%s: the sheep lost our shared lock, re-joining",
+			vdi->name);
+		vdi->rejoin = 1;
+		vdi->join_gen++;
+		vdi->reload_want = SDL_RELOAD_FULL;
+	}
+	if (!c->e.in_service)
+		sdl_signal(&c->e);
 }
 
 void sdl_vdis_kick(struct sd_cluster *c)

@@ -21,7 +21,11 @@
  *
  * A client whose last connection closes is detached: its participations
  * become INVALIDATED (if it comes back it must refresh first) and are
- * forgotten once detached for SHEEP_COH_DETACH_MS (gateway death).
+ * forgotten once detached for SHEEP_COH_DETACH_MS (gateway death).  What
+ * a restart or that forgetting loses, the client puts back: the HELLO of
+ * a client with no other connection is answered SD_EXT_HELLO_NEW, and the
+ * client re-joins (RELEASE + LOCK_VDI SHARED) and refreshes every vdi it
+ * shares before it trusts its index again.
  *
  * Everything here is under one mutex of its own, taken after the vdi lock
  * and io_lock and never held while calling out.  Callable from the loop
@@ -317,6 +321,7 @@ int sheep_coh_conn_add(uint64_t client)
 	struct coh_client *c;
 	size_t i;
 	unsigned j;
+	int new;
 
 	if (!client)
 		return 0;
@@ -338,14 +343,14 @@ int sheep_coh_conn_add(uint64_t client)
 		c->client = client;
 		c->conns = 0;
 	}
-	c->conns++;
+	new = !c->conns++;
 	/* back after all its connections closed: attached again (still INVALIDATED) */
 	for (i = 0; i < g_coh.nr; i++)
 		for (j = 0; j < g_coh.v[i].nr; j++)
 			if (g_coh.v[i].p[j].client == client)
 				g_coh.v[i].p[j].detached = 0;
 	pthread_mutex_unlock(&g_coh.lock);
-	return 0;
+	return new;
 }
 
 void sheep_coh_conn_del(uint64_t client)

@@ -304,17 +304,24 @@ static int read_inline(struct sheep_conn *c, struct sheep_request *req)
  * order, not on a worker.
  * Returns the result to reply.
  */
-static int hello(struct sheep_conn *c, const struct sd_req *h)
+static int hello(struct sheep_conn *c, struct sheep_request *req)
 {
+	const struct sd_req *h = &req->hdr;
+	int new;
+
 	if (h->flags & SD_FLAG_CMD_WRITE)
 		return SD_RES_INVALID_PARMS;
 	if (h->obj.oid == c->client)
 		return SD_RES_SUCCESS;
-	if (sheep_coh_conn_add(h->obj.oid))
+	new = sheep_coh_conn_add(h->obj.oid);
+	if (new < 0)
 		return SD_RES_NO_MEM;
 	sheep_coh_conn_del(c->client);
 	c->client = h->obj.oid;
-	sheep_debug("%s: client %016" PRIx64, c->peer, c->client);
+	/* participations this sheep may have lost (proto.h): the client re-joins */
+	if (new)
+		req->rsp.hello.flags = SD_EXT_HELLO_NEW;
+	sheep_debug("%s: client %016" PRIx64 "%s", c->peer, c->client, new ? " (new)" : "");
 	return SD_RES_SUCCESS;
 }
 
@@ -342,7 +349,7 @@ static void dispatch(struct sheep_conn *c)
 		   (req->hdr.opcode == SD_OP_GET_CLUSTER_DEFAULT &&
 		    req->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC);
 	if (is_hello)
-		res = hello(c, &req->hdr);
+		res = hello(c, req);
 	else
 		res = sheep_op_precheck(&req->hdr, op);
 	if (is_hello && res == SD_RES_SUCCESS) {

@@ -267,7 +267,11 @@ void sheep_coh_invalidate_all(uint32_t vid);
 void sheep_coh_snapshot(uint32_t vid, uint32_t new_vid);
 /* Refresh read of vid's inode by client (vdi lock held). */
 void sheep_coh_validate(uint32_t vid, uint64_t client);
-/* A connection of client (!= 0) opened / closed.  add: 0 or -1 (no memory). */
+/*
+ * A connection of client (!= 0) opened / closed.  add: 1 when the client
+ * had no other connection (new to this sheep, or back after all closed),
+ * 0 when it had, -1 (no memory).
+ */
 int sheep_coh_conn_add(uint64_t client);
 void sheep_coh_conn_del(uint64_t client);
 /* Forget every participant (MAKE_FS); fini also frees the tables. */

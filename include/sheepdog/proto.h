@@ -101,6 +101,15 @@ enum sd_opcode {
 	 * (nothing written), READONLY (a snapshot's object) or an error.
 	 * data_length 0 is a probe: SUCCESS, nothing touched.
 	 */
+	/*
+	 * SD_OP_EXT_HELLO: obj.oid is the client identity of this connection
+	 * (shared-lock participants are keyed by it).  The reply's
+	 * hello.flags has SD_EXT_HELLO_NEW when the sheep had no other
+	 * connection of that client: it may have restarted or forgotten the
+	 * client (detached too long), so the client must re-join (RELEASE +
+	 * LOCK_VDI SHARED, then the refresh read) every vdi it shares before
+	 * trusting its cached index again.
+	 */
 	SD_OP_EXT_HELLO = 0xF0,		/* client identity of this connection (obj.oid) */
 	SD_OP_EXT_CMP_WRITE_OBJ = 0xF1, /* compare-and-write one object range */
 };
@@ -115,6 +124,9 @@ enum sd_opcode {
  */
 #define SD_EXT_HELLO_MAGIC UINT64_C(0x4f4c4c4548545854) /* "TXTHELLO" */
 #define SD_EXT_HELLO_ACK   UINT64_C(0x4b43414f4c4c4548) /* "HELLOACK" */
+
+/* rsp.hello.flags of SD_OP_EXT_HELLO */
+#define SD_EXT_HELLO_NEW 0x1u
 
 /* Largest compare (and write) half of SD_OP_EXT_CMP_WRITE_OBJ. */
 #define SD_EXT_CMP_WRITE_MAX (UINT32_C(1) << 20)
@@ -320,6 +332,10 @@ struct sd_rsp {
 			uint8_t block_size_shift;
 			uint8_t reserved[2];
 		} vdi;
+		struct {
+			uint32_t __pad;
+			uint32_t flags; /* SD_EXT_HELLO_* */
+		} hello;
 		struct {
 			uint32_t __pad;
 			uint32_t nr_nodes;
@@ -581,6 +597,7 @@ SD_ASSERT_OFF(struct sd_rsp, data_length, 12);
 SD_ASSERT_OFF(struct sd_rsp, result, 16);
 SD_ASSERT_OFF(struct sd_rsp, obj.copies, 20);
 SD_ASSERT_OFF(struct sd_rsp, obj.offset, 24);
+SD_ASSERT_OFF(struct sd_rsp, hello.flags, 20);
 SD_ASSERT_OFF(struct sd_rsp, vdi.rsvd, 20);
 SD_ASSERT_OFF(struct sd_rsp, vdi.vdi_id, 24);
 SD_ASSERT_OFF(struct sd_rsp, vdi.attr_id, 28);

@@ -159,6 +159,44 @@ field() {
 	[ "$status" -eq 0 ]
 }
 
+@test "bs_multigw: sheep restarts (participants lost): fresh writes through A still read through B at once" {
+	bss_vdi_create vol 96M
+	lun_on a 1 "$(bss_tcp vol)"
+	lun_on b 1 "$(bss_tcp vol)"
+	# both gateways join and cache the index of the first third
+	run xwrite a b 1 --qd 32 --bs 1M --seed 61 --offset 0 --length $((32 * MiB)) --time 120
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field stale "$output")" -eq 0 ]
+	# a new sheep on the same store and port knows no participant: both
+	# gateways must join again before trusting their cached index
+	sheep_stop KILL
+	sheep_start "$SHEEP_STORE" "$SHEEP_PORT"
+	# the second third is fresh: B holds holes there that A now allocates
+	run xwrite a b 1 --qd 32 --bs 1M --seed 62 --offset $((32 * MiB)) --length $((32 * MiB)) \
+		--time 120
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field xwrites "$output")" -eq 32 ]
+	[ "$(field xreads "$output")" -eq 32 ]
+	[ "$(field stale "$output")" -eq 0 ]
+	# again, the other way: B allocates the holes of the last third
+	sheep_stop KILL
+	sheep_start "$SHEEP_STORE" "$SHEEP_PORT"
+	run xwrite b a 1 --qd 32 --bs 1M --seed 63 --offset $((64 * MiB)) --length $((32 * MiB)) \
+		--time 120
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(field xwrites "$output")" -eq 32 ]
+	[ "$(field stale "$output")" -eq 0 ]
+	sd_dog vdi read vol $((32 * MiB)) $((32 * MiB)) >"$T/got"
+	bss_pattern $((32 * MiB)) $((32 * MiB)) 62 >"$T/want"
+	cmp "$T/got" "$T/want"
+	sd_dog vdi read vol $((64 * MiB)) $((32 * MiB)) >"$T/got"
+	bss_pattern $((64 * MiB)) $((32 * MiB)) 63 >"$T/want"
+	cmp "$T/got" "$T/want"
+}
+
 @test "bs_multigw: both gateways report the same VPD 0x83 and 0x80" {
 	command -v iscsi-inq >/dev/null || skip "iscsi-inq not installed"
 	bss_vdi_create vol 16M

@@ -353,6 +353,8 @@ teardown() {
 	run sd_raw req 0xf0 --oid 0x1234abcd
 	[ "$(sd_field result "$output")" = 0x00 ]
 	[ "$(sd_field opcode "$output")" = 0xf0 ]
+	# no other connection of that client: SD_EXT_HELLO_NEW (re-join)
+	[ "$(sd_field hello_flags "$output")" = 0x1 ]
 	run sd_raw req 0xf0 --oid 0x1 --proto 2
 	[ "$(sd_field result "$output")" = 0x00 ]
 	run sd_raw req 0xf0 --oid 0x1 --fill 0x55:8

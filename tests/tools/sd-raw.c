@@ -343,6 +343,7 @@ static int cmd_req(int argc, char **argv)
 	       rsp.node.nr_nodes, rsp.node.store_size, rsp.node.store_free,
 	       rsp.cluster_default.nr_copies, rsp.cluster_default.copy_policy,
 	       rsp.cluster_default.block_size_shift);
+	printf("hello_flags=0x%x\n", rsp.hello.flags);
 	printf("attr_id=0x%08x\ndigest=", rsp.vdi.attr_id);
 	for (size_t k = 0; k < sizeof(rsp.hash.digest); k++)
 		printf("%02x", rsp.hash.digest[k]);

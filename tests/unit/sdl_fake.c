@@ -339,6 +339,8 @@ void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void 
 		rsp.vdi.vdi_id = len; /* see fake_serve: len carries the vid */
 	if (rsp.opcode == SD_OP_LOCK_VDI || rsp.opcode == SD_OP_GET_VDI_INFO)
 		rsp.data_length = 0;
+	if (rsp.opcode == SD_OP_EXT_HELLO)
+		rsp.hello.flags = f->hello_flags;
 	if (rsp.opcode == SD_OP_EXT_CMP_WRITE_OBJ && !data)
 		rsp.obj.offset = len; /* the first differing byte of a MISCOMPARE */
 	if (rsp.opcode == SD_OP_GET_CLUSTER_DEFAULT && r->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC &&
@@ -544,6 +546,8 @@ void fake_serve(struct fake *f, struct fake_req *r)
 		return;
 	case SD_OP_LOCK_VDI:
 	case SD_OP_GET_VDI_INFO:
+		if (r->hdr.opcode == SD_OP_LOCK_VDI && r->hdr.vdi.type == SD_LOCK_TYPE_SHARED)
+			f->nr_shared_locks++;
 		for (i = 0; i < f->nr_vdis; i++) {
 			if (!strncmp(f->vdis[i].name, r->data, SD_MAX_VDI_LEN)) {
 				fake_reply(f, r, SD_RES_SUCCESS, NULL, f->vdis[i].vid);

@@ -65,6 +65,8 @@ struct fake {
 	int nr_hellos;	       /* EXT_HELLO frames, answered at once */
 	uint64_t last_client;  /* client id of the last EXT_HELLO */
 	int no_ext;	       /* answer HELLO as upstream: no ack, no extensions */
+	uint32_t hello_flags;  /* rsp.hello.flags of EXT_HELLO replies */
+	int nr_shared_locks;   /* LOCK_VDI type SHARED requests served */
 };
 
 extern const struct sdl_transport fake_transport;

@@ -802,6 +802,110 @@ static void test_shared_probe(void)
 	env_close(&e);
 }
 
+/*
+ * The sheep restarts (or forgot us after a long outage) while a probe of a
+ * cached hole is in flight, and another gateway allocates that object
+ * meanwhile.  The HELLO of the new connection says SD_EXT_HELLO_NEW: the
+ * vdi re-joins (RELEASE, then LOCK_VDI SHARED, then the refresh read) and
+ * the read returns the other gateway's data, though the resent probe was
+ * answered SUCCESS (a non-participant passes the sheep's check).  A
+ * reconnect the sheep remembers re-joins nothing.
+ */
+static void test_shared_rejoin(void)
+{
+	struct sd_cluster_opts o;
+	struct env e;
+	struct rec r = { 0 };
+	char buf[32];
+	struct fake_req *q;
+	struct fake_obj *obj;
+	int i, releases;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", 3 * OBJ, 0);
+	e.f.auto_serve = 1;
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 2;
+	e.c = fake_connect(&e.f, &o);
+	CHECK(e.c != NULL);
+	e.v = sd_vdi_open_flags(e.c, "v", 0, NULL, SD_VDI_SHARED);
+	CHECK(e.v != NULL);
+	CHECK_EQ(e.f.nr_shared_locks, 1);
+	e.f.auto_serve = 0;
+
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), OBJ, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+	CHECK(q && q->hdr.data_length == 1);
+	/* sheep restarts; the other gateway allocates the object */
+	e.f.hello_flags = SD_EXT_HELLO_NEW;
+	fake_kill_all(&e.f);
+	obj = fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 1), OBJ);
+	memset(obj->data, 'x', OBJ);
+	fake_index(&e.f, e.vid)[1] = e.vid;
+	releases = e.f.nr_releases;
+	/* the new sheep answers the resent probe first: SUCCESS */
+	for (i = 0; i < 100 && !r.calls; i++) {
+		fake_pump(&e.f, e.c, 20);
+		q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(e.vid));
+		if (q && q->hdr.data_length == 1) {
+			fake_serve(&e.f, q);
+			continue;
+		}
+		/* the re-join goes in order: release, lock, refresh read */
+		q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+		if (q) {
+			CHECK_EQ(e.f.nr_releases, releases + 1);
+			CHECK_EQ(q->hdr.vdi.type, SD_LOCK_TYPE_SHARED);
+		}
+		fake_serve_all(&e.f);
+	}
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(e.f.nr_shared_locks, 2);
+	CHECK_EQ(e.f.nr_releases, releases + 1);
+	CHECK_EQ(buf[0], 'x');
+	CHECK_EQ(buf[31], 'x');
+
+	/* a reconnect the sheep remembers: no re-join */
+	e.f.hello_flags = 0;
+	fake_kill_all(&e.f);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), 2 * OBJ), 0);
+	CHECK_EQ(e.f.nr_shared_locks, 2);
+	CHECK_EQ(e.f.nr_releases, releases + 1);
+	CHECK_EQ(buf[0], 0);
+
+	/*
+	 * A re-join that fails fails the I/O waiting for it (a hole: it
+	 * needs the probe), and is retried before the next.
+	 */
+	e.f.hello_flags = SD_EXT_HELLO_NEW;
+	fake_kill_all(&e.f);
+	e.f.auto_serve = 0;
+	r.calls = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 2 * OBJ, rec_cb, &r)), 0);
+	for (i = 0; i < 100 && !r.calls; i++) {
+		fake_pump(&e.f, e.c, 20);
+		q = fake_find(&e.f, SD_OP_LOCK_VDI, ALL);
+		if (q)
+			fake_reply(&e.f, q, SD_RES_SYSTEM_ERROR, NULL, 0);
+		else
+			fake_serve_all(&e.f);
+	}
+	CHECK_EQ(r.calls, 1);
+	CHECK(r.ret < 0);
+	CHECK_EQ(e.f.nr_shared_locks, 2);
+	e.f.auto_serve = 1;
+	e.f.hello_flags = 0; /* it knows us now */
+	memset(buf, 1, sizeof(buf));
+	CHECK_EQ(sd_vdi_read(e.v, buf, sizeof(buf), 2 * OBJ), 0);
+	CHECK_EQ(e.f.nr_shared_locks, 3);
+	CHECK_EQ(buf[0], 0);
+	env_close(&e);
+}
+
 static void test_flush_fua_discard(void)
 {
 	struct env e;
@@ -1645,6 +1749,7 @@ int main(void)
 	RUN_TEST(test_readonly_reload_cow, passed, failed);
 	RUN_TEST(test_inode_invalidated, passed, failed);
 	RUN_TEST(test_shared_probe, passed, failed);
+	RUN_TEST(test_shared_rejoin, passed, failed);
 	RUN_TEST(test_flush_fua_discard, passed, failed);
 	RUN_TEST(test_allocated, passed, failed);
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);

@@ -102,9 +102,10 @@ static void test_detach(void)
 	sheep_coh_reset();
 	sheep_coh_set_clock(fake_clock);
 	g_fake_ms = 1000;
+	/* 1: new to this sheep (its HELLO says so), 0: another connection */
+	CHECK_EQ(sheep_coh_conn_add(A), 1);
 	CHECK_EQ(sheep_coh_conn_add(A), 0);
-	CHECK_EQ(sheep_coh_conn_add(A), 0);
-	CHECK_EQ(sheep_coh_conn_add(B), 0);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
 	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS);
 	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
 	sheep_coh_validate(vid, B);
@@ -117,7 +118,8 @@ static void test_detach(void)
 	/* a detached client's refresh does not count; back, it does */
 	sheep_coh_validate(vid, A);
 	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_INVALIDATED);
-	CHECK_EQ(sheep_coh_conn_add(A), 0);
+	/* back after all its connections closed: told to re-join */
+	CHECK_EQ(sheep_coh_conn_add(A), 1);
 	sheep_coh_validate(vid, A);
 	CHECK_EQ(sheep_coh_state(vid, A), SHEEP_COH_SHARED);
 	/* B dies: forgotten two minutes later, at the next lock of the vid */
@@ -130,6 +132,50 @@ static void test_detach(void)
 	CHECK_EQ(sheep_coh_state(vid, B), -1);
 	CHECK(sheep_coh_state(vid, A) >= 0);
 	sheep_coh_conn_del(A);
+	sheep_coh_set_clock(NULL);
+	sheep_coh_reset();
+}
+
+/*
+ * A gateway forgotten after a long outage comes back: its HELLO says new,
+ * and its re-join (RELEASE + LOCK SHARED) makes it a participant again
+ * that the next index write invalidates; the re-join counts once whether
+ * or not the sheep still had the old participation.
+ */
+static void test_forgotten_rejoin(void)
+{
+	const uint32_t vid = 0x44;
+
+	sheep_coh_reset();
+	sheep_coh_set_clock(fake_clock);
+	g_fake_ms = 5000;
+	CHECK_EQ(sheep_coh_conn_add(A), 1);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	sheep_coh_validate(vid, B);
+	sheep_coh_conn_del(B);
+	g_fake_ms += 120000;
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS); /* gc */
+	sheep_coh_release(vid, A);
+	CHECK_EQ(sheep_coh_state(vid, B), -1);
+	/* the hole: a forgotten client's I/O passes the check */
+	CHECK_EQ(sheep_coh_check(vid, B), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
+	sheep_coh_release(vid, B);
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	sheep_coh_validate(vid, B);
+	sheep_coh_index_written(vid, A, 1);
+	CHECK_EQ(sheep_coh_check(vid, B), SD_RES_INODE_INVALIDATED);
+	/* B's connection blips (not forgotten yet): the re-join keeps one ref */
+	sheep_coh_conn_del(B);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
+	sheep_coh_release(vid, B);
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	sheep_coh_release(vid, B); /* B closes the vdi: gone */
+	CHECK_EQ(sheep_coh_state(vid, B), -1);
+	sheep_coh_conn_del(A);
+	sheep_coh_conn_del(B);
 	sheep_coh_set_clock(NULL);
 	sheep_coh_reset();
 }
@@ -334,6 +380,7 @@ int main(void)
 
 	RUN_TEST(test_states, passed, failed);
 	RUN_TEST(test_detach, passed, failed);
+	RUN_TEST(test_forgotten_rejoin, passed, failed);
 	RUN_TEST(test_ops, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
