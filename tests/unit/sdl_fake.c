@@ -339,7 +339,8 @@ void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void 
 		rsp.vdi.vdi_id = len; /* see fake_serve: len carries the vid */
 	if (rsp.opcode == SD_OP_LOCK_VDI || rsp.opcode == SD_OP_GET_VDI_INFO)
 		rsp.data_length = 0;
-	if (rsp.opcode == SD_OP_EXT_HELLO)
+	if (rsp.opcode == SD_OP_EXT_HELLO ||
+	    (rsp.opcode == SD_OP_GET_CLUSTER_DEFAULT && r->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC))
 		rsp.hello.flags = f->hello_flags;
 	if (rsp.opcode == SD_OP_EXT_CMP_WRITE_OBJ && !data)
 		rsp.obj.offset = len; /* the first differing byte of a MISCOMPARE */
