@@ -53,7 +53,8 @@ gateway() {
 
 # expect_pass: the guest printed RESULT PASS, and no FAIL line.
 expect_pass() {
-	vm_lines >&2
+	# the guest's PASS/FAIL lines go into the TAP log (test-all prints them)
+	{ vm_lines | sed 's/^/# guest: /' >&3; } 2>/dev/null || vm_lines >&2
 	! vm_lines | grep -q '^FAIL'
 	vm_lines | grep -qx 'RESULT PASS'
 }
