@@ -283,12 +283,20 @@ static int read_inline(struct sheep_conn *c, struct sheep_request *req)
 	req->rdata = malloc(h->data_length);
 	if (!req->rdata)
 		return 0;
-	if (sheep_store_read_nowait(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
-				    h->obj.offset)) {
+	/* a COMPARE AND WRITE in progress on the object: a worker waits for it */
+	if (sheep_obj_tryrdlock(h->obj.oid)) {
 		free(req->rdata);
 		req->rdata = NULL;
 		return 0;
 	}
+	if (sheep_store_read_nowait(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
+				    h->obj.offset)) {
+		sheep_obj_unlock(h->obj.oid);
+		free(req->rdata);
+		req->rdata = NULL;
+		return 0;
+	}
+	sheep_obj_unlock(h->obj.oid);
 	req->rsp.result = SD_RES_SUCCESS;
 	req->rsp.data_length = h->data_length;
 	conn_queue_reply(c, req);

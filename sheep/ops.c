@@ -95,6 +95,21 @@ static pthread_rwlock_t *obj_stripe(uint64_t oid)
 	return &g_obj_stripes[(oid * UINT64_C(0x9e3779b97f4a7c15)) >> 58];
 }
 
+/*
+ * The object's stripe lock for a reader on the event-loop thread (the
+ * inline read): never waits; 0 when taken, else the read goes to a worker.
+ * A COMPARE AND WRITE holds it exclusively, so no read sees half of one.
+ */
+int sheep_obj_tryrdlock(uint64_t oid)
+{
+	return pthread_rwlock_tryrdlock(obj_stripe(oid));
+}
+
+void sheep_obj_unlock(uint64_t oid)
+{
+	pthread_rwlock_unlock(obj_stripe(oid));
+}
+
 static int is_inode_oid(uint64_t oid)
 {
 	return (oid & SD_OID_KIND_MASK) == SD_VDI_BIT && !sd_oid_to_idx(oid) && sd_oid_to_vid(oid);
@@ -208,8 +223,11 @@ static int op_read_obj(struct sheep_request *req)
 		r = check_coherent(req);
 		if (r)
 			return r;
+		/* shared with writes: a COMPARE AND WRITE is never seen half done */
+		pthread_rwlock_rdlock(obj_stripe(h->obj.oid));
 		r = sheep_store_read(&g_sheep.store, h->obj.oid, req->rdata, h->data_length,
 				     h->obj.offset);
+		pthread_rwlock_unlock(obj_stripe(h->obj.oid));
 	}
 	if (r)
 		return sheep_errno_to_res(r);

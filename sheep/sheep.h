@@ -337,6 +337,9 @@ const struct sheep_op *sheep_op_get(uint8_t opcode);
  * flag shape.  Returns SD_RES_SUCCESS or the error to reply.
  */
 int sheep_op_precheck(const struct sd_req *hdr, const struct sheep_op *op);
+/* A data object's stripe lock, shared, without waiting (0: taken). */
+int sheep_obj_tryrdlock(uint64_t oid);
+void sheep_obj_unlock(uint64_t oid);
 /* Worker: run the handler, fill req->rsp / req->rdata. */
 void sheep_op_execute(struct sheep_request *req);
 
