@@ -18,3 +18,12 @@ TESTS += tests/bats/fetch_tgt_source.bats
 EXTRA_DIST += tests/bats/fetch_tgt_source.bats
 # `make distcheck` configures the unpacked tarball, which has no tgt-src/.
 # (AM_DISTCHECK_CONFIGURE_FLAGS in the top Makefile.am passes TGT_DISTCHECK_CONFIGURE_FLAGS)
+
+# sd-proxy: a TCP proxy with a fixed one-way delay per direction and
+# connection faults on command (cut, reset, blackhole, refuse); sd-pingpong:
+# an echo server and a many-messages-in-flight client that measures it.
+noinst_PROGRAMS += tests/tools/sd-proxy tests/tools/sd-pingpong
+tests_tools_sd_proxy_SOURCES = tests/tools/sd-proxy.c
+tests_tools_sd_proxy_LDADD = -lm
+tests_tools_sd_pingpong_SOURCES = tests/tools/sd-pingpong.c
+TESTS += tests/bats/sd_proxy.bats
