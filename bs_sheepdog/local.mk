@@ -110,7 +110,7 @@ BSS_BATS = \
 	tests/bats/bs_pr_multigw.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
-	tests/bats/lib/bss.bash tests/tools/tcp-proxy.py \
+	tests/bats/lib/bss.bash \
 	conf/targets.conf.example conf/sheep.service conf/sheep@.service \
 	docs/export.md
 

@@ -3,16 +3,17 @@
 # (tcp:H1:P1+H2:P2:VDI): the LUN is created when the first address is dead,
 # a qd32 writer through tgtd rides out the death of the address its
 # connections use with no lost or corrupted write, and bad address lists are
-# refused with the reason.  The two addresses are two tests/tools/tcp-proxy.py
-# forwarders in front of one sheep: killing one is a sheep that died (every
-# connection through it reset at once, requests in flight lost).
+# refused with the reason.  The two addresses are two tests/tools/sd-proxy
+# forwarders (no delay) in front of one sheep: killing one is a sheep that
+# died (every connection through it closed at once, requests in flight
+# lost).
 
 load lib/common
 load lib/tgtd
 load lib/bss
 
 MiB=1048576
-PROXY="$SD_TOP_SRCDIR/tests/tools/tcp-proxy.py"
+PROXY="$SD_TOOLS/sd-proxy"
 
 setup() {
 	bss_setup
@@ -32,10 +33,11 @@ teardown() {
 # PROXY_PID (also remembered for teardown).
 proxy_start() {
 	PROXY_PORT=$(sd_free_port)
-	python3 "$PROXY" "$PROXY_PORT" "$SHEEP_PORT" >"$T/proxy.$PROXY_PORT.log" 2>&1 &
+	"$PROXY" --listen "$PROXY_PORT" --target "127.0.0.1:$SHEEP_PORT" \
+		>"$T/proxy.$PROXY_PORT.log" 2>&1 &
 	PROXY_PID=$!
 	PROXY_PIDS+=("$PROXY_PID")
-	sd_wait_for 10 sd_tcp_open "$PROXY_PORT" || {
+	sd_wait_for 10 grep -qx ready "$T/proxy.$PROXY_PORT.log" || {
 		echo "proxy did not start on $PROXY_PORT" >&2
 		return 1
 	}

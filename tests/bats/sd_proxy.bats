@@ -217,6 +217,28 @@ rtt_within() {
 	wait "$pid"
 }
 
+@test "sd_proxy: SIGSTOP freezes every connection, SIGCONT resumes, SIGKILL closes them (a hung, then a dead sheep)" {
+	local pid rc=0
+	proxy_start
+	"$PINGPONG" run --port "$PROXY_PORT" --window 4 --seconds 30 >"$T/pp.out" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	sd_wait_for 10 stat_gt down_bytes 0
+	kill -STOP "$PROXY_PID"
+	# A new client is accepted by the kernel but gets no echo.
+	pingpong --window 1 --seconds 0.5 --timeout 1
+	[ "$status" -eq 5 ]
+	kill -CONT "$PROXY_PID"
+	pingpong --window 1 --seconds 0.5
+	[ "$status" -eq 0 ]
+	kill -0 "$pid" # the first client rode out the freeze
+	kill -KILL "$PROXY_PID"
+	timeout 10 tail --pid="$pid" -f /dev/null
+	wait "$pid" || rc=$?
+	cat "$T/pp.out"
+	[ "$rc" -eq 3 ] || [ "$rc" -eq 4 ] # EOF or reset, as the kernel closes it
+}
+
 @test "sd_proxy: half-close: the EOF follows every delayed byte" {
 	proxy_start --delay 20
 	run timeout 30 python3 -c 'import socket, sys
