@@ -244,6 +244,7 @@ static struct {
 	unsigned window;
 	size_t size;
 	uint32_t *hist;
+	struct conn *conns; /* freed by exit */
 	uint64_t over, rtt_min, rtt_max, rtt_sum, messages;
 } g;
 
@@ -383,7 +384,7 @@ static int run_client(const char *host, const char *port, unsigned nconns, doubl
 		      double timeout)
 {
 	struct addrinfo *a = resolve(host, port, false);
-	struct conn *conns = calloc(nconns, sizeof(*conns));
+	struct conn *conns = g.conns = calloc(nconns, sizeof(*conns));
 	uint64_t start, end, last_progress, progress = 0;
 	double elapsed;
 	bool sending = true;
