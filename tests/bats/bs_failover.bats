@@ -4,7 +4,7 @@
 # a qd32 writer through tgtd rides out the death of the address its
 # connections use with no lost or corrupted write, and bad address lists are
 # refused with the reason.  The two addresses are two tests/tools/sd-proxy
-# forwarders (no delay) in front of one sheep: killing one is a sheep that
+# forwarders (3 ms each way) in front of one sheep: killing one is a sheep that
 # died (every connection through it closed at once, requests in flight
 # lost).
 
@@ -30,10 +30,14 @@ teardown() {
 }
 
 # proxy_start: a forwarder to the sheep on a free port; sets PROXY_PORT and
-# PROXY_PID (also remembered for teardown).
+# PROXY_PID (also remembered for teardown).  3 ms each way, a slow network:
+# every request spends at least 6 ms on the path, so the connection through
+# it under a qd32 writer has several in flight when the proxy is killed
+# (without a delay sd-proxy is fast enough that, now and then, it had none
+# and the resend was not tested; with 1 ms it had 3, with 5 ms 9).
 proxy_start() {
 	PROXY_PORT=$(sd_free_port)
-	"$PROXY" --listen "$PROXY_PORT" --target "127.0.0.1:$SHEEP_PORT" \
+	"$PROXY" --listen "$PROXY_PORT" --target "127.0.0.1:$SHEEP_PORT" --delay 3 \
 		>"$T/proxy.$PROXY_PORT.log" 2>&1 &
 	PROXY_PID=$!
 	PROXY_PIDS+=("$PROXY_PID")

@@ -49,8 +49,8 @@
  * CLOCK_MONOTONIC timerfd wakes the loop when the earliest queued chunk is
  * due (a min-heap of directions keyed by their first chunk's due time).
  * Killing the process closes every connection at once (a dead sheep);
- * SIGSTOP freezes it (a hung one).  SIGTERM and SIGINT remove the control
- * socket and exit.
+ * SIGSTOP freezes it (a hung one).  SIGTERM and SIGINT reset every
+ * connection (as `reset`), remove the control socket and exit 0.
  *
  * Exit status: 0 on SIGTERM/SIGINT, 1 on a runtime error (cannot bind...),
  * 2 on bad arguments.
@@ -1226,6 +1226,9 @@ int main(int argc, char **argv)
 			case EV_TIMER: on_timer(); break;
 			case EV_SIDE: side_event((struct side *)ev, evs[i].events); break;
 			case EV_SIGNAL:
+				/* A proxy that is told to go resets what it carries. */
+				all_pairs(do_reset);
+				pairs_reap();
 				if (g.ctl_path)
 					unlink(g.ctl_path);
 				return 0;
