@@ -195,6 +195,9 @@ rtt_within() {
 	[ "$line" = five ]
 	exec {S}>&-
 	[ "$(stat dropped_bytes)" -eq 9 ] # "two\n" and "four\n"
+	# Neither reached the echo server: only "one\nthree\nfive\n" went up.
+	[ "$(stat up_bytes)" -eq 15 ]
+	[ "$(stat down_bytes)" -eq 15 ]
 	# A checked stream stalls while it is on.
 	ctl blackhole on
 	pingpong --window 4 --seconds 0.5 --timeout 1
