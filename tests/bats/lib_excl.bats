@@ -1,0 +1,122 @@
+#!/usr/bin/env bats
+# SD_VDI_EXCLUSIVE (libsheepdog) with our sheep's exclusive lock: the open
+# checks of tests/unit/test_lib_excl against a real sheep, the lock taken
+# again after a sheep restart, and a holder cut off while another gateway
+# took the vdi: its I/O fails with EBUSY until that gateway lets go.
+
+load lib/common
+
+LX="$SD_TOP_BUILDDIR/tests/unit/test_lib_excl"
+# Under SD_WRAP (valgrind) run the real program, not its libtool wrapper.
+sd_libtool_unwrap LX
+PROXY="$SD_TOP_SRCDIR/tests/tools/tcp-proxy.py"
+
+setup() {
+	LX_TMP=$(sd_tmpdir)
+	HOLD_PID=
+	PROXY_PID=
+	sheep_start "$LX_TMP/store"
+	run sd_dog cluster format
+	[ "$status" -eq 0 ]
+}
+
+teardown() {
+	local p
+	for p in $HOLD_PID $PROXY_PID; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	sheep_stop || true
+	rm -rf "$LX_TMP"
+}
+
+# ok_over N: the holder reported more than N successful writes.
+ok_over() {
+	[ "$(awk '$1 == "ok" { n = $2 } END { print n + 0 }' "$LX_TMP/hold.out")" -gt "$1" ]
+}
+
+ok_now() {
+	awk '$1 == "ok" { n = $2 } END { print n + 0 }' "$LX_TMP/hold.out"
+}
+
+lx_try() {
+	timeout 60 $SD_WRAP "$LX" "127.0.0.1:$SHEEP_PORT" --try "$@"
+}
+
+@test "lib_excl: exclusive refuses and is refused by other clients' opens, a killed holder frees the vdi at once, snapshots" {
+	run timeout 300 $SD_WRAP "$LX" "127.0.0.1:$SHEEP_PORT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *OK* ]]
+}
+
+@test "lib_excl: the holder takes its lock again after a sheep restart, before writing on" {
+	run sd_dog vdi create hv 8M
+	[ "$status" -eq 0 ]
+	timeout 120 $SD_WRAP "$LX" "127.0.0.1:$SHEEP_PORT" --hold hv 12 >"$LX_TMP/hold.out" 2>&1 &
+	HOLD_PID=$!
+	sd_wait_for 30 grep -q '^held' "$LX_TMP/hold.out"
+	run lx_try hv 0
+	echo "$output"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"exclusive open refused"* ]]
+	sheep_stop KILL
+	local n
+	n=$(ok_now)
+	sheep_start "$LX_TMP/store" "$SHEEP_PORT"
+	# the write in flight is resent; the next one waits for the lock
+	sd_wait_for 60 ok_over $((n + 2))
+	run lx_try hv 0
+	echo "$output"
+	[ "$status" -eq 2 ]
+	local rc=0
+	wait "$HOLD_PID" || rc=$?
+	HOLD_PID=
+	cat "$LX_TMP/hold.out"
+	[ "$rc" -eq 0 ]
+	grep -q '^hold done' "$LX_TMP/hold.out"
+	! grep -q 'write failed' "$LX_TMP/hold.out"
+	# released at the end
+	run lx_try hv 0
+	[ "$status" -eq 0 ]
+}
+
+@test "lib_excl: a holder cut off while another gateway took the vdi fails its I/O with EBUSY, then goes on once it is free" {
+	run sd_dog vdi create cv 8M
+	[ "$status" -eq 0 ]
+	local pport
+	pport=$(sd_free_port)
+	python3 "$PROXY" "$pport" "$SHEEP_PORT" >"$LX_TMP/proxy.log" 2>&1 &
+	PROXY_PID=$!
+	sd_wait_for 10 sd_tcp_open "$pport"
+	timeout 120 $SD_WRAP "$LX" "127.0.0.1:$pport" --hold cv 25 >"$LX_TMP/hold.out" 2>&1 &
+	HOLD_PID=$!
+	sd_wait_for 30 grep -q '^held' "$LX_TMP/hold.out"
+	sd_wait_for 30 ok_over 3
+	# every connection of the holder closes: the sheep lets the lock go at once
+	kill -KILL "$PROXY_PID"
+	wait "$PROXY_PID" 2>/dev/null || true
+	PROXY_PID=
+	timeout 60 $SD_WRAP "$LX" "127.0.0.1:$SHEEP_PORT" --try cv 4 >"$LX_TMP/try.out" 2>&1 &
+	local try_pid=$!
+	sd_wait_for 30 grep -q '^opened' "$LX_TMP/try.out"
+	# the holder comes back and is refused: its writes fail, none is lost silently
+	python3 "$PROXY" "$pport" "$SHEEP_PORT" >>"$LX_TMP/proxy.log" 2>&1 &
+	PROXY_PID=$!
+	sd_wait_for 30 grep -q 'write failed: Device or resource busy' "$LX_TMP/hold.out"
+	grep -q 'another gateway' "$LX_TMP/hold.out"
+	local rc=0
+	wait "$try_pid" || rc=$?
+	cat "$LX_TMP/try.out"
+	[ "$rc" -eq 0 ]
+	# the other gateway closed: the holder takes the lock back and writes on
+	sd_wait_for 30 grep -q '^recovered' "$LX_TMP/hold.out"
+	rc=0
+	wait "$HOLD_PID" || rc=$?
+	HOLD_PID=
+	cat "$LX_TMP/hold.out"
+	[ "$rc" -eq 0 ]
+	[ "$(grep -E '^(recovered|write failed)' "$LX_TMP/hold.out" | tail -1)" = recovered ]
+	run lx_try cv 0
+	[ "$status" -eq 0 ]
+}
