@@ -2,9 +2,12 @@
 # SD_VDI_EXCLUSIVE (libsheepdog) with our sheep's exclusive lock: the open
 # checks of tests/unit/test_lib_excl against a real sheep, the lock taken
 # again after a sheep restart, and a holder cut off while another gateway
-# took the vdi: its I/O fails with EBUSY until that gateway lets go.
+# took the vdi: its I/O fails with EBUSY until that gateway lets go; on the
+# wire (sd-raw, an anonymous connection like tgt's built-in client), lock
+# type 2 and the fencing of other clients' I/O.
 
 load lib/common
+load lib/raw
 
 LX="$SD_TOP_BUILDDIR/tests/unit/test_lib_excl"
 # Under SD_WRAP (valgrind) run the real program, not its libtool wrapper.
@@ -127,4 +130,38 @@ lx_try() {
 	run lx_try cv 0
 	echo "$output"
 	[ "$status" -eq 2 ]
+}
+
+@test "lib_excl: on the wire: lock type 2 needs a client id; a holder refuses the anonymous client's lock and TGT-flagged I/O, not dog's untagged reads" {
+	local vid
+	vid=$(sd_new_vdi wv 8388608)
+	# anonymous (no HELLO): nothing could release it
+	run sd_raw req 0x12 --name wv --type 2
+	[ "$(sd_field result "$output")" = 0x05 ]
+	run sd_raw req 0x01 --oid "$(sd_data_oid "$vid" 0)" --fill 0x61:4096 --flags 0x21
+	[ "$(sd_field result "$output")" = 0x00 ]
+	timeout 120 $SD_WRAP "$LX" "127.0.0.1:$SHEEP_PORT" --hold wv 60 >"$LX_TMP/hold.out" 2>&1 &
+	HOLD_PID=$!
+	sd_wait_for 30 grep -q '^held' "$LX_TMP/hold.out"
+	# tgt's built-in client: its LOCK_VDI SHARED and its I/O are refused
+	run sd_raw req 0x12 --proto 1 --name wv --tag "" --type 1
+	[ "$(sd_field result "$output")" = 0x07 ]
+	run sd_raw req 0x02 --oid "$(sd_data_oid "$vid" 0)" --len 4096 --flags 0x20
+	[ "$(sd_field result "$output")" = 0x07 ]
+	run sd_raw req 0x03 --oid "$(sd_data_oid "$vid" 0)" --fill 0x62:4096 --flags 0x21
+	[ "$(sd_field result "$output")" = 0x07 ]
+	# NORMAL stays a lookup; untagged reads (dog) pass
+	run sd_raw req 0x12 --name wv --type 0
+	[ "$(sd_field result "$output")" = 0x00 ]
+	run sd_raw req 0x02 --oid "$(sd_data_oid "$vid" 0)" --len 4 --hex 4
+	[ "$(sd_field result "$output")" = 0x00 ]
+	[ "$(sd_field data "$output")" = 61616161 ]
+	kill -TERM "$HOLD_PID"
+	wait "$HOLD_PID" 2>/dev/null || true
+	HOLD_PID=
+	# the holder died: free at once
+	run sd_raw req 0x03 --oid "$(sd_data_oid "$vid" 0)" --fill 0x62:4096 --flags 0x21
+	[ "$(sd_field result "$output")" = 0x00 ]
+	run sd_raw req 0x12 --proto 1 --name wv --tag "" --type 1
+	[ "$(sd_field result "$output")" = 0x00 ]
 }
