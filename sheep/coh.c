@@ -323,11 +323,24 @@ void sheep_coh_release_exclusive(uint32_t vid, uint64_t client)
 {
 	struct coh_vid *v;
 
+	unsigned depth;
+
 	pthread_mutex_lock(&g_coh.lock);
 	v = coh_find_vid(vid);
-	if (v && client && v->excl == client) {
-		v->excl = 0;
-		coh_drop_vid_if_empty(v);
+	/*
+	 * A holder that has not noticed a snapshot releases the vid it
+	 * opened: the lock moved down the successor chain (its participation
+	 * keeps the old vid's entry and so the chain).
+	 */
+	for (depth = 0; v && client && depth < 64; depth++) {
+		if (v->excl == client) {
+			v->excl = 0;
+			coh_drop_vid_if_empty(v);
+			break;
+		}
+		if (!v->successor || v->successor == v->vid)
+			break;
+		v = coh_find_vid(v->successor);
 	}
 	pthread_mutex_unlock(&g_coh.lock);
 }

@@ -262,7 +262,10 @@ int sheep_coh_check(uint32_t vid, uint64_t client);
  * has no connection left: nothing would release it), NO_MEM.
  */
 int sheep_coh_lock_exclusive(uint32_t vid, uint64_t client);
-/* RELEASE_VDI type EXT_EXCLUSIVE: released if client holds it, else nothing. */
+/*
+ * RELEASE_VDI type EXT_EXCLUSIVE: released if client holds vid, or the
+ * working vid that replaced it (snapshots), else nothing.
+ */
 void sheep_coh_release_exclusive(uint32_t vid, uint64_t client);
 /* The client holding vid exclusively, 0: none. */
 uint64_t sheep_coh_exclusive(uint32_t vid);

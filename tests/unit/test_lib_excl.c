@@ -496,8 +496,16 @@ static void real_snapshot(void)
 	if (v) {
 		CHECK_EQ(sd_vdi_read(v, buf, sizeof(buf), 0), 0);
 		CHECK_EQ(buf[0], '2');
-		CHECK_EQ(sd_vdi_close(v), 0);
 	}
+	/* a holder that never noticed a snapshot still frees the vdi on close */
+	CHECK_EQ(sd_vdi_snapshot(a, "ex4", "s2"), 0);
+	refused(a, "ex4", 0, "open exclusively by another gateway");
+	if (v)
+		CHECK_EQ(sd_vdi_close(v), 0);
+	v = sd_vdi_open_flags(a, "ex4", 0, NULL, SD_VDI_EXCLUSIVE);
+	CHECK(v != NULL);
+	if (v)
+		CHECK_EQ(sd_vdi_close(v), 0);
 	CHECK_EQ(sd_disconnect(a), 0);
 	CHECK_EQ(sd_disconnect(b), 0);
 }

@@ -253,6 +253,15 @@ static void test_exclusive(void)
 	sheep_coh_release(vid, B);
 	CHECK_EQ(sheep_coh_lock_shared(snap_new, B), SD_RES_VDI_LOCKED);
 
+	/* a holder that missed the snapshot releases the vid it opened: the lock goes */
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS); /* keeps vid's entry */
+	sheep_coh_release_exclusive(vid, B);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), A);
+	sheep_coh_release_exclusive(vid, A);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), 0);
+	CHECK_EQ(sheep_coh_lock_exclusive(snap_new, A), SD_RES_SUCCESS);
+	sheep_coh_release(vid, A);
+
 	/* the holder's last connection closes: released at once, not after the detach time */
 	CHECK_EQ(sheep_coh_conn_add(A), 0);
 	sheep_coh_conn_del(A);
