@@ -250,8 +250,8 @@ const char *sd_opcode_name(int opcode);
  * the holder, granted again (not counted).  While held, LOCK_VDI SHARED or
  * EXCLUSIVE and TGT-flagged object I/O on the vid from any other client
  * get VDI_LOCKED.  A snapshot moves it to the new working vid.  Released
- * by RELEASE_VDI of this type from the holder, or when the holder's last
- * connection closes.  Upstream without `-l` answers SUCCESS and enforces
+ * by RELEASE_VDI of this type from the holder (of the vid it locked or one
+ * a snapshot moved it to), or when the holder's last connection closes.  Upstream without `-l` answers SUCCESS and enforces
  * nothing; with it, VDI_LOCKED (unknown type): never send it there.
  */
 #define SD_LOCK_TYPE_EXT_EXCLUSIVE 2
