@@ -68,6 +68,15 @@ tests_unit_test_lib_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 tests_unit_test_lib_engine_LDADD = $(LIB_TEST_LDADD)
 TESTS += tests/unit/test_lib_io tests/unit/test_lib_engine
 
+# SD_VDI_EXCLUSIVE: against the fake here, against a real sheep from
+# tests/bats/lib_excl.bats (the same program with an address).
+check_PROGRAMS += tests/unit/test_lib_excl
+tests_unit_test_lib_excl_SOURCES = tests/unit/test_lib_excl.c
+tests_unit_test_lib_excl_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
+tests_unit_test_lib_excl_LDADD = $(LIB_TEST_LDADD)
+TESTS += tests/unit/test_lib_excl tests/bats/lib_excl.bats
+dist_noinst_DATA += tests/bats/lib_excl.bats
+
 # The GCC 12 bug above, reduced; built with the library's flags.
 check_PROGRAMS += tests/unit/test_lib_gcc_lim
 tests_unit_test_lib_gcc_lim_SOURCES = tests/unit/test_lib_gcc_lim.c

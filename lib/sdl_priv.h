@@ -23,6 +23,7 @@ struct sd_cluster {
 	struct sdl_list done_acbs; /* completed, callback not yet run */
 	struct sdl_list vdis;
 	unsigned nr_vdis;
+	int excl_warned; /* SD_VDI_EXCLUSIVE against upstream: said once */
 };
 
 /* cluster.c: constructor with an explicit transport (tests use a fake). */
@@ -41,6 +42,12 @@ struct sd_vdi {
 	int readonly;
 	int shared; /* SD_VDI_SHARED: probe before trusting holes / ancestors */
 	int locked; /* holds the shared lock of vid (released on close) */
+	/*
+	 * SD_VDI_EXCLUSIVE against our sheep: holds (or, after the sheep
+	 * forgot it, must take again before any I/O) the exclusive lock of
+	 * vid; released on close by the cluster's last such handle of vid.
+	 */
+	int excl;
 	uint32_t vid;
 	char *inode;		     /* SD_INODE_INDEX_END bytes */
 	struct sd_inode_header *hdr; /* == inode */
@@ -60,9 +67,10 @@ struct sd_vdi {
 	int index_changed;	/* index written since the last reload */
 	unsigned reload_gen;	/* reloads completed */
 	/*
-	 * Shared: the sheep forgot our participation (restart, long outage):
-	 * the next reload re-joins (RELEASE + LOCK_VDI SHARED) before its
-	 * refresh read.  join_gen counts those events; a probe sent before
+	 * Shared or exclusive: the sheep forgot our participation (restart,
+	 * long outage) or our exclusive lock (all connections lost): the
+	 * next reload re-joins (RELEASE + [LOCK_VDI EXCLUSIVE +] LOCK_VDI
+	 * SHARED) before its refresh read.  join_gen counts those events; a probe sent before
 	 * the last one proves nothing.
 	 */
 	int rejoin;

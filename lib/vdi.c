@@ -28,8 +28,9 @@ static int sdl_name_ok(struct sd_cluster *c, const char *name, const char *tag)
 	return 0;
 }
 
-int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint32_t snapid,
-		   const char *tag, uint32_t *vid, uint64_t deadline_ms)
+static int sdl_vdi_lookup_type(struct sd_cluster *c, uint8_t opcode, uint8_t type, const char *name,
+			       uint32_t snapid, const char *tag, uint32_t *vid,
+			       uint64_t deadline_ms)
 {
 	struct sdc_vdi_name buf;
 	struct sdl_req req;
@@ -44,7 +45,7 @@ int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint3
 	sdl_init_hdr(&req.hdr, opcode, SD_FLAG_CMD_WRITE, sizeof(buf));
 	req.hdr.vdi.snapid = snapid;
 	if (opcode == SD_OP_LOCK_VDI)
-		req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+		req.hdr.vdi.type = type;
 	req.wbuf = &buf;
 	ret = sdl_run_req(&c->e, &req, deadline_ms);
 	if (ret < 0) {
@@ -58,6 +59,13 @@ int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint3
 	}
 	*vid = req.rsp.vdi.vdi_id;
 	return 0;
+}
+
+int sdl_vdi_lookup(struct sd_cluster *c, uint8_t opcode, const char *name, uint32_t snapid,
+		   const char *tag, uint32_t *vid, uint64_t deadline_ms)
+{
+	return sdl_vdi_lookup_type(c, opcode, SD_LOCK_TYPE_SHARED, name, snapid, tag, vid,
+				   deadline_ms);
 }
 
 int sdl_read_obj_sync(struct sd_cluster *c, uint64_t oid, void *buf, uint32_t len, uint32_t offset,
@@ -126,7 +134,7 @@ int sdl_write_obj_sync(struct sd_cluster *c, uint64_t oid, const void *buf, uint
 	return 0;
 }
 
-static void sdl_release_vid(struct sd_cluster *c, uint32_t vid)
+static void sdl_release_vid(struct sd_cluster *c, uint32_t vid, uint8_t type)
 {
 	struct sdl_req req;
 
@@ -140,9 +148,62 @@ static void sdl_release_vid(struct sd_cluster *c, uint32_t vid)
 	memset(&req, 0, sizeof(req));
 	sdl_init_hdr(&req.hdr, SD_OP_RELEASE_VDI, 0, 0);
 	req.hdr.vdi.base_vdi_id = vid;
-	req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+	req.hdr.vdi.type = type;
 	if (sdl_run_req(&c->e, &req, sdl_now_ms() + c->e.opts.connect_timeout_ms) < 0)
 		sdl_log(&c->e, LOG_WARNING, "releasing vid %x failed", vid);
+}
+
+/* Another open handle of c holding vid exclusively (the lock is per client, not counted). */
+static int sdl_other_excl(struct sd_cluster *c, const struct sd_vdi *vdi, uint32_t vid)
+{
+	struct sdl_list *n;
+
+	for (n = c->vdis.next; n != &c->vdis; n = n->next) {
+		const struct sd_vdi *v = sdl_container_of(n, struct sd_vdi, link);
+
+		if (v != vdi && v->excl && v->vid == vid)
+			return 1;
+	}
+	return 0;
+}
+
+static int sdl_ext_known(void *arg)
+{
+	return ((const struct sdl_engine *)arg)->ext != 0;
+}
+
+/*
+ * SD_VDI_EXCLUSIVE at open: 1 when the exclusive lock of name's working
+ * vid is ours (*vid), 0 when the sheep cannot enforce it (upstream),
+ * else -errno (-EBUSY: another gateway has the vdi).
+ */
+static int sdl_vdi_lock_excl(struct sd_cluster *c, const char *name, uint32_t *vid,
+			     uint64_t deadline_ms)
+{
+	int ret;
+
+	/* the first HELLO's answer says which sheep this is */
+	ret = sdl_wait_until(&c->e, sdl_ext_known, &c->e, deadline_ms);
+	if (ret) {
+		sdl_set_err(&c->e, "opening %s: the sheep did not answer: %s", name,
+			    strerror(-ret));
+		return ret;
+	}
+	if (c->e.ext != 1) {
+		if (!c->excl_warned)
+			sdl_log(&c->e, LOG_WARNING,
+				"%s: the sheep has no exclusive lock (upstream sheepdog): exclusive "
+				"access cannot be enforced, other gateways may open the vdi",
+				name);
+		c->excl_warned = 1;
+		return 0;
+	}
+	ret = sdl_vdi_lookup_type(c, SD_OP_LOCK_VDI, SD_LOCK_TYPE_EXT_EXCLUSIVE, name, 0, NULL, vid,
+				  deadline_ms);
+	if (ret == -EBUSY)
+		sdl_set_err(&c->e, "vdi '%s' is open by another gateway (exclusive open refused)",
+			    name);
+	return ret ? ret : 1;
 }
 
 static int sdl_vdi_apply_header(struct sd_vdi *vdi)
@@ -177,17 +238,26 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 {
 	struct sd_vdi *vdi;
 	uint64_t deadline;
-	int ret, locked = 0;
+	uint32_t excl_vid = 0;
+	int ret, locked = 0, excl = 0;
 
 	ret = sdl_sync_allowed(&c->e, "sd_vdi_open");
-	if (!ret && (flags & ~SD_VDI_SHARED)) {
+	if (!ret && (flags & ~(SD_VDI_SHARED | SD_VDI_EXCLUSIVE))) {
 		sdl_set_err(&c->e, "sd_vdi_open_flags: unknown flags %#x", flags);
 		ret = -EINVAL;
 	}
-	/*
-	 * A write-back cache of object data (not there yet) must refuse
-	 * SD_VDI_SHARED here: what it holds back, other gateways cannot read.
-	 */
+	/* what a write-back cache holds back, other gateways cannot read */
+	if (!ret && (flags & SD_VDI_SHARED) && (flags & SD_VDI_EXCLUSIVE)) {
+		sdl_set_err(
+			&c->e,
+			"sd_vdi_open_flags: SD_VDI_SHARED and SD_VDI_EXCLUSIVE exclude each other");
+		ret = -EINVAL;
+	}
+	if (!ret && (flags & SD_VDI_EXCLUSIVE) && (snapid || (tag && *tag))) {
+		sdl_set_err(&c->e, "sd_vdi_open_flags: SD_VDI_EXCLUSIVE is for the working vdi, "
+				   "a snapshot is read-only");
+		ret = -EINVAL;
+	}
 	if (!ret)
 		ret = sdl_name_ok(c, name, tag);
 	if (ret) {
@@ -221,8 +291,19 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	/* open runs on the application's loop (tgtd's): every wait in it is
 	 * bounded by one connect timeout, not by the retry window */
 	deadline = sdl_now_ms() + c->e.opts.connect_timeout_ms;
+	/* exclusive first: of two gateways opening at once, one wins */
+	if (flags & SD_VDI_EXCLUSIVE) {
+		ret = sdl_vdi_lock_excl(c, name, &excl_vid, deadline);
+		if (ret < 0)
+			goto fail;
+		excl = ret;
+	}
 	ret = sdl_vdi_lookup(c, SD_OP_LOCK_VDI, name, snapid, tag, &vdi->vid, deadline);
-	if (ret == -EBUSY && vdi->shared) {
+	if (ret == -EBUSY && c->e.ext == 1) {
+		/* our sheep refuses a shared lock only for an exclusive holder */
+		sdl_set_err(&c->e, "vdi '%s' is open exclusively by another gateway", name);
+		goto fail;
+	} else if (ret == -EBUSY && vdi->shared) {
 		/*
 		 * Upstream with USE_LOCK: this sheep node is a participant
 		 * already (another gateway on it).  Coherence is per node
@@ -239,6 +320,10 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 		locked = 1;
 	}
 	vdi->locked = locked;
+	/* a snapshot taken since moved our exclusive lock to this vid */
+	if (excl)
+		excl_vid = vdi->vid;
+	vdi->excl = excl;
 	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END, 0,
 				1, deadline);
 	if (ret)
@@ -251,11 +336,14 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	c->nr_vdis++;
 	sdl_log(&c->e, LOG_INFO, "opened %s (vid %x, %llu bytes, %u-byte objects%s%s)", name,
 		vdi->vid, (unsigned long long)vdi->size, vdi->obj_size,
-		vdi->readonly ? ", read-only" : "", vdi->shared ? ", shared" : "");
+		vdi->readonly ? ", read-only" : "",
+		vdi->shared ? ", shared" : (vdi->excl ? ", exclusive" : ""));
 	return vdi;
 fail:
+	if (excl && !sdl_other_excl(c, vdi, excl_vid))
+		sdl_release_vid(c, excl_vid, SD_LOCK_TYPE_EXT_EXCLUSIVE);
 	if (locked)
-		sdl_release_vid(c, vdi->vid);
+		sdl_release_vid(c, vdi->vid, SD_LOCK_TYPE_SHARED);
 	sdl_free(vdi->inode);
 	sdl_free(vdi);
 	errno = -ret;
@@ -300,8 +388,10 @@ int sd_vdi_close(struct sd_vdi *vdi)
 		if (ret)
 			return ret;
 	}
+	if (vdi->excl && !sdl_other_excl(c, vdi, vdi->vid))
+		sdl_release_vid(c, vdi->vid, SD_LOCK_TYPE_EXT_EXCLUSIVE);
 	if (vdi->locked)
-		sdl_release_vid(c, vdi->vid);
+		sdl_release_vid(c, vdi->vid, SD_LOCK_TYPE_SHARED);
 	sdl_list_del(&vdi->link);
 	c->nr_vdis--;
 	sdl_free(vdi->inode);
@@ -336,7 +426,7 @@ const char *sd_vdi_name(const struct sd_vdi *vdi)
 
 /* ---- asynchronous reload ---- */
 
-enum { SDL_RL_RELEASE, SDL_RL_LOCK, SDL_RL_LOCK_NEW, SDL_RL_READ };
+enum { SDL_RL_RELEASE, SDL_RL_LOCK_EXCL, SDL_RL_LOCK, SDL_RL_LOCK_NEW, SDL_RL_READ };
 
 struct sdl_reload {
 	struct sdl_req req;
@@ -424,21 +514,37 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, ret);
 		return;
 	}
-	if (r->stage == SDL_RL_RELEASE) {
-		/* whatever the sheep still had of us is gone: join afresh */
-		r->stage = SDL_RL_LOCK;
+	if (r->stage == SDL_RL_RELEASE || (r->stage == SDL_RL_LOCK_EXCL && res == SD_RES_SUCCESS)) {
+		/*
+		 * Whatever the sheep still had of us is gone: join afresh,
+		 * the exclusive lock first (by name: a snapshot may have
+		 * replaced the vid meanwhile), then the participation.
+		 */
+		r->stage = r->stage == SDL_RL_RELEASE && vdi->excl ? SDL_RL_LOCK_EXCL : SDL_RL_LOCK;
 		sdl_init_hdr(&r->req.hdr, SD_OP_LOCK_VDI, SD_FLAG_CMD_WRITE, sizeof(r->names));
-		r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+		r->req.hdr.vdi.type = r->stage == SDL_RL_LOCK_EXCL ? SD_LOCK_TYPE_EXT_EXCLUSIVE
+								   : SD_LOCK_TYPE_SHARED;
 		r->req.wbuf = &r->names;
 		r->req.rbuf = NULL;
 		r->req.rlen = 0;
 		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
 	}
-	if (r->stage == SDL_RL_LOCK) {
+	if (r->stage == SDL_RL_LOCK_EXCL && res == SD_RES_VDI_LOCKED) {
+		/* never write next to another gateway's write-back cache (logged at LOG_ERR) */
+		sdl_set_err(&vdi->c->e,
+			    "%s: another gateway opened the vdi while the sheep had forgotten our "
+			    "exclusive lock; its I/O fails until that gateway closes it",
+			    vdi->name);
+		sdl_reload_finish(vdi, -EBUSY);
+		return;
+	}
+	if (r->stage == SDL_RL_LOCK || r->stage == SDL_RL_LOCK_EXCL) {
 		if (res != SD_RES_SUCCESS) {
 			sdl_set_err(&vdi->c->e, "reload of %s: %s", vdi->name,
-				    sd_strerror((int)res));
+				    res == SD_RES_VDI_LOCKED && vdi->c->e.ext == 1
+					    ? "open exclusively by another gateway"
+					    : sd_strerror((int)res));
 			sdl_reload_finish(vdi, sd_result_to_errno((int)res));
 			return;
 		}
@@ -607,10 +713,10 @@ void sdl_vdis_forgotten(struct sd_cluster *c)
 	for (n = c->vdis.next; n != &c->vdis; n = n->next) {
 		struct sd_vdi *vdi = sdl_container_of(n, struct sd_vdi, link);
 
-		if (!vdi->shared || !vdi->locked || vdi->readonly)
+		if ((!vdi->shared && !vdi->excl) || !vdi->locked || vdi->readonly)
 			continue;
-		sdl_log(&c->e, LOG_INFO, "%s: the sheep lost our shared lock, re-joining",
-			vdi->name);
+		sdl_log(&c->e, LOG_INFO, "%s: the sheep lost our %s lock, re-joining", vdi->name,
+			vdi->excl ? "exclusive" : "shared");
 		vdi->rejoin = 1;
 		vdi->join_gen++;
 		vdi->reload_want = SDL_RELOAD_FULL;

@@ -27,12 +27,25 @@
  * client re-joins (RELEASE + LOCK_VDI SHARED) and refreshes every vdi it
  * shares before it trusts its index again.
  *
+ * The exclusive lock (SD_LOCK_TYPE_EXT_EXCLUSIVE, a gateway with a
+ * write-back cache) lives next to the participants of its vid: one holder
+ * client, granted while no other client holds it or is an attached
+ * participant.  A detached participant does not block it (a dead shared
+ * gateway must not pin the vdi for SHEEP_COH_DETACH_MS); it stays
+ * INVALIDATED, so when it comes back its I/O and its re-join are refused.
+ * While held, other clients' shared locks and TGT-flagged I/O on the vid
+ * get VDI_LOCKED.  Unlike a participation it is not kept for a client
+ * that went away: the holder's last connection closing releases it, so a
+ * killed gateway can come back at once (and a live one re-takes it after
+ * its HELLO is answered NEW).  A snapshot moves it to the new working vid.
+ *
  * Everything here is under one mutex of its own, taken after the vdi lock
  * and io_lock and never held while calling out.  Callable from the loop
  * thread (HELLO, connection close, the inline read check) and workers.
  */
 #include "config.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +65,7 @@ struct coh_part {
 struct coh_vid {
 	uint32_t vid;
 	uint32_t successor; /* the working vid that replaced it (snapshot), 0: none */
+	uint64_t excl;	    /* client holding the exclusive lock, 0: none */
 	unsigned nr, cap;
 	struct coh_part *p;
 };
@@ -108,13 +122,41 @@ static struct coh_part *coh_find_part(struct coh_vid *v, uint64_t client)
 	return NULL;
 }
 
+/* Drop v's entry once nothing is left in it (v may then point at another). */
+static void coh_drop_vid_if_empty(struct coh_vid *v)
+{
+	if (v->nr || v->excl)
+		return;
+	free(v->p);
+	*v = g_coh.v[--g_coh.nr];
+}
+
 static void coh_remove_part(struct coh_vid *v, struct coh_part *p)
 {
 	*p = v->p[--v->nr];
-	if (!v->nr) {
-		free(v->p);
-		*v = g_coh.v[--g_coh.nr];
+	coh_drop_vid_if_empty(v);
+}
+
+/* The entry of vid, made if missing; NULL without memory. */
+static struct coh_vid *coh_get_vid(uint32_t vid)
+{
+	struct coh_vid *v = coh_find_vid(vid);
+
+	if (v)
+		return v;
+	if (g_coh.nr == g_coh.cap) {
+		size_t cap = g_coh.cap ? g_coh.cap * 2 : 16;
+		struct coh_vid *nv = realloc(g_coh.v, cap * sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		g_coh.v = nv;
+		g_coh.cap = cap;
 	}
+	v = &g_coh.v[g_coh.nr++];
+	memset(v, 0, sizeof(*v));
+	v->vid = vid;
+	return v;
 }
 
 /* Forget participants detached for too long (v may disappear). */
@@ -148,33 +190,26 @@ int sheep_coh_lock_shared(uint32_t vid, uint64_t client)
 	pthread_mutex_lock(&g_coh.lock);
 	coh_gc(coh_find_vid(vid));
 	v = coh_find_vid(vid);
+	/* another gateway has the vdi to itself */
+	if (v && v->excl && v->excl != client) {
+		pthread_mutex_unlock(&g_coh.lock);
+		return SD_RES_VDI_LOCKED;
+	}
 	p = coh_find_part(v, client);
 	if (p) {
 		p->refs++;
 		pthread_mutex_unlock(&g_coh.lock);
 		return SD_RES_SUCCESS;
 	}
-	if (!v) {
-		if (g_coh.nr == g_coh.cap) {
-			size_t cap = g_coh.cap ? g_coh.cap * 2 : 16;
-			struct coh_vid *nv = realloc(g_coh.v, cap * sizeof(*nv));
-
-			if (!nv)
-				goto nomem;
-			g_coh.v = nv;
-			g_coh.cap = cap;
-		}
-		v = &g_coh.v[g_coh.nr++];
-		memset(v, 0, sizeof(*v));
-		v->vid = vid;
-	}
+	v = coh_get_vid(vid);
+	if (!v)
+		goto nomem;
 	if (v->nr == v->cap) {
 		unsigned cap = v->cap ? v->cap * 2 : 4;
 		struct coh_part *np = realloc(v->p, cap * sizeof(*np));
 
 		if (!np) {
-			if (!v->nr)
-				*v = g_coh.v[--g_coh.nr];
+			coh_drop_vid_if_empty(v);
 			goto nomem;
 		}
 		v->p = np;
@@ -223,8 +258,103 @@ int sheep_coh_state(uint32_t vid, uint64_t client)
 
 int sheep_coh_check(uint32_t vid, uint64_t client)
 {
-	return sheep_coh_state(vid, client) == SHEEP_COH_INVALIDATED ? SD_RES_INODE_INVALIDATED
-								     : SD_RES_SUCCESS;
+	struct coh_vid *v;
+	struct coh_part *p;
+	int r = SD_RES_SUCCESS;
+
+	pthread_mutex_lock(&g_coh.lock);
+	v = coh_find_vid(vid);
+	if (v && v->excl && v->excl != client) {
+		r = SD_RES_VDI_LOCKED;
+	} else {
+		p = coh_find_part(v, client);
+		if (p && p->state == SHEEP_COH_INVALIDATED)
+			r = SD_RES_INODE_INVALIDATED;
+	}
+	pthread_mutex_unlock(&g_coh.lock);
+	return r;
+}
+
+static struct coh_client *coh_find_client(uint64_t client);
+
+int sheep_coh_lock_exclusive(uint32_t vid, uint64_t client)
+{
+	struct coh_client *c;
+	struct coh_vid *v;
+	unsigned i;
+	int r = SD_RES_SUCCESS;
+
+	/* the anonymous client is many connections: nothing could release it */
+	if (!client)
+		return SD_RES_INVALID_PARMS;
+	pthread_mutex_lock(&g_coh.lock);
+	/*
+	 * A request that outlived its connection: granting it now would
+	 * leave a lock nobody releases.
+	 */
+	c = coh_find_client(client);
+	if (!c || !c->conns) {
+		r = SD_RES_NETWORK_ERROR;
+		goto out;
+	}
+	coh_gc(coh_find_vid(vid));
+	v = coh_find_vid(vid);
+	if (v && v->excl && v->excl != client) {
+		r = SD_RES_VDI_LOCKED;
+		goto out;
+	}
+	for (i = 0; v && i < v->nr; i++) {
+		if (v->p[i].client != client && !v->p[i].detached) {
+			r = SD_RES_VDI_LOCKED;
+			goto out;
+		}
+	}
+	v = coh_get_vid(vid);
+	if (!v)
+		r = SD_RES_NO_MEM;
+	else
+		v->excl = client;
+out:
+	pthread_mutex_unlock(&g_coh.lock);
+	return r;
+}
+
+void sheep_coh_release_exclusive(uint32_t vid, uint64_t client)
+{
+	struct coh_vid *v;
+
+	unsigned depth;
+
+	pthread_mutex_lock(&g_coh.lock);
+	v = coh_find_vid(vid);
+	/*
+	 * A holder that has not noticed a snapshot releases the vid it
+	 * opened: the lock moved down the successor chain (its participation
+	 * keeps the old vid's entry and so the chain).
+	 */
+	for (depth = 0; v && client && depth < 64; depth++) {
+		if (v->excl == client) {
+			v->excl = 0;
+			coh_drop_vid_if_empty(v);
+			break;
+		}
+		if (!v->successor || v->successor == v->vid)
+			break;
+		v = coh_find_vid(v->successor);
+	}
+	pthread_mutex_unlock(&g_coh.lock);
+}
+
+uint64_t sheep_coh_exclusive(uint32_t vid)
+{
+	struct coh_vid *v;
+	uint64_t holder;
+
+	pthread_mutex_lock(&g_coh.lock);
+	v = coh_find_vid(vid);
+	holder = v ? v->excl : 0;
+	pthread_mutex_unlock(&g_coh.lock);
+	return holder;
 }
 
 void sheep_coh_index_written(uint32_t vid, uint64_t client, int by_participant)
@@ -293,7 +423,8 @@ void sheep_coh_validate(uint32_t vid, uint64_t client)
 
 void sheep_coh_snapshot(uint32_t vid, uint32_t new_vid)
 {
-	struct coh_vid *v;
+	struct coh_vid *v, *nv;
+	uint64_t excl = 0;
 	unsigned i;
 
 	pthread_mutex_lock(&g_coh.lock);
@@ -302,6 +433,24 @@ void sheep_coh_snapshot(uint32_t vid, uint32_t new_vid)
 		v->successor = new_vid;
 		for (i = 0; i < v->nr; i++)
 			v->p[i].state = SHEEP_COH_INVALIDATED;
+		excl = v->excl;
+	}
+	/*
+	 * The exclusive holder goes on writing to the new working vid (by
+	 * name, nobody else may open it); the snapshot is free to open.
+	 */
+	if (excl && new_vid != vid) {
+		nv = coh_get_vid(new_vid);
+		v = coh_find_vid(vid); /* coh_get_vid may have moved the table */
+		if (nv) {
+			nv->excl = excl;
+			v->excl = 0;
+			coh_drop_vid_if_empty(v);
+		} else {
+			sheep_err("out of memory: the exclusive lock of %" PRIx32
+				  " stays on the snapshot, %" PRIx32 " is unprotected",
+				  vid, new_vid);
+		}
 	}
 	pthread_mutex_unlock(&g_coh.lock);
 }
@@ -367,6 +516,13 @@ void sheep_coh_conn_del(uint64_t client)
 	if (c && !--c->conns) {
 		*c = g_coh.cl[--g_coh.nr_cl];
 		now = coh_now();
+		/* a gateway that went away holds nothing exclusively (downwards: drops move entries) */
+		for (i = g_coh.nr; i-- > 0;) {
+			if (g_coh.v[i].excl == client) {
+				g_coh.v[i].excl = 0;
+				coh_drop_vid_if_empty(&g_coh.v[i]);
+			}
+		}
 		for (i = 0; i < g_coh.nr; i++) {
 			for (j = 0; j < g_coh.v[i].nr; j++) {
 				struct coh_part *p = &g_coh.v[i].p[j];

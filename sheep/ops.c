@@ -584,21 +584,34 @@ static int op_get_vdi_info(struct sheep_request *req)
  * vid (coh.c), whatever the cluster flags: coherence between gateways
  * needs no special format.  NORMAL locks are not enforced (as upstream
  * without USE_LOCK); a repeated SHARED lock by one client is counted where
- * upstream answers VDI_LOCKED.
+ * upstream answers VDI_LOCKED.  EXT_EXCLUSIVE (proto.h) makes the client
+ * the vid's only gateway.
  */
 static int op_lock_vdi(struct sheep_request *req)
 {
 	int r = op_get_vdi_info(req);
 
-	if (r || req->hdr.vdi.type != SD_LOCK_TYPE_SHARED)
+	if (r)
 		return r;
-	return sheep_coh_lock_shared(req->rsp.vdi.vdi_id, req->client);
+	if (req->hdr.vdi.type == SD_LOCK_TYPE_SHARED)
+		r = sheep_coh_lock_shared(req->rsp.vdi.vdi_id, req->client);
+	else if (req->hdr.vdi.type == SD_LOCK_TYPE_EXT_EXCLUSIVE)
+		r = sheep_coh_lock_exclusive(req->rsp.vdi.vdi_id, req->client);
+	if (r == SD_RES_VDI_LOCKED)
+		sheep_info("vdi %" PRIx32 ": %s lock of client %016" PRIx64
+			   " refused, held exclusively or shared by another",
+			   req->rsp.vdi.vdi_id,
+			   req->hdr.vdi.type == SD_LOCK_TYPE_SHARED ? "shared" : "exclusive",
+			   req->client);
+	return r;
 }
 
 static int op_release_vdi(struct sheep_request *req)
 {
 	if (req->hdr.vdi.type == SD_LOCK_TYPE_SHARED)
 		sheep_coh_release(req->hdr.vdi.base_vdi_id, req->client);
+	else if (req->hdr.vdi.type == SD_LOCK_TYPE_EXT_EXCLUSIVE)
+		sheep_coh_release_exclusive(req->hdr.vdi.base_vdi_id, req->client);
 	return SD_RES_SUCCESS;
 }
 

@@ -243,14 +243,32 @@ void sheep_attr_purge(struct sheep_vdi *vdi, const char *name);
 /* Shared-lock participants and their inode coherence states (coh.c has the rules). */
 enum { SHEEP_COH_MODIFIED, SHEEP_COH_SHARED, SHEEP_COH_INVALIDATED };
 
-/* LOCK_VDI type SHARED by client (0: anonymous).  sd result (NO_MEM). */
+/* LOCK_VDI type SHARED by client (0: anonymous).  sd result (VDI_LOCKED: held exclusively, NO_MEM). */
 int sheep_coh_lock_shared(uint32_t vid, uint64_t client);
 /* RELEASE_VDI type SHARED: one lock fewer; the last one leaves. */
 void sheep_coh_release(uint32_t vid, uint64_t client);
 /* State of client on vid, -1 when not a participant. */
 int sheep_coh_state(uint32_t vid, uint64_t client);
-/* SUCCESS, or INODE_INVALIDATED for an INVALIDATED participant (TGT-flagged I/O). */
+/*
+ * TGT-flagged I/O of client on vid: SUCCESS, VDI_LOCKED when another
+ * client holds vid exclusively, INODE_INVALIDATED for an INVALIDATED
+ * participant.
+ */
 int sheep_coh_check(uint32_t vid, uint64_t client);
+/*
+ * LOCK_VDI type EXT_EXCLUSIVE by client: SUCCESS (also when client holds
+ * it already), VDI_LOCKED (another holder, or another client is an
+ * attached participant), INVALID_PARMS (client 0), NETWORK_ERROR (client
+ * has no connection left: nothing would release it), NO_MEM.
+ */
+int sheep_coh_lock_exclusive(uint32_t vid, uint64_t client);
+/*
+ * RELEASE_VDI type EXT_EXCLUSIVE: released if client holds vid, or the
+ * working vid that replaced it (snapshots), else nothing.
+ */
+void sheep_coh_release_exclusive(uint32_t vid, uint64_t client);
+/* The client holding vid exclusively, 0: none. */
+uint64_t sheep_coh_exclusive(uint32_t vid);
 /*
  * The index of vid changed (vdi lock held).  by_participant: the change
  * came from client's TGT-flagged index write; otherwise every participant
@@ -270,7 +288,8 @@ void sheep_coh_validate(uint32_t vid, uint64_t client);
 /*
  * A connection of client (!= 0) opened / closed.  add: 1 when the client
  * had no other connection (new to this sheep, or back after all closed),
- * 0 when it had, -1 (no memory).
+ * 0 when it had, -1 (no memory).  The last close releases the client's
+ * exclusive locks.
  */
 int sheep_coh_conn_add(uint64_t client);
 void sheep_coh_conn_del(uint64_t client);

@@ -240,8 +240,21 @@ const char *sd_opcode_name(int opcode);
 #define SD_MAX_OBJ_SIZE		    (UINT32_C(1) << SD_MAX_BLOCK_SIZE_SHIFT)
 
 /* lock types for LOCK_VDI / RELEASE_VDI */
-#define SD_LOCK_TYPE_NORMAL 0
-#define SD_LOCK_TYPE_SHARED 1
+#define SD_LOCK_TYPE_NORMAL	   0
+#define SD_LOCK_TYPE_SHARED	   1
+/*
+ * Extension of this tree's sheep (send only after the HELLO ack): the
+ * client (the HELLO's id, never the anonymous one) becomes the only
+ * gateway of the vid.  Granted when no other client holds it and no other
+ * client is an attached shared participant, else VDI_LOCKED; repeated by
+ * the holder, granted again (not counted).  While held, LOCK_VDI SHARED or
+ * EXCLUSIVE and TGT-flagged object I/O on the vid from any other client
+ * get VDI_LOCKED.  A snapshot moves it to the new working vid.  Released
+ * by RELEASE_VDI of this type from the holder (of the vid it locked or one
+ * a snapshot moved it to), or when the holder's last connection closes.  Upstream without `-l` answers SUCCESS and enforces
+ * nothing; with it, VDI_LOCKED (unknown type): never send it there.
+ */
+#define SD_LOCK_TYPE_EXT_EXCLUSIVE 2
 
 /* store policies */
 #define SD_STORE_POLICY_FLAT  0

@@ -181,7 +181,8 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 			   const char *tag);
 /*
  * sd_vdi_open with flags (0: exactly sd_vdi_open).  Unknown flags: NULL,
- * errno EINVAL.
+ * errno EINVAL.  Against this tree's sheep, any open fails with EBUSY
+ * while another gateway holds the vdi with SD_VDI_EXCLUSIVE.
  *
  * SD_VDI_SHARED: other handles (other gateways, other processes) may write
  * the same vdi at the same time.  The handle then never answers a read of
@@ -196,7 +197,26 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
  * `dog cluster format -l`, and per sheep node: see docs/upstream.md).
  * sd_vdi_allocated() still answers from the handle's copy.
  */
-#define SD_VDI_SHARED 0x1u
+#define SD_VDI_SHARED	 0x1u
+/*
+ * SD_VDI_EXCLUSIVE: this handle's cluster handle is to be the only
+ * gateway of the vdi (a write-back cache holds data other gateways could
+ * not see).  Not with SD_VDI_SHARED, not on a snapshot (snapid or tag):
+ * NULL, errno EINVAL.  Against this tree's sheep it takes the exclusive
+ * lock: refused (NULL, errno EBUSY, "open by another gateway") while any
+ * other client has the vdi open (or holds it exclusively); while held,
+ * others' opens fail with EBUSY and their I/O is refused by the sheep.
+ * Other handles of the same struct sd_cluster may open it too.  Released
+ * at sd_vdi_close of the cluster's last exclusive handle of the vdi, or
+ * by the sheep when the process dies (its connections close).  After the
+ * sheep forgot it (sheep restart, all connections lost) the handle takes
+ * it again before any further I/O; if another gateway took the vdi
+ * meanwhile, every request fails with -EBUSY (logged at LOG_ERR) until
+ * that gateway closes it.  Against an upstream sheep nothing can enforce
+ * it: the vdi opens without the lock and a LOG_WARNING says so once per
+ * cluster handle.
+ */
+#define SD_VDI_EXCLUSIVE 0x2u
 struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_t snapid,
 				 const char *tag, unsigned flags);
 /* Waits for the vdi's pending requests, then releases it.  0 or -errno. */

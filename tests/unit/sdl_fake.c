@@ -549,6 +549,14 @@ void fake_serve(struct fake *f, struct fake_req *r)
 	case SD_OP_GET_VDI_INFO:
 		if (r->hdr.opcode == SD_OP_LOCK_VDI && r->hdr.vdi.type == SD_LOCK_TYPE_SHARED)
 			f->nr_shared_locks++;
+		if (r->hdr.opcode == SD_OP_LOCK_VDI &&
+		    r->hdr.vdi.type == SD_LOCK_TYPE_EXT_EXCLUSIVE) {
+			f->nr_excl_locks++;
+			if (f->excl_result) {
+				fake_reply(f, r, f->excl_result, NULL, 0);
+				return;
+			}
+		}
 		for (i = 0; i < f->nr_vdis; i++) {
 			if (!strncmp(f->vdis[i].name, r->data, SD_MAX_VDI_LEN)) {
 				fake_reply(f, r, SD_RES_SUCCESS, NULL, f->vdis[i].vid);
@@ -560,6 +568,8 @@ void fake_serve(struct fake *f, struct fake_req *r)
 	case SD_OP_FLUSH_VDI: fake_reply(f, r, SD_RES_INVALID_PARMS, NULL, 0); return;
 	case SD_OP_RELEASE_VDI:
 		f->nr_releases++;
+		if (r->hdr.vdi.type == SD_LOCK_TYPE_EXT_EXCLUSIVE)
+			f->nr_excl_releases++;
 		fake_reply(f, r, SD_RES_SUCCESS, NULL, 0);
 		return;
 	default: fake_reply(f, r, SD_RES_SUCCESS, NULL, 0); return;

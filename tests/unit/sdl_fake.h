@@ -67,6 +67,9 @@ struct fake {
 	int no_ext;	       /* answer HELLO as upstream: no ack, no extensions */
 	uint32_t hello_flags;  /* rsp.hello.flags of EXT_HELLO replies */
 	int nr_shared_locks;   /* LOCK_VDI type SHARED requests served */
+	int nr_excl_locks;     /* LOCK_VDI type EXT_EXCLUSIVE requests served */
+	int nr_excl_releases;  /* RELEASE_VDI type EXT_EXCLUSIVE requests served */
+	uint32_t excl_result;  /* answer LOCK_VDI EXT_EXCLUSIVE with this (0: as any lookup) */
 };
 
 extern const struct sdl_transport fake_transport;

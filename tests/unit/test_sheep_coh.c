@@ -7,7 +7,9 @@
  * the op handlers on a real store: INODE_INVALIDATED on TGT-flagged I/O,
  * the refresh read, invalidation by a snapshot, and CREATE_AND_WRITE_OBJ
  * on an object that another gateway created meanwhile (a write, no
- * zero-fill).
+ * zero-fill); the exclusive lock (SD_LOCK_TYPE_EXT_EXCLUSIVE) against
+ * shared participants, its release on the holder's last close, its move
+ * on a snapshot, and the fencing of other clients' I/O while it is held.
  */
 #include "config.h"
 
@@ -180,6 +182,104 @@ static void test_forgotten_rejoin(void)
 	sheep_coh_reset();
 }
 
+/*
+ * The exclusive lock: refused while another client is an attached
+ * participant or holds it; while held, shared locks and TGT-flagged I/O
+ * of other clients are refused; released by its holder, or by the
+ * holder's last connection closing; a dead participant does not block it.
+ */
+static void test_exclusive(void)
+{
+	const uint32_t vid = 0x45, snap_new = 0x46;
+	const uint64_t C = 0x3333u;
+
+	sheep_coh_reset();
+	sheep_coh_set_clock(fake_clock);
+	g_fake_ms = 1000;
+	CHECK_EQ(sheep_coh_conn_add(A), 1);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
+	/* only a client with an identity and a connection */
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, 0), SD_RES_INVALID_PARMS);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, C), SD_RES_NETWORK_ERROR);
+	CHECK_EQ(sheep_coh_exclusive(vid), 0);
+
+	/* exclusive first: others' shared and exclusive locks are refused */
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, A), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_exclusive(vid), A);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, A), SD_RES_SUCCESS); /* idempotent */
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_VDI_LOCKED);
+	CHECK_EQ(sheep_coh_lock_shared(vid, 0), SD_RES_VDI_LOCKED);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, B), SD_RES_VDI_LOCKED);
+	CHECK_EQ(sheep_coh_state(vid, B), -1);
+	/* the holder may also be a participant (its vdi handle is one) */
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_check(vid, A), SD_RES_SUCCESS);
+	/* fencing: another client's I/O, participant or not */
+	CHECK_EQ(sheep_coh_check(vid, B), SD_RES_VDI_LOCKED);
+	CHECK_EQ(sheep_coh_check(vid, 0), SD_RES_VDI_LOCKED);
+	CHECK_EQ(sheep_coh_check(vid + 1, B), SD_RES_SUCCESS);
+	/* a release by someone else does nothing; the holder's frees it (not counted) */
+	sheep_coh_release_exclusive(vid, B);
+	CHECK_EQ(sheep_coh_exclusive(vid), A);
+	sheep_coh_release_exclusive(vid, A);
+	CHECK_EQ(sheep_coh_exclusive(vid), 0);
+	CHECK(sheep_coh_state(vid, A) >= 0); /* the participation is separate */
+
+	/* shared first: an attached participant blocks the exclusive lock */
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, A), SD_RES_VDI_LOCKED);
+	sheep_coh_release(vid, B);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, A), SD_RES_SUCCESS);
+	sheep_coh_release_exclusive(vid, A);
+	/* the anonymous participant (tgt's built-in client) blocks it too */
+	CHECK_EQ(sheep_coh_lock_shared(vid, 0), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, A), SD_RES_VDI_LOCKED);
+	sheep_coh_release(vid, 0);
+
+	/* a dead shared gateway does not; back, it is refused and fenced */
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS);
+	sheep_coh_conn_del(B);
+	CHECK_EQ(sheep_coh_lock_exclusive(vid, A), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
+	CHECK_EQ(sheep_coh_check(vid, B), SD_RES_VDI_LOCKED);
+	sheep_coh_release(vid, B); /* its re-join: release, then lock */
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_VDI_LOCKED);
+
+	/* a snapshot moves the lock to the new working vid */
+	sheep_coh_snapshot(vid, snap_new);
+	CHECK_EQ(sheep_coh_exclusive(vid), 0);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), A);
+	CHECK_EQ(sheep_coh_lock_shared(vid, B), SD_RES_SUCCESS); /* the snapshot is free */
+	sheep_coh_release(vid, B);
+	CHECK_EQ(sheep_coh_lock_shared(snap_new, B), SD_RES_VDI_LOCKED);
+
+	/* a holder that missed the snapshot releases the vid it opened: the lock goes */
+	CHECK_EQ(sheep_coh_lock_shared(vid, A), SD_RES_SUCCESS); /* keeps vid's entry */
+	sheep_coh_release_exclusive(vid, B);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), A);
+	sheep_coh_release_exclusive(vid, A);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), 0);
+	CHECK_EQ(sheep_coh_lock_exclusive(snap_new, A), SD_RES_SUCCESS);
+	sheep_coh_release(vid, A);
+
+	/* the holder's last connection closes: released at once, not after the detach time */
+	CHECK_EQ(sheep_coh_conn_add(A), 0);
+	sheep_coh_conn_del(A);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), A); /* one connection left */
+	sheep_coh_conn_del(A);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), 0);
+	CHECK_EQ(sheep_coh_lock_exclusive(snap_new, B), SD_RES_SUCCESS);
+	/* A's participation of vid is detached, INVALIDATED: it does not block B */
+	CHECK_EQ(sheep_coh_conn_add(A), 1);
+	CHECK_EQ(sheep_coh_lock_exclusive(snap_new, A), SD_RES_VDI_LOCKED);
+	sheep_coh_conn_del(B);
+	CHECK_EQ(sheep_coh_lock_exclusive(snap_new, A), SD_RES_SUCCESS);
+	sheep_coh_conn_del(A);
+	CHECK_EQ(sheep_coh_exclusive(snap_new), 0);
+	sheep_coh_set_clock(NULL);
+	sheep_coh_reset();
+}
+
 /* ---- through the op handlers, on a real store ---- */
 
 static char g_dir[256];
@@ -232,7 +332,7 @@ static uint32_t new_vdi(const char *name, uint32_t base, uint32_t snapid)
 	return req.rsp.vdi.vdi_id;
 }
 
-static int lock(uint8_t opcode, const char *name, uint64_t client, uint32_t *vid)
+static int lock_type(uint8_t opcode, uint8_t type, const char *name, uint64_t client, uint32_t *vid)
 {
 	struct sheep_request req;
 	char buf[SD_MAX_VDI_LEN] = { 0 };
@@ -243,7 +343,7 @@ static int lock(uint8_t opcode, const char *name, uint64_t client, uint32_t *vid
 	req.hdr.opcode = opcode;
 	req.hdr.flags = opcode == SD_OP_RELEASE_VDI ? 0 : SD_FLAG_CMD_WRITE;
 	req.hdr.data_length = opcode == SD_OP_RELEASE_VDI ? 0 : sizeof(buf);
-	req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
+	req.hdr.vdi.type = type;
 	req.hdr.vdi.base_vdi_id = *vid;
 	req.data = opcode == SD_OP_RELEASE_VDI ? NULL : buf;
 	req.client = client;
@@ -251,6 +351,11 @@ static int lock(uint8_t opcode, const char *name, uint64_t client, uint32_t *vid
 	if (opcode == SD_OP_LOCK_VDI)
 		*vid = req.rsp.vdi.vdi_id;
 	return (int)req.rsp.result;
+}
+
+static int lock(uint8_t opcode, const char *name, uint64_t client, uint32_t *vid)
+{
+	return lock_type(opcode, SD_LOCK_TYPE_SHARED, name, client, vid);
 }
 
 static void setup_server(void)
@@ -374,6 +479,59 @@ static void test_ops(void)
 	teardown_server();
 }
 
+/*
+ * The exclusive lock through LOCK_VDI / RELEASE_VDI, and its fencing of
+ * another client's TGT-flagged reads, writes and creates; untagged I/O
+ * (dog) and the holder's pass.  A snapshot (NEW_VDI) moves it.
+ */
+static void test_ops_exclusive(void)
+{
+	const uint8_t excl = SD_LOCK_TYPE_EXT_EXCLUSIVE;
+	const uint16_t tgt = SD_FLAG_CMD_TGT;
+	char a[4] = "AAAA";
+	uint32_t vid, v2 = 0, newvid;
+	uint64_t data_oid;
+
+	setup_server();
+	CHECK_EQ(sheep_coh_conn_add(A), 1);
+	CHECK_EQ(sheep_coh_conn_add(B), 1);
+	vid = new_vdi("x", 0, 0);
+	data_oid = sd_vid_to_data_oid(vid, 0);
+	CHECK_EQ(lock_type(SD_OP_LOCK_VDI, excl, "x", A, &v2), SD_RES_SUCCESS);
+	CHECK_EQ(v2, vid);
+	CHECK_EQ(lock_type(SD_OP_LOCK_VDI, excl, "nope", A, &v2), SD_RES_NO_VDI);
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "x", A, &v2), SD_RES_SUCCESS);
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "x", B, &v2), SD_RES_VDI_LOCKED);
+	CHECK_EQ(lock_type(SD_OP_LOCK_VDI, excl, "x", B, &v2), SD_RES_VDI_LOCKED);
+	/* NORMAL stays unenforced */
+	CHECK_EQ(lock_type(SD_OP_LOCK_VDI, SD_LOCK_TYPE_NORMAL, "x", B, &v2), SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, A, tgt, data_oid, 0, a, 4, NULL), SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_CREATE_AND_WRITE_OBJ, B, tgt, sd_vid_to_data_oid(vid, 1), 0, a, 4, NULL),
+		 SD_RES_VDI_LOCKED);
+	CHECK_EQ(run(SD_OP_WRITE_OBJ, B, tgt, data_oid, 0, a, 4, NULL), SD_RES_VDI_LOCKED);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_VDI_LOCKED);
+	CHECK_EQ(run(SD_OP_READ_OBJ, 0, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_VDI_LOCKED);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, 0, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, A, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+	/* a snapshot: the new working vdi is A's, the snapshot anybody's */
+	newvid = new_vdi("x", vid, 1);
+	CHECK_EQ(sheep_coh_exclusive(newvid), A);
+	CHECK_EQ(sheep_coh_exclusive(vid), 0);
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "x", B, &v2), SD_RES_VDI_LOCKED);
+	CHECK_EQ(v2, newvid);
+	/* released by the holder only */
+	v2 = newvid;
+	CHECK_EQ(lock_type(SD_OP_RELEASE_VDI, excl, "x", B, &v2), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_exclusive(newvid), A);
+	CHECK_EQ(lock_type(SD_OP_RELEASE_VDI, excl, "x", A, &v2), SD_RES_SUCCESS);
+	CHECK_EQ(sheep_coh_exclusive(newvid), 0);
+	CHECK_EQ(lock(SD_OP_LOCK_VDI, "x", B, &v2), SD_RES_SUCCESS);
+	CHECK_EQ(run(SD_OP_READ_OBJ, B, tgt, data_oid, 0, NULL, 4, NULL), SD_RES_SUCCESS);
+	sheep_coh_conn_del(A);
+	sheep_coh_conn_del(B);
+	teardown_server();
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -381,7 +539,9 @@ int main(void)
 	RUN_TEST(test_states, passed, failed);
 	RUN_TEST(test_detach, passed, failed);
 	RUN_TEST(test_forgotten_rejoin, passed, failed);
+	RUN_TEST(test_exclusive, passed, failed);
 	RUN_TEST(test_ops, passed, failed);
+	RUN_TEST(test_ops_exclusive, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
