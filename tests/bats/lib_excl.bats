@@ -12,7 +12,7 @@ load lib/raw
 LX="$SD_TOP_BUILDDIR/tests/unit/test_lib_excl"
 # Under SD_WRAP (valgrind) run the real program, not its libtool wrapper.
 sd_libtool_unwrap LX
-PROXY="$SD_TOP_SRCDIR/tests/tools/tcp-proxy.py"
+PROXY="$SD_TOOLS/sd-proxy"
 
 setup() {
 	LX_TMP=$(sd_tmpdir)
@@ -93,7 +93,7 @@ lx_try() {
 	[ "$status" -eq 0 ]
 	local pport
 	pport=$(sd_free_port)
-	python3 "$PROXY" "$pport" "$SHEEP_PORT" >"$LX_TMP/proxy.log" 2>&1 &
+	"$PROXY" --listen "$pport" --target "127.0.0.1:$SHEEP_PORT" >"$LX_TMP/proxy.log" 2>&1 &
 	PROXY_PID=$!
 	sd_wait_for 10 sd_tcp_open "$pport"
 	timeout 180 $SD_WRAP "$LX" "127.0.0.1:$pport" --hold cv 150 >"$LX_TMP/hold.out" 2>&1 &
@@ -108,7 +108,7 @@ lx_try() {
 	TRY_PID=$!
 	sd_wait_for 30 grep -q '^opened' "$LX_TMP/try.out"
 	# the holder comes back and is refused: its writes fail, none is lost silently
-	python3 "$PROXY" "$pport" "$SHEEP_PORT" >>"$LX_TMP/proxy.log" 2>&1 &
+	"$PROXY" --listen "$pport" --target "127.0.0.1:$SHEEP_PORT" >>"$LX_TMP/proxy.log" 2>&1 &
 	PROXY_PID=$!
 	# (a write already sent is fenced by the sheep: "VDI is already locked";
 	# the next ones ask for the lock again first: "another gateway ...")
