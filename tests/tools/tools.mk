@@ -8,8 +8,11 @@ tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
 TESTS += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
+# scripts/bench --quick, its output format (the tables land in the TAP log)
+TESTS += tests/bats/bench.bats
 endif
 EXTRA_DIST += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
+EXTRA_DIST += tests/bats/bench.bats
 
 # tgt build plumbing, benchmark and testing notes.
 dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench
