@@ -72,6 +72,17 @@ expect_fields() {
 		done
 	done
 
+	[[ "$output" == *"tgtd CPU time per I/O on loopback, us (user + system, all threads; /proc/PID/stat)"* ]]
+	r=$(awk '/^tgtd CPU time per I\/O/ { f = 1 } f && $1 == "test" { $1 = ""; print; exit }' <<<"$output")
+	expect_fields "$r" ours built-in rdwr null ours/b-in
+	for q in 32 1; do
+		for m in randread randwrite; do
+			r=$(awk -v m="$m" -v q="qd$q" '/^tgtd CPU time per I\/O/ { f = 1 }
+				f && $1 == m && $2 == q { $1 = $2 = ""; print; exit }' <<<"$output")
+			expect_fields "$r" "$US" "$US" "$US" "$US" "$RATIO"
+		done
+	done
+
 	[[ "$output" == *"write-back cache (ours-wb: cache=writeback), randwrite qd32, IOPS"* ]]
 	r=$(awk '/^write-back cache/ { f = 1 } f && $1 == "randwrite" { $1 = $2 = ""; print; exit }' \
 		<<<"$output")
@@ -82,13 +93,14 @@ expect_fields() {
 	expect_fields "$(row ours-wb)" "$wb" "$wb" "$wb_r" "${wb/$NUM/$US}"
 	expect_fields "$(row rdwr)" "$NUM" "$NUM" "$RATIO" "$US"
 
-	[[ "$output" == *"through sd-proxy (one-way delay per direction), IOPS and mean latency (us)"* ]]
-	expect_fields "$(row delay test)" ours built-in ours/b-in ours_lat b-in_lat lat_ratio
+	[[ "$output" == *"through sd-proxy (one-way delay per direction), IOPS, mean latency (us) and tgtd CPU per I/O (us)"* ]]
+	expect_fields "$(row delay test)" ours built-in ours/b-in ours_lat b-in_lat lat_ratio \
+		ours_cpu b-in_cpu
 	for d in 0.1 0.5; do
 		for q in 1 32 128; do
 			for m in randread randwrite; do
 				expect_fields "$(row "${d}ms" "$m" "qd$q")" "$px" "$px" "$px_r" \
-					"$px_us" "$px_us" "$px_r"
+					"$px_us" "$px_us" "$px_r" "$px_us" "$px_us"
 			done
 		done
 	done
