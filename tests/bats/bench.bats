@@ -105,6 +105,19 @@ expect_fields() {
 		done
 	done
 
+	[[ "$output" == *"CPU per I/O through sd-proxy by process, us (tgtd, sheep, that client's proxy)"* ]]
+	r=$(awk '/^CPU per I\/O through sd-proxy/ { f = 1 } f && $1 == "delay" { print; exit }' <<<"$output")
+	expect_fields "$r" delay test ours_tgtd ours_sheep ours_prox b-in_tgtd b-in_sheep b-in_prox
+	for d in 0.1 0.5; do
+		for q in 1 32 128; do
+			for m in randread randwrite; do
+				r=$(awk -v d="${d}ms" -v m="$m" -v q="qd$q" '/^CPU per I\/O through sd-proxy/ { f = 1 }
+					f && $1 == d && $2 == m && $3 == q { $1 = $2 = $3 = ""; print; exit }' <<<"$output")
+				expect_fields "$r" "$px_us" "$px_us" "$px_us" "$px_us" "$px_us" "$px_us"
+			done
+		done
+	done
+
 	[[ "$output" == *"targets (issue 3, loopback):"* ]]
 	[[ "$output" == *"targets (issue 11):"* ]]
 	# 3 + 10 verdicts, each met, NOT met or (for a contender not built) n/a
