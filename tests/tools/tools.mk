@@ -16,13 +16,12 @@ EXTRA_DIST += tests/bats/bench.bats
 
 # tgt build plumbing, benchmark and testing notes.
 dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench
+# sd-bench: libsheepdog straight to sheep, the floor of scripts/bench.
+noinst_PROGRAMS += tests/tools/sd-bench
+tests_tools_sd_bench_SOURCES = tests/tools/sd-bench.c
+tests_tools_sd_bench_LDADD = lib/libsheepdog.la
 # fetch-tgt-source's deb-src entries from fake apt configurations (offline).
 TESTS += tests/bats/fetch_tgt_source.bats
 EXTRA_DIST += tests/bats/fetch_tgt_source.bats
 # `make distcheck` configures the unpacked tarball, which has no tgt-src/.
 # (AM_DISTCHECK_CONFIGURE_FLAGS in the top Makefile.am passes TGT_DISTCHECK_CONFIGURE_FLAGS)
-
-# sd-bench: libsheepdog straight to sheep, the floor of scripts/bench.
-noinst_PROGRAMS += tests/tools/sd-bench
-tests_tools_sd_bench_SOURCES = tests/tools/sd-bench.c
-tests_tools_sd_bench_LDADD = lib/libsheepdog.la
