@@ -181,7 +181,14 @@ start_rdwr() {
 	timeout 120 "$IO" "$URL" --mode write --qd 32 --bs 1M --seed 5
 	run timeout 60 "$IO" "$URL" --mode randwrite --qd 32 --bs 4k --count 2000 --seed 5
 	[ "$status" -eq 0 ]
-	[[ "$output" =~ ^iops=[0-9]+\ mbps=[0-9]+\.[0-9]\ ops=2000\ errors=0$ ]]
+	[[ "$output" =~ ^iops=[0-9]+\ mbps=[0-9]+\.[0-9]\ ops=2000\ errors=0\ lat_us=[0-9]+\.[0-9]$ ]]
+	[[ "$output" != *" lat_us=0.0" ]]
+	# a SYNCHRONIZE CACHE after every 10 WRITEs queued, 20 of them
+	run timeout 60 "$IO" "$URL" --mode randwrite --qd 8 --bs 4k --count 200 --seed 5 --sync-every 10
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ \ ops=200\ errors=0\ lat_us=[0-9]+\.[0-9]\ syncs=20\ sync_lat_us=[0-9]+\.[0-9]$ ]]
+	run "$IO" "$URL" --mode write --sync-every 10
+	[ "$status" -eq 2 ]
 	run timeout 60 "$IO" "$URL" --mode randrw --qd 4 --bs 8k --count 500 --seed 5 --verify-reads
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"ops=500 errors=0"* ]]

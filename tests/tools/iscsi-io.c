@@ -6,7 +6,7 @@
  *   iscsi-io URL --mode write|verify|read|randread|randwrite|randrw
  *	[--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]
  *	[--time SECONDS] [--count N] [--fua] [--op10|--op16]
- *	[--verify-reads] [--timeout SECONDS]
+ *	[--verify-reads] [--timeout SECONDS] [--sync-every N]
  *   iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]
  *	[--count N] [--time SECONDS] [--shared]
  *
@@ -21,8 +21,13 @@
  * --time seconds (default 10) or --count commands, whichever comes first;
  * randrw mixes reads and writes 50/50; writes always carry the pattern, and
  * --verify-reads checks random reads against it.  Every mode ends with
- *   iops=N mbps=N.N ops=N errors=N
- * on stdout.  A SCSI error prints the command and its sense data, stops
+ *   iops=N mbps=N.N ops=N errors=N lat_us=N.N
+ * on stdout (lat_us: mean time from queueing a READ/WRITE to its
+ * completion).  --sync-every N (rand* modes): after every N WRITEs queued,
+ * the next command is a SYNCHRONIZE CACHE(10) of the whole LUN; those are
+ * not counted in iops/ops/lat_us, and the line gets
+ *   syncs=N sync_lat_us=N.N
+ * after lat_us.  A SCSI error prints the command and its sense data, stops
  * new submissions, drains and exits 1.
  *
  * --mode caw checks COMPARE AND WRITE atomicity: the region [offset,
@@ -134,8 +139,9 @@ struct io_opts {
 	unsigned int timeout;
 	unsigned int writers; /* --mode caw: slots issuing plain WRITEs */
 	bool writers_set;
-	bool caw_shared;  /* --mode caw: other runs on the same region */
-	const char *peer; /* --mode xwrite: the second gateway's URL */
+	bool caw_shared;     /* --mode caw: other runs on the same region */
+	const char *peer;    /* --mode xwrite: the second gateway's URL */
+	uint64_t sync_every; /* rand*: a SYNCHRONIZE CACHE after every N WRITEs */
 };
 
 /* --mode caw: what a slot does next */
@@ -149,6 +155,8 @@ struct io_slot {
 	bool write;
 	bool busy;
 	bool xread;	       /* --mode xwrite: this read goes through the peer */
+	bool sync;	       /* --sync-every: a SYNCHRONIZE CACHE(10) */
+	double t_submit;       /* when the command was queued */
 	enum io_caw_step step; /* --mode caw */
 };
 
@@ -173,6 +181,10 @@ struct io_ctx {
 	uint64_t caw_writes;
 	struct io_ctx *peer; /* --mode xwrite */
 	uint64_t x_writes, x_reads, x_stale, x_zeros;
+	double lat_sum;		  /* seconds, over the completed READs/WRITEs */
+	uint64_t writes_unsynced; /* --sync-every: WRITEs queued since the last sync */
+	uint64_t syncs;		  /* --sync-every: SYNCHRONIZE CACHEs completed */
+	double sync_lat_sum;	  /* seconds */
 	bool stop;
 	uint64_t rng;
 	double t_start;
@@ -282,7 +294,22 @@ static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_da
 
 	s->busy = false;
 	c->inflight--;
+	if (s->sync) {
+		s->sync = false;
+		c->syncs++;
+		c->sync_lat_sum += io_now() - s->t_submit;
+		if (status != SCSI_STATUS_GOOD) {
+			c->errors++;
+			c->stop = true;
+			fprintf(stderr, "iscsi-io: SYNCHRONIZE CACHE10: status 0x%x: %s\n", status,
+				iscsi_get_error(c->iscsi));
+		}
+		if (task)
+			scsi_free_scsi_task(task);
+		return;
+	}
 	c->completed++;
+	c->lat_sum += io_now() - s->t_submit;
 	if (status != SCSI_STATUS_GOOD) {
 		io_report_error(c, s, status, task);
 	} else if (!s->write) {
@@ -380,6 +407,18 @@ static int io_submit(struct io_ctx *c, struct io_slot *s)
 	int fua = s->write && c->o.fua;
 	struct scsi_task *t;
 
+	s->t_submit = io_now();
+	if (s->sync) {
+		t = iscsi_synchronizecache10_task(c->iscsi, c->lun, 0, 0, 0, 0, io_done_cb, s);
+		if (!t) {
+			fprintf(stderr, "iscsi-io: cannot queue SYNCHRONIZE CACHE10: %s\n",
+				iscsi_get_error(c->iscsi));
+			return -EIO;
+		}
+		s->busy = true;
+		c->inflight++;
+		return 0;
+	}
 	if (s->xread) {
 		t = iscsi_read16_task(c->peer->iscsi, c->peer->lun, lba, s->len, c->block_size, 0,
 				      0, 0, 0, 0, io_done_cb, s);
@@ -636,8 +675,18 @@ static int io_fill_queue(struct io_ctx *c)
 
 		if (s->busy)
 			continue;
+		if (c->o.sync_every && c->writes_unsynced >= c->o.sync_every && !c->stop &&
+		    (c->o.time <= 0 || io_now() < c->t_end)) {
+			c->writes_unsynced = 0;
+			s->sync = true;
+			if (io_submit(c, s) < 0)
+				return -EIO;
+			continue;
+		}
 		if (!io_next(c, &off, &len, &write))
 			break;
+		if (write)
+			c->writes_unsynced++;
 		s->off = off;
 		s->len = len;
 		s->write = write;
@@ -752,7 +801,7 @@ static void io_usage(FILE *f)
 		"       iscsi-io - --mode pattern --length BYTES [--offset BYTES] [--seed N]\n"
 		"       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
 		"       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
-		"       [--verify-reads] [--timeout SECONDS]\n"
+		"       [--verify-reads] [--timeout SECONDS] [--sync-every N]\n"
 		"       iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]\n"
 		"       [--count N] [--time SECONDS]\n"
 		"       iscsi-io URL --mode script < COMMANDS\n"
@@ -799,6 +848,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		{ "writers", required_argument, NULL, 'W' },
 		{ "shared", no_argument, NULL, 'S' },
 		{ "peer", required_argument, NULL, 'P' },
+		{ "sync-every", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -860,6 +910,11 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 			o->writers_set = true;
 			break;
 		case 'P': o->peer = optarg; break;
+		case 'Y':
+			r = io_parse_u64(optarg, &o->sync_every, false);
+			if (!r && o->sync_every == 0)
+				r = -ERANGE;
+			break;
 		case 'h': io_usage(stdout); exit(0);
 		default: io_usage(stderr); return -EINVAL;
 		}
@@ -875,6 +930,10 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 	o->url = argv[optind];
 	if ((o->mode == IO_XWRITE) != (o->peer != NULL)) {
 		fprintf(stderr, "iscsi-io: --peer goes with --mode xwrite, and only there\n");
+		return -EINVAL;
+	}
+	if (o->sync_every && (o->mode < IO_RANDREAD || o->mode > IO_RANDRW)) {
+		fprintf(stderr, "iscsi-io: --sync-every goes with the rand* modes\n");
 		return -EINVAL;
 	}
 	if (o->mode >= IO_RANDREAD && o->time == 0 && o->count == 0)
@@ -1352,8 +1411,13 @@ int main(int argc, char **argv)
 		printf("xwrites=%" PRIu64 " xreads=%" PRIu64 " stale=%" PRIu64 " zeros=%" PRIu64
 		       "\n",
 		       c.x_writes, c.x_reads, c.x_stale, c.x_zeros);
-	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 "\n", c.completed / secs,
-	       c.bytes / secs / 1e6, c.completed, c.errors);
+	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 " lat_us=%.1f",
+	       c.completed / secs, c.bytes / secs / 1e6, c.completed, c.errors,
+	       c.completed ? c.lat_sum / c.completed * 1e6 : 0.0);
+	if (c.o.sync_every)
+		printf(" syncs=%" PRIu64 " sync_lat_us=%.1f", c.syncs,
+		       c.syncs ? c.sync_lat_sum / c.syncs * 1e6 : 0.0);
+	printf("\n");
 	if (c.mismatches) {
 		printf("mismatch: first bad lba=%" PRIu64 " (byte offset %" PRIu64 "), %" PRIu64
 		       " bad 512-byte blocks\n",

@@ -8,11 +8,18 @@ tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
 TESTS += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
+# scripts/bench --quick, its output format (the tables land in the TAP log)
+TESTS += tests/bats/bench.bats
 endif
 EXTRA_DIST += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
+EXTRA_DIST += tests/bats/bench.bats
 
 # tgt build plumbing, benchmark and testing notes.
 dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench
+# sd-bench: libsheepdog straight to sheep, the floor of scripts/bench.
+noinst_PROGRAMS += tests/tools/sd-bench
+tests_tools_sd_bench_SOURCES = tests/tools/sd-bench.c
+tests_tools_sd_bench_LDADD = lib/libsheepdog.la
 # fetch-tgt-source's deb-src entries from fake apt configurations (offline).
 TESTS += tests/bats/fetch_tgt_source.bats
 EXTRA_DIST += tests/bats/fetch_tgt_source.bats
