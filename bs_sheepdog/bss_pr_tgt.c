@@ -97,6 +97,14 @@ struct bss_pr_lu {
 	/* shared=1: commands whose validation answered, run by check_ev */
 	struct list_head checks;
 	struct event_data check_ev;
+	/*
+	 * shared=1: one validation lookup at a time serves every command
+	 * that arrived before it was sent (`batch`); commands arriving while
+	 * it is out wait in `waiting` for the next one, sent when it answers.
+	 */
+	struct list_head batch, waiting;
+	int lookup_out;
+	uint64_t nr_checked, nr_lookups; /* logged when the LU goes */
 
 	/* LUN reset detection: the nexuses marked with BSS_PR_MARK */
 	struct list_head entry; /* on g_pr_lus */
@@ -108,13 +116,14 @@ struct bss_pr_lu {
 
 /* One command waiting for its asynchronous validation (shared=1). */
 struct bss_pr_check {
-	struct list_head entry; /* on bss_pr_lu.checks once answered */
+	struct list_head entry; /* on waiting, batch, then checks */
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
 	int host_no;
 	int ret;		  /* validate's answer */
 	struct tgt_work deadline; /* only for commands no reservation conflicts */
 	int late;		  /* the deadline ran the command: just free */
+	int sync;		  /* no lookup could be sent: check_ev validates */
 };
 
 static LIST_HEAD(g_pr_lus);
@@ -647,22 +656,65 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 	return status;
 }
 
-/* validate_async's answer (from the store connection's service round):
- * the rest runs from check_ev, where synchronous store calls are allowed. */
-static void bss_pr_check_cb(void *opaque, int ret)
-{
-	struct bss_pr_check *chk = opaque;
-	struct bss_pr_lu *pl;
+static void bss_pr_batch_cb(void *opaque, int ret);
 
-	if (chk->late) {
-		free(chk);
+/*
+ * Send the lookup for the commands on `waiting`: they all arrived before
+ * it goes out, so its answer is as fresh as a lookup of their own.  If it
+ * cannot be sent they are validated synchronously by check_ev.
+ */
+static void bss_pr_batch_send(struct bss_pr_lu *pl)
+{
+	struct bss_pr_check *chk;
+	int ret;
+
+	list_splice_init(&pl->waiting, &pl->batch);
+	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_batch_cb, pl);
+	if (!ret) {
+		pl->lookup_out = 1;
+		pl->nr_lookups++;
 		return;
 	}
-	del_work(&chk->deadline);
-	pl = chk->blu->pr;
-	chk->ret = ret;
-	list_add_tail(&chk->entry, &pl->checks);
+	while (!list_empty(&pl->batch)) {
+		chk = list_first_entry(&pl->batch, struct bss_pr_check, entry);
+		list_del(&chk->entry);
+		if (chk->late) {
+			free(chk);
+			continue;
+		}
+		del_work(&chk->deadline);
+		chk->sync = 1;
+		list_add_tail(&chk->entry, &pl->checks);
+	}
 	tgt_add_sched_event(&pl->check_ev);
+}
+
+/* validate_async's answer (from the store connection's service round):
+ * the rest runs from check_ev, where synchronous store calls are allowed.
+ * Cancelled (the store is being destroyed): the waiting commands get the
+ * same answer, no new lookup. */
+static void bss_pr_batch_cb(void *opaque, int ret)
+{
+	struct bss_pr_lu *pl = opaque;
+	struct bss_pr_check *chk;
+
+	pl->lookup_out = 0;
+	if (ret == -ECANCELED)
+		list_splice_init(&pl->waiting, &pl->batch);
+	while (!list_empty(&pl->batch)) {
+		chk = list_first_entry(&pl->batch, struct bss_pr_check, entry);
+		list_del(&chk->entry);
+		if (chk->late) {
+			free(chk);
+			continue;
+		}
+		del_work(&chk->deadline);
+		chk->ret = ret;
+		list_add_tail(&chk->entry, &pl->checks);
+	}
+	tgt_add_sched_event(&pl->check_ev);
+	if (!list_empty(&pl->waiting))
+		bss_pr_batch_send(pl);
 }
 
 /*
@@ -685,9 +737,11 @@ static void bss_pr_check_event(struct event_data *ev)
 		blu = chk->blu;
 		cmd = chk->cmd;
 		ret = chk->ret;
-		if (ret > 0)
+		if (chk->sync)
+			ret = bss_pr_access_conflict(blu, cmd, 1);
+		else if (ret > 0)
 			ret = bss_pr_load_full(blu);
-		if (ret == 0)
+		if (ret == 0 && !chk->sync)
 			ret = bss_pr_access_conflict(blu, cmd, 0);
 		clear_cmd_async(cmd);
 		status = bss_pr_run(blu, chk->host_no, cmd, ret);
@@ -712,8 +766,14 @@ static void bss_pr_check_deadline(void *data)
 		target_cmd_io_done(cmd, status);
 }
 
-/* Start the asynchronous check of `cmd`: 0 (the command is async now) or
- * a negative errno (nothing started: check synchronously). */
+/*
+ * Start the asynchronous check of `cmd`: 0 (the command is async now) or
+ * a negative errno (nothing started: check synchronously).  With a lookup
+ * already out the command waits for the next one (a lookup sent before
+ * the command arrived may predate another gateway's change the command
+ * must see); at queue depth N that is about one lookup per round trip
+ * instead of one per command.
+ */
 static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
 {
 	struct bss_pr_lu *pl = blu->pr;
@@ -727,14 +787,24 @@ static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *
 	chk->host_no = host_no;
 	chk->ret = 0;
 	chk->late = 0;
+	chk->sync = 0;
 	INIT_LIST_HEAD(&chk->deadline.entry);
 	chk->deadline.func = bss_pr_check_deadline;
 	chk->deadline.data = chk;
-	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_check_cb, chk);
-	if (ret) {
-		free(chk);
-		return ret;
+	if (pl->lookup_out) {
+		list_add_tail(&chk->entry, &pl->waiting);
+	} else {
+		list_add_tail(&chk->entry, &pl->batch);
+		ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_batch_cb, pl);
+		if (ret) {
+			list_del(&chk->entry);
+			free(chk);
+			return ret;
+		}
+		pl->lookup_out = 1;
+		pl->nr_lookups++;
 	}
+	pl->nr_checked++;
 	set_cmd_async(cmd);
 	if (!bss_pr_checked(cmd->scb))
 		add_work(&chk->deadline, BSS_PR_UA_WAIT_SEC);
@@ -952,6 +1022,8 @@ int bss_pr_attach(struct scsi_lu *lu)
 		if (!pl)
 			return -ENOMEM;
 		INIT_LIST_HEAD(&pl->checks);
+		INIT_LIST_HEAD(&pl->batch);
+		INIT_LIST_HEAD(&pl->waiting);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		pl->blu = blu;
 		list_add_tail(&pl->entry, &g_pr_lus);
@@ -992,6 +1064,10 @@ void bss_pr_free(struct scsi_lu *lu)
 
 	if (!blu->pr)
 		return;
+	if (blu->pr->nr_checked)
+		eprintf("%s: sheepdog: reservation checks: %" PRIu64 " commands, %" PRIu64
+			" lookups\n",
+			blu->label, blu->pr->nr_checked, blu->pr->nr_lookups);
 	st = blu->pr->store;
 	blu->pr->store = NULL;
 	if (st)
