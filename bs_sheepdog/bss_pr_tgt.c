@@ -691,15 +691,17 @@ static void bss_pr_batch_send(struct bss_pr_lu *pl)
 
 /* validate_async's answer (from the store connection's service round):
  * the rest runs from check_ev, where synchronous store calls are allowed.
- * Cancelled (the store is being destroyed): the waiting commands get the
- * same answer, no new lookup. */
+ * A failed lookup (cluster unreachable past the retry window, or
+ * cancelled because the store is going) answers the waiting commands
+ * too: a new lookup would make them wait a second whole window, past the
+ * initiator's command timeout. */
 static void bss_pr_batch_cb(void *opaque, int ret)
 {
 	struct bss_pr_lu *pl = opaque;
 	struct bss_pr_check *chk;
 
 	pl->lookup_out = 0;
-	if (ret == -ECANCELED)
+	if (ret < 0)
 		list_splice_init(&pl->waiting, &pl->batch);
 	while (!list_empty(&pl->batch)) {
 		chk = list_first_entry(&pl->batch, struct bss_pr_check, entry);
