@@ -54,6 +54,13 @@
  * the whole retry window.
  */
 #define BSS_PR_UA_WAIT_SEC 2
+/*
+ * Reservation lookups out at once per LU (shared=1).  One would serve the
+ * most commands per lookup (CPU), but a command arriving while it is out
+ * waits up to a whole round trip for the next; with a few out the wait is
+ * about a fraction of a round trip (docs/performance.md, "CPU per I/O").
+ */
+#define BSS_PR_LOOKUPS	   2
 
 /*
  * In itn_lu->prevent, outside PREVENT_MASK: "this nexus was marked since
@@ -98,12 +105,13 @@ struct bss_pr_lu {
 	struct list_head checks;
 	struct event_data check_ev;
 	/*
-	 * shared=1: one validation lookup at a time serves every command
-	 * that arrived before it was sent (`batch`); commands arriving while
-	 * it is out wait in `waiting` for the next one, sent when it answers.
+	 * shared=1: a validation lookup serves every command that arrived
+	 * before it was sent (its bss_pr_batch).  At most BSS_PR_LOOKUPS are
+	 * out; commands arriving meanwhile wait in `waiting` for the next
+	 * one, sent as soon as one answers.
 	 */
-	struct list_head batch, waiting;
-	int lookup_out;
+	struct list_head waiting;
+	int nr_out;
 	uint64_t nr_checked, nr_lookups; /* logged when the LU goes */
 
 	/* LUN reset detection: the nexuses marked with BSS_PR_MARK */
@@ -114,9 +122,15 @@ struct bss_pr_lu {
 	int reset_ua; /* a load raised another gateway's reset: answer with it */
 };
 
+/* One lookup out and the commands it validates (shared=1). */
+struct bss_pr_batch {
+	struct list_head cmds;
+	struct bss_pr_lu *pl;
+};
+
 /* One command waiting for its asynchronous validation (shared=1). */
 struct bss_pr_check {
-	struct list_head entry; /* on waiting, batch, then checks */
+	struct list_head entry; /* on waiting, a batch's cmds, then checks */
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
 	int host_no;
@@ -658,53 +672,13 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 
 static void bss_pr_batch_cb(void *opaque, int ret);
 
-/*
- * Send the lookup for the commands on `waiting`: they all arrived before
- * it goes out, so its answer is as fresh as a lookup of their own.  If it
- * cannot be sent they are validated synchronously by check_ev.
- */
-static void bss_pr_batch_send(struct bss_pr_lu *pl)
+/* Commands of a batch to check_ev (late ones, already run, are freed). */
+static void bss_pr_batch_answer(struct bss_pr_lu *pl, struct list_head *cmds, int ret, int sync)
 {
 	struct bss_pr_check *chk;
-	int ret;
 
-	list_splice_init(&pl->waiting, &pl->batch);
-	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_batch_cb, pl);
-	if (!ret) {
-		pl->lookup_out = 1;
-		pl->nr_lookups++;
-		return;
-	}
-	while (!list_empty(&pl->batch)) {
-		chk = list_first_entry(&pl->batch, struct bss_pr_check, entry);
-		list_del(&chk->entry);
-		if (chk->late) {
-			free(chk);
-			continue;
-		}
-		del_work(&chk->deadline);
-		chk->sync = 1;
-		list_add_tail(&chk->entry, &pl->checks);
-	}
-	tgt_add_sched_event(&pl->check_ev);
-}
-
-/* validate_async's answer (from the store connection's service round):
- * the rest runs from check_ev, where synchronous store calls are allowed.
- * A failed lookup (cluster unreachable past the retry window, or
- * cancelled because the store is going) answers the waiting commands
- * too: a new lookup would make them wait a second whole window, past the
- * initiator's command timeout. */
-static void bss_pr_batch_cb(void *opaque, int ret)
-{
-	struct bss_pr_lu *pl = opaque;
-	struct bss_pr_check *chk;
-
-	pl->lookup_out = 0;
-	if (ret < 0)
-		list_splice_init(&pl->waiting, &pl->batch);
-	while (!list_empty(&pl->batch)) {
-		chk = list_first_entry(&pl->batch, struct bss_pr_check, entry);
+	while (!list_empty(cmds)) {
+		chk = list_first_entry(cmds, struct bss_pr_check, entry);
 		list_del(&chk->entry);
 		if (chk->late) {
 			free(chk);
@@ -712,11 +686,56 @@ static void bss_pr_batch_cb(void *opaque, int ret)
 		}
 		del_work(&chk->deadline);
 		chk->ret = ret;
+		chk->sync = sync;
 		list_add_tail(&chk->entry, &pl->checks);
 	}
 	tgt_add_sched_event(&pl->check_ev);
-	if (!list_empty(&pl->waiting))
-		bss_pr_batch_send(pl);
+}
+
+/*
+ * Send a lookup for the commands on `waiting`: they all arrived before it
+ * goes out, so its answer is as fresh as a lookup of their own.  0, or a
+ * negative errno with the commands left on `waiting`.
+ */
+static int bss_pr_batch_send(struct bss_pr_lu *pl)
+{
+	struct bss_pr_batch *b = malloc(sizeof(*b));
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&b->cmds);
+	b->pl = pl;
+	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_batch_cb, b);
+	if (ret) {
+		free(b);
+		return ret;
+	}
+	list_splice_init(&pl->waiting, &b->cmds);
+	pl->nr_out++;
+	pl->nr_lookups++;
+	return 0;
+}
+
+/* validate_async's answer (from the store connection's service round):
+ * the rest runs from check_ev, where synchronous store calls are allowed.
+ * A failed lookup (cluster unreachable past the retry window, or
+ * cancelled because the store is going) answers the waiting commands
+ * too: a new lookup would make them wait a second whole window, past the
+ * initiator's command timeout.  If the next lookup cannot be sent, the
+ * waiting commands are validated synchronously by check_ev. */
+static void bss_pr_batch_cb(void *opaque, int ret)
+{
+	struct bss_pr_batch *b = opaque;
+	struct bss_pr_lu *pl = b->pl;
+
+	pl->nr_out--;
+	if (ret < 0)
+		list_splice_init(&pl->waiting, &b->cmds);
+	bss_pr_batch_answer(pl, &b->cmds, ret, 0);
+	free(b);
+	if (!list_empty(&pl->waiting) && bss_pr_batch_send(pl))
+		bss_pr_batch_answer(pl, &pl->waiting, 0, 1);
 }
 
 /*
@@ -770,11 +789,11 @@ static void bss_pr_check_deadline(void *data)
 
 /*
  * Start the asynchronous check of `cmd`: 0 (the command is async now) or
- * a negative errno (nothing started: check synchronously).  With a lookup
- * already out the command waits for the next one (a lookup sent before
- * the command arrived may predate another gateway's change the command
- * must see); at queue depth N that is about one lookup per round trip
- * instead of one per command.
+ * a negative errno (nothing started: check synchronously).  With
+ * BSS_PR_LOOKUPS lookups out the command waits for the next one (a lookup
+ * sent before the command arrived may predate another gateway's change
+ * the command must see); at queue depth N that is a few lookups per round
+ * trip instead of one per command.
  */
 static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
 {
@@ -793,18 +812,16 @@ static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *
 	INIT_LIST_HEAD(&chk->deadline.entry);
 	chk->deadline.func = bss_pr_check_deadline;
 	chk->deadline.data = chk;
-	if (pl->lookup_out) {
-		list_add_tail(&chk->entry, &pl->waiting);
-	} else {
-		list_add_tail(&chk->entry, &pl->batch);
-		ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_batch_cb, pl);
+	/* fewer than BSS_PR_LOOKUPS out: nothing waits, the command goes
+	 * alone (and is checked synchronously if its lookup cannot go) */
+	list_add_tail(&chk->entry, &pl->waiting);
+	if (pl->nr_out < BSS_PR_LOOKUPS) {
+		ret = bss_pr_batch_send(pl);
 		if (ret) {
 			list_del(&chk->entry);
 			free(chk);
 			return ret;
 		}
-		pl->lookup_out = 1;
-		pl->nr_lookups++;
 	}
 	pl->nr_checked++;
 	set_cmd_async(cmd);
@@ -1024,7 +1041,6 @@ int bss_pr_attach(struct scsi_lu *lu)
 		if (!pl)
 			return -ENOMEM;
 		INIT_LIST_HEAD(&pl->checks);
-		INIT_LIST_HEAD(&pl->batch);
 		INIT_LIST_HEAD(&pl->waiting);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		pl->blu = blu;
