@@ -54,6 +54,13 @@
  * the whole retry window.
  */
 #define BSS_PR_UA_WAIT_SEC 2
+/*
+ * Reservation lookups out at once per LU (shared=1).  One would serve the
+ * most commands per lookup (CPU), but a command arriving while it is out
+ * waits up to a whole round trip for the next; with a few out the wait is
+ * about a fraction of a round trip (docs/performance.md, "CPU per I/O").
+ */
+#define BSS_PR_LOOKUPS	   2
 
 /*
  * In itn_lu->prevent, outside PREVENT_MASK: "this nexus was marked since
@@ -97,6 +104,15 @@ struct bss_pr_lu {
 	/* shared=1: commands whose validation answered, run by check_ev */
 	struct list_head checks;
 	struct event_data check_ev;
+	/*
+	 * shared=1: a validation lookup serves every command that arrived
+	 * before it was sent (its bss_pr_batch).  At most BSS_PR_LOOKUPS are
+	 * out; commands arriving meanwhile wait in `waiting` for the next
+	 * one, sent as soon as one answers.
+	 */
+	struct list_head waiting;
+	int nr_out;
+	uint64_t nr_checked, nr_lookups; /* logged when the LU goes */
 
 	/* LUN reset detection: the nexuses marked with BSS_PR_MARK */
 	struct list_head entry; /* on g_pr_lus */
@@ -106,15 +122,22 @@ struct bss_pr_lu {
 	int reset_ua; /* a load raised another gateway's reset: answer with it */
 };
 
+/* One lookup out and the commands it validates (shared=1). */
+struct bss_pr_batch {
+	struct list_head cmds;
+	struct bss_pr_lu *pl;
+};
+
 /* One command waiting for its asynchronous validation (shared=1). */
 struct bss_pr_check {
-	struct list_head entry; /* on bss_pr_lu.checks once answered */
+	struct list_head entry; /* on waiting, a batch's cmds, then checks */
 	struct bss_lu *blu;
 	struct scsi_cmd *cmd;
 	int host_no;
 	int ret;		  /* validate's answer */
 	struct tgt_work deadline; /* only for commands no reservation conflicts */
 	int late;		  /* the deadline ran the command: just free */
+	int sync;		  /* no lookup could be sent: check_ev validates */
 };
 
 static LIST_HEAD(g_pr_lus);
@@ -647,22 +670,72 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 	return status;
 }
 
-/* validate_async's answer (from the store connection's service round):
- * the rest runs from check_ev, where synchronous store calls are allowed. */
-static void bss_pr_check_cb(void *opaque, int ret)
-{
-	struct bss_pr_check *chk = opaque;
-	struct bss_pr_lu *pl;
+static void bss_pr_batch_cb(void *opaque, int ret);
 
-	if (chk->late) {
-		free(chk);
-		return;
+/* Commands of a batch to check_ev (late ones, already run, are freed). */
+static void bss_pr_batch_answer(struct bss_pr_lu *pl, struct list_head *cmds, int ret, int sync)
+{
+	struct bss_pr_check *chk;
+
+	while (!list_empty(cmds)) {
+		chk = list_first_entry(cmds, struct bss_pr_check, entry);
+		list_del(&chk->entry);
+		if (chk->late) {
+			free(chk);
+			continue;
+		}
+		del_work(&chk->deadline);
+		chk->ret = ret;
+		chk->sync = sync;
+		list_add_tail(&chk->entry, &pl->checks);
 	}
-	del_work(&chk->deadline);
-	pl = chk->blu->pr;
-	chk->ret = ret;
-	list_add_tail(&chk->entry, &pl->checks);
 	tgt_add_sched_event(&pl->check_ev);
+}
+
+/*
+ * Send a lookup for the commands on `waiting`: they all arrived before it
+ * goes out, so its answer is as fresh as a lookup of their own.  0, or a
+ * negative errno with the commands left on `waiting`.
+ */
+static int bss_pr_batch_send(struct bss_pr_lu *pl)
+{
+	struct bss_pr_batch *b = malloc(sizeof(*b));
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	INIT_LIST_HEAD(&b->cmds);
+	b->pl = pl;
+	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_batch_cb, b);
+	if (ret) {
+		free(b);
+		return ret;
+	}
+	list_splice_init(&pl->waiting, &b->cmds);
+	pl->nr_out++;
+	pl->nr_lookups++;
+	return 0;
+}
+
+/* validate_async's answer (from the store connection's service round):
+ * the rest runs from check_ev, where synchronous store calls are allowed.
+ * A failed lookup (cluster unreachable past the retry window, or
+ * cancelled because the store is going) answers the waiting commands
+ * too: a new lookup would make them wait a second whole window, past the
+ * initiator's command timeout.  If the next lookup cannot be sent, the
+ * waiting commands are validated synchronously by check_ev. */
+static void bss_pr_batch_cb(void *opaque, int ret)
+{
+	struct bss_pr_batch *b = opaque;
+	struct bss_pr_lu *pl = b->pl;
+
+	pl->nr_out--;
+	if (ret < 0)
+		list_splice_init(&pl->waiting, &b->cmds);
+	bss_pr_batch_answer(pl, &b->cmds, ret, 0);
+	free(b);
+	if (!list_empty(&pl->waiting) && bss_pr_batch_send(pl))
+		bss_pr_batch_answer(pl, &pl->waiting, 0, 1);
 }
 
 /*
@@ -685,9 +758,11 @@ static void bss_pr_check_event(struct event_data *ev)
 		blu = chk->blu;
 		cmd = chk->cmd;
 		ret = chk->ret;
-		if (ret > 0)
+		if (chk->sync)
+			ret = bss_pr_access_conflict(blu, cmd, 1);
+		else if (ret > 0)
 			ret = bss_pr_load_full(blu);
-		if (ret == 0)
+		if (ret == 0 && !chk->sync)
 			ret = bss_pr_access_conflict(blu, cmd, 0);
 		clear_cmd_async(cmd);
 		status = bss_pr_run(blu, chk->host_no, cmd, ret);
@@ -712,8 +787,14 @@ static void bss_pr_check_deadline(void *data)
 		target_cmd_io_done(cmd, status);
 }
 
-/* Start the asynchronous check of `cmd`: 0 (the command is async now) or
- * a negative errno (nothing started: check synchronously). */
+/*
+ * Start the asynchronous check of `cmd`: 0 (the command is async now) or
+ * a negative errno (nothing started: check synchronously).  With
+ * BSS_PR_LOOKUPS lookups out the command waits for the next one (a lookup
+ * sent before the command arrived may predate another gateway's change
+ * the command must see); at queue depth N that is a few lookups per round
+ * trip instead of one per command.
+ */
 static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
 {
 	struct bss_pr_lu *pl = blu->pr;
@@ -727,14 +808,22 @@ static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *
 	chk->host_no = host_no;
 	chk->ret = 0;
 	chk->late = 0;
+	chk->sync = 0;
 	INIT_LIST_HEAD(&chk->deadline.entry);
 	chk->deadline.func = bss_pr_check_deadline;
 	chk->deadline.data = chk;
-	ret = pl->store->ops->validate_async(pl->store, pl->version, bss_pr_check_cb, chk);
-	if (ret) {
-		free(chk);
-		return ret;
+	/* fewer than BSS_PR_LOOKUPS out: nothing waits, the command goes
+	 * alone (and is checked synchronously if its lookup cannot go) */
+	list_add_tail(&chk->entry, &pl->waiting);
+	if (pl->nr_out < BSS_PR_LOOKUPS) {
+		ret = bss_pr_batch_send(pl);
+		if (ret) {
+			list_del(&chk->entry);
+			free(chk);
+			return ret;
+		}
 	}
+	pl->nr_checked++;
 	set_cmd_async(cmd);
 	if (!bss_pr_checked(cmd->scb))
 		add_work(&chk->deadline, BSS_PR_UA_WAIT_SEC);
@@ -952,6 +1041,7 @@ int bss_pr_attach(struct scsi_lu *lu)
 		if (!pl)
 			return -ENOMEM;
 		INIT_LIST_HEAD(&pl->checks);
+		INIT_LIST_HEAD(&pl->waiting);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		pl->blu = blu;
 		list_add_tail(&pl->entry, &g_pr_lus);
@@ -992,6 +1082,10 @@ void bss_pr_free(struct scsi_lu *lu)
 
 	if (!blu->pr)
 		return;
+	if (blu->pr->nr_checked)
+		eprintf("%s: sheepdog: reservation checks: %" PRIu64 " commands, %" PRIu64
+			" lookups\n",
+			blu->label, blu->pr->nr_checked, blu->pr->nr_lookups);
 	st = blu->pr->store;
 	blu->pr->store = NULL;
 	if (st)

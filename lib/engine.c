@@ -550,18 +550,25 @@ static void sdl_begin_reply(struct sdl_conn *conn)
 		sdl_finish_reply(conn);
 }
 
-/* Read and dispatch replies until the socket is drained.  0 or -errno. */
+/*
+ * Read and dispatch replies until the socket is drained.  0 or -errno.
+ * A recv into ibuf that returned less than it asked for emptied the
+ * socket's queue: the buffer is dispatched without a second recv that
+ * would only say EAGAIN (a syscall per wakeup of small replies); anything
+ * that arrives later wakes the level-triggered epoll again.  Large
+ * payloads read straight into the caller's buffer keep reading.
+ */
 static int sdl_conn_read(struct sdl_conn *conn)
 {
 	struct sdl_engine *e = conn->e;
-	int rounds = 0;
+	int rounds = 0, drained = 0;
 
 	while (conn->state == SDL_CONN_UP) {
 		size_t avail;
 		ssize_t n;
 
 		if (conn->ipos == conn->ilen) {
-			if (++rounds > 64)
+			if (drained || ++rounds > 64)
 				return 0;
 			/* large payloads go straight into the caller's buffer */
 			if (conn->in_payload && conn->rreq &&
@@ -584,6 +591,7 @@ static int sdl_conn_read(struct sdl_conn *conn)
 				return 0;
 			if (n <= 0)
 				return n ? (int)n : -ECONNRESET;
+			drained = n < SDL_IBUF_SIZE;
 			conn->ipos = 0;
 			conn->ilen = (size_t)n;
 		}

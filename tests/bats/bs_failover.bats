@@ -76,6 +76,12 @@ check_vdi() {
 	# Let the writer get going (some objects written), then kill A.
 	sd_wait_for 30 objs_over 20
 	kill -0 "$wpid" # still writing: the kill lands mid-run
+	# Freeze A first so that requests pile up on its connection: the kill
+	# then always lands with requests in flight there (their resend is
+	# what this test checks; a 64 KiB writer waiting on object creation
+	# can otherwise have none on A at that instant).
+	kill -STOP "$apid"
+	sleep 1
 	t0=$(date +%s)
 	kill -KILL "$apid"
 	wait "$wpid" || rc=$?

@@ -321,3 +321,20 @@ EOT
 	line_of 3 | grep -q 'status=CHECK_CONDITION key=0x06 asc=0x29 ascq=0x00'
 	[ "$(status_of 4)" = GOOD ]
 }
+
+@test "bs_pr_multigw: at qd32 one reservation lookup serves several commands (under 3 lookups per 4 commands)" {
+	run timeout 120 "$IO" "$URL_A" --mode randwrite --qd 32 --bs 4096 --count 3000
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the LU logs its counts when it goes
+	tgt_lun_del 1 1
+	local line checked lookups
+	line=$(grep 'reservation checks:' "$TGTD_LOG" | tail -1)
+	echo "$line"
+	checked=$(sed -n 's/.* \([0-9]*\) commands, .*/\1/p' <<<"$line")
+	lookups=$(sed -n 's/.* \([0-9]*\) lookups$/\1/p' <<<"$line")
+	# the first command loads the state synchronously, the rest are counted
+	[ "$checked" -ge 2990 ]
+	[ "$lookups" -gt 0 ]
+	[ $(( lookups * 4 )) -lt $(( checked * 3 )) ]
+}
