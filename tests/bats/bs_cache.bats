@@ -80,3 +80,150 @@ tgtd_restart() {
 	[ "$(dirty_units)" -eq 0 ]
 	sheep_has 0 $((16 * MiB)) 3
 }
+
+@test "bs_cache: kill -9 of tgtd under write load loses nothing acknowledged: the next open replays" {
+	local io
+	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
+	run bss_io 1 --mode write --offset 0 --length $((32 * MiB)) --bs 65536 --qd 32 --seed 5
+	[ "$status" -eq 0 ]
+	# dirty data existed: the sheep lacks what was acknowledged
+	[ "$(dirty_units)" -eq 8 ]
+	run sheep_has 0 $((32 * MiB)) 5
+	[ "$status" -eq 1 ]
+	# more writes (the same pattern) in flight when tgtd dies
+	bss_io 1 --mode randwrite --offset 0 --length $((32 * MiB)) --bs 4096 --qd 32 --seed 5 \
+		--time 20 >"$T/load.out" 2>&1 3>&- &
+	io=$!
+	sleep 2
+	kill -KILL "$TGTD_PID"
+	wait "$io" || true
+	tgtd_stop || true
+	[ "$(dirty_units)" -gt 0 ]
+	tgtd_restart
+	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
+	bss_log_has "cache: replayed"
+	# on the sheep before the LU served anything, and through the new LU
+	sheep_has 0 $((32 * MiB)) 5
+	[ "$(dirty_units)" -eq 0 ]
+	run bss_io 1 --mode verify --offset 0 --length $((32 * MiB)) --bs 65536 --qd 16 --seed 5
+	[ "$status" -eq 0 ]
+}
+
+@test "bs_cache: a FUA write is on the sheep when it completes; its unit is clean, others stay dirty" {
+	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
+	run bss_io 1 --mode write --offset 0 --length $((4 * MiB)) --bs 65536 --qd 8 --seed 7
+	[ "$status" -eq 0 ]
+	run bss_io 1 --mode write --offset $((8 * MiB)) --length $((1 * MiB)) --bs 65536 --qd 8 \
+		--seed 8 --fua
+	[ "$status" -eq 0 ]
+	sheep_has $((8 * MiB)) $((1 * MiB)) 8
+	[ "$(dirty_units)" -eq 1 ]
+	run sheep_has 0 $((4 * MiB)) 7
+	[ "$status" -eq 1 ]
+	# closing the LU flushes everything and marks the directory clean
+	tgt_lun_del 1 1
+	[ "$(dirty_units)" -eq 0 ]
+	sheep_has 0 $((4 * MiB)) 7
+	grep -q '^clean 1$' "$(cdir)/state"
+	run sd_dog vdi getattr vol bss.cache.owner
+	[ "$status" -ne 0 ]
+}
+
+# mode_page_wce LUN 0|1: MODE SELECT(6) of the caching page with WCE set
+# or cleared (the rest of the page as MODE SENSE returns it).
+mode_page_wce() {
+	local lun=$1 wce=$2 page b2
+	run bss_raw "$lun" 1a080800ff00 --in 255 --dump
+	[ "${lines[0]}" = "status=GOOD" ] || return 1
+	# DBD=1: 4-byte header, then page 08 (2 + 0x12 bytes)
+	page=${lines[1]:13:40}
+	[ "${page:0:4}" = "0812" ] || return 1
+	b2=$((0x${page:4:2}))
+	if [ "$wce" -eq 1 ]; then b2=$((b2 | 4)); else b2=$((b2 & ~4)); fi
+	page="0812$(printf '%02x' $b2)${page:6}"
+	printf '00000000%s' "$page" | xxd -r -p >"$T/ms.bin"
+	run bss_raw "$lun" 151000001800 --out-file "$T/ms.bin"
+	[ "$output" = "status=GOOD" ] || return 1
+	run bss_raw "$lun" 1a080800ff00 --in 255 --dump
+	[ $(((0x${lines[1]:17:2} & 4) >> 2)) -eq "$wce" ]
+}
+
+@test "bs_cache: WCE=1 is reported; MODE SELECT turning it off sends writes through, on again restores write-back" {
+	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
+	run bss_raw 1 1a080800ff00 --in 255 --dump
+	[ $((0x${lines[1]:17:2} & 4)) -eq 4 ]
+	run bss_io 1 --mode write --offset 0 --length $((4 * MiB)) --bs 65536 --qd 8 --seed 9
+	[ "$status" -eq 0 ]
+	[ "$(dirty_units)" -eq 1 ]
+	mode_page_wce 1 0
+	# the dirty unit is flushed promptly (the timer, within ~2 s)
+	for i in $(seq 1 50); do
+		[ "$(dirty_units)" -eq 0 ] && break
+		sleep 0.1
+	done
+	[ "$(dirty_units)" -eq 0 ]
+	sheep_has 0 $((4 * MiB)) 9
+	# writes complete on the sheep
+	run bss_io 1 --mode write --offset $((16 * MiB)) --length $((2 * MiB)) --bs 65536 --qd 8 \
+		--seed 10
+	[ "$status" -eq 0 ]
+	sheep_has $((16 * MiB)) $((2 * MiB)) 10
+	[ "$(dirty_units)" -eq 0 ]
+	mode_page_wce 1 1
+	run bss_io 1 --mode write --offset $((32 * MiB)) --length $((1 * MiB)) --bs 65536 --qd 8 \
+		--seed 11
+	[ "$status" -eq 0 ]
+	[ "$(dirty_units)" -eq 1 ]
+	run sheep_has $((32 * MiB)) $((1 * MiB)) 11
+	[ "$status" -eq 1 ]
+}
+
+@test "bs_cache: write-back refuses shared=1; a shared LU refuses a vdi owned by a write-back cache; the directory is locked" {
+	run bss_lun 1 "$(bss_tcp vol)" "cache=writeback;shared=1;cache_dir=$CDIR"
+	[ "$status" -ne 0 ]
+	bss_log_has "cache=writeback needs exclusive access to the vdi"
+	bss_lun 1 "$(bss_tcp vol)" "cache=writeback;cache_dir=$CDIR"
+	run sd_dog vdi getattr vol bss.cache.owner
+	[ "$status" -eq 0 ]
+	[[ "$output" == *":$CDIR/"*"-vol"* ]]
+	run bss_lun 2 "$(bss_tcp vol)" "shared=1"
+	[ "$status" -ne 0 ]
+	bss_log_has "vdi 'vol' has write-back data in the cache of gateway"
+	# the same directory from a second LU (write-through needs it too)
+	run bss_lun 3 "$(bss_tcp vol)" "cache=writethrough;cache_dir=$CDIR"
+	[ "$status" -ne 0 ]
+	bss_log_has "is in use by another LU or tgtd"
+	# after a clean close the owner is gone and a shared LU opens
+	tgt_lun_del 1 1
+	bss_lun 2 "$(bss_tcp vol)" "shared=1"
+}
+
+@test "bs_cache: reclaim keeps u/ within cache_size (least recently used clean units go)" {
+	local n max=0
+	bss_lun 1 "$(bss_tcp vol)" "cache=writeback;cache_size=12M;cache_age=0;cache_dir=$CDIR"
+	# 48 MiB of writes through a 3-unit cache: dirty units cannot be
+	# reclaimed, so the rest goes straight to the sheep
+	bss_io 1 --mode write --offset 0 --length $((48 * MiB)) --bs 65536 --qd 16 --seed 12 \
+		>"$T/w.out" 2>&1 3>&- &
+	while kill -0 $! 2>/dev/null; do
+		n=$(ls "$(cdir)/u" | wc -l)
+		[ "$n" -le "$max" ] || max=$n
+		sleep 0.05
+	done
+	wait $!
+	[ "$max" -le 3 ]
+	run bss_io 1 --mode verify --offset 0 --length $((48 * MiB)) --bs 65536 --qd 16 --seed 12
+	[ "$status" -eq 0 ]
+	# reads fill and reclaim clean units
+	for i in 1 2; do
+		run bss_io 1 --mode randread --offset 0 --length $((48 * MiB)) --bs 4096 --qd 16 \
+			--seed 12 --verify-reads --count 2000
+		[ "$status" -eq 0 ]
+		n=$(ls "$(cdir)/u" | wc -l)
+		[ "$n" -le 3 ]
+		[ "$n" -ge 1 ]
+	done
+	run bss_raw 1 $SYNC10
+	[ "$output" = "status=GOOD" ]
+	sheep_has 0 $((48 * MiB)) 12
+}
