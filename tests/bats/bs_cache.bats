@@ -372,3 +372,52 @@ tgtd_with_tmpfs() {
 	[ "$status" -eq 1 ]
 	sd_dog vdi read vol 0 $((8 * MiB)) | cmp - <(head -c $((8 * MiB)) /dev/zero)
 }
+
+# lu_hex LUN LBA BLOCKS: READ(16) through the LU, the data as one hex line.
+lu_hex() {
+	run bss_raw "$1" "$(bss_cdb16 0x88 0 "$2" "$3")" --in $(($3 * 512)) --dump
+	[ "${lines[0]}" = "status=GOOD" ] || return 1
+	echo "${lines[1]#data=}"
+}
+
+# file_hex FILE OFF LEN
+file_hex() {
+	dd if="$1" bs=512 skip=$(($2 / 512)) count=$(($3 / 512)) status=none | xxd -p | tr -d '\n'
+}
+
+@test "bs_cache: WRITE SAME, UNMAP and COMPARE AND WRITE go around the cache without losing or resurrecting dirty data" {
+	local caw
+	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
+	run bss_io 1 --mode write --offset 0 --length $((16 * MiB)) --bs 65536 --qd 16 --seed 30
+	[ "$status" -eq 0 ]
+	[ "$(dirty_units)" -eq 4 ]
+	bss_pattern 0 $((16 * MiB)) 30 >"$T/want.bin"
+	# WRITE SAME(16): 16 blocks of 0xa5 at LBA 100 (inside dirty unit 0)
+	run bss_raw 1 "$(bss_cdb16 0x93 0 100 16)" --out-byte 0xa5 --out-len 512
+	[ "$output" = "status=GOOD" ]
+	head -c 8192 /dev/zero | tr '\0' '\245' |
+		dd of="$T/want.bin" bs=512 seek=100 conv=notrunc status=none
+	# UNMAP unit 1 (4 MiB at LBA 8192)
+	printf '%04x%04x00000000%016x%08x00000000' 22 16 8192 8192 | xxd -r -p >"$T/unmap"
+	run bss_raw 1 4200000000000000001600 --out-file "$T/unmap"
+	[ "$output" = "status=GOOD" ]
+	dd if=/dev/zero of="$T/want.bin" bs=512 seek=8192 count=8192 conv=notrunc status=none
+	# COMPARE AND WRITE of block 200: compares against the acknowledged data
+	bss_pattern $((200 * 512)) 512 30 >"$T/caw"
+	head -c 512 /dev/zero | tr '\0' 'Z' >>"$T/caw"
+	run bss_raw 1 "$(printf '8900%016x000000010000' 200)" --out-file "$T/caw"
+	[ "$output" = "status=GOOD" ]
+	head -c 512 /dev/zero | tr '\0' 'Z' |
+		dd of="$T/want.bin" bs=512 seek=200 conv=notrunc status=none
+	# through the LU (the units are filled again) ...
+	[ "$(lu_hex 1 96 128)" = "$(file_hex "$T/want.bin" $((96 * 512)) $((128 * 512)))" ]
+	[ "$(lu_hex 1 8190 4)" = "$(file_hex "$T/want.bin" $((8190 * 512)) 2048)" ]
+	run bss_io 1 --mode verify --offset $((8 * MiB)) --length $((8 * MiB)) --bs 65536 --qd 16 \
+		--seed 30
+	[ "$status" -eq 0 ]
+	# ... and on the sheep after SYNCHRONIZE CACHE
+	run bss_raw 1 $SYNC10
+	[ "$output" = "status=GOOD" ]
+	[ "$(dirty_units)" -eq 0 ]
+	sd_dog vdi read vol 0 $((16 * MiB)) | cmp - "$T/want.bin"
+}
