@@ -399,7 +399,7 @@ file_hex() {
 		dd of="$T/want.bin" bs=512 seek=100 conv=notrunc status=none
 	# UNMAP unit 1 (4 MiB at LBA 8192)
 	printf '%04x%04x00000000%016x%08x00000000' 22 16 8192 8192 | xxd -r -p >"$T/unmap"
-	run bss_raw 1 4200000000000000001600 --out-file "$T/unmap"
+	run bss_raw 1 42000000000000001800 --out-file "$T/unmap"
 	[ "$output" = "status=GOOD" ]
 	dd if=/dev/zero of="$T/want.bin" bs=512 seek=8192 count=8192 conv=notrunc status=none
 	# COMPARE AND WRITE of block 200: compares against the acknowledged data
