@@ -216,6 +216,7 @@ int bss_parse_path(const char *path, struct bss_path *p, char *err, size_t errle
 
 void bss_opts_init(struct bss_opts *o)
 {
+	memset(o, 0, sizeof(*o)); /* padding too: callers compare with memcmp */
 	o->conns = 4;
 	o->timeout_sec = 20;
 	o->retry_sec = 20;
