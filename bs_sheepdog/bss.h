@@ -69,6 +69,16 @@ struct bss_aiocb {
 	 * SAME) or descriptors (UNMAP), and the number of descriptors. */
 	uint64_t pos;
 	uint32_t count;
+
+	/* bss_cache.c (cache != none): which side of the cache's gate the
+	 * command is on (0 not yet, 1 cache path, 2 bypass), its range lock
+	 * mode while it waits there, whether it wrote to the sheep past the
+	 * cache, and its place on one of the cache's wait lists. */
+	int cache_gate;
+	int cache_excl;
+	int cache_through;
+	unsigned int cache_waits; /* unit flushes still awaited */
+	struct list_head cache_entry;
 };
 
 struct bss_lu {
@@ -116,6 +126,8 @@ struct bss_lu {
 	/* COMPARE AND WRITE once the range is held: bss_ats.c's through the
 	 * sheep (shared=1 and the sheep has the op), or NULL: local. */
 	void (*caw_start)(struct bss_aiocb *acb);
+
+	struct bss_cache *cache; /* bss_cache.c, or NULL: cache=none */
 };
 
 #define BSS_ACB_CACHE 256
@@ -324,6 +336,33 @@ void bss_defect_override(struct scsi_lu *lu);
 #define BSS_OP_RECEIVE_COPY_RESULTS 0x84
 void bss_xcopy_override(struct scsi_lu *lu);
 void bss_xcopy_lu_free(struct bss_lu *blu);
+
+/*
+ * bss_cache.c: the gateway object cache (--bsopts cache=writethrough|
+ * writeback).  All on tgtd's main thread.
+ * bss_cache_open (bs_open, after the vdi is open, before the fd is
+ * registered): set up blu->cache, replaying dirty units a killed tgtd left
+ * (synchronously); 0 (blu->cache may stay NULL: the LU runs as cache=none,
+ * logged), or a negative errno: the LU must not open (the directory is
+ * locked by another LU, another gateway owns the vdi's cache, the replay
+ * failed).  cluster: the cluster's ctime.
+ * bss_cache_close (bs_close, before the vdi is closed): wait for the cache's
+ * requests, flush every dirty unit, mark the directory clean.
+ * bss_cache_submit: READ, WRITE and SYNCHRONIZE CACHE of a cached LU (acb
+ * set up as bss_cmd_submit does, not begun); completes like bss_cmd_submit.
+ * bss_cache_gate (bss_acb_start, every other command): 1 if the cache took
+ * the acb (it flushes and drops the units of the command's range first and
+ * calls bss_acb_start again), 0 to go on.  bss_cache_leave (bss_acb_finish).
+ * bss_cache_shared_check (bs_open of a shared=1 LU): -EBUSY, logged, if a
+ * write-back gateway owns the vdi's cache.
+ */
+struct bss_cache;
+int bss_cache_open(struct bss_lu *blu, uint64_t cluster);
+void bss_cache_close(struct bss_lu *blu);
+int bss_cache_submit(struct bss_aiocb *acb);
+int bss_cache_gate(struct bss_aiocb *acb, int excl);
+void bss_cache_leave(struct bss_aiocb *acb);
+int bss_cache_shared_check(struct bss_lu *blu);
 
 /* bss_main.c: the operations table; tgtd's bs_init() calls this. */
 void register_bs_module(void);

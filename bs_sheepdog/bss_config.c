@@ -216,6 +216,7 @@ int bss_parse_path(const char *path, struct bss_path *p, char *err, size_t errle
 
 void bss_opts_init(struct bss_opts *o)
 {
+	memset(o, 0, sizeof(*o)); /* padding too: callers compare with memcmp */
 	o->conns = 4;
 	o->timeout_sec = 20;
 	o->retry_sec = 20;
@@ -225,6 +226,103 @@ void bss_opts_init(struct bss_opts *o)
 	o->refresh_sec = 10;
 	memset(o->ident, 0, sizeof(o->ident));
 	o->shared = 1;
+	o->shared_set = 0;
+	o->cache = BSS_CACHE_NONE;
+	snprintf(o->cache_dir, sizeof(o->cache_dir), "%s", BSS_CACHE_DIR_DEFAULT);
+	o->cache_size = UINT64_C(1) << 30;
+	o->cache_age = 5;
+	o->cache_dirty = 0; /* cache_size / 2, settled by bss_parse_opts */
+}
+
+/* SIZE: digits with an optional K/M/G/T/P suffix (powers of 1024), MiB
+ * without one.  0 or -EINVAL. */
+static int bss_parse_size(const char *s, size_t len, uint64_t *out)
+{
+	unsigned int shift = 20;
+	uint64_t v = 0;
+	size_t i;
+
+	if (len && strchr("KkMmGgTtPp", s[len - 1])) {
+		shift = 10 * (unsigned int)(strchr("KMGTP", s[len - 1] & ~0x20) - "KMGTP" + 1);
+		len--;
+	}
+	if (len == 0 || len > 15)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > (UINT64_C(1) << 50) >> shift)
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+/* The cache keys (cache, cache_dir, cache_size, cache_dirty); 1 if key
+ * is not one of them, else 0 or -EINVAL with the reason in err. */
+static int bss_parse_cache_opt(const char *key, size_t klen, const char *val, size_t vlen,
+			       struct bss_opts *o, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (klen == 5 && !memcmp(key, "cache", 5)) {
+		if (vlen == 4 && !memcmp(val, "none", 4))
+			o->cache = BSS_CACHE_NONE;
+		else if (vlen == 12 && !memcmp(val, "writethrough", 12))
+			o->cache = BSS_CACHE_WRITETHROUGH;
+		else if (vlen == 9 && !memcmp(val, "writeback", 9))
+			o->cache = BSS_CACHE_WRITEBACK;
+		else
+			return bss_fail(err, errlen,
+					"bsopts: bad value '%.*s' for cache (none, writethrough, "
+					"writeback)",
+					(int)vlen, val);
+		return 0;
+	}
+	if (klen == 9 && !memcmp(key, "cache_dir", 9)) {
+		if (vlen == 0 || vlen >= sizeof(o->cache_dir) || val[0] != '/')
+			return bss_fail(err, errlen,
+					"bsopts: cache_dir needs an absolute path of 1..%zu "
+					"characters",
+					sizeof(o->cache_dir) - 1);
+		snprintf(o->cache_dir, sizeof(o->cache_dir), "%.*s", (int)vlen, val);
+		return 0;
+	}
+	if ((klen == 10 && !memcmp(key, "cache_size", 10)) ||
+	    (klen == 11 && !memcmp(key, "cache_dirty", 11))) {
+		if (bss_parse_size(val, vlen, &v) || (klen == 10 && v < (UINT64_C(4) << 20)))
+			return bss_fail(err, errlen,
+					"bsopts: bad size '%.*s' for %.*s (a number of MiB, or "
+					"with a K/M/G/T/P suffix; cache_size at least 4M)",
+					(int)vlen, val, (int)klen, key);
+		if (klen == 10)
+			o->cache_size = v;
+		else
+			o->cache_dirty = v;
+		return 0;
+	}
+	return 1;
+}
+
+/* Cross-key rules, on the parsed result. */
+static int bss_check_opts(struct bss_opts *o, char *err, size_t errlen)
+{
+	if (o->cache == BSS_CACHE_NONE)
+		return 0;
+	/* A cache serves reads and holds writes that no other gateway sees:
+	 * only one gateway may have the vdi. */
+	if (o->shared_set && o->shared)
+		return bss_fail(err, errlen,
+				"bsopts: cache=%s needs exclusive access to the vdi; it cannot be "
+				"combined with shared=1",
+				o->cache == BSS_CACHE_WRITEBACK ? "writeback" : "writethrough");
+	o->shared = 0;
+	if (!o->cache_dirty)
+		o->cache_dirty = o->cache_size / 2;
+	if (o->cache_dirty > o->cache_size)
+		return bss_fail(err, errlen, "bsopts: cache_dirty is larger than cache_size");
+	return 0;
 }
 
 struct bss_opt_desc {
@@ -242,18 +340,23 @@ static const struct bss_opt_desc bss_opt_table[] = {
 	{ "thin", offsetof(struct bss_opts, thin), 0, 1 },
 	{ "refresh", offsetof(struct bss_opts, refresh_sec), 0, 86400 },
 	{ "shared", offsetof(struct bss_opts, shared), 0, 1 },
+	{ "cache_age", offsetof(struct bss_opts, cache_age), 0, 3600 },
 };
 
 static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char *err,
 			     size_t errlen)
 {
 	const char *eq = memchr(s, '=', len);
-	size_t klen, i;
 	unsigned long v;
+	size_t klen;
+	int i;
 
 	if (!eq)
 		return bss_fail(err, errlen, "bsopts: expected key=value, got '%.*s'", (int)len, s);
 	klen = (size_t)(eq - s);
+	i = bss_parse_cache_opt(s, klen, eq + 1, len - klen - 1, o, err, errlen);
+	if (i != 1)
+		return i;
 	if (klen == 5 && !memcmp(s, "ident", 5)) {
 		if (len - klen - 1 == 0 || len - klen - 1 >= sizeof(o->ident))
 			return bss_fail(err, errlen, "bsopts: ident needs 1..%zu characters",
@@ -261,7 +364,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 		snprintf(o->ident, sizeof(o->ident), "%.*s", (int)(len - klen - 1), eq + 1);
 		return 0;
 	}
-	for (i = 0; i < sizeof(bss_opt_table) / sizeof(bss_opt_table[0]); i++) {
+	for (i = 0; i < (int)(sizeof(bss_opt_table) / sizeof(bss_opt_table[0])); i++) {
 		const struct bss_opt_desc *d = &bss_opt_table[i];
 
 		if (strlen(d->key) != klen || memcmp(d->key, s, klen))
@@ -270,11 +373,14 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 			return bss_fail(err, errlen, "bsopts: bad value '%.*s' for %s (%lu..%lu)",
 					(int)(len - klen - 1), eq + 1, d->key, d->lo, d->hi);
 		*(unsigned int *)((char *)o + d->offset) = (unsigned int)v;
+		if (d->offset == offsetof(struct bss_opts, shared))
+			o->shared_set = 1;
 		return 0;
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight, thin, refresh, ident, shared)",
+			"connect_timeout, max_inflight, thin, refresh, ident, shared, cache, "
+			"cache_dir, cache_size, cache_age, cache_dirty)",
 			(int)klen, s);
 }
 
@@ -308,6 +414,9 @@ int bss_parse_opts(const char *s, struct bss_opts *o, char *err, size_t errlen)
 			break;
 		s = end + 1;
 	}
+	ret = bss_check_opts(&tmp, err, errlen);
+	if (ret)
+		return ret;
 	*o = tmp;
 	return 0;
 }

@@ -76,6 +76,20 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *                      and the cluster-wide PR store and
  *                      ATS; 0: this gateway is the only one
  *                      (local fast paths)
+ *   cache=MODE         gateway object cache: none,         none
+ *                      writethrough or writeback (bss_cache.c);
+ *                      any cache needs exclusive access: shared
+ *                      then defaults to 0 and shared=1 is refused
+ *   cache_dir=PATH     where the LU's cache directory      /var/lib/tgt-sheepdog/cache
+ *                      lives (absolute, 1..200 characters)
+ *   cache_size=SIZE    bound on the cached units           1G    4M..1P
+ *   cache_age=SEC      age of dirty data that starts a     5     0..3600
+ *                      background flush
+ *   cache_dirty=SIZE   dirty amount that starts a          cache_size/2
+ *                      background flush of every dirty
+ *                      unit (at most cache_size)
+ *   SIZE is a number with an optional K, M, G, T or P suffix (powers of
+ *   1024); without a suffix it counts MiB.
  *
  * Why 20 s: a command must fail back to the initiator before the
  * initiator's own command timeout (30 s on Linux) fires, because tgt cannot
@@ -93,9 +107,23 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
-	char ident[64];	     /* "" unless ident= was given */
-	unsigned int shared; /* 1: other gateways may export the vdi too */
+	char ident[64];		 /* "" unless ident= was given */
+	unsigned int shared;	 /* 1: other gateways may export the vdi too */
+	unsigned int shared_set; /* shared= was given */
+
+	unsigned int cache; /* enum bss_cache_mode */
+	char cache_dir[201];
+	uint64_t cache_size;	/* bytes */
+	unsigned int cache_age; /* seconds */
+	uint64_t cache_dirty;	/* bytes */
 };
+
+enum bss_cache_mode {
+	BSS_CACHE_NONE = 0,
+	BSS_CACHE_WRITETHROUGH,
+	BSS_CACHE_WRITEBACK,
+};
+#define BSS_CACHE_DIR_DEFAULT "/var/lib/tgt-sheepdog/cache"
 
 void bss_opts_init(struct bss_opts *o);
 

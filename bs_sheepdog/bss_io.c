@@ -39,6 +39,7 @@ struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd)
 	}
 	memset(acb, 0, sizeof(*acb));
 	INIT_LIST_HEAD(&acb->entry);
+	INIT_LIST_HEAD(&acb->cache_entry);
 	acb->blu = blu;
 	acb->cmd = cmd;
 	return acb;
@@ -137,6 +138,8 @@ void bss_acb_finish(struct bss_aiocb *acb, int status)
 		acb->locked = 0;
 		bss_range_unlock(blu, &acb->range);
 	}
+	if (acb->cache_gate || acb->cache_through)
+		bss_cache_leave(acb);
 	bss_acb_put(blu, acb);
 	if (cmd)
 		target_cmd_io_done(cmd, status);
@@ -316,6 +319,9 @@ void bss_acb_start(struct bss_aiocb *acb, int excl)
 		bss_acb_defer(acb, -ENODEV);
 		return;
 	}
+	/* a cached LU: commands around the cache pass its gate first */
+	if (blu->cache && !acb->cache_gate && bss_cache_gate(acb, excl))
+		return;
 	if (!acb->length) {
 		acb->start(acb);
 		return;
@@ -493,6 +499,8 @@ int bss_cmd_submit(struct scsi_cmd *cmd)
 
 	acb->buf = buf;
 	acb->flags = flags;
+	if (blu->cache && (phase == BSS_PH_READ || phase == BSS_PH_WRITE || phase == BSS_PH_FLUSH))
+		return bss_cache_submit(acb);
 	acb->start = bss_start_one;
 	bss_acb_begin(acb);
 	/* Plain reads and writes share their range; SYNCHRONIZE CACHE has

@@ -231,6 +231,7 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
 	struct sd_cluster_opts copts;
+	unsigned int vflags = 0;
 	uint64_t cluster = 0;
 	char err[256];
 	int ret;
@@ -259,10 +260,13 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	}
 	sd_set_log_cb(blu->cluster, bss_log_cb, blu);
 
-	/* shared=1: other gateways may write the vdi too (coherent index) */
+	/* The vdi's open flags, all decided here.  shared=1: other gateways
+	 * may write the vdi too (coherent index).  shared=0 (implied by any
+	 * cache=): this gateway is the only one. */
+	if (blu->opts.shared)
+		vflags |= SD_VDI_SHARED;
 	blu->vdi = sd_vdi_open_flags(blu->cluster, blu->path.vdi, blu->path.snapid,
-				     blu->path.tag[0] ? blu->path.tag : NULL,
-				     blu->opts.shared ? SD_VDI_SHARED : 0);
+				     blu->path.tag[0] ? blu->path.tag : NULL, vflags);
 	if (!blu->vdi) {
 		char what[SD_MAX_VDI_TAG_LEN + 32] = "";
 
@@ -277,7 +281,8 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 			sd_cluster_errmsg(blu->cluster));
 		goto disconnect;
 	}
-	if (!blu->opts.ident[0]) {
+	/* the cache's directory is named after the cluster too */
+	if (!blu->opts.ident[0] || blu->opts.cache) {
 		ret = bss_cluster_ctime(blu, &cluster);
 		if (ret)
 			goto close_vdi;
@@ -307,6 +312,12 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 			blu->opts.shared ? "cluster" : "memory", strerror(-ret));
 		goto del_event;
 	}
+	/* a write-back gateway's dirty data is invisible to shared ones */
+	ret = bss_cache_shared_check(blu);
+	if (!ret)
+		ret = bss_cache_open(blu, cluster);
+	if (ret)
+		goto del_event;
 
 	/*
 	 * There is no file: core's only user of lu->fd, GET LBA STATUS, is
@@ -363,6 +374,8 @@ static void bss_close(struct scsi_lu *lu)
 	/* Commands refused at submit: complete them now, not after free. */
 	tgt_remove_sched_event(&blu->done_ev);
 	bss_done_event_cb(&blu->done_ev);
+	/* the cache flushes everything first (bounded by the timeouts) */
+	bss_cache_close(blu);
 
 	/* sd_vdi_close() services the handle itself until the LU's requests
 	 * are done (their callbacks complete the commands), bounded by the

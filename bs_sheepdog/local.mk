@@ -31,6 +31,7 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss_pr.h \
 	bs_sheepdog/bss_xcopy.c \
 	bs_sheepdog/bss_ats.c \
+	bs_sheepdog/bss_cache.c bs_sheepdog/bss_cache.h bs_sheepdog/bss_cache_util.c \
 	$(BSS_COMMON_SOURCES)
 bs_sheepdog_bs_sheepdog_la_CPPFLAGS = $(AM_CPPFLAGS) $(TGT_CPPFLAGS) -D_GNU_SOURCE
 bs_sheepdog_bs_sheepdog_la_LDFLAGS = -module -avoid-version -shared \
@@ -92,6 +93,11 @@ bs_sheepdog_tests_test_bss_config_SOURCES = bs_sheepdog/tests/test_bss_config.c 
 bs_sheepdog_tests_test_bss_sense_SOURCES = bs_sheepdog/tests/test_bss_sense.c \
 	$(BSS_COMMON_SOURCES) tests/unit/sdl_check.h
 TESTS += bs_sheepdog/tests/test_bss_config bs_sheepdog/tests/test_bss_sense
+# The cache's pure helpers: chunk bitmaps, directory name, state file.
+check_PROGRAMS += bs_sheepdog/tests/test_bss_cache
+bs_sheepdog_tests_test_bss_cache_SOURCES = bs_sheepdog/tests/test_bss_cache.c \
+	bs_sheepdog/bss_cache_util.c bs_sheepdog/bss_cache.h tests/unit/sdl_check.h
+TESTS += bs_sheepdog/tests/test_bss_cache
 
 BSS_BATS = \
 	tests/bats/bs_io.bats \
@@ -107,7 +113,8 @@ BSS_BATS = \
 	tests/bats/bs_caw_gateways.bats \
 	tests/bats/bs_multipath_cu.bats \
 	tests/bats/bs_multigw.bats \
-	tests/bats/bs_pr_multigw.bats
+	tests/bats/bs_pr_multigw.bats \
+	tests/bats/bs_cache.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \

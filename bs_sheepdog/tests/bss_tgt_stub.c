@@ -179,3 +179,23 @@ const unsigned char *get_scsi_cdb_usage_data(unsigned char op, unsigned char sa)
 	(void)sa;
 	return usage;
 }
+
+/* The LUs of these tests have no cache (blu->cache NULL): bss_io.c's
+ * hooks into bss_cache.c never get past their NULL checks. */
+int bss_cache_submit(struct bss_aiocb *acb)
+{
+	(void)acb;
+	abort();
+}
+
+int bss_cache_gate(struct bss_aiocb *acb, int excl)
+{
+	(void)acb;
+	(void)excl;
+	abort();
+}
+
+void bss_cache_leave(struct bss_aiocb *acb)
+{
+	(void)acb;
+}

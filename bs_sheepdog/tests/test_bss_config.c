@@ -237,6 +237,49 @@ static void test_ids(void)
 	CHECK(strcmp(sn1, sn2) && strcmp(id1, id2) && naa1 != naa2);
 }
 
+static void test_opt_cache(void)
+{
+	struct bss_opts o;
+	char err[256];
+
+	bss_opts_init(&o);
+	CHECK(o.cache == BSS_CACHE_NONE && !strcmp(o.cache_dir, "/var/lib/tgt-sheepdog/cache"));
+	CHECK(o.cache_size == (UINT64_C(1) << 30) && o.cache_age == 5);
+	/* any cache implies exclusive access; dirty bound defaults to half */
+	CHECK(bss_parse_opts("cache=writeback", &o, err, sizeof(err)) == 0);
+	CHECK(o.cache == BSS_CACHE_WRITEBACK && o.shared == 0 && o.cache_dirty == (1u << 29));
+	bss_opts_init(&o);
+	CHECK(bss_parse_opts("cache=writeback;shared=1", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "shared=1") != NULL);
+	CHECK(bss_parse_opts("cache=writethrough;shared=1", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("cache=writeback;shared=0", &o, err, sizeof(err)) == 0);
+	bss_opts_init(&o);
+	CHECK(bss_parse_opts("cache=none;shared=1", &o, err, sizeof(err)) == 0 && o.shared == 1);
+	CHECK(bss_parse_opts("cache=sometimes", &o, err, sizeof(err)) == -EINVAL);
+	/* sizes: MiB without a suffix, K/M/G/T/P */
+	bss_opts_init(&o);
+	CHECK(bss_parse_opts("cache=writethrough;cache_size=64;cache_dirty=8M", &o, err,
+			     sizeof(err)) == 0);
+	CHECK(o.cache_size == (UINT64_C(64) << 20) && o.cache_dirty == (UINT64_C(8) << 20));
+	CHECK(bss_parse_opts("cache_size=2G", &o, err, sizeof(err)) == 0 &&
+	      o.cache_size == (UINT64_C(2) << 30));
+	bss_opts_init(&o);
+	CHECK(bss_parse_opts("cache_size=4096K", &o, err, sizeof(err)) == 0 &&
+	      o.cache_size == (UINT64_C(4) << 20));
+	CHECK(bss_parse_opts("cache_size=3M", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("cache_size=1X", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("cache_size=G", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("cache_size=2000P", &o, err, sizeof(err)) == -EINVAL);
+	bss_opts_init(&o);
+	CHECK(bss_parse_opts("cache=writeback;cache_size=8;cache_dirty=16", &o, err, sizeof(err)) ==
+	      -EINVAL);
+	CHECK(bss_parse_opts("cache_age=0;cache_dir=/tmp/x", &o, err, sizeof(err)) == 0);
+	CHECK(o.cache_age == 0 && !strcmp(o.cache_dir, "/tmp/x"));
+	CHECK(bss_parse_opts("cache_age=3601", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("cache_dir=rel/path", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("cache_dir=", &o, err, sizeof(err)) == -EINVAL);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -246,6 +289,7 @@ int main(void)
 	RUN_TEST(test_opts, passed, failed);
 	RUN_TEST(test_opt_ident, passed, failed);
 	RUN_TEST(test_ids, passed, failed);
+	RUN_TEST(test_opt_cache, passed, failed);
 	printf("test_bss_config: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
