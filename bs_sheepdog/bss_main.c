@@ -265,6 +265,11 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	 * cache=): this gateway is the only one. */
 	if (blu->opts.shared)
 		vflags |= SD_VDI_SHARED;
+	/* a cache holds what other gateways cannot see: on our sheep the
+	 * working vdi is opened exclusively (upstream cannot enforce it; the
+	 * library logs that once).  Snapshots are read-only: no lock. */
+	else if (blu->opts.cache && !blu->path.tag[0] && !blu->path.snapid)
+		vflags |= SD_VDI_EXCLUSIVE;
 	blu->vdi = sd_vdi_open_flags(blu->cluster, blu->path.vdi, blu->path.snapid,
 				     blu->path.tag[0] ? blu->path.tag : NULL, vflags);
 	if (!blu->vdi) {

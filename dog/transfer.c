@@ -408,7 +408,9 @@ static int vdi_io(int argc, char **argv, uint32_t snapid, const char *tag, bool 
 	if ((ret = dog_vdi_lookup(name, snapid, tag, &vid)))
 		return ret;
 	c = dog_cluster();
-	vdi = sd_vdi_open(c, name, snapid, tag);
+	/* reads inspect, as upstream's dog does: no lock, so they work while
+	 * a gateway holds the vdi exclusively (its cache may be ahead) */
+	vdi = sd_vdi_open_flags(c, name, snapid, tag, write ? 0 : SD_VDI_NOLOCK);
 	if (!vdi) {
 		err = -errno;
 		dog_err("Failed to open VDI %s: %s", name, sd_cluster_errmsg(c));

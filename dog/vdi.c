@@ -524,7 +524,7 @@ static int clone_copy(const struct dog_opts *o, const char *src, const char *dst
 	struct sd_vdi *from, *to = NULL;
 	int ret, err;
 
-	from = sd_vdi_open(c, src, o->snapid, o->tag);
+	from = sd_vdi_open_flags(c, src, o->snapid, o->tag, SD_VDI_NOLOCK);
 	if (from)
 		to = sd_vdi_open(c, dst, 0, NULL);
 	if (!to) {

@@ -147,8 +147,7 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 {
 	struct sd_vdi *vdi = p->acb->vdi;
 	struct sd_req *h = &p->req.hdr;
-	uint16_t flags = SDL_IO_FLAGS;
-
+	uint16_t flags = vdi->nolock ? 0 : SDL_IO_FLAGS;
 	uint32_t len = p->len;
 
 	if (opcode == SD_OP_WRITE_OBJ || opcode == SD_OP_CREATE_AND_WRITE_OBJ ||
@@ -549,7 +548,8 @@ static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
 	sdl_list_splice_tail(waiters, &u->waiters);
 	for (i = 0; i < u->count; i++)
 		u->data[i] = vdi->index[start + i];
-	sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ, SD_FLAG_CMD_WRITE | SDL_IO_FLAGS, 4u * u->count);
+	sdl_init_hdr(&u->req.hdr, SD_OP_WRITE_OBJ,
+		     SD_FLAG_CMD_WRITE | (vdi->nolock ? 0 : SDL_IO_FLAGS), 4u * u->count);
 	u->req.hdr.obj.oid = sd_vid_to_vdi_oid(vdi->vid);
 	u->req.hdr.obj.copies = vdi->hdr->nr_copies;
 	u->req.hdr.obj.copy_policy = vdi->hdr->copy_policy;

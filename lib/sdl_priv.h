@@ -48,6 +48,7 @@ struct sd_vdi {
 	 * vid; released on close by the cluster's last such handle of vid.
 	 */
 	int excl;
+	int nolock; /* SD_VDI_NOLOCK: no lock, I/O not TGT-flagged (dog) */
 	uint32_t vid;
 	char *inode;		     /* SD_INODE_INDEX_END bytes */
 	struct sd_inode_header *hdr; /* == inode */

@@ -242,7 +242,7 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	int ret, locked = 0, excl = 0;
 
 	ret = sdl_sync_allowed(&c->e, "sd_vdi_open");
-	if (!ret && (flags & ~(SD_VDI_SHARED | SD_VDI_EXCLUSIVE))) {
+	if (!ret && (flags & ~(SD_VDI_SHARED | SD_VDI_EXCLUSIVE | SD_VDI_NOLOCK))) {
 		sdl_set_err(&c->e, "sd_vdi_open_flags: unknown flags %#x", flags);
 		ret = -EINVAL;
 	}
@@ -251,6 +251,11 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 		sdl_set_err(
 			&c->e,
 			"sd_vdi_open_flags: SD_VDI_SHARED and SD_VDI_EXCLUSIVE exclude each other");
+		ret = -EINVAL;
+	}
+	if (!ret && (flags & SD_VDI_NOLOCK) && (flags & (SD_VDI_SHARED | SD_VDI_EXCLUSIVE))) {
+		sdl_set_err(&c->e, "sd_vdi_open_flags: SD_VDI_NOLOCK takes no lock: not with "
+				   "SD_VDI_SHARED or SD_VDI_EXCLUSIVE");
 		ret = -EINVAL;
 	}
 	if (!ret && (flags & SD_VDI_EXCLUSIVE) && (snapid || (tag && *tag))) {
@@ -280,6 +285,7 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 		memcpy(vdi->tag, tag, strlen(tag));
 	vdi->snapid = snapid;
 	vdi->shared = !!(flags & SD_VDI_SHARED);
+	vdi->nolock = !!(flags & SD_VDI_NOLOCK);
 	vdi->inode = sdl_malloc(SD_INODE_INDEX_END);
 	if (!vdi->inode) {
 		sdl_set_err(&c->e, "out of memory");
@@ -298,8 +304,12 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 			goto fail;
 		excl = ret;
 	}
-	ret = sdl_vdi_lookup(c, SD_OP_LOCK_VDI, name, snapid, tag, &vdi->vid, deadline);
-	if (ret == -EBUSY && c->e.ext == 1) {
+	ret = sdl_vdi_lookup(c, (flags & SD_VDI_NOLOCK) ? SD_OP_GET_VDI_INFO : SD_OP_LOCK_VDI, name,
+			     snapid, tag, &vdi->vid, deadline);
+	if (flags & SD_VDI_NOLOCK) {
+		if (ret)
+			goto fail;
+	} else if (ret == -EBUSY && c->e.ext == 1) {
 		/* our sheep refuses a shared lock only for an exclusive holder */
 		sdl_set_err(&c->e, "vdi '%s' is open exclusively by another gateway", name);
 		goto fail;

@@ -181,8 +181,9 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
 			   const char *tag);
 /*
  * sd_vdi_open with flags (0: exactly sd_vdi_open).  Unknown flags: NULL,
- * errno EINVAL.  Against this tree's sheep, any open fails with EBUSY
- * while another gateway holds the vdi with SD_VDI_EXCLUSIVE.
+ * errno EINVAL.  Against this tree's sheep, any open but SD_VDI_NOLOCK
+ * fails with EBUSY while another gateway holds the vdi with
+ * SD_VDI_EXCLUSIVE.
  *
  * SD_VDI_SHARED: other handles (other gateways, other processes) may write
  * the same vdi at the same time.  The handle then never answers a read of
@@ -217,6 +218,15 @@ struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snap
  * cluster handle.
  */
 #define SD_VDI_EXCLUSIVE 0x2u
+/*
+ * SD_VDI_NOLOCK: an inspection handle, as upstream's dog opens a vdi: the
+ * vdi is looked up without taking any lock (GET_VDI_INFO), so the open
+ * works while another gateway holds the vdi exclusively, and its I/O is
+ * not TGT-flagged.  No coherence: a write-back gateway's cache may hold
+ * data the sheep has not got yet.  Not with SD_VDI_SHARED or
+ * SD_VDI_EXCLUSIVE (NULL, errno EINVAL).
+ */
+#define SD_VDI_NOLOCK	 0x4u
 struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_t snapid,
 				 const char *tag, unsigned flags);
 /* Waits for the vdi's pending requests, then releases it.  0 or -errno. */

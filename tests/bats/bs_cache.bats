@@ -100,6 +100,11 @@ tgtd_restart() {
 	tgtd_stop || true
 	[ "$(dirty_units)" -gt 0 ]
 	tgtd_restart
+	# the dead gateway's exclusive lock went with its connections, but its
+	# owner attribute still keeps every other gateway off the vdi
+	run bss_lun 2 "$(bss_tcp vol)" "shared=1"
+	[ "$status" -ne 0 ]
+	bss_log_has "vdi 'vol' has write-back data in the cache of gateway"
 	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
 	bss_log_has "cache: replayed"
 	# on the sheep before the LU served anything, and through the new LU
@@ -179,7 +184,7 @@ mode_page_wce() {
 	[ "$status" -eq 1 ]
 }
 
-@test "bs_cache: write-back refuses shared=1; a shared LU refuses a vdi owned by a write-back cache; the directory is locked" {
+@test "bs_cache: write-back refuses shared=1; while it runs every other LU is refused the vdi" {
 	run bss_lun 1 "$(bss_tcp vol)" "cache=writeback;shared=1;cache_dir=$CDIR"
 	[ "$status" -ne 0 ]
 	bss_log_has "cache=writeback needs exclusive access to the vdi"
@@ -187,13 +192,18 @@ mode_page_wce() {
 	run sd_dog vdi getattr vol bss.cache.owner
 	[ "$status" -eq 0 ]
 	[[ "$output" == *":$CDIR/"*"-vol"* ]]
+	# our sheep refuses the live holder's vdi to any other gateway
 	run bss_lun 2 "$(bss_tcp vol)" "shared=1"
 	[ "$status" -ne 0 ]
-	bss_log_has "vdi 'vol' has write-back data in the cache of gateway"
-	# the same directory from a second LU (write-through needs it too)
+	bss_log_has "vdi 'vol' is open exclusively by another gateway"
+	# a second LU with the same directory (write-through needs one too):
+	# our sheep refuses its open before the directory's lock is reached
+	# (the lock is what stops it against an upstream sheep, which cannot
+	# enforce the exclusive open; a relay cannot fake that: the sheep
+	# behind it still refuses the plain lock)
 	run bss_lun 3 "$(bss_tcp vol)" "cache=writethrough;cache_dir=$CDIR"
 	[ "$status" -ne 0 ]
-	bss_log_has "is in use by another LU or tgtd"
+	bss_log_has "tid 1 lun 3: sheepdog: cannot open vdi 'vol' at 127.0.0.1:$SHEEP_PORT: Device or resource busy"
 	# after a clean close the owner is gone and a shared LU opens
 	tgt_lun_del 1 1
 	bss_lun 2 "$(bss_tcp vol)" "shared=1"

@@ -85,8 +85,13 @@ static void test_flags(void)
 	CHECK(!sd_vdi_open_flags(c, "v", 0, "t", SD_VDI_EXCLUSIVE));
 	CHECK_EQ(errno, EINVAL);
 	CHECK(strstr(sd_cluster_errmsg(c), "snapshot"));
-	CHECK(!sd_vdi_open_flags(c, "v", 0, NULL, 0x4));
+	CHECK(!sd_vdi_open_flags(c, "v", 0, NULL, 0x8));
 	CHECK_EQ(errno, EINVAL);
+	CHECK(!sd_vdi_open_flags(c, "v", 0, NULL, SD_VDI_NOLOCK | SD_VDI_SHARED));
+	CHECK_EQ(errno, EINVAL);
+	CHECK(!sd_vdi_open_flags(c, "v", 0, NULL, SD_VDI_NOLOCK | SD_VDI_EXCLUSIVE));
+	CHECK_EQ(errno, EINVAL);
+	CHECK(strstr(sd_cluster_errmsg(c), "takes no lock"));
 	/* nothing was sent for any of them */
 	CHECK_EQ(f.nr_excl_locks, 0);
 	CHECK_EQ(f.nr_shared_locks, 0);
@@ -336,6 +341,18 @@ static void real_excl_then_others(void)
 	refused(b, "ex1", SD_VDI_EXCLUSIVE, "is open by another gateway (exclusive open refused)");
 	memset(buf, 'e', sizeof(buf));
 	CHECK_EQ(sd_vdi_write(v, buf, sizeof(buf), 4 * MIB), 0);
+	/* an inspection handle (dog vdi read) of another client: no lock,
+	 * untagged reads, not refused */
+	w = sd_vdi_open_flags(b, "ex1", 0, NULL, SD_VDI_NOLOCK);
+	CHECK(w != NULL);
+	if (w) {
+		memset(buf, 0, sizeof(buf));
+		CHECK_EQ(sd_vdi_read(w, buf, sizeof(buf), 4 * MIB), 0);
+		CHECK_EQ(buf[4095], 'e');
+		CHECK_EQ(sd_vdi_close(w), 0);
+	}
+	/* ...and the exclusive holder still holds it */
+	refused(b, "ex1", 0, "open exclusively by another gateway");
 	/* the same client: more handles, exclusive or not */
 	v2 = sd_vdi_open_flags(a, "ex1", 0, NULL, SD_VDI_EXCLUSIVE);
 	CHECK(v2 != NULL);
