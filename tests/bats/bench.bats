@@ -48,12 +48,12 @@ expect_fields() {
 }
 
 @test "scripts/bench --quick: every table, column and built contender" {
-	local wb=n/a wb_r=n/a px=n/a px_r=n/a px_us=n/a
+	local wb=n/a wb_r=n/a wb_us=n/a px=n/a px_r=n/a px_us=n/a
 	local so="$SD_TOP_BUILDDIR/bs_sheepdog/.libs/bs_sheepdog.so" m q d r
 	[ -f "$so" ] || skip "no module built (configure found no tgt source)"
 	# the write-back contender exists once the module knows cache_dir=
 	if grep -q 'cache_dir' "$so"; then
-		wb=$NUM wb_r=$RATIO
+		wb=$NUM wb_r=$RATIO wb_us=$US
 	fi
 	if [ -x "$SD_TOOLS/sd-proxy" ]; then
 		px=$NUM px_r=$RATIO px_us=$US
@@ -90,7 +90,7 @@ expect_fields() {
 
 	[[ "$output" == *"SYNCHRONIZE CACHE cost: randwrite qd32 with one SYNC CACHE(10) every 32 writes"* ]]
 	expect_fields "$(row ours)" "$NUM" "$NUM" "$RATIO" "$US"
-	expect_fields "$(row ours-wb)" "$wb" "$wb" "$wb_r" "${wb/$NUM/$US}"
+	expect_fields "$(row ours-wb)" "$wb" "$wb" "$wb_r" "$wb_us"
 	expect_fields "$(row rdwr)" "$NUM" "$NUM" "$RATIO" "$US"
 
 	[[ "$output" == *"through sd-proxy (one-way delay per direction), IOPS, mean latency (us) and tgtd CPU per I/O (us)"* ]]
