@@ -91,11 +91,15 @@ tgtd_restart() {
 	run sheep_has 0 $((32 * MiB)) 5
 	[ "$status" -eq 1 ]
 	# more writes (the same pattern) in flight when tgtd dies
-	bss_io 1 --mode randwrite --offset 0 --length $((32 * MiB)) --bs 4096 --qd 32 --seed 5 \
-		--time 20 >"$T/load.out" 2>&1 3>&- &
+	# (timeout itself is the job, so the kill below reaches iscsi-io)
+	timeout 300 "$IO" "$(tgt_url 1 1)" --mode randwrite --offset 0 --length $((32 * MiB)) \
+		--bs 4096 --qd 32 --seed 5 --time 20 >"$T/load.out" 2>&1 3>&- &
 	io=$!
 	sleep 2
 	kill -KILL "$TGTD_PID"
+	# the writer would go on reconnecting to the dead portal: every write
+	# it had acknowledged is in the pattern checked below
+	kill "$io" 2>/dev/null || true
 	wait "$io" || true
 	tgtd_stop || true
 	[ "$(dirty_units)" -gt 0 ]
