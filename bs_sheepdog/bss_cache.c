@@ -616,13 +616,14 @@ static void bss_break_range(struct bss_cache *c, uint64_t off, uint64_t len)
 	bss_cache_kick_soon(c);
 }
 
-static void bss_fua_flushed(struct bss_aiocb *acb, int err)
+/* The units a SYNCHRONIZE CACHE or a FUA write waited for are on the
+ * sheep: now make them durable there (the library's flush), then GOOD. */
+static void bss_cache_units_flushed(struct bss_aiocb *acb, int err)
 {
 	if (err) {
 		bss_cache_defer(acb, err);
 		return;
 	}
-	/* the unit's data is on the sheep: now make it durable there */
 	bss_step_begin(acb, bss_cache_complete);
 	bss_step_add(acb, sd_vdi_aio_flush(acb->blu->vdi, bss_step_cb, acb));
 	bss_step_end(acb);
@@ -642,7 +643,7 @@ static void bss_cache_rw_done(struct bss_aiocb *acb, int err)
 	/* FUA or WCE=0 in write-back: the cached part goes to the sheep
 	 * before GOOD (the uncached part was sent with SD_AIO_FUA) */
 	if (acb->is_write && c->mode == BSS_CACHE_WRITEBACK && (acb->flags & SD_AIO_FUA)) {
-		bss_wait_units(acb, acb->offset, acb->length, bss_fua_flushed);
+		bss_wait_units(acb, acb->offset, acb->length, bss_cache_units_flushed);
 		return;
 	}
 	bss_cache_complete(acb, 0);
@@ -702,17 +703,6 @@ static int bss_cache_prepare(struct bss_aiocb *acb)
 	return 0;
 }
 
-static void bss_cache_sync_flushed(struct bss_aiocb *acb, int err)
-{
-	if (err) {
-		bss_cache_defer(acb, err);
-		return;
-	}
-	bss_step_begin(acb, bss_cache_complete);
-	bss_step_add(acb, sd_vdi_aio_flush(acb->blu->vdi, bss_step_cb, acb));
-	bss_step_end(acb);
-}
-
 /* acb->start of the cached commands (range held); again after a wait. */
 static void bss_cache_start(struct bss_aiocb *acb)
 {
@@ -725,7 +715,7 @@ static void bss_cache_start(struct bss_aiocb *acb)
 
 	if (!acb->length) {
 		/* SYNCHRONIZE CACHE: every unit dirty now, then the vdi */
-		bss_wait_units(acb, 0, 0, bss_cache_sync_flushed);
+		bss_wait_units(acb, 0, 0, bss_cache_units_flushed);
 		return;
 	}
 	if (bss_cache_prepare(acb))
