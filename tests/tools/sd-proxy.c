@@ -175,15 +175,20 @@ static struct ev g_listen_ev = { EV_LISTEN }, g_ctl_listen_ev = { EV_CTL_LISTEN 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+static void vlogmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "sd-proxy: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+}
+
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "sd-proxy: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vlogmsg(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
 	if (g.ctl_path && g.cfd >= 0)
 		unlink(g.ctl_path);
 	exit(1);
@@ -193,11 +198,9 @@ static void logmsg(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "sd-proxy: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vlogmsg(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n");
 }
 
 static void usage(const char *why, int status)
