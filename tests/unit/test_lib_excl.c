@@ -441,11 +441,29 @@ static pid_t spawn_holder(const char *name, unsigned flags, char fill)
 	return pid;
 }
 
+/* SIGKILL the holder `pid` (nothing closed): the vdi is free at once, and
+ * an exclusive open of c reads the holder's mark `byte` at offset 0. */
+static void kill_then_take(struct sd_cluster *c, const char *name, pid_t pid, char byte)
+{
+	struct sd_vdi *v;
+	char buf[4096];
+
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	v = sd_vdi_open_flags(c, name, 0, NULL, SD_VDI_EXCLUSIVE);
+	CHECK(v != NULL);
+	if (v) {
+		CHECK_EQ(sd_vdi_read(v, buf, sizeof(buf), 0), 0);
+		CHECK_EQ(buf[0], byte);
+		CHECK_EQ(sd_vdi_close(v), 0);
+	}
+}
+
 static void real_killed(void)
 {
 	struct sd_cluster *a = conn();
-	struct sd_vdi *v;
-	char buf[4096];
 	pid_t pid;
 
 	CHECK_EQ(sd_vdi_create(a, "ex3", 4 * MIB), 0);
@@ -454,32 +472,12 @@ static void real_killed(void)
 	refused(a, "ex3", SD_VDI_EXCLUSIVE, "exclusive open refused");
 	refused(a, "ex3", 0, "open exclusively by another gateway");
 	/* killed without closing anything: free at once, no waiting */
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	v = sd_vdi_open_flags(a, "ex3", 0, NULL, SD_VDI_EXCLUSIVE);
-	CHECK(v != NULL);
-	if (v) {
-		CHECK_EQ(sd_vdi_read(v, buf, sizeof(buf), 0), 0);
-		CHECK_EQ(buf[0], 'k');
-		CHECK_EQ(sd_vdi_close(v), 0);
-	}
+	kill_then_take(a, "ex3", pid, 'k');
 	/* a killed shared gateway does not pin the vdi either */
 	pid = spawn_holder("ex3", SD_VDI_SHARED, 's');
 	CHECK(pid > 0);
 	refused(a, "ex3", SD_VDI_EXCLUSIVE, "exclusive open refused");
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	v = sd_vdi_open_flags(a, "ex3", 0, NULL, SD_VDI_EXCLUSIVE);
-	CHECK(v != NULL);
-	if (v) {
-		CHECK_EQ(sd_vdi_read(v, buf, sizeof(buf), 0), 0);
-		CHECK_EQ(buf[0], 's');
-		CHECK_EQ(sd_vdi_close(v), 0);
-	}
+	kill_then_take(a, "ex3", pid, 's');
 	CHECK_EQ(sd_disconnect(a), 0);
 }
 
