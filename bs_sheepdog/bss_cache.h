@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #define BSS_CACHE_CHUNK	   4096u      /* dirty-tracking granularity */
+#define BSS_CACHE_WPIECE   16384u     /* largest write into a unit file */
 #define BSS_CACHE_MAX_UNIT (4u << 20) /* a unit is min(object size, this) */
 #define BSS_CACHE_BM_WORDS (BSS_CACHE_MAX_UNIT / BSS_CACHE_CHUNK / 64)
 #define BSS_CACHE_MAGIC	   "bss-cache"

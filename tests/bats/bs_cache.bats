@@ -437,3 +437,42 @@ file_hex() {
 	[ "$(dirty_units)" -eq 0 ]
 	sd_dog vdi read vol 0 $((16 * MiB)) | cmp - "$T/want.bin"
 }
+
+@test "bs_cache: writes that start and end inside the file's 16 KiB write pieces, over filled units and across a unit boundary, read back whole" {
+	# the sheep holds seed 31 on [0, 8 MiB): a cached unit is filled from it
+	bss_pattern 0 $((8 * MiB)) 31 >"$T/old.bin"
+	sd_dog vdi write vol 0 $((8 * MiB)) <"$T/old.bin"
+	bss_lun 1 "$(bss_tcp vol)" "$WB_SLOW$CDIR"
+	# A: 11 sectors in, 511 sectors long, in 71-sector commands
+	local a=5632 alen=261632 b=$((4 * MiB - 15872)) blen=40960
+	run bss_io 1 --mode write --offset $a --length $alen --bs 36352 --qd 4 --seed 32
+	[ "$status" -eq 0 ]
+	# B: one command across the boundary of units 0 and 1
+	run bss_io 1 --mode write --offset $b --length $blen --bs $blen --qd 1 --seed 33
+	[ "$status" -eq 0 ]
+	[ "$(dirty_units)" -eq 2 ]
+	check() { # through the LU (cache) or on the sheep (after SYNC)
+		local how=$1 off len seed
+		while read -r off len seed; do
+			if [ "$how" = lu ]; then
+				bss_io 1 --mode verify --offset "$off" --length "$len" --bs 65536 \
+					--qd 4 --seed "$seed" || return 1
+			else
+				sheep_has "$off" "$len" "$seed" || return 1
+			fi
+		done <<-LIST
+			0 $a 31
+			$a $alen 32
+			$((a + alen)) $((b - a - alen)) 31
+			$b $blen 33
+			$((b + blen)) $((8 * MiB - b - blen)) 31
+		LIST
+	}
+	run check lu
+	[ "$status" -eq 0 ]
+	run bss_raw 1 $SYNC10
+	[[ "$output" == *"status=GOOD"* ]]
+	[ "$(dirty_units)" -eq 0 ]
+	run check sheep
+	[ "$status" -eq 0 ]
+}
