@@ -430,9 +430,8 @@ static void bss_flush_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	bss_flush_put(u);
 }
 
-/* One write of [off, off + n) of the unit (cut at ulen) from u->buf,
- * which holds the unit from hull_off on. */
-static void bss_flush_send(struct bss_cunit *u, uint64_t off, uint64_t n, uint64_t hull_off,
+/* One write of [off, off + n) of the unit (cut at ulen) from buf. */
+static void bss_flush_send(struct bss_cunit *u, const char *buf, uint64_t off, uint64_t n,
 			   uint32_t ulen)
 {
 	int ret;
@@ -441,14 +440,36 @@ static void bss_flush_send(struct bss_cunit *u, uint64_t off, uint64_t n, uint64
 		return;
 	if (off + n > ulen)
 		n = ulen - off;
-	ret = sd_vdi_aio_write(u->c->blu->vdi, (char *)u->buf + (off - hull_off), n,
-			       u->idx * u->c->unit + off, 0, bss_flush_cb, u);
+	ret = sd_vdi_aio_write(u->c->blu->vdi, (void *)buf, n, u->idx * u->c->unit + off, 0,
+			       bss_flush_cb, u);
 	if (ret < 0) {
 		if (!u->flush_err)
 			u->flush_err = ret;
 		return;
 	}
 	u->flush_pending++;
+}
+
+/* Read [off, off + n) of the unit file (cut at ulen) into buf.  0 or
+ * -errno; a failure marks the unit broken. */
+static int bss_flush_read(struct bss_cunit *u, char *buf, uint64_t off, uint64_t n, uint32_t ulen)
+{
+	ssize_t got;
+	int ret;
+
+	if (off >= ulen)
+		return 0;
+	if (off + n > ulen)
+		n = ulen - off;
+	got = pread(u->fd, buf, n, (off_t)off);
+	if (got == (ssize_t)n)
+		return 0;
+	ret = got < 0 ? -errno : -EIO;
+	bss_file_error(u->c, "reading", u->idx, ret);
+	/* the file cannot be trusted: fail the waiters, keep the unit dirty
+	 * and broken (never dropped while dirty) */
+	u->state = BSS_CU_BROKEN;
+	return ret;
 }
 
 /* Send the unit's dirty chunks, as coalesced runs, from a snapshot of the
@@ -458,8 +479,7 @@ static void bss_flush_start(struct bss_cache *c, struct bss_cunit *u)
 {
 	uint32_t ulen = bss_unit_len(c, u->idx);
 	unsigned int pos = 0, len, first, last, runs = 0, ndirty = 0;
-	uint64_t hull_off, hull_len;
-	ssize_t got;
+	uint64_t hull_off, hull_len, at;
 	int whole;
 
 	memcpy(u->fbm, u->bm, sizeof(u->bm));
@@ -486,35 +506,42 @@ static void bss_flush_start(struct bss_cache *c, struct bss_cunit *u)
 	hull_len = (uint64_t)last * BSS_CACHE_CHUNK - hull_off;
 	if (hull_off >= ulen) /* the vdi shrank under us: nothing to send */
 		goto put;
-	if (hull_off + hull_len > ulen)
-		hull_len = ulen - hull_off;
-	u->buf = malloc(hull_len);
+	/* Scattered small writes (random I/O): one write of the hull costs
+	 * the sheep far less than hundreds of 4 KiB ones, and the clean
+	 * chunks in between hold what the sheep has (the file holds the
+	 * whole unit; nobody else writes the vdi).  A few chunks far apart
+	 * go as their own writes, and only they are read from the file. */
+	whole = runs > 0 && hull_len <= (uint64_t)ndirty * BSS_CACHE_CHUNK * 16;
+	u->buf = malloc(whole ? hull_len : (uint64_t)ndirty * BSS_CACHE_CHUNK);
 	if (!u->buf) {
 		u->flush_err = -ENOMEM;
 		goto put;
 	}
-	got = pread(u->fd, u->buf, hull_len, (off_t)hull_off);
-	if (got != (ssize_t)hull_len) {
-		u->flush_err = got < 0 ? -errno : -EIO;
-		bss_file_error(c, "reading", u->idx, u->flush_err);
-		/* the file cannot be trusted: fail the waiters, keep the
-		 * unit dirty and broken (never dropped while dirty) */
-		u->state = BSS_CU_BROKEN;
+	if (whole) {
+		u->flush_err = bss_flush_read(u, u->buf, hull_off, hull_len, ulen);
+		if (!u->flush_err)
+			bss_flush_send(u, u->buf, hull_off, hull_len, ulen);
 		goto put;
 	}
-	/* Scattered small writes (random I/O): one write of the hull costs
-	 * the sheep far less than hundreds of 4 KiB ones, and the clean
-	 * chunks in between hold what the sheep has (the file holds the
-	 * whole unit; nobody else writes the vdi). */
-	whole = runs > 0 && hull_len <= (uint64_t)ndirty * BSS_CACHE_CHUNK * 16;
-	if (whole) {
-		bss_flush_send(u, hull_off, hull_len, hull_off, ulen);
-		goto put;
+	/* every run is read before the first is sent: a read error sends
+	 * nothing */
+	pos = 0;
+	at = 0;
+	while (bss_bm_next_run(u->fbm, c->nchunks, &pos, &len)) {
+		u->flush_err = bss_flush_read(u, (char *)u->buf + at,
+					      (uint64_t)pos * BSS_CACHE_CHUNK,
+					      (uint64_t)len * BSS_CACHE_CHUNK, ulen);
+		if (u->flush_err)
+			goto put;
+		at += (uint64_t)len * BSS_CACHE_CHUNK;
+		pos += len;
 	}
 	pos = 0;
+	at = 0;
 	while (bss_bm_next_run(u->fbm, c->nchunks, &pos, &len)) {
-		bss_flush_send(u, (uint64_t)pos * BSS_CACHE_CHUNK, (uint64_t)len * BSS_CACHE_CHUNK,
-			       hull_off, ulen);
+		bss_flush_send(u, (char *)u->buf + at, (uint64_t)pos * BSS_CACHE_CHUNK,
+			       (uint64_t)len * BSS_CACHE_CHUNK, ulen);
+		at += (uint64_t)len * BSS_CACHE_CHUNK;
 		pos += len;
 	}
 put:

@@ -438,7 +438,7 @@ file_hex() {
 	sd_dog vdi read vol 0 $((16 * MiB)) | cmp - "$T/want.bin"
 }
 
-@test "bs_cache: writes that start and end inside the file's 16 KiB write pieces, over filled units and across a unit boundary, read back whole" {
+@test "bs_cache: writes that start and end inside the file's 16 KiB write pieces, over filled units, across a unit boundary and far apart, read back whole" {
 	# the sheep holds seed 31 on [0, 8 MiB): a cached unit is filled from it
 	bss_pattern 0 $((8 * MiB)) 31 >"$T/old.bin"
 	sd_dog vdi write vol 0 $((8 * MiB)) <"$T/old.bin"
@@ -449,6 +449,13 @@ file_hex() {
 	[ "$status" -eq 0 ]
 	# B: one command across the boundary of units 0 and 1
 	run bss_io 1 --mode write --offset $b --length $blen --bs $blen --qd 1 --seed 33
+	[ "$status" -eq 0 ]
+	# C, D: small writes far apart in unit 1: its flush sends three runs,
+	# each read from the file on its own
+	local c=$((5 * MiB + 512)) clen=8192 d=$((7 * MiB - 4608)) dlen=4096
+	run bss_io 1 --mode write --offset $c --length $clen --bs $clen --qd 1 --seed 34
+	[ "$status" -eq 0 ]
+	run bss_io 1 --mode write --offset $d --length $dlen --bs $dlen --qd 1 --seed 35
 	[ "$status" -eq 0 ]
 	[ "$(dirty_units)" -eq 2 ]
 	check() { # through the LU (cache) or on the sheep (after SYNC)
@@ -465,7 +472,11 @@ file_hex() {
 			$a $alen 32
 			$((a + alen)) $((b - a - alen)) 31
 			$b $blen 33
-			$((b + blen)) $((8 * MiB - b - blen)) 31
+			$((b + blen)) $((c - b - blen)) 31
+			$c $clen 34
+			$((c + clen)) $((d - c - clen)) 31
+			$d $dlen 35
+			$((d + dlen)) $((8 * MiB - d - dlen)) 31
 		LIST
 	}
 	run check lu
