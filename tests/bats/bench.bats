@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # scripts/bench --quick: the whole benchmark (sheep, two tgtds, the module,
-# tgtd's built-in client, rdwr, null, the library floor, both clients behind
+# tgtd's built-in client, rdwr, null, the library floor (over TCP and the
+# sheep's UNIX socket), both clients behind
 # sd-proxy at 0.1 and 0.5 ms) in about a minute and a half.  Checks the
 # output's format, not its numbers (a shared machine makes those noise):
 # every table and column is there, and every contender that is built has a
@@ -72,14 +73,25 @@ expect_fields() {
 		done
 	done
 
+	[[ "$output" == *"the same machine through the sheep's UNIX socket (ours-ux, lib-ux), IOPS"* ]]
+	r=$(awk '/^the same machine through/ { f = 1 } f && $1 == "test" { $1 = ""; print; exit }' <<<"$output")
+	expect_fields "$r" ours-ux ours null lib-ux ours-ux/null ours-ux/lib
+	for q in 32 1; do
+		for m in randread randwrite; do
+			r=$(awk -v m="$m" -v q="qd$q" '/^the same machine through/ { f = 1 }
+				f && $1 == m && $2 == q { $1 = $2 = ""; print; exit }' <<<"$output")
+			expect_fields "$r" "$NUM" "$NUM" "$NUM" "$NUM" "$RATIO" "$RATIO"
+		done
+	done
+
 	[[ "$output" == *"tgtd CPU time per I/O on loopback, us (user + system, all threads; /proc/PID/stat)"* ]]
 	r=$(awk '/^tgtd CPU time per I\/O/ { f = 1 } f && $1 == "test" { $1 = ""; print; exit }' <<<"$output")
-	expect_fields "$r" ours built-in rdwr null ours/b-in
+	expect_fields "$r" ours ours-ux built-in rdwr null ours/b-in
 	for q in 32 1; do
 		for m in randread randwrite; do
 			r=$(awk -v m="$m" -v q="qd$q" '/^tgtd CPU time per I\/O/ { f = 1 }
 				f && $1 == m && $2 == q { $1 = $2 = ""; print; exit }' <<<"$output")
-			expect_fields "$r" "$US" "$US" "$US" "$US" "$RATIO"
+			expect_fields "$r" "$US" "$US" "$US" "$US" "$US" "$RATIO"
 		done
 	done
 
@@ -120,13 +132,13 @@ expect_fields() {
 
 	[[ "$output" == *"targets (issue 3, loopback):"* ]]
 	[[ "$output" == *"targets (issue 11):"* ]]
-	# 3 + 10 verdicts, each met, NOT met or (for a contender not built) n/a
-	[ "$(grep -cE '^  .*: +(met|NOT met|n/a)$' <<<"$output")" -eq 13 ]
+	# 3 + 12 verdicts, each met, NOT met or (for a contender not built) n/a
+	[ "$(grep -cE '^  .*: +(met|NOT met|n/a)$' <<<"$output")" -eq 15 ]
 	# n/a only where a contender is not built
 	local want_px=0 want_wb=0
 	[ "$px" != n/a ] || want_px=6
 	[ "$wb" != n/a ] || want_wb=2
-	[ "$(grep -cE '^  (randread|randwrite|loopback) .*: +n/a$' <<<"$output")" -eq 0 ]
+	[ "$(grep -cE '^  (randread|randwrite|loopback|UNIX) .*: +n/a$' <<<"$output")" -eq 0 ]
 	[ "$(grep -cE '^  0\.5ms .*: +n/a$' <<<"$output")" -eq "$want_px" ]
 	[ "$(grep -cE '^  write-back .*: +n/a$' <<<"$output")" -eq "$want_wb" ]
 	[[ "$output" =~ bench:\ [0-9]+s\ wall ]]
