@@ -10,17 +10,32 @@
 
 #include "sdl_priv.h"
 
+/* Passes of kick, dispatch and completions in one round, at most. */
+#define SDL_ROUND_PASSES 4
+
 static int sdl_cluster_round(struct sdl_engine *e)
 {
 	struct sd_cluster *c = sdl_container_of(e, struct sd_cluster, e);
+	unsigned pass = 0;
 	int ret;
 
 	e->in_service++;
 	ret = sdl_engine_poll(e);
 	if (!ret) {
-		sdl_vdis_kick(c);
-		sdl_engine_dispatch(e);
-		sdl_run_completions(c);
+		/*
+		 * A completion callback that starts I/O may need the vdis
+		 * kicked (a write to a new object, a flush that reloads the
+		 * inode first): kick again now, not at some later event that
+		 * an idle handle may never get.
+		 */
+		do {
+			sdl_vdis_kick(c);
+			sdl_engine_dispatch(e);
+			e->kick_again = 0;
+			sdl_run_completions(c);
+		} while (e->kick_again && ++pass < SDL_ROUND_PASSES);
+		if (e->kick_again)
+			sdl_signal(e);
 		sdl_engine_arm_timer(e);
 	}
 	e->in_service--;

@@ -984,6 +984,14 @@ void sdl_cancel_all(struct sdl_engine *e, int ret)
 	}
 }
 
+void sdl_want_kick(struct sdl_engine *e)
+{
+	if (e->in_service)
+		e->kick_again = 1;
+	else
+		sdl_signal(e);
+}
+
 int sdl_sync_allowed(struct sdl_engine *e, const char *what)
 {
 	if (!e->in_service)

@@ -20,8 +20,7 @@ static void sdl_iupd_submit(struct sd_vdi *vdi, uint32_t start, uint32_t end,
 
 static void sdl_vdi_need_kick(struct sd_vdi *vdi)
 {
-	if (!vdi->c->e.in_service)
-		sdl_signal(&vdi->c->e);
+	sdl_want_kick(&vdi->c->e);
 }
 
 void sdl_run_completions(struct sd_cluster *c)

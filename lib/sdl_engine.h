@@ -176,6 +176,11 @@ struct sdl_engine {
 	 * -EDEADLK instead of re-entering the loop.
 	 */
 	int in_service;
+	/*
+	 * Set when a completion callback of a round asked for a vdi kick
+	 * (sdl_want_kick): the round kicks the vdis again before it ends.
+	 */
+	int kick_again;
 	uint64_t timer_at_ms; /* armed expiry, 0 = disarmed */
 	/*
 	 * One service round of the whole handle, registered by the layer
@@ -224,6 +229,12 @@ void sdl_cancel_all(struct sdl_engine *e, int ret);
  * sdl_engine_round() is the three in a row, with in_service held.
  */
 int sdl_engine_poll(struct sdl_engine *e);
+/*
+ * The vdis need a kick (sdl_vdis_kick): a signal for the next round, or,
+ * inside a round, another pass of that round's kick (completion callbacks
+ * run after it).
+ */
+void sdl_want_kick(struct sdl_engine *e);
 void sdl_engine_dispatch(struct sdl_engine *e);
 void sdl_engine_arm_timer(struct sdl_engine *e);
 int sdl_engine_round(struct sdl_engine *e);

@@ -497,8 +497,7 @@ void sdl_vdi_reload_done(struct sd_vdi *vdi, int ret)
 	if (ret)
 		sdl_log(&vdi->c->e, LOG_ERR, "reloading %s failed: %s", vdi->name, strerror(-ret));
 	sdl_vdi_release_waiters(vdi, ret);
-	if (!vdi->c->e.in_service)
-		sdl_signal(&vdi->c->e);
+	sdl_want_kick(&vdi->c->e);
 }
 
 static void sdl_reload_send_read(struct sdl_reload *r)
@@ -731,8 +730,7 @@ void sdl_vdis_forgotten(struct sd_cluster *c)
 		vdi->join_gen++;
 		vdi->reload_want = SDL_RELOAD_FULL;
 	}
-	if (!c->e.in_service)
-		sdl_signal(&c->e);
+	sdl_want_kick(&c->e);
 }
 
 void sdl_vdis_kick(struct sd_cluster *c)

@@ -7,6 +7,7 @@
  * allocation-failure injection.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1534,6 +1535,63 @@ static void test_sync_from_callback(void)
 }
 
 /*
+ * Like an application's event loop (tgtd's): sd_cluster_service only when
+ * sd_cluster_fd() is readable, for at most ms.
+ */
+static void pump_on_events(struct env *e, const struct rec *r, int ms)
+{
+	uint64_t end = sdl_now_ms() + (uint64_t)ms;
+
+	while (!r->calls && sdl_now_ms() < end) {
+		struct pollfd pfd = { .fd = sd_cluster_fd(e->c), .events = POLLIN };
+
+		fake_io(&e->f);
+		if (poll(&pfd, 1, 1) > 0)
+			sd_cluster_service(e->c);
+	}
+}
+
+struct chain {
+	struct rec first, second;
+};
+
+static void chain_cb(struct sd_vdi *v, int ret, void *opaque)
+{
+	struct chain *ch = opaque;
+
+	rec_cb(v, ret, &ch->first);
+	/* the index changed (a new object): the flush reloads the inode
+	 * first, which needs the vdis kicked */
+	CHECK_EQ(sd_vdi_aio_flush(v, rec_cb, &ch->second), 0);
+}
+
+/*
+ * I/O that a completion callback starts goes out in the same service
+ * round, also when it needs the vdis kicked, on a loop that services the
+ * handle only when its fd is readable: nothing else may ever wake it.
+ */
+static void test_kick_from_callback(void)
+{
+	struct env e;
+	struct chain ch;
+	char buf[512];
+
+	env_open(&e, 4 * OBJ);
+	memset(&ch, 0, sizeof(ch));
+	memset(buf, 7, sizeof(buf));
+	e.f.auto_serve = 1;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_write(e.v, buf, sizeof(buf), OBJ, 0, chain_cb, &ch)), 0);
+	pump_on_events(&e, &ch.first, 2000);
+	CHECK_EQ(ch.first.calls, 1);
+	CHECK_EQ(ch.first.ret, 0);
+	/* well inside the io timeout (5 s), the engine's only timer */
+	pump_on_events(&e, &ch.second, 1000);
+	CHECK_EQ(ch.second.calls, 1);
+	CHECK_EQ(ch.second.ret, 0);
+	env_close(&e);
+}
+
+/*
  * sd_vdi_open runs on the application's loop: a sheep that never answers
  * the lock, or keeps answering NO_OBJ for the inode, holds it for one
  * connect timeout, not for the io timeout plus the retry window.
@@ -1760,6 +1818,7 @@ int main(void)
 	RUN_TEST(test_unreachable, passed, failed);
 	RUN_TEST(test_alloc_failures, passed, failed);
 	RUN_TEST(test_sync_from_callback, passed, failed);
+	RUN_TEST(test_kick_from_callback, passed, failed);
 	RUN_TEST(test_open_bounded, passed, failed);
 	RUN_TEST(test_refresh_grow, passed, failed);
 	RUN_TEST(test_refresh_during_reload, passed, failed);
