@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 #define BSS_CACHE_OWNER_KEY  "bss.cache.owner"
-#define BSS_CACHE_MAX_FLUSH  8 /* background unit flushes in flight */
+#define BSS_CACHE_MAX_FLUSH  8 /* unit flushes in flight */
 #define BSS_CACHE_WORK_SEC   1
 #define BSS_CACHE_NOFILL_SEC 5 /* after the cache directory ran out of room */
 
@@ -92,6 +92,7 @@ struct bss_cache {
 	struct tgt_work work;
 	int work_armed;
 	struct event_data kick_ev; /* scheduled bss_cache_kick */
+	int kick_capped;	   /* a kick stopped at BSS_CACHE_MAX_FLUSH */
 	unsigned int kick_gen;
 	time_t nofill_until;
 	int owner_set;
@@ -396,16 +397,20 @@ static void bss_flush_done(struct bss_cunit *u)
 	}
 	memset(u->fbm, 0, sizeof(u->fbm));
 
-	/* An error fails every waiter: a retry comes from the timer, not
-	 * from here, so a sheep that refuses at once cannot loop us. */
+	/* An error fails every waiter. */
 	list_for_each_entry_safe(fw, next, &u->fwaits, entry) {
 		if (err || fw->target <= u->flush_done) {
 			list_del(&fw->entry);
 			list_add_tail(&fw->entry, &ready);
 		}
 	}
-	if (!err && (!list_empty(&u->fwaits) || u->state == BSS_CU_BROKEN))
+	/* An error: the timer retries, not we (a sheep that refuses at once
+	 * cannot loop us).  Else kick if someone waits for this unit, or if
+	 * a kick stopped at the cap of flushes in flight: a slot is free. */
+	if (!err && (!list_empty(&u->fwaits) || u->state == BSS_CU_BROKEN || c->kick_capped)) {
+		c->kick_capped = 0;
 		bss_cache_kick_soon(c);
+	}
 	/* u may be dropped by what runs now */
 	list_for_each_entry_safe(fw, next, &ready, entry) {
 		list_del(&fw->entry);
@@ -549,12 +554,15 @@ put:
 }
 
 /*
- * Start the flushes that are due: units someone waits for, broken ones,
- * all of them (all, or WCE=0), and in the background (at most
- * BSS_CACHE_MAX_FLUSH at a time) those dirty for cache_age seconds, or
- * every dirty one while more than cache_dirty is dirty.  Drops broken
- * units once clean.  A generation mark visits each unit once per call,
- * since what a flush start runs may drop units under the walk.
+ * Start the flushes that are due, at most BSS_CACHE_MAX_FLUSH in flight
+ * (each holds a buffer of up to a unit: a SYNCHRONIZE CACHE over hundreds
+ * of dirty units must not allocate hundreds of them at once; a flush that
+ * ends kicks again).  First the urgent ones: units someone waits for,
+ * broken ones, all of them (all, or WCE=0); then in the background those
+ * dirty for cache_age seconds, or every dirty one while more than
+ * cache_dirty is dirty.  Drops broken units once clean.  A generation mark
+ * visits each unit once per pass, since what a flush start runs may drop
+ * units under the walk.
  */
 static void bss_cache_kick(struct bss_cache *c, int all)
 {
@@ -562,27 +570,35 @@ static void bss_cache_kick(struct bss_cache *c, int all)
 	int over = c->dirty_bytes > c->blu->opts.cache_dirty;
 	time_t now = bss_now();
 	struct bss_cunit *u;
-	int urgent;
+	int urgent, pass;
 
-	c->kick_gen++;
+	for (pass = 0; pass < 2; pass++) {
+		c->kick_gen++;
 again:
-	list_for_each_entry(u, &c->lru, lru) {
-		if (u->kick_gen == c->kick_gen)
-			continue;
-		u->kick_gen = c->kick_gen;
-		if (u->state == BSS_CU_BROKEN && !u->nr_dirty && !u->flushing &&
-		    list_empty(&u->fwaits)) {
-			bss_unit_drop(c, u);
+		list_for_each_entry(u, &c->lru, lru) {
+			if (u->kick_gen == c->kick_gen)
+				continue;
+			u->kick_gen = c->kick_gen;
+			if (u->state == BSS_CU_BROKEN && !u->nr_dirty && !u->flushing &&
+			    list_empty(&u->fwaits)) {
+				bss_unit_drop(c, u);
+				goto again;
+			}
+			if (u->flushing || !u->nr_dirty || u->state == BSS_CU_FETCHING)
+				continue;
+			urgent = all || !wce || u->state == BSS_CU_BROKEN ||
+				 !list_empty(&u->fwaits);
+			if (pass == 0 ? !urgent
+				      : !over && now - u->dirty_since <
+							 (time_t)c->blu->opts.cache_age)
+				continue;
+			if (c->nr_flushing >= BSS_CACHE_MAX_FLUSH) {
+				c->kick_capped = 1;
+				return;
+			}
+			bss_flush_start(c, u);
 			goto again;
 		}
-		if (u->flushing || !u->nr_dirty || u->state == BSS_CU_FETCHING)
-			continue;
-		urgent = all || !wce || u->state == BSS_CU_BROKEN || !list_empty(&u->fwaits);
-		if (!urgent && (c->nr_flushing >= BSS_CACHE_MAX_FLUSH ||
-				(!over && now - u->dirty_since < (time_t)c->blu->opts.cache_age)))
-			continue;
-		bss_flush_start(c, u);
-		goto again;
 	}
 }
 
@@ -1391,7 +1407,7 @@ void bss_cache_close(struct bss_lu *blu)
 	while (bss_cache_busy(c) && bss_now() < deadline) {
 		struct pollfd pfd = { .fd = blu->cluster_fd, .events = POLLIN };
 
-		if (!c->nr_flushing && !c->nr_active && !c->nr_bypass)
+		if (c->nr_flushing < BSS_CACHE_MAX_FLUSH && !c->nr_active && !c->nr_bypass)
 			bss_cache_kick(c, 1);
 		tgt_remove_sched_event(&c->kick_ev);
 		if (blu->cluster_fd >= 0)
@@ -1425,6 +1441,8 @@ void bss_cache_close(struct bss_lu *blu)
 				blu->label, BSS_CACHE_OWNER_KEY, blu->path.vdi, strerror(-ret));
 	}
 out:
+	/* a flush that ended in the last service round scheduled a kick */
+	tgt_remove_sched_event(&c->kick_ev);
 	blu->cache = NULL;
 	bss_cache_free(c);
 }
