@@ -15,7 +15,7 @@ EXTRA_DIST += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
 EXTRA_DIST += tests/bats/bench.bats
 
 # tgt build plumbing, benchmark and testing notes.
-dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench
+dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench scripts/cpu-per-io scripts/soak
 # sd-bench: libsheepdog straight to sheep, the floor of scripts/bench.
 noinst_PROGRAMS += tests/tools/sd-bench
 tests_tools_sd_bench_SOURCES = tests/tools/sd-bench.c
