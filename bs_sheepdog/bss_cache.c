@@ -34,7 +34,8 @@
 #include <unistd.h>
 
 #define BSS_CACHE_OWNER_KEY  "bss.cache.owner"
-#define BSS_CACHE_MAX_FLUSH  8 /* unit flushes in flight */
+#define BSS_CACHE_MAX_FLUSH  8		 /* background unit flushes in flight */
+#define BSS_CACHE_FLUSH_MEM  (32u << 20) /* flush buffers in flight, about */
 #define BSS_CACHE_WORK_SEC   1
 #define BSS_CACHE_NOFILL_SEC 5 /* after the cache directory ran out of room */
 
@@ -61,6 +62,7 @@ struct bss_cunit {
 	int flush_err;
 	uint64_t flush_started, flush_done; /* flush sequence numbers */
 	uint32_t fill_len;
+	uint64_t flush_len; /* bytes of the flush buffer */
 	unsigned int kick_gen;
 	void *buf;		  /* fill or flush buffer */
 	struct list_head waiters; /* acbs (cache_entry): fill, drop */
@@ -88,6 +90,7 @@ struct bss_cache {
 	unsigned int nbuckets;
 	struct list_head lru;
 	unsigned int nr_active, nr_bypass, nr_through, nr_flushing, nr_fills;
+	uint64_t flush_bytes;	    /* of the flush buffers in flight */
 	struct list_head gate_wait; /* acbs (cache_entry), FIFO */
 	struct tgt_work work;
 	int work_armed;
@@ -371,6 +374,8 @@ static void bss_flush_done(struct bss_cunit *u)
 	unsigned int i, n;
 
 	c->nr_flushing--;
+	c->flush_bytes -= u->flush_len;
+	u->flush_len = 0;
 	u->flushing = 0;
 	u->flush_done = u->flush_started;
 	free(u->buf);
@@ -517,7 +522,9 @@ static void bss_flush_start(struct bss_cache *c, struct bss_cunit *u)
 	 * whole unit; nobody else writes the vdi).  A few chunks far apart
 	 * go as their own writes, and only they are read from the file. */
 	whole = runs > 0 && hull_len <= (uint64_t)ndirty * BSS_CACHE_CHUNK * 16;
-	u->buf = malloc(whole ? hull_len : (uint64_t)ndirty * BSS_CACHE_CHUNK);
+	u->flush_len = whole ? hull_len : (uint64_t)ndirty * BSS_CACHE_CHUNK;
+	c->flush_bytes += u->flush_len;
+	u->buf = malloc(u->flush_len);
 	if (!u->buf) {
 		u->flush_err = -ENOMEM;
 		goto put;
@@ -554,13 +561,14 @@ put:
 }
 
 /*
- * Start the flushes that are due, at most BSS_CACHE_MAX_FLUSH in flight
- * (each holds a buffer of up to a unit: a SYNCHRONIZE CACHE over hundreds
- * of dirty units must not allocate hundreds of them at once; a flush that
- * ends kicks again).  First the urgent ones: units someone waits for,
- * broken ones, all of them (all, or WCE=0); then in the background those
- * dirty for cache_age seconds, or every dirty one while more than
- * cache_dirty is dirty.  Drops broken units once clean.  A generation mark
+ * Start the flushes that are due while their buffers in flight stay under
+ * BSS_CACHE_FLUSH_MEM (each holds up to a unit: a SYNCHRONIZE CACHE over
+ * hundreds of dirty units must not allocate hundreds of them at once; a
+ * flush that ends kicks again).  First the urgent ones: units someone
+ * waits for, broken ones, all of them (all, or WCE=0); then in the
+ * background, at most BSS_CACHE_MAX_FLUSH in flight, those dirty for
+ * cache_age seconds, or every dirty one while more than cache_dirty is
+ * dirty.  Drops broken units once clean.  A generation mark
  * visits each unit once per pass, since what a flush start runs may drop
  * units under the walk.
  */
@@ -592,7 +600,8 @@ again:
 				      : !over && now - u->dirty_since <
 							 (time_t)c->blu->opts.cache_age)
 				continue;
-			if (c->nr_flushing >= BSS_CACHE_MAX_FLUSH) {
+			if (c->nr_flushing && (c->flush_bytes >= BSS_CACHE_FLUSH_MEM ||
+					       (pass && c->nr_flushing >= BSS_CACHE_MAX_FLUSH))) {
 				c->kick_capped = 1;
 				return;
 			}
@@ -1407,7 +1416,7 @@ void bss_cache_close(struct bss_lu *blu)
 	while (bss_cache_busy(c) && bss_now() < deadline) {
 		struct pollfd pfd = { .fd = blu->cluster_fd, .events = POLLIN };
 
-		if (c->nr_flushing < BSS_CACHE_MAX_FLUSH && !c->nr_active && !c->nr_bypass)
+		if (!c->nr_active && !c->nr_bypass)
 			bss_cache_kick(c, 1);
 		tgt_remove_sched_event(&c->kick_ev);
 		if (blu->cluster_fd >= 0)
