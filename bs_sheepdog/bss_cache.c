@@ -95,7 +95,7 @@ struct bss_cache {
 	struct tgt_work work;
 	int work_armed;
 	struct event_data kick_ev; /* scheduled bss_cache_kick */
-	int kick_capped;	   /* a kick stopped at BSS_CACHE_MAX_FLUSH */
+	int kick_capped;	   /* a kick stopped at a cap of flushes in flight */
 	unsigned int kick_gen;
 	time_t nofill_until;
 	int owner_set;
@@ -246,6 +246,19 @@ static int bss_unit_write(int fd, const void *buf, size_t n, uint64_t off)
 		n -= piece;
 	}
 	return 0;
+}
+
+/* n bytes at off of a unit file, read or written whole: 0 or -errno. */
+static int bss_pio(int fd, void *buf, size_t n, uint64_t off, int write)
+{
+	ssize_t r;
+
+	if (write)
+		return bss_unit_write(fd, buf, n, off);
+	r = pread(fd, buf, n, (off_t)off);
+	if (r == (ssize_t)n)
+		return 0;
+	return r < 0 ? -errno : -EIO;
 }
 
 /* A new unit file of U bytes, its blocks reserved (so writes into it never
@@ -464,17 +477,15 @@ static void bss_flush_send(struct bss_cunit *u, const char *buf, uint64_t off, u
  * -errno; a failure marks the unit broken. */
 static int bss_flush_read(struct bss_cunit *u, char *buf, uint64_t off, uint64_t n, uint32_t ulen)
 {
-	ssize_t got;
 	int ret;
 
 	if (off >= ulen)
 		return 0;
 	if (off + n > ulen)
 		n = ulen - off;
-	got = pread(u->fd, buf, n, (off_t)off);
-	if (got == (ssize_t)n)
+	ret = bss_pio(u->fd, buf, n, off, 0);
+	if (!ret)
 		return 0;
-	ret = got < 0 ? -errno : -EIO;
 	bss_file_error(u->c, "reading", u->idx, ret);
 	/* the file cannot be trusted: fail the waiters, keep the unit dirty
 	 * and broken (never dropped while dirty) */
@@ -674,18 +685,6 @@ static int bss_can_fill(struct bss_cache *c, int is_write)
 }
 
 /* ---- cached READ and WRITE ---- */
-
-static int bss_pio(int fd, void *buf, size_t n, uint64_t off, int write)
-{
-	ssize_t r;
-
-	if (write)
-		return bss_unit_write(fd, buf, n, off);
-	r = pread(fd, buf, n, (off_t)off);
-	if (r == (ssize_t)n)
-		return 0;
-	return r < 0 ? -errno : -EIO;
-}
 
 static void bss_break_range(struct bss_cache *c, uint64_t off, uint64_t len)
 {
