@@ -231,13 +231,9 @@ field() {
 }
 
 @test "bs_multigw: tgt's built-in client as the second gateway reads what the module wrote" {
-	local i
 	# tgt's parser takes 4-digit ports only: move sheep to one
 	sheep_stop
-	for i in 1 2 3; do
-		sheep_start "$T/store4" "$(sd_free_port 4)" && break
-		sheep_stop >/dev/null 2>&1 || true
-	done
+	sheep_start_port4 "$T/store4"
 	sd_dog cluster format -c 1 >/dev/null
 	tgtd_use b
 	tgtd_stop

@@ -78,6 +78,19 @@ sheep_start() {
 	fi
 }
 
+# sheep_start_port4 STORE [extra sheep args...]: sheep_start on a free
+# 4-digit port (tgtd's built-in client truncates 5-digit ones), trying up
+# to three ports (another process may take one between the check and the
+# bind); SHEEP_PORT is the port.
+sheep_start_port4() {
+	local store=$1 i; shift
+	for i in 1 2 3; do
+		sheep_start "$store" "$(sd_free_port 4)" "$@" && return 0
+		sheep_stop >/dev/null 2>&1 || true
+	done
+	return 1
+}
+
 # sheep_stop [signal]: stop by PID with a bounded wait; returns sheep's exit
 # status (0 for a clean TERM exit; valgrind findings surface as 99).
 sheep_stop() {
