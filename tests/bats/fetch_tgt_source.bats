@@ -12,8 +12,9 @@ FETCH="$SD_TOP_SRCDIR/scripts/fetch-tgt-source"
 setup() {
 	T=$(sd_tmpdir)
 	mkdir -p "$T/apt/sources.list.d"
-	# The fixtures' main mirror is this machine's own first apt URI (so no
-	# registry address is written here); a local path where there is none.
+	# Every fixture URI is this machine's own first apt URI or a path under
+	# it (so no registry address is written here); a local path where there
+	# is none.
 	MIRROR=$("$FETCH" --print-sources 2>/dev/null |
 		awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) { print $i; exit }}')
 	[ -n "$MIRROR" ] || MIRROR="file://$T/mirror"
@@ -45,25 +46,25 @@ nlines() {
 	deb ${MIRROR} bookworm main contrib
 
 	deb [arch=amd64 signed-by=/usr/share/keyrings/a.gpg] ${MIRROR} bookworm-updates main # trailing
-	deb-src [ trusted=yes ] http://src.example/debian bookworm main
-	#deb http://commented.example/debian bookworm main
-	rpm http://other.example/ fedora core
+	deb-src [ trusted=yes ] ${MIRROR}/src bookworm main
+	#deb ${MIRROR}/commented bookworm main
+	rpm ${MIRROR}/other fedora core
 	EOF
 	cat >"$T/apt/sources.list.d/extra.list" <<-EOF
-	deb http://extra.example/repo ./
+	deb ${MIRROR}/extra ./
 	deb ${MIRROR} bookworm main contrib
 	EOF
-	echo 'deb http://ignored.example/debian bookworm main' >"$T/apt/sources.list.d/old.list.disabled"
+	echo "deb ${MIRROR}/ignored bookworm main" >"$T/apt/sources.list.d/old.list.disabled"
 	run derive
 	[ "$status" -eq 0 ]
 	has "deb-src ${MIRROR} bookworm main contrib"
 	has "deb-src [signed-by=/usr/share/keyrings/a.gpg] ${MIRROR} bookworm-updates main"
-	has 'deb-src [trusted=yes] http://src.example/debian bookworm main'
-	has 'deb-src http://extra.example/repo ./'
+	has "deb-src [trusted=yes] ${MIRROR}/src bookworm main"
+	has "deb-src ${MIRROR}/extra ./"
 	[ "$(nlines)" -eq 4 ]
-	[[ "$output" != *commented.example* ]]
-	[[ "$output" != *ignored.example* ]]
-	[[ "$output" != *other.example* ]]
+	[[ "$output" != *"${MIRROR}/commented"* ]]
+	[[ "$output" != *"${MIRROR}/ignored"* ]]
+	[[ "$output" != *"${MIRROR}/other"* ]]
 	[[ "$output" != *arch=* ]]
 }
 
@@ -77,39 +78,39 @@ nlines() {
 	Signed-By: /usr/share/keyrings/archive.gpg
 
 	types: deb deb-src
-	uris: http://a.example/sec
-	 http://b.example/sec
+	uris: ${MIRROR}/a-sec
+	 ${MIRROR}/b-sec
 	suites: bookworm-security
 	components: main non-free-firmware
 
 	Types: deb
 	Enabled: no
-	URIs: http://disabled.example/debian
+	URIs: ${MIRROR}/disabled
 	Suites: bookworm
 	Components: main
 
 	Types: deb
-	URIs: http://flat.example/repo
+	URIs: ${MIRROR}/flat
 	Suites: ./
 	EOF
-	printf 'Types: deb\nURIs: http://hidden.example/x\nSuites: s\nComponents: c\n' \
+	printf 'Types: deb\nURIs: %s\nSuites: s\nComponents: c\n' "${MIRROR}/hidden" \
 		>"$T/apt/sources.list.d/off.sources.disabled"
 	run derive
 	[ "$status" -eq 0 ]
 	has "deb-src [signed-by=/usr/share/keyrings/archive.gpg] ${MIRROR} bookworm main"
 	has "deb-src [signed-by=/usr/share/keyrings/archive.gpg] ${MIRROR} bookworm-updates main"
-	has 'deb-src http://a.example/sec bookworm-security main non-free-firmware'
-	has 'deb-src http://b.example/sec bookworm-security main non-free-firmware'
-	has 'deb-src http://flat.example/repo ./'
+	has "deb-src ${MIRROR}/a-sec bookworm-security main non-free-firmware"
+	has "deb-src ${MIRROR}/b-sec bookworm-security main non-free-firmware"
+	has "deb-src ${MIRROR}/flat ./"
 	[ "$(nlines)" -eq 5 ]
-	[[ "$output" != *disabled.example* ]]
-	[[ "$output" != *hidden.example* ]]
+	[[ "$output" != *"${MIRROR}/disabled"* ]]
+	[[ "$output" != *"${MIRROR}/hidden"* ]]
 }
 
 @test "deb822 inline key and fingerprints become signed-by; both styles together" {
-	cat >"$T/apt/sources.list.d/k.sources" <<-'EOF'
+	cat >"$T/apt/sources.list.d/k.sources" <<-EOF
 	Types: deb
-	URIs: http://inline.example/debian
+	URIs: ${MIRROR}/inline
 	Suites: bookworm
 	Components: main
 	Signed-By:
@@ -119,18 +120,19 @@ nlines() {
 	 -----END PGP PUBLIC KEY BLOCK-----
 
 	Types: deb
-	URIs: http://fpr.example/debian
+	URIs: ${MIRROR}/fpr
 	Suites: bookworm
 	Components: main
 	Signed-By: 0123456789ABCDEF 89ABCDEF01234567
 	Enabled: yes
 	EOF
-	echo 'deb http://one.example/debian bookworm main' >"$T/apt/sources.list"
+	echo "deb ${MIRROR}/one bookworm main" >"$T/apt/sources.list"
 	run derive
 	[ "$status" -eq 0 ]
-	has 'deb-src http://one.example/debian bookworm main'
-	has 'deb-src [signed-by=0123456789ABCDEF,89ABCDEF01234567] http://fpr.example/debian bookworm main'
-	printf '%s\n' "$output" | grep -Eq '^deb-src \[signed-by=/[^] ]*\.asc\] http://inline\.example/debian bookworm main$'
+	has "deb-src ${MIRROR}/one bookworm main"
+	has "deb-src [signed-by=0123456789ABCDEF,89ABCDEF01234567] ${MIRROR}/fpr bookworm main"
+	printf '%s\n' "$output" | grep -F " ${MIRROR}/inline bookworm main" |
+		grep -Eq '^deb-src \[signed-by=/[^] ]*\.asc\] [^ ]+ bookworm main$'
 	[ "$(nlines)" -eq 3 ]
 }
 
