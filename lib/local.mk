@@ -59,14 +59,25 @@ check_LTLIBRARIES += tests/unit/libsdl_fake.la
 tests_unit_libsdl_fake_la_SOURCES = tests/unit/sdl_fake.c tests/unit/sdl_fake.h tests/unit/sdl_check.h
 tests_unit_libsdl_fake_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 
-check_PROGRAMS += tests/unit/test_lib_io tests/unit/test_lib_engine
-tests_unit_test_lib_io_SOURCES = tests/unit/test_lib_io.c
+# The data path, its reloads and the caller's loop, each with the shared
+# environment of tests/unit/sdl_env.c.
+check_PROGRAMS += tests/unit/test_lib_io tests/unit/test_lib_reload tests/unit/test_lib_loop
+check_PROGRAMS += tests/unit/test_lib_engine
+LIB_ENV_SOURCES = tests/unit/sdl_env.c tests/unit/sdl_env.h
+tests_unit_test_lib_io_SOURCES = tests/unit/test_lib_io.c $(LIB_ENV_SOURCES)
 tests_unit_test_lib_io_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 tests_unit_test_lib_io_LDADD = $(LIB_TEST_LDADD)
+tests_unit_test_lib_reload_SOURCES = tests/unit/test_lib_reload.c $(LIB_ENV_SOURCES)
+tests_unit_test_lib_reload_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
+tests_unit_test_lib_reload_LDADD = $(LIB_TEST_LDADD)
+tests_unit_test_lib_loop_SOURCES = tests/unit/test_lib_loop.c $(LIB_ENV_SOURCES)
+tests_unit_test_lib_loop_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
+tests_unit_test_lib_loop_LDADD = $(LIB_TEST_LDADD)
 tests_unit_test_lib_engine_SOURCES = tests/unit/test_lib_engine.c
 tests_unit_test_lib_engine_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 tests_unit_test_lib_engine_LDADD = $(LIB_TEST_LDADD)
-TESTS += tests/unit/test_lib_io tests/unit/test_lib_engine
+TESTS += tests/unit/test_lib_io tests/unit/test_lib_reload tests/unit/test_lib_loop
+TESTS += tests/unit/test_lib_engine
 
 # SD_VDI_EXCLUSIVE: against the fake here, against a real sheep from
 # tests/bats/lib_excl.bats (the same program with an address).
