@@ -131,7 +131,7 @@ struct bss_lu {
 
 	/* bss_reap.c: memory library requests still use at bs_close, freed
 	 * when the background close is done */
-	void **orphans;
+	struct bss_orphan *orphans;
 	unsigned int nr_orphans, max_orphans;
 };
 
@@ -181,8 +181,12 @@ void bss_cluster_event_cb(int fd, int events, void *data);
 
 /* bss_reap.c: LU delete's background close of the vdi and cluster handles. */
 void bss_reap_start(struct bss_lu *blu);
-/* Keep p (malloc'd) until blu's background close is done, then free it. */
-void bss_reap_adopt(struct bss_lu *blu, void *p);
+/* Keep p until blu's background close is done, then release(p). */
+struct bss_orphan {
+	void *p;
+	void (*release)(void *p);
+};
+void bss_reap_adopt(struct bss_lu *blu, void *p, void (*release)(void *p));
 /* bss_open: finish the background closes of addr's vdi first (bounded). */
 void bss_reap_wait(const char *addr, const char *vdi, unsigned timeout_ms);
 

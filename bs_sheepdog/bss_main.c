@@ -394,8 +394,8 @@ static void bss_close(struct scsi_lu *lu)
 		list_del(&acb->entry);
 		blu->nr_inflight--;
 		blu->nr_prefetch_bg--;
-		bss_reap_adopt(blu, acb->tmp);
-		bss_reap_adopt(blu, acb);
+		bss_reap_adopt(blu, acb->tmp, free);
+		bss_reap_adopt(blu, acb, free);
 	}
 	/* the rest waits for the sheep: in the background (bss_reap.c) */
 	bss_reap_start(blu);

@@ -37,26 +37,26 @@ struct bss_reap {
 	char label[48];
 	char addr[512];
 	char vdi[SD_MAX_VDI_LEN];
-	void **orphans; /* bss_reap_adopt()ed: freed when the close is done */
+	struct bss_orphan *orphans; /* bss_reap_adopt()ed: released when the close is done */
 	unsigned int nr_orphans;
 };
 
 static LIST_HEAD(bss_reaps);
 
-static void bss_orphans_free(void **orphans, unsigned int n)
+static void bss_orphans_free(struct bss_orphan *orphans, unsigned int n)
 {
-	while (n)
-		free(orphans[--n]);
+	while (n--)
+		orphans[n].release(orphans[n].p);
 	free(orphans);
 }
 
-void bss_reap_adopt(struct bss_lu *blu, void *p)
+void bss_reap_adopt(struct bss_lu *blu, void *p, void (*release)(void *p))
 {
 	if (!p)
 		return;
 	if (blu->nr_orphans == blu->max_orphans) {
 		unsigned int max = blu->max_orphans ? 2 * blu->max_orphans : 16;
-		void **o = realloc(blu->orphans, max * sizeof(*o));
+		struct bss_orphan *o = realloc(blu->orphans, max * sizeof(*o));
 
 		/* never freed is the safe way to lose it */
 		if (!o) {
@@ -67,7 +67,9 @@ void bss_reap_adopt(struct bss_lu *blu, void *p)
 		blu->orphans = o;
 		blu->max_orphans = max;
 	}
-	blu->orphans[blu->nr_orphans++] = p;
+	blu->orphans[blu->nr_orphans].p = p;
+	blu->orphans[blu->nr_orphans].release = release;
+	blu->nr_orphans++;
 }
 
 static uint64_t bss_reap_now_ms(void)
