@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Fuzz target: libsheepdog's reply decoding, the path from bytes a sheep
+ * sends to a completed request: the engine's framing (header, id match,
+ * payload kept or skipped), then each request kind's own checks (reads,
+ * writes across objects, copy-on-write creates, flush, discard,
+ * compare-and-write, the inode refresh).  A vdi is opened on the fake sheep
+ * of the unit tests (tests/unit/sdl_fake.c); the first input byte chooses
+ * which asynchronous requests are submitted; then the input is a list of
+ * records, each [which held request, 48-byte reply header, payload], sent
+ * raw on the connection that request went out on (the id is patched to the
+ * request's own so records reach the per-kind decoders; index 255 keeps
+ * the input's id, any id).  The reply header's data_length is the input's:
+ * a lying length desynchronises the stream as a hostile sheep would.
+ * Finally every connection is cut, the fake serves the re-sent requests
+ * correctly, and every request must complete exactly once with nothing
+ * leaked (sdl_alloc_live()).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz.h"
+#include "sdl_alloc.h"
+#include "sdl_fake.h"
+
+#define SHIFT	 20
+#define OBJ	 (1u << SHIFT)
+#define NR_KINDS 7
+#define BUF	 8192
+#define MAX_RECS 64
+
+int g_check_failed; /* sdl_fake.c's CHECKs */
+
+struct done {
+	int calls;
+	int ret;
+};
+
+static void done_cb(struct sd_vdi *v, int ret, void *opaque)
+{
+	struct done *d = opaque;
+
+	d->calls++;
+	d->ret = ret;
+}
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "fuzz_lib_reply: %s\n", what);
+	abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static char rbuf[3][BUF], wbuf[BUF];
+	struct fuzz_in in = { data, size };
+	struct sd_cluster_opts o;
+	struct done d[NR_KINDS];
+	struct sd_cluster *c;
+	struct sd_vdi *v;
+	struct fake f;
+	uint64_t miscompare = 0;
+	uint8_t mask;
+	int i, recs, submitted = 0;
+
+	memset(&f, 0, sizeof(f));
+	memset(d, 0, sizeof(d));
+	sd_cluster_opts_init(&o);
+	/* short: a reply that never comes must not stall the fuzzer */
+	o.io_timeout_ms = 200;
+	o.retry_timeout_ms = 200;
+	o.nr_connections = 1;
+	fake_init(&f, SHIFT);
+	fake_vdi_create(&f, "v", 8 * (uint64_t)OBJ, 0);
+	f.auto_serve = 1;
+	c = fake_connect(&f, &o);
+	if (!c)
+		fail("connect");
+	v = sd_vdi_open(c, "v", 0, NULL);
+	if (!v)
+		fail("open");
+	f.auto_serve = 0;
+	memset(wbuf, 0x5a, sizeof(wbuf));
+
+	mask = fuzz_u8(&in);
+	for (i = 0; i < NR_KINDS; i++) {
+		int r = 0;
+
+		if (!(mask & (1u << i)))
+			continue;
+		switch (i) {
+		case 0: r = sd_vdi_aio_read(v, rbuf[0], 4096, 8192, done_cb, &d[i]); break;
+		case 1: r = sd_vdi_aio_read(v, rbuf[1], BUF, OBJ - BUF / 2, done_cb, &d[i]); break;
+		case 2:
+			r = sd_vdi_aio_write(v, wbuf, BUF, 3 * (uint64_t)OBJ - 100, 0, done_cb,
+					     &d[i]);
+			break;
+		case 3: r = sd_vdi_aio_flush(v, done_cb, &d[i]); break;
+		case 4: r = sd_vdi_aio_discard(v, OBJ, 4 * (uint64_t)OBJ, done_cb, &d[i]); break;
+		case 5:
+			r = sd_vdi_aio_cmp_write(v, wbuf, 1024, 512, 0, &miscompare, done_cb,
+						 &d[i]);
+			break;
+		case 6: r = sd_vdi_aio_refresh(v, done_cb, &d[i]); break;
+		}
+		if (r == 0)
+			submitted |= 1 << i;
+	}
+	fake_pump(&f, c, 20);
+
+	for (recs = 0; recs < MAX_RECS && in.left >= 1 + SD_RSP_SIZE; recs++) {
+		struct fake_req *q;
+		struct sd_rsp rsp;
+		uint8_t which = fuzz_u8(&in);
+		size_t plen;
+		int conn = 0;
+
+		fuzz_take(&in, &rsp, SD_RSP_SIZE);
+		q = which < 255 && fake_nr_held(&f) ? fake_held(&f, which % fake_nr_held(&f))
+						    : NULL;
+		if (q) {
+			rsp.id = q->hdr.id;
+			conn = q->conn;
+			fake_drop(&f, q);
+		}
+		plen = rsp.data_length < in.left ? rsp.data_length : in.left;
+		fake_send_raw(&f, conn, &rsp, SD_RSP_SIZE);
+		fake_send_raw(&f, conn, in.p, plen);
+		in.p += plen;
+		in.left -= plen;
+		fake_pump(&f, c, 5);
+	}
+
+	/* cut every connection: the library re-sends, the fake answers right */
+	fake_kill_all(&f);
+	f.auto_serve = 1;
+	/* bounded: the io and retry timeouts (200 ms) plus a reconnect */
+	for (i = 0; i < 1000; i++) {
+		int k, pending = 0;
+
+		for (k = 0; k < NR_KINDS; k++)
+			if ((submitted & (1 << k)) && !d[k].calls)
+				pending = 1;
+		if (!pending)
+			break;
+		fake_pump(&f, c, 10);
+		fake_serve_all(&f);
+	}
+	for (i = 0; i < NR_KINDS; i++) {
+		if ((submitted & (1 << i)) && d[i].calls != 1)
+			fprintf(stderr, "kind %d: %d calls (ret %d)\n", i, d[i].calls, d[i].ret),
+				fail("a request did not complete exactly once");
+		if (!(submitted & (1 << i)) && d[i].calls)
+			fail("a callback ran for a request whose submit failed");
+	}
+	if (sd_vdi_close(v) || sd_disconnect(c))
+		fail("close");
+	fake_fini(&f);
+	if (sdl_alloc_live() != 0)
+		fail("the library leaked");
+	if (g_check_failed)
+		fail("the fake sheep's checks failed");
+	return 0;
+}
