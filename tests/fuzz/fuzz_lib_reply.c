@@ -31,6 +31,7 @@
 #define NR_KINDS 7
 #define BUF	 8192
 #define MAX_RECS 64
+#define GUARD	 (128u * 1024) /* after each read buffer: must stay untouched */
 
 int g_check_failed; /* sdl_fake.c's CHECKs */
 
@@ -55,7 +56,8 @@ static void fail(const char *what)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char rbuf[3][BUF], wbuf[BUF];
+	static char *rbuf[2], wbuf[BUF];
+	static const size_t rlen[2] = { 4096, BUF };
 	struct fuzz_in in = { data, size };
 	struct sd_cluster_opts o;
 	struct done d[NR_KINDS];
@@ -63,18 +65,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sd_vdi *v;
 	struct fake f;
 	uint64_t miscompare = 0;
+	uint32_t vid;
 	uint8_t mask;
 	int i, recs, submitted = 0;
 
 	memset(&f, 0, sizeof(f));
 	memset(d, 0, sizeof(d));
+	for (i = 0; i < 2; i++) {
+		if (!rbuf[i])
+			rbuf[i] = malloc(BUF + GUARD);
+		if (!rbuf[i])
+			fail("out of memory");
+		memset(rbuf[i], 0xa5, BUF + GUARD);
+	}
 	sd_cluster_opts_init(&o);
 	/* short: a reply that never comes must not stall the fuzzer */
 	o.io_timeout_ms = 200;
 	o.retry_timeout_ms = 200;
 	o.nr_connections = 1;
 	fake_init(&f, SHIFT);
-	fake_vdi_create(&f, "v", 8 * (uint64_t)OBJ, 0);
+	vid = fake_vdi_create(&f, "v", 8 * (uint64_t)OBJ, 0);
+	/* object 0 exists: reads of it go to the sheep (holes are read locally) */
+	fake_obj_create(&f, sd_vid_to_data_oid(vid, 0), OBJ);
+	fake_index(&f, vid)[0] = vid;
 	f.auto_serve = 1;
 	c = fake_connect(&f, &o);
 	if (!c)
@@ -92,8 +105,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!(mask & (1u << i)))
 			continue;
 		switch (i) {
-		case 0: r = sd_vdi_aio_read(v, rbuf[0], 4096, 8192, done_cb, &d[i]); break;
-		case 1: r = sd_vdi_aio_read(v, rbuf[1], BUF, OBJ - BUF / 2, done_cb, &d[i]); break;
+		case 0: r = sd_vdi_aio_read(v, rbuf[0], rlen[0], 8192, done_cb, &d[i]); break;
+		case 1:
+			r = sd_vdi_aio_read(v, rbuf[1], rlen[1], OBJ - BUF / 2, done_cb, &d[i]);
+			break;
 		case 2:
 			r = sd_vdi_aio_write(v, wbuf, BUF, 3 * (uint64_t)OBJ - 100, 0, done_cb,
 					     &d[i]);
@@ -151,10 +166,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < NR_KINDS; i++) {
 		if ((submitted & (1 << i)) && d[i].calls != 1)
-			fprintf(stderr, "kind %d: %d calls (ret %d)\n", i, d[i].calls, d[i].ret),
+			fprintf(stderr, "request kind %d: %d calls\n", i, d[i].calls),
 				fail("a request did not complete exactly once");
 		if (!(submitted & (1 << i)) && d[i].calls)
 			fail("a callback ran for a request whose submit failed");
+	}
+	/* no reply, however long, is written beyond the caller's buffer */
+	for (i = 0; i < 2; i++) {
+		size_t k;
+
+		for (k = rlen[i]; k < BUF + GUARD; k++)
+			if ((unsigned char)rbuf[i][k] != 0xa5)
+				fprintf(stderr, "read buffer %d: byte %zu written\n", i, k),
+					fail("a reply overflowed a read buffer");
 	}
 	if (sd_vdi_close(v) || sd_disconnect(c))
 		fail("close");
