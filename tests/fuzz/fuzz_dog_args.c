@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Fuzz target: dog's argument parsers, the pure ones every subcommand's
- * words go through: sizes (dog_parse_size, "10G", "1.5MB"), integers and
+ * Fuzz target: dog's argument parsers: the command line itself
+ * (dog_cmdline_parse: command and subcommand words, getopt options anywhere,
+ * option values, argument counts; the whole input as argv) and the pure
+ * parsers every subcommand's words go through: sizes (dog_parse_size, "10G", "1.5MB"), integers and
  * ports (dog_parse_uint), copies (dog_parse_copies, "3", "4:2"), the -a
  * address (sdc_parse_addr, sdc_parse_addr_list: "host:port", "[v6]:port",
  * "unix:/path", lists) and a vdi name and tag as packed for the wire
@@ -59,6 +61,25 @@ static void one_word(const char *w, const char *next)
 	}
 }
 
+/* The words as dog's argv: a parse that succeeds names a handler, in range. */
+static void command_line(char *s, char *end)
+{
+	char *argv[64];
+	struct dog_cmdline cl;
+	int argc = 0;
+	char *w;
+
+	argv[argc++] = "dog";
+	for (w = s; w <= end && argc < 63; w += strlen(w) + 1)
+		argv[argc++] = w;
+	argv[argc] = NULL;
+	if (dog_cmdline_parse(argc, argv, &cl) < 0) {
+		assert(cl.fn && cl.av && cl.first >= 0 && cl.nargs >= 0);
+		assert(cl.first + cl.nargs < argc);
+		dog_cmdline_free(&cl);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1), *w, *end;
@@ -73,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		one_word(w, next <= end ? next : NULL);
 	}
+	command_line(s, end);
 	free(s);
 	return 0;
 }

@@ -140,6 +140,15 @@ def dog_args():
                            b"unix:/run/sock\0" b"/tmp/s\0" b"h1:1,h2:2,h3:3,h4:4,h5:5",
                            b"vol\0" b"tag\0" + b"x" * 300]):
         w("dog_args", "words%d" % i, s)
+    # whole command lines (the input is also dog's argv)
+    for i, s in enumerate([b"vdi\0create\0-P\0-c\0" b"2:1\0v\0" b"10G",
+                           b"vdi\0list\0-r\0-a\0unix:/run/sock",
+                           b"cluster\0format\0--copies=3\0-z\0" b"22\0-b\0plain",
+                           b"vdi\0read\0-s\0tag\0v\0" b"0\0" b"512",
+                           b"vdi\0setattr\0-x\0-d\0v\0key\0value\0extra",
+                           b"--help", b"vdi\0-h", b"node\0list\0-p\0" b"70000",
+                           b"vdi\0snapshot\0-s\0\0v", b"vdi\0check\0-e\0--\0-v"]):
+        w("dog_args", "cmdline%d" % i, s)
 
 
 def inode():
