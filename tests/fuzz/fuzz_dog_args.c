@@ -16,6 +16,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,10 +83,21 @@ static void command_line(char *s, char *end)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static FILE *null;
+	FILE *out = stdout, *err = stderr;
 	char *s = malloc(size + 1), *w, *end;
 
 	if (!s)
 		return 0;
+	/*
+	 * dog's messages and help go to /dev/null (hundreds of MB a run
+	 * otherwise); sanitizer reports write to descriptor 2 directly and
+	 * libFuzzer keeps its own stream, so nothing of theirs is lost.
+	 */
+	if (!null)
+		null = fopen("/dev/null", "w");
+	if (null)
+		stdout = stderr = null;
 	memcpy(s, data, size);
 	s[size] = '\0';
 	end = s + size;
@@ -95,6 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		one_word(w, next <= end ? next : NULL);
 	}
 	command_line(s, end);
+	stdout = out;
+	stderr = err;
 	free(s);
 	return 0;
 }
