@@ -25,4 +25,26 @@ struct sdc_vdi_name {
  */
 int sdc_pack_vdi_name(struct sdc_vdi_name *p, const char *name, const char *tag);
 
+/*
+ * The geometry of a vdi as its inode header states it, checked: an inode
+ * comes from a sheep (or a store on disk) and every field may be hostile.
+ */
+struct sdc_inode_geom {
+	unsigned shift;	   /* object size shift, SD_MIN..SD_MAX_BLOCK_SIZE_SHIFT */
+	uint32_t obj_size; /* 1 << shift */
+	uint64_t nr_objs;  /* data objects vdi_size spans (ceil), <= SD_INODE_DATA_INDEX */
+};
+
+/*
+ * Decode h (block_size_shift 0 means the default).  Returns 0; -ENOTSUP for
+ * a hyper volume (store_policy not flat); -EINVAL for a shift out of range;
+ * -EFBIG for a vdi_size beyond the flat index (g is then filled with the
+ * index's whole span, SD_INODE_DATA_INDEX objects, for callers that clamp).
+ * g is untouched on the other errors.  Pure; tests/fuzz/fuzz_inode.c.
+ */
+int sdc_inode_decode(const struct sd_inode_header *h, struct sdc_inode_geom *g);
+
+/* 1 if h->name and h->tag are NUL-terminated within their fields. */
+int sdc_inode_names_ok(const struct sd_inode_header *h);
+
 #endif

@@ -294,6 +294,7 @@ int dog_vdi_lookup(const char *name, uint32_t snapid, const char *tag, uint32_t 
 int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool index,
 		   struct dog_inode *ino)
 {
+	struct sdc_inode_geom geom;
 	char desc[300];
 	uint64_t len;
 	int ret, res;
@@ -310,19 +311,23 @@ int dog_inode_open(const char *name, uint32_t snapid, const char *tag, bool inde
 				sd_strerror(res));
 		return dog_res_to_exit(res);
 	}
-	if (ino->hdr.store_policy != SD_STORE_POLICY_FLAT) {
+	ret = sdc_inode_decode(&ino->hdr, &geom);
+	if (ret == -ENOTSUP) {
 		dog_err("VDI %s is a hyper volume (B-tree index), which dog does not support",
 			name);
 		return DOG_EXIT_FAILURE;
 	}
-	ino->obj_size = sd_inode_object_size(&ino->hdr);
-	ino->nr_objs = sd_count_data_objs(ino->hdr.vdi_size, ino->hdr.block_size_shift
-								     ? ino->hdr.block_size_shift
-								     : SD_DEFAULT_BLOCK_SIZE_SHIFT);
-	if (ino->nr_objs > SD_INODE_DATA_INDEX) {
+	if (ret == -EINVAL) {
+		dog_err("VDI %s: bad block_size_shift %u in its inode", name,
+			ino->hdr.block_size_shift);
+		return DOG_EXIT_FAILURE;
+	}
+	if (ret) {
 		dog_err("VDI %s: size %" PRIu64 " exceeds the flat index", name, ino->hdr.vdi_size);
 		return DOG_EXIT_FAILURE;
 	}
+	ino->obj_size = geom.obj_size;
+	ino->nr_objs = geom.nr_objs;
 	if (!index)
 		return DOG_EXIT_SUCCESS;
 	ino->vids = calloc(ino->nr_objs ? ino->nr_objs : 1, sizeof(uint32_t));

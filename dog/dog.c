@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * dog: command line front end.  Finds "<command> <subcommand>", parses the
- * options (upstream syntax; -a/-p accepted anywhere on the line) and runs
- * the handler.  The handlers live in cluster.c, vdi.c and transfer.c.
+ * options (upstream syntax; -a/-p accepted anywhere on the line) and hands
+ * back the handler, which main.c runs.  The handlers live in cluster.c,
+ * vdi.c and transfer.c.
  */
 #include "config.h"
 
@@ -288,17 +289,16 @@ static int parse_opt(int c, const char *arg, struct dog_opts *o, const char **ad
 	}
 }
 
-int main(int argc, char **argv)
+int dog_cmdline_parse(int argc, char **argv, struct dog_cmdline *cl)
 {
 	const struct dog_subcmd *s;
-	const char *cmd = NULL, *sub = NULL, *addr = NULL;
+	const char *cmd = NULL, *sub = NULL;
 	int cmd_i = -1, sub_i = -1, i, n, c, ret, nargs;
-	unsigned port = 0;
 	bool help = false;
 	char optstring[64];
-	struct dog_opts o;
 	char **av;
 
+	memset(cl, 0, sizeof(*cl));
 	/* The first two words that are not options (or option values). */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--"))
@@ -349,8 +349,8 @@ int main(int argc, char **argv)
 		if (i != cmd_i && i != sub_i)
 			av[n++] = argv[i];
 	snprintf(optstring, sizeof(optstring), ":a:p:h%s", s->opts);
-	memset(&o, 0, sizeof(o));
 	opterr = 0;
+	optind = 0; /* glibc: start afresh (a second parse in one process) */
 	ret = DOG_EXIT_USAGE;
 	while ((c = getopt_long(n, av, optstring, g_long_opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 			subcmd_usage_err(s);
 			goto out;
 		}
-		if ((i = parse_opt(c, optarg, &o, &addr, &port))) {
+		if ((i = parse_opt(c, optarg, &cl->o, &cl->addr, &cl->port))) {
 			ret = i;
 			goto out;
 		}
@@ -389,17 +389,19 @@ int main(int argc, char **argv)
 		subcmd_usage_err(s);
 		goto out;
 	}
-	if (dog_conn_configure(addr, port)) {
-		ret = DOG_EXIT_FAILURE; /* as 1.0.1 for an unusable -a */
-		goto out;
-	}
-	ret = s->fn(&o, nargs, av + optind);
-	dog_conn_close();
+	cl->fn = s->fn;
+	cl->av = av;
+	cl->first = optind;
+	cl->nargs = nargs;
+	return -1;
 out:
 	free(av);
-	if (fflush(stdout) == EOF && ret == DOG_EXIT_SUCCESS) {
-		dog_err("Failed to write output: %s", strerror(errno));
-		ret = DOG_EXIT_FAILURE;
-	}
+	memset(cl, 0, sizeof(*cl));
 	return ret;
+}
+
+void dog_cmdline_free(struct dog_cmdline *cl)
+{
+	free(cl->av);
+	memset(cl, 0, sizeof(*cl));
 }

@@ -62,6 +62,29 @@ struct dog_opts {
 	bool delete_key;	      /* -d: setattr deletes the key */
 };
 
+/* ---- dog.c: the command line ---- */
+
+/* A command line parsed by dog_cmdline_parse(). */
+struct dog_cmdline {
+	int (*fn)(const struct dog_opts *o, int argc, char **argv); /* the handler */
+	struct dog_opts o;
+	const char *addr; /* -a (points into argv), NULL: the default */
+	unsigned port;	  /* -p, 0: the default */
+	char **av;	  /* malloc'd; the handler's words: av[first .. first + nargs) */
+	int first, nargs;
+};
+
+/*
+ * Parse argv as "dog COMMAND SUBCOMMAND [options] [arguments]" (upstream
+ * syntax; options anywhere).  Returns -1 with *cl filled: run cl->fn, then
+ * dog_cmdline_free(cl).  Otherwise the exit code, with the help or the usage
+ * error already printed and nothing to free.  Connects to nothing.  Uses
+ * getopt's globals: one parse at a time (tests/fuzz/fuzz_dog_args.c runs
+ * it repeatedly).
+ */
+int dog_cmdline_parse(int argc, char **argv, struct dog_cmdline *cl);
+void dog_cmdline_free(struct dog_cmdline *cl);
+
 /* ---- util.c: parsing and formatting (pure; unit-tested) ---- */
 
 /*

@@ -1,6 +1,6 @@
 # dog: the admin CLI (upstream syntax) and its tests.
 bin_PROGRAMS += dog/dog
-dog_dog_SOURCES = dog/dog.c dog/dog.h dog/util.c dog/conn.c dog/cluster.c \
+dog_dog_SOURCES = dog/main.c dog/dog.c dog/dog.h dog/util.c dog/conn.c dog/cluster.c \
 	dog/vdi.c dog/transfer.c dog/vdi_check.c dog/vdi_attr.c
 # dog has no client of its own: every request goes through libsheepdog.
 dog_dog_LDADD = lib/libsheepdog.la common/libsdcommon.la

@@ -231,7 +231,8 @@ static int list_one(const struct dog_opts *o, uint32_t vid, const char *filter, 
 		struct sd_inode_header h;
 		char raw[DOG_LIST_HDR_LEN];
 	} u;
-	uint64_t nr, i, mine = 0, cow = 0, obj;
+	struct sdc_inode_geom geom;
+	uint64_t nr, i, mine = 0, cow = 0, obj = 0;
 	int res;
 
 	res = dog_read_obj_res(sd_vid_to_vdi_oid(vid), &u, DOG_LIST_HDR_LEN, 0, true);
@@ -243,10 +244,10 @@ static int list_one(const struct dog_opts *o, uint32_t vid, const char *filter, 
 	u.h.tag[SD_MAX_VDI_TAG_LEN - 1] = '\0';
 	if (!u.h.name[0] || (filter && strcmp(filter, u.h.name)))
 		return DOG_EXIT_SUCCESS;
-	obj = sd_inode_object_size(&u.h);
-	nr = sd_count_data_objs(u.h.vdi_size, u.h.block_size_shift ? u.h.block_size_shift
-								   : SD_DEFAULT_BLOCK_SIZE_SHIFT);
-	if (u.h.store_policy == SD_STORE_POLICY_FLAT && nr <= SD_INODE_DATA_INDEX) {
+	/* a header that does not decode is listed with nothing in use */
+	if (!sdc_inode_decode(&u.h, &geom)) {
+		obj = geom.obj_size;
+		nr = geom.nr_objs;
 		if (nr > *vids_cap) {
 			free(*vids);
 			*vids = malloc(nr * sizeof(uint32_t));

@@ -162,6 +162,7 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 	struct sdc_vdi_name buf;
 	char *inode;
 	struct sd_inode_header *h;
+	struct sdc_inode_geom geom;
 	uint32_t *index, vid;
 	uint64_t n, i;
 	struct sdl_req req;
@@ -184,13 +185,10 @@ int sd_vdi_delete(struct sd_cluster *c, const char *name, const char *tag)
 	if (ret)
 		goto out;
 	/* release the objects first, in batches, as dog does */
-	n = h->store_policy == SD_STORE_POLICY_FLAT
-		    ? sd_count_data_objs(h->vdi_size, h->block_size_shift
-							      ? h->block_size_shift
-							      : SD_DEFAULT_BLOCK_SIZE_SHIFT)
-		    : 0;
-	if (n > SD_INODE_DATA_INDEX)
-		n = SD_INODE_DATA_INDEX;
+	/* -EFBIG leaves the whole flat index to release; a bad header, nothing */
+	ret = sdc_inode_decode(h, &geom);
+	n = !ret || ret == -EFBIG ? geom.nr_objs : 0;
+	ret = 0;
 	for (i = 0; i < n && !ret;) {
 		uint64_t start, end;
 
@@ -305,8 +303,8 @@ int sd_vdi_clone(struct sd_cluster *c, const char *srcname, uint32_t snapid, con
 int sd_vdi_resize(struct sd_cluster *c, const char *name, uint64_t new_size)
 {
 	struct sd_inode_header h;
+	struct sdc_inode_geom g;
 	uint32_t vid;
-	unsigned shift;
 	int ret;
 
 	ret = sdl_sync_allowed(&c->e, "sd_vdi_resize");
@@ -318,12 +316,17 @@ int sd_vdi_resize(struct sd_cluster *c, const char *name, uint64_t new_size)
 	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vid), &h, sizeof(h), 0, 1, 0);
 	if (ret)
 		return ret;
-	shift = h.block_size_shift ? h.block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT;
+	/* a hyper volume has no flat-index limit; a bad shift, no size at all */
+	ret = sdc_inode_decode(&h, &g);
+	if (ret == -EINVAL) {
+		sdl_set_err(&c->e, "%s: bad block_size_shift %u", name, h.block_size_shift);
+		return -EIO;
+	}
 	if (new_size < h.vdi_size) {
 		sdl_set_err(&c->e, "%s: shrinking is not supported", name);
 		return -EINVAL;
 	}
-	if (h.store_policy == SD_STORE_POLICY_FLAT && new_size > sd_max_flat_vdi_size(shift)) {
+	if (ret != -ENOTSUP && new_size > sd_max_flat_vdi_size(g.shift)) {
 		sdl_set_err(&c->e, "%s: %llu exceeds the flat-index limit", name,
 			    (unsigned long long)new_size);
 		return -EINVAL;

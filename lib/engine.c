@@ -570,8 +570,14 @@ static int sdl_conn_read(struct sdl_conn *conn)
 		if (conn->ipos == conn->ilen) {
 			if (drained || ++rounds > 64)
 				return 0;
-			/* large payloads go straight into the caller's buffer */
-			if (conn->in_payload && conn->rreq &&
+			/*
+			 * Large payloads go straight into the caller's buffer.
+			 * rpay_pos passes rpay_keep once a reply longer than
+			 * the buffer has filled it (the rest is skipped through
+			 * ibuf): unsigned, keep - pos would then wrap and aim
+			 * recv past the buffer's end.
+			 */
+			if (conn->in_payload && conn->rreq && conn->rpay_keep > conn->rpay_pos &&
 			    conn->rpay_keep - conn->rpay_pos >= SDL_IBUF_SIZE / 2) {
 				n = e->tp->recv(e->tp_priv, conn->fd,
 						(char *)conn->rreq->rbuf + conn->rpay_pos,

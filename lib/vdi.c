@@ -209,22 +209,25 @@ static int sdl_vdi_lock_excl(struct sd_cluster *c, const char *name, uint32_t *v
 static int sdl_vdi_apply_header(struct sd_vdi *vdi)
 {
 	const struct sd_inode_header *h = vdi->hdr;
-	unsigned shift = h->block_size_shift ? h->block_size_shift : SD_DEFAULT_BLOCK_SIZE_SHIFT;
+	struct sdc_inode_geom g;
+	int ret = sdc_inode_decode(h, &g);
 
-	if (h->store_policy != SD_STORE_POLICY_FLAT) {
+	if (ret == -ENOTSUP) {
 		sdl_set_err(&vdi->c->e, "%s is a hyper volume (B-tree index), not supported",
 			    vdi->name);
 		return -ENOTSUP;
 	}
-	if (shift < SD_MIN_BLOCK_SIZE_SHIFT || shift > SD_MAX_BLOCK_SIZE_SHIFT) {
-		sdl_set_err(&vdi->c->e, "%s: bad block_size_shift %u", vdi->name, shift);
+	if (ret == -EINVAL) {
+		sdl_set_err(&vdi->c->e, "%s: bad block_size_shift %u", vdi->name,
+			    h->block_size_shift);
 		return -EIO;
 	}
-	vdi->shift = shift;
-	vdi->obj_size = UINT32_C(1) << shift;
+	/* -EFBIG: the size is clamped to the flat index below */
+	vdi->shift = g.shift;
+	vdi->obj_size = g.obj_size;
 	vdi->size = h->vdi_size;
-	if (vdi->size > sd_max_flat_vdi_size(shift))
-		vdi->size = sd_max_flat_vdi_size(shift);
+	if (vdi->size > sd_max_flat_vdi_size(g.shift))
+		vdi->size = sd_max_flat_vdi_size(g.shift);
 	return 0;
 }
 

@@ -37,12 +37,11 @@
 
 #include "sheep.h"
 
-#define RBUF_SIZE	       (64u * 1024)
-#define MAX_QUEUED	       1024 /* per connection: stop reading beyond this */
-#define UNKNOWN_OP_MAX_PAYLOAD (64u * 1024 + 1024)
-#define NR_WORKERS	       32
-#define SHUTDOWN_GRACE_MS      5000
-#define INLINE_READ_MAX	       (256u * 1024) /* bigger reads go to the workers */
+#define RBUF_SIZE	  (64u * 1024)
+#define MAX_QUEUED	  1024 /* per connection: stop reading beyond this */
+#define NR_WORKERS	  32
+#define SHUTDOWN_GRACE_MS 5000
+#define INLINE_READ_MAX	  (256u * 1024) /* bigger reads go to the workers */
 
 struct ev_handler {
 	int fd;
@@ -353,9 +352,7 @@ static void dispatch(struct sheep_conn *c)
 	req->client = c->client;
 	c->refcnt++;
 	c->nr_queued++;
-	is_hello = req->hdr.opcode == SD_OP_EXT_HELLO ||
-		   (req->hdr.opcode == SD_OP_GET_CLUSTER_DEFAULT &&
-		    req->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC);
+	is_hello = sheep_frame_is_hello(&req->hdr);
 	if (is_hello)
 		res = hello(c, req);
 	else
@@ -387,22 +384,17 @@ static void dispatch(struct sheep_conn *c)
 /* A complete header is in c->hdr: decide how much payload to read. */
 static int header_done(struct sheep_conn *c)
 {
-	const struct sheep_op *op = sheep_op_get(c->hdr.opcode);
-	uint32_t cap;
+	int64_t len = sheep_frame_payload_len(&c->hdr);
 
 	c->have_hdr = 1;
 	c->pay_got = 0;
-	if (!(c->hdr.flags & SD_FLAG_CMD_WRITE) || !c->hdr.data_length)
-		return 0;
-	if (!op)
-		cap = UNKNOWN_OP_MAX_PAYLOAD;
-	else
-		cap = op->max_payload ? op->max_payload : UNKNOWN_OP_MAX_PAYLOAD;
-	if (c->hdr.data_length > cap) {
-		sheep_warn("%s: opcode 0x%02x payload of %u bytes exceeds %u, closing", c->peer,
-			   c->hdr.opcode, c->hdr.data_length, cap);
+	if (len < 0) {
+		sheep_warn("%s: opcode 0x%02x payload of %u bytes exceeds its cap, closing",
+			   c->peer, c->hdr.opcode, c->hdr.data_length);
 		return -1;
 	}
+	if (!len)
+		return 0;
 	/* grow as bytes arrive: a bogus length cannot make us allocate up front */
 	c->pay_cap = c->hdr.data_length < RBUF_SIZE ? c->hdr.data_length : RBUF_SIZE;
 	c->payload = malloc(c->pay_cap);

@@ -43,11 +43,13 @@ TESTS += \
 	tests/bats/sheep_cli.bats \
 	tests/bats/sheep_proto.bats \
 	tests/bats/sheep_badinput.bats \
+	tests/bats/sheep_hostile.bats \
 	tests/bats/sheep_persist.bats \
 	tests/bats/sheep_interop.bats
 EXTRA_DIST += \
 	tests/bats/sheep_cli.bats \
 	tests/bats/sheep_proto.bats \
 	tests/bats/sheep_badinput.bats \
+	tests/bats/sheep_hostile.bats \
 	tests/bats/sheep_persist.bats \
 	tests/bats/sheep_interop.bats

@@ -755,6 +755,25 @@ const struct sheep_op *sheep_op_get(uint8_t opcode)
 	return g_ops[opcode].handler ? &g_ops[opcode] : NULL;
 }
 
+/* an opcode we lack may still carry a payload: read it to stay in sync */
+#define UNKNOWN_OP_MAX_PAYLOAD (64u * 1024 + 1024)
+
+int64_t sheep_frame_payload_len(const struct sd_req *hdr)
+{
+	const struct sheep_op *op = sheep_op_get(hdr->opcode);
+	uint32_t cap = op && op->max_payload ? op->max_payload : UNKNOWN_OP_MAX_PAYLOAD;
+
+	if (!(hdr->flags & SD_FLAG_CMD_WRITE))
+		return 0;
+	return hdr->data_length > cap ? -1 : (int64_t)hdr->data_length;
+}
+
+int sheep_frame_is_hello(const struct sd_req *hdr)
+{
+	return hdr->opcode == SD_OP_EXT_HELLO ||
+	       (hdr->opcode == SD_OP_GET_CLUSTER_DEFAULT && hdr->obj.cow_oid == SD_EXT_HELLO_MAGIC);
+}
+
 /*
  * A client that keeps sending an opcode we lack would otherwise flood the
  * log: say it once per opcode value for the life of the process.

@@ -352,6 +352,16 @@ struct sheep_op {
 /* Opcode table lookup; NULL for unsupported opcodes. */
 const struct sheep_op *sheep_op_get(uint8_t opcode);
 /*
+ * Frame decoding, the first step from bytes on a connection to an op
+ * (event.c; tests/fuzz/fuzz_sheep_req.c drives the same path): the payload
+ * bytes that follow hdr on the wire (0 without SD_FLAG_CMD_WRITE), or -1 when
+ * they exceed the op's cap and the connection is closed rather than
+ * buffering them.  Pure.
+ */
+int64_t sheep_frame_payload_len(const struct sd_req *hdr);
+/* 1 if hdr is EXT_HELLO or its disguised form (proto.h), answered by event.c. */
+int sheep_frame_is_hello(const struct sd_req *hdr);
+/*
  * Checks of section 1.6 that need no disk: version, opcode, status, write
  * flag shape.  Returns SD_RES_SUCCESS or the error to reply.
  */

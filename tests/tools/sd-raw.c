@@ -30,6 +30,19 @@
  *       opcode and result, and reads must return the written data.  With
  *       --errors every 7th request is an unknown opcode that must get
  *       NO_SUPPORT.  Prints "ok requests=.. reordered=..".
+ *   sd-raw ... chaos --vid VID --avoid VID2 [--seed S] [--frames N]
+ *       Hostile client: N frames (default 5000), each one of: random bytes
+ *       (1..200 of them), a valid request aimed at vdi VID (reads, writes,
+ *       creates, discards, compare-and-writes, lookups, locks, hashes,
+ *       attributes, hellos, admin queries) or such a request with 1..4
+ *       bytes overwritten or its tail cut.  Replies are read and dropped;
+ *       the connection is closed (mid-frame or not) every 1..64 frames and
+ *       whenever the sheep closes it, then reopened.  Never sent: MAKE_FS and
+ *       SHUTDOWN (they legitimately destroy data or stop the sheep), and any
+ *       frame whose oid names vdi VID2 (another client's data, which a valid
+ *       request may legitimately change): those bytes are altered first.
+ *       Deterministic for a seed.  Prints "ok frames=.. random=.. valid=..
+ *       mutated=.. connections=..".
  *
  * Exit status: 0 ok, 1 usage/IO error, 2 protocol check failed, 3 data mismatch.
  * Every socket operation has a 20 s timeout.
@@ -660,6 +673,258 @@ static int cmd_pipeline(int argc, char **argv)
 	return rc;
 }
 
+/* ---- hostile client ---- */
+
+struct chaos {
+	uint64_t rng;
+	uint32_t vid, avoid;
+	int fd;
+	unsigned connections;
+};
+
+static uint64_t chaos_rand(struct chaos *c)
+{
+	/* xorshift64*: deterministic for a seed, good enough to pick bytes */
+	c->rng ^= c->rng >> 12;
+	c->rng ^= c->rng << 25;
+	c->rng ^= c->rng >> 27;
+	return c->rng * UINT64_C(2685821657736338717);
+}
+
+/*
+ * A random byte that is never MAKE_FS's or SHUTDOWN's opcode: once a cut
+ * frame leaves the stream misaligned, the sheep reads headers at any
+ * offset of what follows, so the bytes themselves must not spell them.
+ */
+static uint8_t chaos_byte(struct chaos *c)
+{
+	uint8_t b = (uint8_t)chaos_rand(c);
+
+	return b == SD_OP_MAKE_FS || b == SD_OP_SHUTDOWN ? 0x7e : b;
+}
+
+static uint32_t chaos_below(struct chaos *c, uint32_t n)
+{
+	return (uint32_t)(chaos_rand(c) % n);
+}
+
+/* A valid request aimed at c->vid into buf (header + payload); its length. */
+static size_t chaos_valid(struct chaos *c, uint8_t *buf)
+{
+	struct sd_req *h = (struct sd_req *)buf;
+	uint8_t *pay = buf + SD_REQ_SIZE;
+	uint32_t idx = chaos_below(c, 4), len = 512;
+	uint64_t data = sd_vid_to_data_oid(c->vid, idx), inode = sd_vid_to_vdi_oid(c->vid);
+
+	memset(buf, 0, SD_REQ_SIZE);
+	h->proto_ver = SD_PROTO_VER;
+	h->id = chaos_byte(c) | (uint32_t)chaos_byte(c) << 8;
+	switch (chaos_below(c, 14)) {
+	case 0:
+		h->opcode = SD_OP_READ_OBJ;
+		h->obj.oid = data;
+		h->obj.offset = chaos_below(c, 8) * 4096;
+		h->data_length = 4096;
+		return SD_REQ_SIZE;
+	case 1:
+	case 2:
+		h->opcode = chaos_below(c, 2) ? SD_OP_WRITE_OBJ : SD_OP_CREATE_AND_WRITE_OBJ;
+		h->flags = SD_FLAG_CMD_WRITE;
+		h->obj.oid = data;
+		h->obj.offset = chaos_below(c, 8) * 512;
+		h->data_length = len;
+		memset(pay, chaos_byte(c), len);
+		return SD_REQ_SIZE + len;
+	case 3:
+		h->opcode = SD_OP_DISCARD_OBJ;
+		h->obj.oid = data;
+		return SD_REQ_SIZE;
+	case 4:
+		h->opcode = SD_OP_EXT_CMP_WRITE_OBJ;
+		h->flags = SD_FLAG_CMD_WRITE;
+		h->obj.oid = data;
+		h->data_length = 2 * 64;
+		memset(pay, 0, 2 * 64);
+		return SD_REQ_SIZE + 2 * 64;
+	case 5:
+	case 6:
+		h->opcode = chaos_below(c, 2) ? SD_OP_GET_VDI_INFO : SD_OP_LOCK_VDI;
+		h->flags = SD_FLAG_CMD_WRITE;
+		h->vdi.type = chaos_below(c, 3);
+		h->data_length = SD_MAX_VDI_LEN;
+		memset(pay, 0, SD_MAX_VDI_LEN);
+		memcpy(pay, "chaos", 5);
+		return SD_REQ_SIZE + SD_MAX_VDI_LEN;
+	case 7:
+		h->opcode = SD_OP_RELEASE_VDI;
+		h->vdi.base_vdi_id = c->vid;
+		h->vdi.type = chaos_below(c, 3);
+		return SD_REQ_SIZE;
+	case 8:
+		h->opcode = SD_OP_READ_OBJ;
+		h->obj.oid = inode;
+		h->obj.offset = chaos_below(c, 2) ? 0 : SD_INODE_HEADER_SIZE;
+		h->data_length = 4096;
+		return SD_REQ_SIZE;
+	case 9:
+		h->opcode = SD_OP_GET_HASH;
+		h->proto_ver = SD_SHEEP_PROTO_VER;
+		h->obj.oid = chaos_below(c, 2) ? inode : data;
+		return SD_REQ_SIZE;
+	case 10:
+		h->opcode = SD_OP_EXT_HELLO;
+		h->obj.oid = chaos_byte(c) | (uint64_t)chaos_byte(c) << 8;
+		return SD_REQ_SIZE;
+	case 11:
+		h->opcode = SD_OP_GET_VDI_ATTR;
+		h->proto_ver = SD_SHEEP_PROTO_VER;
+		h->flags = SD_FLAG_CMD_WRITE;
+		h->vdi.base_vdi_id = c->vid;
+		h->data_length = SD_ATTR_OBJ_SIZE;
+		memset(pay, 0, SD_ATTR_OBJ_SIZE);
+		memcpy(pay, "chaos", 5);
+		memcpy(pay + 2 * SD_MAX_VDI_LEN, "key", 3);
+		return SD_REQ_SIZE + SD_ATTR_OBJ_SIZE;
+	case 12:
+		h->opcode = SD_OP_READ_VDIS;
+		h->data_length = SD_NR_VDIS / 8;
+		return SD_REQ_SIZE;
+	default:
+		h->opcode = chaos_below(c, 2) ? SD_OP_STAT_SHEEP : SD_OP_GET_NODE_LIST;
+		h->proto_ver = SD_SHEEP_PROTO_VER;
+		h->data_length = 4096;
+		return SD_REQ_SIZE;
+	}
+}
+
+/* The exclusions of the usage text, applied to a frame about to be sent. */
+static void chaos_defuse(struct chaos *c, uint8_t *buf, size_t len)
+{
+	struct sd_req h;
+
+	if (len < SD_REQ_SIZE)
+		return;
+	memcpy(&h, buf, sizeof(h));
+	if (h.opcode == SD_OP_MAKE_FS || h.opcode == SD_OP_SHUTDOWN)
+		h.opcode = 0x7e;
+	if (sd_oid_to_vid(h.obj.oid) == c->avoid)
+		h.obj.oid ^= UINT64_C(1) << 55;
+	if (sd_oid_to_vid(h.obj.cow_oid) == c->avoid)
+		h.obj.cow_oid ^= UINT64_C(1) << 55;
+	/* RELEASE_VDI, GET_VDI_ATTR and snapshots name a vdi by its vid here */
+	if ((h.vdi.base_vdi_id & 0xffffff) == c->avoid)
+		h.vdi.base_vdi_id ^= 1u << 23;
+	memcpy(buf, &h, sizeof(h));
+}
+
+static void chaos_reconnect(struct chaos *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = connect_server();
+	fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+	c->connections++;
+}
+
+/* Drop whatever replies arrived; 0, or -1 when the sheep closed. */
+static int chaos_drain(struct chaos *c)
+{
+	char junk[65536];
+
+	for (;;) {
+		ssize_t n = recv(c->fd, junk, sizeof(junk), 0);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return 0;
+		return -1;
+	}
+}
+
+/* Send all of buf, draining replies meanwhile; -1 when the sheep closed. */
+static int chaos_send(struct chaos *c, const uint8_t *buf, size_t len)
+{
+	size_t off = 0;
+	long long end = now_ms() + IO_TIMEOUT_MS;
+
+	while (off < len) {
+		ssize_t n = send(c->fd, buf + off, len - off, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (chaos_drain(c))
+			return -1;
+		if (now_ms() > end)
+			die("chaos: the sheep took no bytes for %d ms", IO_TIMEOUT_MS);
+		poll(&(struct pollfd){ .fd = c->fd, .events = POLLIN | POLLOUT }, 1, 10);
+	}
+	return chaos_drain(c);
+}
+
+static int cmd_chaos(int argc, char **argv)
+{
+	static uint8_t buf[SD_REQ_SIZE + SD_ATTR_OBJ_SIZE];
+	struct chaos c = { .rng = 1, .fd = -1 };
+	unsigned frames = 5000, i, kinds[3] = { 0 }, left = 0;
+	int a;
+
+	for (a = 0; a < argc; a++) {
+		if (a + 1 >= argc)
+			die("chaos: %s needs a value", argv[a]);
+		if (!strcmp(argv[a], "--vid"))
+			c.vid = (uint32_t)num(argv[++a]);
+		else if (!strcmp(argv[a], "--avoid"))
+			c.avoid = (uint32_t)num(argv[++a]);
+		else if (!strcmp(argv[a], "--seed"))
+			c.rng = num(argv[++a]) * 2 + 1;
+		else if (!strcmp(argv[a], "--frames"))
+			frames = (unsigned)num(argv[++a]);
+		else
+			die("chaos: unknown option %s", argv[a]);
+	}
+	if (!c.vid || !c.avoid || c.vid == c.avoid)
+		die("%s", "chaos: --vid and a different --avoid are required");
+	for (i = 0; i < frames; i++) {
+		unsigned kind = chaos_below(&c, 3), k;
+		size_t len;
+
+		if (!left) {
+			chaos_reconnect(&c);
+			left = 1 + chaos_below(&c, 64);
+		}
+		left--;
+		if (kind == 0) {
+			len = 1 + chaos_below(&c, 200);
+			for (k = 0; k < len; k++)
+				buf[k] = chaos_byte(&c);
+		} else {
+			len = chaos_valid(&c, buf);
+		}
+		if (kind == 2) {
+			unsigned flips = 1 + chaos_below(&c, 4);
+
+			for (k = 0; k < flips; k++)
+				buf[chaos_below(&c, (uint32_t)len)] = chaos_byte(&c);
+			if (!chaos_below(&c, 8))
+				len = chaos_below(&c, (uint32_t)len);
+		}
+		chaos_defuse(&c, buf, len);
+		kinds[kind]++;
+		if (chaos_send(&c, buf, len))
+			left = 0; /* the sheep closed it: a new connection */
+	}
+	if (c.fd >= 0)
+		close(c.fd);
+	printf("ok frames=%u random=%u valid=%u mutated=%u connections=%u\n", frames, kinds[0],
+	       kinds[1], kinds[2], c.connections);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	int i = 1;
@@ -683,5 +948,7 @@ int main(int argc, char **argv)
 		return cmd_req(argc - i - 1, argv + i + 1);
 	if (!strcmp(argv[i], "pipeline"))
 		return cmd_pipeline(argc - i - 1, argv + i + 1);
+	if (!strcmp(argv[i], "chaos"))
+		return cmd_chaos(argc - i - 1, argv + i + 1);
 	die("unknown command %s", argv[i]);
 }

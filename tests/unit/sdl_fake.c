@@ -347,21 +347,25 @@ void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void 
 	if (rsp.opcode == SD_OP_GET_CLUSTER_DEFAULT && r->hdr.obj.cow_oid == SD_EXT_HELLO_MAGIC &&
 	    !f->no_ext)
 		rsp.obj.offset = SD_EXT_HELLO_ACK; /* as our sheep: the extensions are known */
-	if (f->conns[i].fd >= 0) {
-		size_t need = f->conns[i].outlen + SD_RSP_SIZE + rsp.data_length;
-
-		if (need > f->conns[i].outcap) {
-			f->conns[i].outcap = need * 2;
-			f->conns[i].out = xrealloc(f->conns[i].out, f->conns[i].outcap);
-		}
-		memcpy(f->conns[i].out + f->conns[i].outlen, &rsp, SD_RSP_SIZE);
-		f->conns[i].outlen += SD_RSP_SIZE;
-		if (rsp.data_length) {
-			memcpy(f->conns[i].out + f->conns[i].outlen, data, rsp.data_length);
-			f->conns[i].outlen += rsp.data_length;
-		}
-	}
+	fake_send_raw(f, i, &rsp, SD_RSP_SIZE);
+	if (rsp.data_length)
+		fake_send_raw(f, i, data, rsp.data_length);
 	fake_drop(f, r);
+}
+
+void fake_send_raw(struct fake *f, int i, const void *buf, size_t len)
+{
+	size_t need;
+
+	if (i < 0 || i >= f->nr_conns || f->conns[i].fd < 0)
+		return;
+	need = f->conns[i].outlen + len;
+	if (need > f->conns[i].outcap) {
+		f->conns[i].outcap = need * 2;
+		f->conns[i].out = xrealloc(f->conns[i].out, f->conns[i].outcap);
+	}
+	memcpy(f->conns[i].out + f->conns[i].outlen, buf, len);
+	f->conns[i].outlen += len;
 }
 
 void fake_kill_conn(struct fake *f, int i)

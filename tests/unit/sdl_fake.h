@@ -99,6 +99,9 @@ void fake_reply(struct fake *f, struct fake_req *r, uint32_t result, const void 
 void fake_serve(struct fake *f, struct fake_req *r);
 /* Serve every held request, newest first (out of order on purpose). */
 int fake_serve_all(struct fake *f);
+/* Queue len raw bytes to connection i's client (no-op if it is closed): any
+ * reply frame, or garbage (tests/fuzz/fuzz_lib_reply.c). */
+void fake_send_raw(struct fake *f, int i, const void *buf, size_t len);
 /* Drop r without answering. */
 void fake_drop(struct fake *f, struct fake_req *r);
 /* Close the server end of connection i. */
