@@ -192,10 +192,44 @@ static int rebuild_one(void *arg, uint32_t vid)
 	return add_vid(vdi, vid);
 }
 
+/*
+ * A snapshot cut short by a crash: a working inode whose parent is a working
+ * inode of the same name (sheep_vdi_create makes the new working inode
+ * durable before it marks the old one).  Finish it: the parent becomes the
+ * snapshot, taken at the child's creation time.
+ */
+static int finish_snapshot(void *arg, uint32_t vid)
+{
+	struct sheep_vdi *vdi = arg;
+	struct sd_inode_header h, p;
+	int r;
+
+	if (test_bit(vdi->deleted, vid) || test_bit(vdi->snapshot, vid) ||
+	    sheep_vdi_read_header(vdi->store, vid, &h) || !h.parent_vdi_id ||
+	    h.parent_vdi_id >= SD_NR_VDIS || !test_bit(vdi->inuse, h.parent_vdi_id) ||
+	    test_bit(vdi->deleted, h.parent_vdi_id) || test_bit(vdi->snapshot, h.parent_vdi_id) ||
+	    sheep_vdi_read_header(vdi->store, h.parent_vdi_id, &p) ||
+	    memcmp(h.name, p.name, sizeof(h.name)))
+		return 0;
+	r = sheep_store_write(vdi->store, sd_vid_to_vdi_oid(h.parent_vdi_id), &h.create_time,
+			      sizeof(h.create_time), offsetof(struct sd_inode_header, snap_ctime));
+	if (r)
+		return r;
+	sheep_info("finished the snapshot of %.*s cut short: %06x is the snapshot, %06x working",
+		   (int)sizeof(h.name), h.name, h.parent_vdi_id, vid);
+	set_bit(vdi->snapshot, h.parent_vdi_id);
+	return 0;
+}
+
 int sheep_vdi_rebuild(struct sheep_vdi *vdi)
 {
+	int r;
+
 	sheep_vdi_reset(vdi);
-	return sheep_store_for_each_inode(vdi->store, rebuild_one, vdi);
+	r = sheep_store_for_each_inode(vdi->store, rebuild_one, vdi);
+	if (!r)
+		r = sheep_store_for_each_inode(vdi->store, finish_snapshot, vdi);
+	return r;
 }
 
 /* ---- lookup (5.3, 5.4) ---- */
@@ -447,6 +481,9 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 	idx = calloc(1, INDEX_BYTES);
 	if (!idx)
 		return SD_RES_NO_MEM;
+	/* a snapshot: no write may change the working index until it is one */
+	if (a->snapid)
+		pthread_rwlock_wrlock(&vdi->io_lock);
 	if (parent) {
 		if (!sheep_vdi_test_inuse(vdi, parent) || sheep_vdi_test_deleted(vdi, parent) ||
 		    read_index(vdi, parent, idx)) {
@@ -457,19 +494,6 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 		uint16_t hdr[2] = { BTREE_MAGIC, 1 };
 
 		memcpy(idx, hdr, sizeof(hdr));
-	}
-	if (a->snapid) {
-		/* the current working VDI becomes the snapshot, then the new one appears */
-		pthread_rwlock_wrlock(&vdi->io_lock);
-		r = sheep_store_write(vdi->store, sd_vid_to_vdi_oid(lk.vid), &a->now,
-				      sizeof(a->now), offsetof(struct sd_inode_header, snap_ctime));
-		if (!r)
-			set_bit(vdi->snapshot, lk.vid);
-		pthread_rwlock_unlock(&vdi->io_lock);
-		if (r) {
-			r = SD_RES_BASE_VDI_WRITE;
-			goto out;
-		}
 	}
 	memset(&h, 0, sizeof(h));
 	pad_name(h.name, a->name);
@@ -489,6 +513,23 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 		r = r == -ENOSPC ? SD_RES_NO_SPACE : SD_RES_VDI_WRITE;
 		goto out;
 	}
+	if (a->snapid) {
+		/*
+		 * The new working inode is durable: only now does the old one
+		 * become the snapshot.  The other order left, after a power cut
+		 * between the two, a vdi with no working inode at all (found by
+		 * tests/bats/sheep_powerloss.bats); a cut here leaves two working
+		 * inodes, which sheep_vdi_rebuild() turns into the snapshot.
+		 */
+		r = sheep_store_write(vdi->store, sd_vid_to_vdi_oid(lk.vid), &a->now,
+				      sizeof(a->now), offsetof(struct sd_inode_header, snap_ctime));
+		if (r) {
+			sheep_store_remove(vdi->store, sd_vid_to_vdi_oid(lk.free_vid));
+			r = SD_RES_BASE_VDI_WRITE;
+			goto out;
+		}
+		set_bit(vdi->snapshot, lk.vid);
+	}
 	set_bit(vdi->inuse, lk.free_vid);
 	if (add_vid(vdi, lk.free_vid)) {
 		r = SD_RES_NO_MEM;
@@ -502,6 +543,8 @@ int sheep_vdi_create(struct sheep_vdi *vdi, const struct sheep_vdi_create_args *
 			     : "created",
 		   h.name, lk.free_vid, parent, snap_id);
 out:
+	if (a->snapid)
+		pthread_rwlock_unlock(&vdi->io_lock);
 	free(idx);
 	return r;
 }
