@@ -207,3 +207,28 @@ run_faults() {
 	# the whole region was read back at the end of every run
 	[ "$(field reads_verified drop)" -ge 128 ]
 }
+
+@test "bs_initiator_faults: a LU RESET while the sheep is hung does not hold tgtd (open)" {
+	# Known failure, kept ready for the fix (docs/reliability.md,
+	# "Initiator faults"): with shared=1 the reset is published to the
+	# cluster synchronously on tgtd's loop; with the sheep stopped and the
+	# default timeout tgtd answered nothing for about 40 s.  Runs with
+	# SD_OPEN_BUGS=1 (about 45 s while the bug is there, 5 s once fixed).
+	[ "${SD_OPEN_BUGS:-0}" = 1 ] || skip "open: LU RESET publication blocks tgtd while sheep hangs"
+	local iopid t0 ms
+	bss_io 1 --mode write --length 1M --qd 4 >/dev/null
+	kill -STOP "$SHEEP_PID"
+	printf 'login S iqn.2026-11.org.sheepdog.tests:ifault\nlunreset S\n' |
+		timeout 120 "$IO" "$(tgt_url 1 1)" --mode script >"$T/script.out" 2>&1 &
+	iopid=$!
+	sleep 5
+	t0=$(date +%s%N)
+	timeout 60 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode target >/dev/null
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	kill -CONT "$SHEEP_PID"
+	wait "$iopid"
+	echo "tgtadm answered in $ms ms while the LU RESET was pending"
+	cat "$T/script.out"
+	grep -qx 'S tmf=0' "$T/script.out"
+	[ "$ms" -lt 2000 ]
+}
