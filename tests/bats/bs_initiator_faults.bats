@@ -20,10 +20,10 @@
 # after free.  The last test, skipped unless SD_OPEN_BUGS=1, shows an open
 # problem (a LU RESET with the sheep hung holds tgtd's loop).
 #
-# Time (2 cores shared with other runs): normal phase about 1 min 30 s
-# (20 rounds of each fault: 35 s; the hang tests 25 s and 30 s);
-# SD_HEAVY=0 runs 6 rounds of each (2 per kind in the hang tests): about
-# 2 min under ASan, 3 min under valgrind (setups dominate there).
+# Time (2 cores shared with other runs): normal phase about 2 min
+# (20 rounds of each fault; the hang tests 25 s and 35 s); SD_HEAVY=0 runs
+# 6 rounds of each (2 per kind in the hang tests): 72 s under ASan, 110 s
+# under valgrind.
 
 load lib/common
 load lib/tgtd
