@@ -110,6 +110,7 @@ BSS_BATS = \
 	tests/bats/bs_pr.bats \
 	tests/bats/bs_xcopy.bats \
 	tests/bats/bs_failover.bats \
+	tests/bats/bs_initiator_faults.bats \
 	tests/bats/bs_identity.bats \
 	tests/bats/bs_caw_gateways.bats \
 	tests/bats/bs_multipath_cu.bats \
