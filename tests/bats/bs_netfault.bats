@@ -117,7 +117,7 @@ resumes() {
 @test "bs_netfault: a blackhole longer than the timeout fails commands with sense data, then I/O resumes" {
 	local hole=25 t0 t1
 	# Known bug (docs/reliability.md, "Sheep restarts and network
-	# faults"): in about 2 runs of 3 the LU never serves I/O again after
+	# faults"): in about half the runs the LU never serves I/O again after
 	# such a blackhole (commands sent after the first failures hang, and
 	# so does every later one).  The test is whole and fails on it; it is
 	# skipped by default until the library is fixed.
