@@ -7,9 +7,9 @@
 # the bsopts timeout only stalls I/O, a longer one fails commands with
 # sense data within the bound, and how long they took is printed (# net:).
 #
-# Time: ~1.5 min (+1 min for the long blackhole, skipped by default); less
-# with SD_HEAVY=0 (the sanitizer phases: shorter long faults), longer under
-# valgrind.
+# Time (measured on the shared 2-core machine): ~1.6 min (+1.5 min for the
+# long blackhole, skipped by default); ~1.3 min with SD_HEAVY=0 (the
+# sanitizer phases: a shorter cut), also with tgtd under valgrind.
 
 load lib/common
 load lib/tgtd

@@ -9,8 +9,9 @@
 # writes on a second: not one acknowledged write may be lost or torn, and
 # tgtd must answer tgtadm within 2 s all along.
 #
-# Time: the checker test ~15 s; the restart test ~90 s (20 cycles), ~35 s
-# with SD_HEAVY=0 (5 cycles, the sanitizer phases), longer under valgrind.
+# Time (measured on the shared 2-core machine): the whole file ~1.5 min;
+# with SD_HEAVY=0 (5 cycles, the sanitizer phases) ~1.2 min, also with tgtd
+# under valgrind.
 
 load lib/common
 load lib/tgtd
