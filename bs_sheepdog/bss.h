@@ -128,6 +128,11 @@ struct bss_lu {
 	void (*caw_start)(struct bss_aiocb *acb);
 
 	struct bss_cache *cache; /* bss_cache.c, or NULL: cache=none */
+
+	/* bss_reap.c: memory library requests still use at bs_close, freed
+	 * when the background close is done */
+	struct bss_orphan *orphans;
+	unsigned int nr_orphans, max_orphans;
 };
 
 #define BSS_ACB_CACHE 256
@@ -173,6 +178,17 @@ int bss_cmd_submit(struct scsi_cmd *cmd);
 
 /* tgt_event_add() handler for the library's fd. */
 void bss_cluster_event_cb(int fd, int events, void *data);
+
+/* bss_reap.c: LU delete's background close of the vdi and cluster handles. */
+void bss_reap_start(struct bss_lu *blu);
+/* Keep p until blu's background close is done, then release(p). */
+struct bss_orphan {
+	void *p;
+	void (*release)(void *p);
+};
+void bss_reap_adopt(struct bss_lu *blu, void *p, void (*release)(void *p));
+/* bss_open: finish the background closes of addr's vdi first (bounded). */
+void bss_reap_wait(const char *addr, const char *vdi, unsigned timeout_ms);
 
 /* Scheduled-event handler: completes acbs parked on blu->done. */
 void bss_done_event_cb(struct event_data *ev);

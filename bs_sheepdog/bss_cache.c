@@ -33,11 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BSS_CACHE_OWNER_KEY  "bss.cache.owner"
-#define BSS_CACHE_MAX_FLUSH  8		 /* background unit flushes in flight */
-#define BSS_CACHE_FLUSH_MEM  (32u << 20) /* flush buffers in flight, about */
-#define BSS_CACHE_WORK_SEC   1
-#define BSS_CACHE_NOFILL_SEC 5 /* after the cache directory ran out of room */
+#define BSS_CACHE_OWNER_KEY	 "bss.cache.owner"
+#define BSS_CACHE_MAX_FLUSH	 8	     /* background unit flushes in flight */
+#define BSS_CACHE_FLUSH_MEM	 (32u << 20) /* flush buffers in flight, about */
+#define BSS_CACHE_WORK_SEC	 1
+#define BSS_CACHE_NOFILL_SEC	 5 /* after the cache directory ran out of room */
+/* close gives up on a sheep that completed no fill or flush for this long */
+#define BSS_CACHE_CLOSE_STALL_MS 1000
 
 enum bss_cunit_state {
 	BSS_CU_FETCHING, /* fill from the sheep in flight; commands wait */
@@ -103,6 +105,7 @@ struct bss_cache {
 	struct bss_cache_state st;
 	unsigned int nr_file_errors;
 	unsigned int nr_flush_errors;
+	uint64_t nr_completions; /* fills and flush writes completed (close's progress) */
 };
 
 static void bss_cache_start(struct bss_aiocb *acb);
@@ -115,6 +118,14 @@ static time_t bss_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
+}
+
+static uint64_t bss_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static uint64_t bss_vdi_size(struct bss_cache *c)
@@ -192,7 +203,7 @@ static void bss_unit_drop(struct bss_cache *c, struct bss_cunit *u)
 		list_del_init(&acb->cache_entry);
 		bss_cache_start(acb);
 	}
-	free(u->buf);
+	bss_ubuf_free(u->buf);
 	free(u);
 }
 
@@ -391,7 +402,7 @@ static void bss_flush_done(struct bss_cunit *u)
 	u->flush_len = 0;
 	u->flushing = 0;
 	u->flush_done = u->flush_started;
-	free(u->buf);
+	bss_ubuf_free(u->buf);
 	u->buf = NULL;
 	if (err) {
 		/* the chunks are dirty again; the timer retries */
@@ -448,6 +459,7 @@ static void bss_flush_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	struct bss_cunit *u = opaque;
 
 	(void)vdi;
+	u->c->nr_completions++;
 	if (ret < 0 && !u->flush_err)
 		u->flush_err = ret;
 	bss_flush_put(u);
@@ -535,7 +547,7 @@ static void bss_flush_start(struct bss_cache *c, struct bss_cunit *u)
 	whole = runs > 0 && hull_len <= (uint64_t)ndirty * BSS_CACHE_CHUNK * 16;
 	u->flush_len = whole ? hull_len : (uint64_t)ndirty * BSS_CACHE_CHUNK;
 	c->flush_bytes += u->flush_len;
-	u->buf = malloc(u->flush_len);
+	u->buf = bss_ubuf_alloc(u->flush_len);
 	if (!u->buf) {
 		u->flush_err = -ENOMEM;
 		goto put;
@@ -650,12 +662,13 @@ static void bss_fill_cb(struct sd_vdi *vdi, int ret, void *opaque)
 
 	(void)vdi;
 	c->nr_fills--;
+	c->nr_completions++;
 	if (!ret) {
 		ret = bss_unit_write(u->fd, u->buf, u->fill_len, 0);
 		if (ret)
 			bss_file_error(c, "filling", u->idx, ret);
 	}
-	free(u->buf);
+	bss_ubuf_free(u->buf);
 	u->buf = NULL;
 	if (ret) {
 		/* the waiters go to the sheep themselves and meet the error
@@ -773,7 +786,7 @@ static int bss_cache_prepare(struct bss_aiocb *acb)
 		if (u->state == BSS_CU_READY)
 			continue;
 		u->fill_len = ulen;
-		u->buf = malloc(ulen);
+		u->buf = bss_ubuf_alloc(ulen);
 		if (!u->buf ||
 		    sd_vdi_aio_read(acb->blu->vdi, u->buf, ulen, ustart, bss_fill_cb, u) < 0) {
 			bss_unit_drop(c, u);
@@ -1206,7 +1219,7 @@ static void bss_cache_free(struct bss_cache *c)
 			free(fw);
 		if (u->fd >= 0)
 			close(u->fd);
-		free(u->buf);
+		bss_ubuf_free(u->buf);
 		free(u);
 	}
 	if (c->dirty_fd >= 0)
@@ -1398,7 +1411,7 @@ static int bss_cache_busy(struct bss_cache *c)
 void bss_cache_close(struct bss_lu *blu)
 {
 	struct bss_cache *c = blu->cache;
-	time_t deadline;
+	uint64_t stalled;
 	int ret;
 
 	if (!c)
@@ -1408,12 +1421,20 @@ void bss_cache_close(struct bss_lu *blu)
 	c->work_armed = 0;
 	tgt_remove_sched_event(&c->kick_ev);
 
-	/* Finish what is in flight and flush everything, servicing the
-	 * library here (tgtd's loop is not running), bounded by the
-	 * library's own timeouts. */
-	deadline = bss_now() + blu->opts.timeout_sec + blu->opts.retry_sec + 10;
-	while (bss_cache_busy(c) && bss_now() < deadline) {
+	/*
+	 * Finish what is in flight and flush everything, servicing the
+	 * library here (tgtd's loop is not running), for as long as the
+	 * sheep makes progress: a LU delete must not wait for a sheep that
+	 * is gone or hung.  After BSS_CACHE_CLOSE_STALL_MS without a
+	 * completed fill or flush, what is dirty stays in the directory and
+	 * is replayed at the next open; the buffers of requests still out
+	 * go to the background close (bss_reap.c), which keeps the vdi's
+	 * exclusive lock until they are done.
+	 */
+	stalled = bss_now_ms() + BSS_CACHE_CLOSE_STALL_MS;
+	while (bss_cache_busy(c) && bss_now_ms() < stalled) {
 		struct pollfd pfd = { .fd = blu->cluster_fd, .events = POLLIN };
+		uint64_t before = c->nr_completions;
 
 		if (!c->nr_active && !c->nr_bypass)
 			bss_cache_kick(c, 1);
@@ -1423,11 +1444,21 @@ void bss_cache_close(struct bss_lu *blu)
 		sd_cluster_service(blu->cluster);
 		tgt_remove_sched_event(&blu->done_ev);
 		bss_done_event_cb(&blu->done_ev);
+		if (c->nr_completions != before)
+			stalled = bss_now_ms() + BSS_CACHE_CLOSE_STALL_MS;
 	}
 	if (bss_cache_busy(c)) {
-		eprintf("%s: sheepdog: cache: %" PRIu64 " dirty bytes could not be flushed at "
-			"close: they stay in %s and are replayed at the next open\n",
-			blu->label, c->dirty_bytes, c->dir);
+		struct bss_cunit *u;
+
+		eprintf("%s: sheepdog: cache: the sheep made no progress for %u ms at close: "
+			"%" PRIu64 " dirty bytes stay in %s and are replayed at the next open\n",
+			blu->label, BSS_CACHE_CLOSE_STALL_MS, c->dirty_bytes, c->dir);
+		list_for_each_entry(u, &c->lru, lru) {
+			if (u->flushing || u->state == BSS_CU_FETCHING) {
+				bss_reap_adopt(blu, u->buf, bss_ubuf_free);
+				u->buf = NULL;
+			}
+		}
 		goto out;
 	}
 	ret = sd_vdi_flush(blu->vdi);

@@ -11,8 +11,9 @@
  *            open the vdi.  May block, bounded by connect_timeout and the
  *            library's request timeout; after it nothing waits on the network
  *            on this thread (the library reconnects from its event loop).
- *   bs_close (LU delete, path change): waits for the LU's pending library
- *            requests (bounded by the library's timeouts), releases the vdi.
+ *   bs_close (LU delete, path change): flushes a cache (bss_cache.c), then
+ *            hands the vdi and cluster handles to the background close
+ *            (bss_reap.c) and returns: it never waits for the sheep.
  *   bs_exit  after bs_close, or after a failed bs_open: frees caches.
  *   refresh_work (tgt's work timer, every refresh=SEC): starts an async
  *            re-read of the vdi's size; its callback (from the library's
@@ -240,6 +241,8 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		eprintf("%s: sheepdog: bad backing store '%s': %s\n", blu->label, path, err);
 		return -EINVAL;
 	}
+	/* a deleted LU of this vdi may still be releasing it */
+	bss_reap_wait(blu->path.addr, blu->path.vdi, blu->opts.connect_timeout_sec * 1000);
 
 	sd_cluster_opts_init(&copts);
 	copts.struct_size = sizeof(copts);
@@ -369,7 +372,7 @@ disconnect:
 static void bss_close(struct scsi_lu *lu)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
-	int ret;
+	struct bss_aiocb *acb, *next;
 
 	if (!blu->opened)
 		return;
@@ -382,24 +385,25 @@ static void bss_close(struct scsi_lu *lu)
 	/* the cache flushes everything first (bounded by the timeouts) */
 	bss_cache_close(blu);
 
-	/* sd_vdi_close() services the handle itself until the LU's requests
-	 * are done (their callbacks complete the commands), bounded by the
-	 * library's request timeout and retry window. */
-	tgt_event_del(blu->cluster_fd);
-	blu->cluster_fd = -1;
-	ret = sd_vdi_close(blu->vdi);
-	if (ret)
-		eprintf("%s: sheepdog: closing vdi '%s': %s\n", blu->label, blu->path.vdi,
-			strerror(-ret));
-	blu->vdi = NULL;
-	ret = sd_disconnect(blu->cluster);
-	if (ret)
-		eprintf("%s: sheepdog: disconnect: %s\n", blu->label, strerror(-ret));
-	blu->cluster = NULL;
+	/* Detached PRE-FETCHes (bss_caw.c) are all that can still be in
+	 * flight (tgt deletes a LU with no active command): their reads
+	 * finish in the background, without their callbacks. */
+	list_for_each_entry_safe(acb, next, &blu->inflight, entry) {
+		if (acb->cmd)
+			continue;
+		list_del(&acb->entry);
+		blu->nr_inflight--;
+		blu->nr_prefetch_bg--;
+		bss_reap_adopt(blu, acb->tmp, free);
+		bss_reap_adopt(blu, acb, free);
+	}
+	/* the rest waits for the sheep: in the background (bss_reap.c) */
+	bss_reap_start(blu);
 	if (blu->nr_inflight)
 		eprintf("%s: sheepdog: %u commands still in flight after close\n", blu->label,
 			blu->nr_inflight);
-	eprintf("%s: sheepdog: closed vdi '%s' (at most %u commands were in flight, %u failed)\n",
+	eprintf("%s: sheepdog: closed vdi '%s' (at most %u commands were in flight, %u failed); "
+		"releasing it in the background\n",
 		blu->label, blu->path.vdi, blu->peak_inflight, blu->nr_errors);
 	if (bss_path_is_snapshot(&blu->path))
 		lu->attrs.readonly = 0;

@@ -24,8 +24,8 @@ if BUILD_BS_SHEEPDOG
 bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
-	bs_sheepdog/bss_main.c bs_sheepdog/bss_io.c bs_sheepdog/bss_range.c \
-	bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c bs_sheepdog/bss_defect.c \
+	bs_sheepdog/bss_main.c bs_sheepdog/bss_reap.c bs_sheepdog/bss_io.c \
+	bs_sheepdog/bss_range.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c bs_sheepdog/bss_defect.c \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr_cluster.c \
 	bs_sheepdog/bss_pr.h \
@@ -103,6 +103,7 @@ BSS_BATS = \
 	tests/bats/bs_io.bats \
 	tests/bats/bs_caw.bats \
 	tests/bats/bs_errors.bats \
+	tests/bats/bs_delete.bats \
 	tests/bats/bs_conformance.bats \
 	tests/bats/bs_thin.bats \
 	tests/bats/bs_resize.bats \

@@ -34,6 +34,7 @@ static int sdl_cluster_round(struct sdl_engine *e)
 			e->kick_again = 0;
 			sdl_run_completions(c);
 		} while (e->kick_again && ++pass < SDL_ROUND_PASSES);
+		sdl_vdis_close_progress(c);
 		if (e->kick_again)
 			sdl_signal(e);
 		sdl_engine_arm_timer(e);

@@ -39,7 +39,8 @@ void sdl_run_completions(struct sd_cluster *c)
 		sdl_free(acb->zbuf);
 		sdl_free(acb);
 		vdi->nr_acbs--;
-		if (cb)
+		/* sd_vdi_aio_close: the caller has let go of the handle */
+		if (cb && !vdi->closing)
 			cb(vdi, ret, opaque);
 	}
 	if (!sdl_list_empty(&c->done_acbs))
@@ -651,9 +652,16 @@ static struct sdl_acb *sdl_acb_new(struct sd_vdi *vdi, unsigned nr_parts, sd_aio
 	struct sdl_acb *acb;
 	unsigned i;
 
-	acb = sdl_malloc(sizeof(*acb) + nr_parts * sizeof(struct sdl_part));
-	if (!acb)
+	/* sd_vdi_aio_close() was called: the handle takes nothing new */
+	if (vdi->closing) {
+		errno = EBADF;
 		return NULL;
+	}
+	acb = sdl_malloc(sizeof(*acb) + nr_parts * sizeof(struct sdl_part));
+	if (!acb) {
+		errno = ENOMEM;
+		return NULL;
+	}
 	memset(acb, 0, sizeof(*acb));
 	sdl_list_init(&acb->link);
 	acb->vdi = vdi;
@@ -751,7 +759,7 @@ int sd_vdi_aio_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset
 	n = sdl_nr_objs(vdi, count, offset);
 	acb = sdl_acb_new(vdi, n, cb, opaque);
 	if (!acb)
-		return -ENOMEM;
+		return -errno;
 	sdl_acb_split(acb, SDL_PK_READ, buf, count, offset);
 	sdl_acb_start(acb, n);
 	return 0;
@@ -770,7 +778,7 @@ int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t
 	n = sdl_nr_objs(vdi, count, offset);
 	acb = sdl_acb_new(vdi, n + fua, cb, opaque);
 	if (!acb)
-		return -ENOMEM;
+		return -errno;
 	sdl_acb_split(acb, SDL_PK_WRITE, (char *)buf, count, offset);
 	if (fua) {
 		acb->parts[n].kind = SDL_PK_FLUSH;
@@ -813,7 +821,7 @@ int sd_vdi_aio_cmp_write(struct sd_vdi *vdi, const void *buf, size_t count, uint
 	}
 	acb = sdl_acb_new(vdi, 1 + fua, cb, opaque);
 	if (!acb)
-		return -ENOMEM;
+		return -errno;
 	acb->miscompare = miscompare;
 	if (count)
 		sdl_acb_split(acb, SDL_PK_CAW, (char *)buf, count, offset);
@@ -833,7 +841,7 @@ int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
 
 	acb = sdl_acb_new(vdi, 1, cb, opaque);
 	if (!acb)
-		return -ENOMEM;
+		return -errno;
 	acb->parts[0].kind = SDL_PK_FLUSH;
 	sdl_acb_start(acb, 1);
 	return 0;
@@ -845,7 +853,7 @@ int sd_vdi_aio_refresh(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
 
 	acb = sdl_acb_new(vdi, 1, cb, opaque);
 	if (!acb)
-		return -ENOMEM;
+		return -errno;
 	acb->parts[0].kind = SDL_PK_REFRESH;
 	/*
 	 * Done after the next reload that starts from now on: a reload
@@ -871,7 +879,7 @@ int sd_vdi_aio_discard(struct sd_vdi *vdi, size_t count, uint64_t offset, sd_aio
 	n = sdl_nr_objs(vdi, count, offset);
 	acb = sdl_acb_new(vdi, n, cb, opaque);
 	if (!acb)
-		return -ENOMEM;
+		return -errno;
 	sdl_acb_split(acb, SDL_PK_DISCARD, NULL, count, offset);
 	for (i = 0; i < n; i++) {
 		struct sdl_part *p = &acb->parts[i];

@@ -76,6 +76,11 @@ struct sd_vdi {
 	 */
 	int rejoin;
 	unsigned join_gen;
+	/* sd_vdi_aio_close: its SDL_CLOSE_* stage, releases in flight, callback */
+	int closing;
+	unsigned close_pending;
+	sd_aio_cb close_cb;
+	void *close_opaque;
 };
 
 /*
@@ -85,6 +90,8 @@ struct sd_vdi {
 void sdl_vdis_forgotten(struct sd_cluster *c);
 /* Kick pending work of all vdis (inode updates, reloads); cluster.c runs it each round. */
 void sdl_vdis_kick(struct sd_cluster *c);
+/* Move sd_vdi_aio_close()s on and run the finished ones' callbacks (each round, last). */
+void sdl_vdis_close_progress(struct sd_cluster *c);
 /* Run the completion callbacks queued on c->done_acbs (cluster.c, each round). */
 void sdl_run_completions(struct sd_cluster *c);
 /* vdi.c: start or continue a reload; see io.c for waiters. */

@@ -376,6 +376,24 @@ static int sdl_vdi_drain(struct sd_vdi *vdi)
 	return sdl_wait_until(&vdi->c->e, sdl_vdi_idle, vdi, 0);
 }
 
+/* The handle's last step: off the cluster's list and freed. */
+static void sdl_vdi_free(struct sd_vdi *vdi)
+{
+	sdl_list_del(&vdi->link);
+	vdi->c->nr_vdis--;
+	sdl_free(vdi->inode);
+	sdl_free(vdi);
+}
+
+/* As before a flush: index entries a snapshot swallowed go back. */
+static int sdl_vdi_close_reload_wanted(struct sd_vdi *vdi)
+{
+	if (!vdi->index_changed || vdi->readonly || !sdl_engine_up(&vdi->c->e))
+		return 0;
+	vdi->reload_want = SDL_RELOAD_HEADER;
+	return 1;
+}
+
 int sd_vdi_close(struct sd_vdi *vdi)
 {
 	struct sd_cluster *c;
@@ -384,15 +402,17 @@ int sd_vdi_close(struct sd_vdi *vdi)
 	if (!vdi)
 		return -EINVAL;
 	c = vdi->c;
+	if (vdi->closing) {
+		sdl_set_err(&c->e, "%s: sd_vdi_aio_close() is already closing it", vdi->name);
+		return -EBUSY;
+	}
 	ret = sdl_sync_allowed(&c->e, "sd_vdi_close");
 	if (ret)
 		return ret;
 	ret = sdl_vdi_drain(vdi);
 	if (ret)
 		return ret;
-	/* as before a flush: index entries a snapshot swallowed go back */
-	if (vdi->index_changed && !vdi->readonly && sdl_engine_up(&c->e)) {
-		vdi->reload_want = SDL_RELOAD_HEADER;
+	if (sdl_vdi_close_reload_wanted(vdi)) {
 		sdl_signal(&c->e);
 		ret = sdl_vdi_drain(vdi);
 		if (ret)
@@ -402,10 +422,142 @@ int sd_vdi_close(struct sd_vdi *vdi)
 		sdl_release_vid(c, vdi->vid, SD_LOCK_TYPE_EXT_EXCLUSIVE);
 	if (vdi->locked)
 		sdl_release_vid(c, vdi->vid, SD_LOCK_TYPE_SHARED);
-	sdl_list_del(&vdi->link);
-	c->nr_vdis--;
-	sdl_free(vdi->inode);
-	sdl_free(vdi);
+	sdl_vdi_free(vdi);
+	return 0;
+}
+
+/*
+ * sd_vdi_aio_close: the same steps as sd_vdi_close, moved on by every
+ * service round (sdl_vdis_close_progress) instead of a wait:
+ *   DRAIN    the vdi's requests, inode updates and reloads finish (each
+ *            bounded by the request timeout and retry window);
+ *   RELOAD   the header reload of sd_vdi_close, when the index changed;
+ *   RELEASE  the lock releases, sent together; skipped while no
+ *            connection is up (a dead sheep keeps nothing: ours drops a
+ *            vanished client's locks itself);
+ * then the handle is freed and the callback runs with vdi NULL.
+ */
+enum { SDL_CLOSE_NONE, SDL_CLOSE_DRAIN, SDL_CLOSE_RELOAD, SDL_CLOSE_RELEASE };
+
+struct sdl_close_release {
+	struct sdl_req req;
+	struct sd_vdi *vdi;
+};
+
+static void sdl_close_release_done(struct sdl_req *req, int ret)
+{
+	struct sdl_close_release *r = req->priv;
+	struct sd_vdi *vdi = r->vdi;
+
+	if (ret < 0 || req->rsp.result != SD_RES_SUCCESS)
+		sdl_log(&vdi->c->e, LOG_WARNING, "%s: releasing vid %x at close: %s", vdi->name,
+			req->hdr.vdi.base_vdi_id,
+			ret < 0 ? strerror(-ret) : sd_strerror((int)req->rsp.result));
+	vdi->close_pending--;
+	sdl_free(r);
+}
+
+static void sdl_close_release(struct sd_vdi *vdi, uint8_t type)
+{
+	struct sdl_close_release *r = sdl_calloc(1, sizeof(*r));
+
+	if (!r) {
+		sdl_log(&vdi->c->e, LOG_WARNING, "%s: not releasing vid %x: out of memory",
+			vdi->name, vdi->vid);
+		return;
+	}
+	r->vdi = vdi;
+	sdl_init_hdr(&r->req.hdr, SD_OP_RELEASE_VDI, 0, 0);
+	r->req.hdr.vdi.base_vdi_id = vdi->vid;
+	r->req.hdr.vdi.type = type;
+	r->req.done = sdl_close_release_done;
+	r->req.priv = r;
+	vdi->close_pending++;
+	sdl_req_submit(&vdi->c->e, &r->req);
+}
+
+static void sdl_close_start_release(struct sd_vdi *vdi)
+{
+	struct sd_cluster *c = vdi->c;
+
+	vdi->closing = SDL_CLOSE_RELEASE;
+	if ((vdi->excl || vdi->locked) && !sdl_engine_up(&c->e)) {
+		sdl_log(&c->e, LOG_WARNING, "%s: not releasing vid %x: no connection to %s",
+			vdi->name, vdi->vid, c->e.addr_str);
+		return;
+	}
+	if (vdi->excl && !sdl_other_excl(c, vdi, vdi->vid))
+		sdl_close_release(vdi, SD_LOCK_TYPE_EXT_EXCLUSIVE);
+	if (vdi->locked)
+		sdl_close_release(vdi, SD_LOCK_TYPE_SHARED);
+}
+
+/* One step of a closing vdi; 1 when it is done. */
+static int sdl_vdi_close_step(struct sd_vdi *vdi)
+{
+	switch (vdi->closing) {
+	case SDL_CLOSE_DRAIN:
+		if (sdl_vdi_busy(vdi))
+			return 0;
+		if (sdl_vdi_close_reload_wanted(vdi)) {
+			vdi->closing = SDL_CLOSE_RELOAD;
+			/* the kick that starts it comes with the next round */
+			sdl_signal(&vdi->c->e);
+			return 0;
+		}
+		sdl_close_start_release(vdi);
+		break;
+	case SDL_CLOSE_RELOAD:
+		if (sdl_vdi_busy(vdi))
+			return 0;
+		sdl_close_start_release(vdi);
+		break;
+	default: break;
+	}
+	return !vdi->close_pending;
+}
+
+void sdl_vdis_close_progress(struct sd_cluster *c)
+{
+	struct sdl_list done, *n, *next;
+
+	sdl_list_init(&done);
+	for (n = c->vdis.next; n != &c->vdis; n = next) {
+		struct sd_vdi *vdi = sdl_container_of(n, struct sd_vdi, link);
+
+		next = n->next;
+		if (!vdi->closing || !sdl_vdi_close_step(vdi))
+			continue;
+		sdl_list_del(&vdi->link);
+		sdl_list_add_tail(&vdi->link, &done);
+	}
+	/* releases just submitted go out with this round */
+	sdl_engine_dispatch(&c->e);
+	/* callbacks last: they may open or close other vdis of c */
+	while ((n = sdl_list_pop(&done))) {
+		struct sd_vdi *vdi = sdl_container_of(n, struct sd_vdi, link);
+		sd_aio_cb cb = vdi->close_cb;
+		void *opaque = vdi->close_opaque;
+
+		sdl_vdi_free(vdi);
+		if (cb)
+			cb(NULL, 0, opaque);
+	}
+}
+
+int sd_vdi_aio_close(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
+{
+	if (!vdi)
+		return -EINVAL;
+	if (vdi->closing) {
+		sdl_set_err(&vdi->c->e, "%s: already closing", vdi->name);
+		return -EBUSY;
+	}
+	vdi->closing = SDL_CLOSE_DRAIN;
+	vdi->close_cb = cb;
+	vdi->close_opaque = opaque;
+	/* the next round moves it on, even on an idle handle */
+	sdl_signal(&vdi->c->e);
 	return 0;
 }
 
@@ -722,7 +874,8 @@ void sdl_vdis_forgotten(struct sd_cluster *c)
 	for (n = c->vdis.next; n != &c->vdis; n = n->next) {
 		struct sd_vdi *vdi = sdl_container_of(n, struct sd_vdi, link);
 
-		if ((!vdi->shared && !vdi->excl) || !vdi->locked || vdi->readonly)
+		/* a closing handle re-joins nothing: it is about to leave */
+		if ((!vdi->shared && !vdi->excl) || !vdi->locked || vdi->readonly || vdi->closing)
 			continue;
 		sdl_log(&c->e, LOG_INFO, "%s: the sheep lost our %s lock, re-joining", vdi->name,
 			vdi->excl ? "exclusive" : "shared");

@@ -312,6 +312,19 @@ int sd_vdi_allocated(const struct sd_vdi *vdi, uint64_t offset, uint64_t *run);
  */
 int sd_vdi_aio_refresh(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
 
+/*
+ * sd_vdi_close without blocking: the vdi takes no new requests (they fail
+ * with -EBADF at submit), its pending ones complete without running their
+ * callbacks (their buffers must stay valid until cb runs), then its
+ * locks are released (skipped while no connection is up) and the handle
+ * is freed; cb then runs once, from sd_cluster_service(), with vdi NULL and
+ * ret 0.  The caller keeps servicing the cluster until then, and
+ * sd_disconnect() waits for it (-EBUSY before).  How long it takes is
+ * bounded by the cluster's request timeout and retry window.  -EINVAL (no
+ * vdi) or -EBUSY (already closing).
+ */
+int sd_vdi_aio_close(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque);
+
 /* Synchronous wrappers over the calls above. */
 int sd_vdi_read(struct sd_vdi *vdi, void *buf, size_t count, uint64_t offset);
 int sd_vdi_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t offset);

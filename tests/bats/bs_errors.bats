@@ -3,7 +3,7 @@
 # and snapshots, unreachable or silent sheep, unknown --bsopts make tgtadm
 # fail quickly with the reason in tgtd's log; tgtd survives and keeps serving
 # the other LUNs; a sheep that dies under an exported LUN turns I/O into
-# ABORTED COMMAND within the retry window and LUN deletion stays bounded;
+# ABORTED COMMAND within the retry window and LUN deletion takes at most 2 s;
 # the module reconnects when sheep comes back.
 
 load lib/common
@@ -131,13 +131,13 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$port" 
 	run timeout 5 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode sys
 	[ "$status" -eq 0 ]
 
-	# Deleting a LUN whose sheep is dead is bounded.
-	t0=$(date +%s)
+	# Deleting a LUN whose sheep is dead never waits for it (bs_delete.bats).
+	t0=$(date +%s%3N)
 	run tgt_lun_del 1 2
-	t1=$(date +%s)
-	echo "delete: $status $output (after $((t1 - t0)) s)"
+	t1=$(date +%s%3N)
+	echo "delete: $status $output (after $((t1 - t0)) ms)"
 	[ "$status" -eq 0 ]
-	[ $((t1 - t0)) -le 30 ]
+	[ $((t1 - t0)) -le 2000 ]
 
 	# sheep comes back on the same port and store: LUN 1 reconnects by
 	# itself and serves the data written before.
@@ -181,12 +181,12 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64); time.sleep(120)' "$port" 
 	# Below Linux's 30 s SCSI command timeout, so the initiator retries
 	# instead of aborting.
 	[ $((t1 - t0)) -lt 30 ]
-	t0=$(date +%s)
+	t0=$(date +%s%3N)
 	run tgt_lun_del 1 1
-	t1=$(date +%s)
-	echo "delete: $status $output (after $((t1 - t0)) s)"
+	t1=$(date +%s%3N)
+	echo "delete: $status $output (after $((t1 - t0)) ms)"
 	[ "$status" -eq 0 ]
-	[ $((t1 - t0)) -le 30 ]
+	[ $((t1 - t0)) -le 2000 ]
 	run timeout 5 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode sys
 	[ "$status" -eq 0 ]
 }

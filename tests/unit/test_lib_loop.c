@@ -3,7 +3,8 @@
  * libsheepdog and the caller's event loop, against the fake sheep
  * (tests/unit/sdl_fake.c): errors and a read-only open, an unreachable
  * sheep, the callback contract (no sync call from a callback; I/O a
- * callback starts goes out in the same round), and a bounded open.
+ * callback starts goes out in the same round), a bounded open, and the
+ * close that never waits (sd_vdi_aio_close).
  */
 #include <errno.h>
 #include <poll.h>
@@ -295,6 +296,86 @@ static void test_open_bounded(void)
 	CHECK_EQ(sdl_alloc_live(), 0);
 }
 
+/*
+ * sd_vdi_aio_close never waits: a request in flight keeps the handle until
+ * it completes (its callback dropped), then the lock is released and the
+ * close's callback runs with vdi NULL.  With the sheep gone, it completes
+ * without a release and without waiting for the retry window.
+ */
+static void test_aio_close(void)
+{
+	struct sd_cluster_opts o;
+	struct rec r = { 0 }, rc = { 0 }, late = { 0 };
+	struct fake_req *q;
+	struct env e;
+	char buf[16];
+	uint64_t t0;
+	int rel;
+
+	env_open(&e, 2 * OBJ);
+	e.f.auto_serve = 1;
+	CHECK_EQ(sd_vdi_write(e.v, "x", 1, 0), 0);
+	e.f.auto_serve = 0;
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &r)), 0);
+	fake_pump(&e.f, e.c, 50);
+	q = fake_find(&e.f, SD_OP_READ_OBJ, ALL);
+	CHECK(q != NULL);
+	if (!q)
+		return;
+	rel = e.f.nr_releases;
+	CHECK_EQ(sd_vdi_aio_close(e.v, rec_cb, &rc), 0);
+	CHECK_EQ(sd_vdi_aio_close(e.v, rec_cb, &rc), -EBUSY);
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &late)), -EBADF);
+	CHECK_EQ(sd_vdi_close(e.v), -EBUSY);
+	CHECK_EQ(sd_disconnect(e.c), -EBUSY);
+	/* the read is still held: nothing is released yet */
+	pump_on_events(&e, &rc, 200);
+	CHECK_EQ(rc.calls, 0);
+	CHECK_EQ(e.f.nr_releases, rel);
+	e.f.auto_serve = 1;
+	fake_reply(&e.f, q, SD_RES_SUCCESS, buf, sizeof(buf));
+	pump_on_events(&e, &rc, 2000);
+	CHECK_EQ(rc.calls, 1);
+	CHECK_EQ(rc.ret, 0);
+	CHECK_EQ(rc.in_submit, 0);
+	CHECK_EQ(r.calls, 0);
+	CHECK_EQ(late.calls, 0);
+	CHECK_EQ(e.f.nr_releases, rel + 1);
+	e.v = NULL;
+	env_close(&e);
+
+	/* the sheep is gone: no release, no retry window */
+	memset(&e, 0, sizeof(e));
+	memset(&rc, 0, sizeof(rc));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
+	sd_cluster_opts_init(&o);
+	o.retry_timeout_ms = 5000;
+	e.f.auto_serve = 1;
+	e.c = fake_connect(&e.f, &o);
+	CHECK(e.c != NULL);
+	if (!e.c)
+		return;
+	e.v = sd_vdi_open(e.c, "v", 0, NULL);
+	CHECK(e.v != NULL);
+	if (!e.v)
+		return;
+	e.f.auto_serve = 0;
+	e.f.refuse = 1;
+	fake_kill_all(&e.f);
+	fake_pump(&e.f, e.c, 50);
+	rel = e.f.nr_releases;
+	t0 = sdl_now_ms();
+	CHECK_EQ(sd_vdi_aio_close(e.v, rec_cb, &rc), 0);
+	pump_on_events(&e, &rc, 3000);
+	CHECK_EQ(rc.calls, 1);
+	CHECK(sdl_now_ms() - t0 < 1000);
+	CHECK_EQ(e.f.nr_releases, rel);
+	e.v = NULL;
+	e.f.refuse = 0;
+	env_close(&e);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -304,6 +385,7 @@ int main(void)
 	RUN_TEST(test_sync_from_callback, passed, failed);
 	RUN_TEST(test_kick_from_callback, passed, failed);
 	RUN_TEST(test_open_bounded, passed, failed);
+	RUN_TEST(test_aio_close, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
