@@ -720,7 +720,7 @@ void sdl_engine_dispatch(struct sdl_engine *e)
 	}
 }
 
-/* Arm the timer for t unless it is armed to fire no later. */
+/* Arm the timer for absolute time t (UINT64_MAX: disarm it). */
 static void sdl_timer_set(struct sdl_engine *e, uint64_t t)
 {
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
