@@ -468,7 +468,7 @@ static void test_aio_close(void)
 	struct rec r = { 0 }, rc = { 0 }, late = { 0 };
 	struct fake_req *q;
 	struct env e;
-	char buf[16];
+	char buf[16] = { 0 }; /* also the fake's reply payload: valgrind */
 	uint64_t t0;
 	int rel;
 
