@@ -116,7 +116,9 @@ BSS_BATS = \
 	tests/bats/bs_multipath_cu.bats \
 	tests/bats/bs_multigw.bats \
 	tests/bats/bs_pr_multigw.bats \
-	tests/bats/bs_cache.bats
+	tests/bats/bs_cache.bats \
+	tests/bats/bs_stamp.bats \
+	tests/bats/bs_netfault.bats
 
 EXTRA_DIST += bs_sheepdog/bs_sheepdog.map $(BSS_BATS) \
 	tests/bats/lib/bss.bash \

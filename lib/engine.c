@@ -350,6 +350,33 @@ static void sdl_conn_start(struct sdl_conn *conn, uint64_t now)
 	}
 }
 
+static struct sdl_conn *sdl_pick_conn(struct sdl_engine *e);
+
+/*
+ * A HELLO was lost and no connection can take a request: the queued
+ * requests that have not met a failure yet start their retry window now.
+ * sdl_check_timers starts it only when no connection is up, and one whose
+ * HELLO is out counts as up: while the path loses everything, some
+ * connection of the pool is nearly always up in that sense (each is
+ * replaced at once when its HELLO times out), and the requests would wait
+ * for as long as the path is gone instead of timeout + retry.
+ */
+static void sdl_pending_window(struct sdl_engine *e, uint64_t now, int err)
+{
+	struct sdl_list *n;
+
+	if (sdl_pick_conn(e))
+		return;
+	for (n = e->pending.next; n != &e->pending; n = n->next) {
+		struct sdl_req *req = sdl_container_of(n, struct sdl_req, link);
+
+		if (req->retry_until_ms)
+			continue;
+		req->retry_until_ms = now + e->opts.retry_timeout_ms;
+		req->last_err = err;
+	}
+}
+
 /* A connection died: requeue what it carried (front of pending, in order). */
 static void sdl_conn_fail(struct sdl_conn *conn, int err)
 {
@@ -397,6 +424,8 @@ static void sdl_conn_fail(struct sdl_conn *conn, int err)
 	conn->last_err = err;
 	conn->rreq = NULL;
 	sdl_conn_backoff(conn, now);
+	if (hello)
+		sdl_pending_window(e, now, err);
 }
 
 static uint32_t sdl_req_wlen(const struct sdl_req *req)
@@ -697,6 +726,34 @@ void sdl_engine_dispatch(struct sdl_engine *e)
 	}
 }
 
+/* Arm the timer for absolute time t (UINT64_MAX: disarm it). */
+static void sdl_timer_set(struct sdl_engine *e, uint64_t t)
+{
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (t != UINT64_MAX) {
+		if (!t)
+			t = 1;
+		its.it_value.tv_sec = (time_t)(t / 1000);
+		its.it_value.tv_nsec = (long)(t % 1000) * 1000000;
+	}
+	if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		e->timer_at_ms = t == UINT64_MAX ? 0 : t;
+}
+
+/*
+ * A request sent on a connection from outside a service round (the
+ * application's submit): no round may follow to arm the timer for its
+ * deadline, and a reply that never comes (a path that drops everything
+ * but keeps the connection open) would be waited for for ever.
+ */
+static void sdl_engine_arm_at(struct sdl_engine *e, uint64_t t)
+{
+	if (e->timer_at_ms && e->timer_at_ms <= t)
+		return;
+	sdl_timer_set(e, t);
+}
+
 void sdl_req_submit(struct sdl_engine *e, struct sdl_req *req)
 {
 	sdl_list_init(&req->link);
@@ -710,6 +767,8 @@ void sdl_req_submit(struct sdl_engine *e, struct sdl_req *req)
 	sdl_engine_dispatch(e);
 	if (!sdl_list_empty(&e->pending))
 		sdl_signal(e);
+	else if (!e->in_service)
+		sdl_engine_arm_at(e, req->deadline_ms);
 }
 
 void sdl_req_submit_delayed(struct sdl_engine *e, struct sdl_req *req, unsigned delay_ms)
@@ -814,7 +873,6 @@ static void sdl_check_timers(struct sdl_engine *e)
 void sdl_engine_arm_timer(struct sdl_engine *e)
 {
 	uint64_t t = UINT64_MAX;
-	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
 	struct sdl_list *n;
 	unsigned i;
 
@@ -850,14 +908,7 @@ void sdl_engine_arm_timer(struct sdl_engine *e)
 	 */
 	if (t == e->timer_at_ms || (e->timer_at_ms && e->timer_at_ms < t))
 		return;
-	if (t != UINT64_MAX) {
-		if (!t)
-			t = 1;
-		its.it_value.tv_sec = (time_t)(t / 1000);
-		its.it_value.tv_nsec = (long)(t % 1000) * 1000000;
-	}
-	if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
-		e->timer_at_ms = t == UINT64_MAX ? 0 : t;
+	sdl_timer_set(e, t);
 }
 
 static void sdl_conn_event(struct sdl_conn *conn, uint32_t events)

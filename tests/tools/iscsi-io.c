@@ -61,6 +61,9 @@
  *
  * --mode ifault --fault drop|abort|lunreset|reset: initiator faults while
  * commands are inside the backing store; see io_run_ifault() below.
+ * --mode stamp, stampcheck and stampfill (iscsi-stamp.c, whose header
+ * describes them): stamp-and-verify over iSCSI for the fault tests; the
+ * run's journal records which writes were acknowledged and flushed.
  *
  * --mode pattern connects to nothing (URL may be "-"): it writes the pattern
  * bytes of [offset, offset+length) for --seed to stdout, so tests can
@@ -111,6 +114,7 @@
 #include <iscsi/scsi-lowlevel.h>
 
 #include "stamp.h"
+#include "iscsi-stamp.h"
 
 #define IO_PATTERN_BLOCK 512
 #define IO_INITIATOR	 "iqn.2026-11.org.sheepdog.tests:iscsi-io"
@@ -127,6 +131,9 @@ enum io_mode {
 	IO_SCRIPT,
 	IO_XWRITE,
 	IO_IFAULT,
+	IO_STAMP,
+	IO_STAMPCHECK,
+	IO_STAMPFILL,
 };
 
 struct io_opts {
@@ -152,6 +159,12 @@ struct io_opts {
 	const char *fault;   /* --mode ifault: drop|abort|lunreset|reset */
 	pid_t hang_pid;	     /* --mode ifault: SIGSTOP it at each fault */
 	unsigned int hang_ms;
+	const char *journal; /* stamp modes: iscsi-stamp.c */
+	uint64_t gen;
+	double drain;
+	bool drain_set;
+	bool resume;
+	bool flushed;
 };
 
 /* --mode caw: what a slot does next */
@@ -820,16 +833,31 @@ static void io_usage(FILE *f)
 		"       iscsi-io URL --mode ifault --fault drop|abort|lunreset|reset [--count ROUNDS]\n"
 		"       [--qd N] [--bs BYTES] [--offset BYTES] [--length BYTES] [--seed N]\n"
 		"       [--hang-pid PID [--hang-ms MS]]\n"
+		"       iscsi-io URL --mode stamp --journal FILE [--qd N] [--bs BYTES]\n"
+		"       [--offset BYTES] [--length BYTES] [--seed N] [--time SECONDS]\n"
+		"       [--sync-every N] [--drain SECONDS] [--resume]\n"
+		"       iscsi-io URL --mode stampcheck --journal FILE [--flushed]\n"
+		"       iscsi-io - --mode stampfill --offset BYTES --length BYTES --seed N --gen N\n"
 		"URL: iscsi://HOST[:PORT]/IQN/LUN; sizes take k/m/g/t suffixes\n");
 }
 
 static int io_parse_mode(const char *s, enum io_mode *m)
 {
 	static const char *const names[] = {
-		[IO_WRITE] = "write",	  [IO_VERIFY] = "verify",     [IO_READ] = "read",
-		[IO_PATTERN] = "pattern", [IO_RANDREAD] = "randread", [IO_RANDWRITE] = "randwrite",
-		[IO_RANDRW] = "randrw",	  [IO_CAW] = "caw",	      [IO_SCRIPT] = "script",
-		[IO_XWRITE] = "xwrite",	  [IO_IFAULT] = "ifault",
+		[IO_WRITE] = "write",
+		[IO_VERIFY] = "verify",
+		[IO_READ] = "read",
+		[IO_PATTERN] = "pattern",
+		[IO_RANDREAD] = "randread",
+		[IO_RANDWRITE] = "randwrite",
+		[IO_RANDRW] = "randrw",
+		[IO_CAW] = "caw",
+		[IO_SCRIPT] = "script",
+		[IO_XWRITE] = "xwrite",
+		[IO_IFAULT] = "ifault",
+		[IO_STAMP] = "stamp",
+		[IO_STAMPCHECK] = "stampcheck",
+		[IO_STAMPFILL] = "stampfill",
 	};
 	size_t i;
 
@@ -865,6 +893,11 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		{ "fault", required_argument, NULL, 'f' },
 		{ "hang-pid", required_argument, NULL, 'H' },
 		{ "hang-ms", required_argument, NULL, 'M' },
+		{ "journal", required_argument, NULL, 'J' },
+		{ "gen", required_argument, NULL, 'G' },
+		{ "drain", required_argument, NULL, 'D' },
+		{ "resume", no_argument, NULL, 'R' },
+		{ "flushed", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -945,6 +978,17 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 				r = -ERANGE;
 			o->hang_ms = (unsigned int)v;
 			break;
+		case 'J': o->journal = optarg; break;
+		case 'G': r = io_parse_u64(optarg, &o->gen, false); break;
+		case 'D':
+			errno = 0;
+			o->drain = strtod(optarg, &end);
+			if (errno || *end || o->drain < 0)
+				r = -EINVAL;
+			o->drain_set = true;
+			break;
+		case 'R': o->resume = true; break;
+		case 'L': o->flushed = true; break;
 		case 'h': io_usage(stdout); exit(0);
 		default: io_usage(stderr); return -EINVAL;
 		}
@@ -962,8 +1006,14 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		fprintf(stderr, "iscsi-io: --peer goes with --mode xwrite, and only there\n");
 		return -EINVAL;
 	}
-	if (o->sync_every && (o->mode < IO_RANDREAD || o->mode > IO_RANDRW)) {
-		fprintf(stderr, "iscsi-io: --sync-every goes with the rand* modes\n");
+	if ((o->journal != NULL) != (o->mode == IO_STAMP || o->mode == IO_STAMPCHECK)) {
+		fprintf(stderr, "iscsi-io: --journal goes with --mode stamp|stampcheck, and only "
+				"there\n");
+		return -EINVAL;
+	}
+	if (o->sync_every && (o->mode < IO_RANDREAD || o->mode > IO_RANDRW) &&
+	    o->mode != IO_STAMP) {
+		fprintf(stderr, "iscsi-io: --sync-every goes with the rand* and stamp modes\n");
 		return -EINVAL;
 	}
 	if ((o->mode == IO_IFAULT) != (o->fault != NULL)) {
@@ -972,6 +1022,10 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 	}
 	if (o->mode >= IO_RANDREAD && o->mode != IO_IFAULT && o->time == 0 && o->count == 0)
 		o->time = 10;
+	if (o->mode == IO_STAMP && !o->drain_set)
+		o->drain = 60;
+	if (o->timeout == 0 && o->mode == IO_STAMP)
+		o->timeout = (unsigned int)(o->time + o->drain) + 300;
 	if (o->timeout == 0)
 		o->timeout = o->time > 0 ? (unsigned int)o->time + 120 : 600;
 	return 0;
@@ -1907,12 +1961,37 @@ int main(int argc, char **argv)
 		return 2;
 	if (c.o.mode == IO_PATTERN)
 		return io_print_pattern(&c.o);
+	if (c.o.mode == IO_STAMPFILL)
+		return io_stamp_fill(&(struct io_stamp_opts){ .offset = c.o.offset,
+							      .length = c.o.length,
+							      .length_set = c.o.length_set,
+							      .seed = c.o.seed,
+							      .gen = c.o.gen });
 	signal(SIGALRM, io_alarm);
 	alarm(c.o.timeout);
 	if (c.o.mode == IO_SCRIPT)
 		return io_run_script(c.o.url);
 	if (c.o.mode == IO_IFAULT)
 		return io_run_ifault(&c.o);
+	if (c.o.mode == IO_STAMP || c.o.mode == IO_STAMPCHECK) {
+		struct io_stamp_opts so = {
+			.url = c.o.url,
+			.journal = c.o.journal,
+			.qd = c.o.qd,
+			.bs = c.o.bs,
+			.offset = c.o.offset,
+			.length = c.o.length,
+			.length_set = c.o.length_set,
+			.seed = c.o.seed,
+			.time = c.o.time,
+			.sync_every = c.o.sync_every,
+			.drain = c.o.drain,
+			.resume = c.o.resume,
+			.flushed = c.o.flushed,
+		};
+
+		return c.o.mode == IO_STAMP ? io_stamp_run(&so) : io_stamp_check(&so);
+	}
 
 	if (io_connect(&c) < 0 || io_check_geometry(&c) < 0) {
 		if (c.iscsi)

@@ -234,6 +234,9 @@ int fake_io(struct fake *f)
 		}
 		if (f->conns[i].fd < 0)
 			continue;
+		/* the path loses everything: the connection stays open */
+		if (f->blackhole)
+			f->conns[i].inlen = 0;
 		if (fake_parse(f, i))
 			moved = 1;
 		while (f->conns[i].outoff < f->conns[i].outlen) {

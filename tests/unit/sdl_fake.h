@@ -50,6 +50,7 @@ struct fake {
 	int nr_conns;
 	int nr_connects;       /* successful connects so far */
 	int refuse;	       /* fail connects with ECONNREFUSED */
+	int blackhole;	       /* drop every byte received (HELLOs too): a lost path */
 	unsigned refuse_port;  /* ... only those to this TCP port (0: none) */
 	struct fake_req *held; /* arrival order */
 	struct fake_obj objs[FAKE_MAX_OBJS];

@@ -119,6 +119,166 @@ static void test_unreachable(void)
 	env_close(&e);
 }
 
+/* sd_aio_run_sdreq's callback: a struct rec. */
+static void sdreq_rec_cb(struct sd_cluster *c, int ret, void *opaque)
+{
+	(void)c;
+	rec_cb(NULL, ret, opaque);
+}
+
+/*
+ * The path to the sheep loses everything (a blackhole: connections are
+ * accepted and stay open, nothing is answered, not even the HELLO).  A
+ * connection whose HELLO is out counts as up but takes no request, and
+ * with two connections lost at different times one of them is always in
+ * that state.  Requests submitted then must still fail within the io
+ * timeout (a HELLO's) plus the retry window, as they do when nothing
+ * connects, and not wait for as long as the path is gone.
+ */
+static void test_blackhole_hello(void)
+{
+	struct sd_cluster_opts o;
+	struct env e;
+	struct rec r = { 0 }, rq = { 0 };
+	struct sd_req hdr;
+	char buf[16];
+	uint64_t t0, ms;
+	int i, k, seen;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
+	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
+	fake_index(&e.f, e.vid)[0] = e.vid;
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 3;
+	o.io_timeout_ms = 300;
+	o.retry_timeout_ms = 400;
+	e.f.auto_serve = 1;
+	e.c = fake_connect(&e.f, &o);
+	CHECK(e.c != NULL);
+	if (!e.c)
+		return;
+	e.v = sd_vdi_open(e.c, "v", 0, NULL);
+	CHECK(e.v != NULL);
+	for (i = 0; i < 100 && e.f.nr_connects < 3; i++)
+		fake_pump(&e.f, e.c, 5);
+	CHECK_EQ(e.f.nr_connects, 3);
+	e.f.auto_serve = 0;
+	e.f.blackhole = 1;
+	seen = e.f.nr_seen;
+	/* each connection is lost and replaced at once, 100 ms apart, so
+	 * their HELLOs time out (and are sent again) at different times */
+	for (k = 0; k < 3; k++) {
+		fake_kill_conn(&e.f, k);
+		for (i = 0; i < 100 && e.f.nr_connects < 4 + k; i++)
+			fake_pump(&e.f, e.c, 5);
+		CHECK_EQ(e.f.nr_connects, 4 + k);
+		t0 = sdl_now_ms();
+		while (k < 2 && sdl_now_ms() - t0 < 100)
+			fake_pump(&e.f, e.c, 10);
+	}
+	CHECK(sdl_engine_up(&e.c->e));
+	t0 = sdl_now_ms();
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &r)), 0);
+	/* a raw request (bs_sheepdog's reservation lookups) is held the same */
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.opcode = SD_OP_GET_CLUSTER_DEFAULT;
+	CHECK_EQ(sd_aio_run_sdreq(e.c, &hdr, NULL, sdreq_rec_cb, &rq), 0);
+	/* timeout + retry = 700 ms; 3 s stands for "as long as the path is gone" */
+	for (i = 0; i < 3000 && !(r.calls && rq.calls); i++)
+		pump_on_events(&e, r.calls ? &rq : &r, 1);
+	ms = sdl_now_ms() - t0;
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(rq.calls, 1);
+	CHECK(r.ret == -ENOTCONN || r.ret == -ETIMEDOUT);
+	CHECK(rq.ret == -ENOTCONN || rq.ret == -ETIMEDOUT);
+	/* the whole retry window, and not much more than timeout + retry */
+	CHECK(ms >= 400);
+	CHECK(ms < 1200);
+	CHECK_EQ(e.f.nr_seen, seen);
+	/* the path returns: the next HELLOs are answered and I/O works again
+	 * (a read may still fail while every connection is in its reconnect
+	 * backoff, longer than this retry window) */
+	e.f.blackhole = 0;
+	e.f.auto_serve = 1;
+	t0 = sdl_now_ms();
+	while (sd_vdi_read(e.v, buf, sizeof(buf), 0) && sdl_now_ms() - t0 < 5000)
+		;
+	CHECK(sdl_now_ms() - t0 < 5000);
+	env_close(&e);
+}
+
+/*
+ * An idle handle (nothing due: no timer armed) and requests submitted from
+ * the application's loop, outside any service round, that the sheep never
+ * answers over a connection that stays open (a path that drops
+ * everything).  Only a timer can notice: the io timeout must fire for
+ * them, the connection be replaced and the requests resent.  The loop is
+ * tgtd's: the library is serviced only when its fd is readable.  (This
+ * hung bs_sheepdog's reservation lookups for good after a long
+ * blackhole: their handle has no other traffic.)
+ */
+static void test_idle_submit_deadline(void)
+{
+	struct sd_cluster_opts o;
+	struct env e;
+	struct rec r = { 0 }, rq = { 0 };
+	struct sd_req hdr;
+	char buf[16];
+	uint64_t t0, ms;
+	int i, connects;
+
+	memset(&e, 0, sizeof(e));
+	fake_init(&e.f, SHIFT);
+	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
+	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
+	fake_index(&e.f, e.vid)[0] = e.vid;
+	sd_cluster_opts_init(&o);
+	o.nr_connections = 1;
+	o.io_timeout_ms = 300;
+	o.retry_timeout_ms = 2000;
+	e.f.auto_serve = 1;
+	e.c = fake_connect(&e.f, &o);
+	CHECK(e.c != NULL);
+	if (!e.c)
+		return;
+	e.v = sd_vdi_open(e.c, "v", 0, NULL);
+	CHECK(e.v != NULL);
+	e.f.auto_serve = 0;
+	/* idle: nothing is due (a timer armed for the open's requests has
+	 * fired and found nothing) */
+	t0 = sdl_now_ms();
+	while (sdl_now_ms() - t0 < 500) {
+		struct rec none = { 0 };
+
+		pump_on_events(&e, &none, 10);
+	}
+	CHECK_EQ(e.c->e.timer_at_ms, 0);
+	connects = e.f.nr_connects;
+	t0 = sdl_now_ms();
+	CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &r)), 0);
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.opcode = SD_OP_GET_CLUSTER_DEFAULT;
+	CHECK_EQ(sd_aio_run_sdreq(e.c, &hdr, NULL, sdreq_rec_cb, &rq), 0);
+	/* the fake holds both; after the timeout they come again on a new
+	 * connection, and are answered there */
+	for (i = 0; i < 3000 && !(r.calls && rq.calls); i++) {
+		pump_on_events(&e, r.calls ? &rq : &r, 1);
+		if (e.f.nr_connects > connects)
+			fake_serve_all(&e.f);
+	}
+	ms = sdl_now_ms() - t0;
+	CHECK_EQ(r.calls, 1);
+	CHECK_EQ(rq.calls, 1);
+	CHECK_EQ(r.ret, 0);
+	CHECK_EQ(rq.ret, 0);
+	CHECK_EQ(e.f.nr_connects, connects + 1);
+	CHECK(ms >= 300);
+	CHECK(ms < 1500);
+	env_close(&e);
+}
+
 /* What a completion callback saw when it tried the sync calls. */
 struct reentry {
 	struct env *e;
@@ -308,7 +468,7 @@ static void test_aio_close(void)
 	struct rec r = { 0 }, rc = { 0 }, late = { 0 };
 	struct fake_req *q;
 	struct env e;
-	char buf[16];
+	char buf[16] = { 0 }; /* also the fake's reply payload: valgrind */
 	uint64_t t0;
 	int rel;
 
@@ -382,6 +542,8 @@ int main(void)
 
 	RUN_TEST(test_errors_and_readonly_open, passed, failed);
 	RUN_TEST(test_unreachable, passed, failed);
+	RUN_TEST(test_blackhole_hello, passed, failed);
+	RUN_TEST(test_idle_submit_deadline, passed, failed);
 	RUN_TEST(test_sync_from_callback, passed, failed);
 	RUN_TEST(test_kick_from_callback, passed, failed);
 	RUN_TEST(test_open_bounded, passed, failed);
