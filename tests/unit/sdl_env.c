@@ -18,6 +18,21 @@ void rec_cb(struct sd_vdi *v, int ret, void *opaque)
 		r->in_submit++;
 }
 
+static void env_setup_opts(struct env *e, const char *name, uint64_t size,
+			   const struct sd_cluster_opts *o)
+{
+	if (!e->f.shift)
+		fake_init(&e->f, SHIFT);
+	if (!e->vid)
+		e->vid = fake_vdi_create(&e->f, name, size, 0);
+	e->f.auto_serve = 1;
+	e->c = fake_connect(&e->f, o);
+	CHECK(e->c != NULL);
+	e->v = e->c ? sd_vdi_open(e->c, name, 0, NULL) : NULL;
+	CHECK(e->v != NULL);
+	e->f.auto_serve = 0;
+}
+
 void env_setup(struct env *e, const char *name, uint64_t size)
 {
 	struct sd_cluster_opts o;
@@ -25,16 +40,18 @@ void env_setup(struct env *e, const char *name, uint64_t size)
 	sd_cluster_opts_init(&o);
 	o.io_timeout_ms = 5000;
 	o.retry_timeout_ms = 5000;
-	if (!e->f.shift)
-		fake_init(&e->f, SHIFT);
-	if (!e->vid)
-		e->vid = fake_vdi_create(&e->f, name, size, 0);
-	e->f.auto_serve = 1;
-	e->c = fake_connect(&e->f, &o);
-	CHECK(e->c != NULL);
-	e->v = e->c ? sd_vdi_open(e->c, name, 0, NULL) : NULL;
-	CHECK(e->v != NULL);
-	e->f.auto_serve = 0;
+	env_setup_opts(e, name, size, &o);
+}
+
+int env_open_opts(struct env *e, const struct sd_cluster_opts *o)
+{
+	memset(e, 0, sizeof(*e));
+	fake_init(&e->f, SHIFT);
+	e->vid = fake_vdi_create(&e->f, "v", OBJ, 0);
+	fake_obj_create(&e->f, sd_vid_to_data_oid(e->vid, 0), OBJ);
+	fake_index(&e->f, e->vid)[0] = e->vid;
+	env_setup_opts(e, "v", OBJ, o);
+	return e->v ? 0 : -1;
 }
 
 void env_open(struct env *e, uint64_t size)

@@ -47,6 +47,9 @@ void rec_cb(struct sd_vdi *v, int ret, void *opaque);
  * vdi open (env_open: "v", e zeroed first). */
 void env_setup(struct env *e, const char *name, uint64_t size);
 void env_open(struct env *e, uint64_t size);
+/* env_open of a one-object vdi "v" whose object 0 is allocated, through a
+ * handle with options o; 0, or -1 (checks failed) if nothing opened. */
+int env_open_opts(struct env *e, const struct sd_cluster_opts *o);
 /* Close, disconnect, free the fake; nothing allocated may be left. */
 void env_close(struct env *e);
 /* Serve everything (newest first) until r has completed. */

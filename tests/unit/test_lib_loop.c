@@ -86,21 +86,10 @@ static void test_unreachable(void)
 	uint64_t t0;
 	int i;
 
-	memset(&e, 0, sizeof(e));
-	fake_init(&e.f, SHIFT);
-	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
-	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
-	fake_index(&e.f, e.vid)[0] = e.vid;
 	sd_cluster_opts_init(&o);
 	o.retry_timeout_ms = 400;
-	e.f.auto_serve = 1;
-	e.c = fake_connect(&e.f, &o);
-	CHECK(e.c != NULL);
-	if (!e.c)
+	if (env_open_opts(&e, &o))
 		return;
-	e.v = sd_vdi_open(e.c, "v", 0, NULL);
-	CHECK(e.v != NULL);
-	e.f.auto_serve = 0;
 	e.f.refuse = 1;
 	fake_kill_all(&e.f);
 	t0 = sdl_now_ms();
@@ -145,22 +134,13 @@ static void test_blackhole_hello(void)
 	uint64_t t0, ms;
 	int i, k, seen;
 
-	memset(&e, 0, sizeof(e));
-	fake_init(&e.f, SHIFT);
-	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
-	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
-	fake_index(&e.f, e.vid)[0] = e.vid;
 	sd_cluster_opts_init(&o);
 	o.nr_connections = 3;
 	o.io_timeout_ms = 300;
 	o.retry_timeout_ms = 400;
-	e.f.auto_serve = 1;
-	e.c = fake_connect(&e.f, &o);
-	CHECK(e.c != NULL);
-	if (!e.c)
+	if (env_open_opts(&e, &o))
 		return;
-	e.v = sd_vdi_open(e.c, "v", 0, NULL);
-	CHECK(e.v != NULL);
+	e.f.auto_serve = 1;
 	for (i = 0; i < 100 && e.f.nr_connects < 3; i++)
 		fake_pump(&e.f, e.c, 5);
 	CHECK_EQ(e.f.nr_connects, 3);
@@ -229,23 +209,12 @@ static void test_idle_submit_deadline(void)
 	uint64_t t0, ms;
 	int i, connects;
 
-	memset(&e, 0, sizeof(e));
-	fake_init(&e.f, SHIFT);
-	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
-	fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, 0), OBJ);
-	fake_index(&e.f, e.vid)[0] = e.vid;
 	sd_cluster_opts_init(&o);
 	o.nr_connections = 1;
 	o.io_timeout_ms = 300;
 	o.retry_timeout_ms = 2000;
-	e.f.auto_serve = 1;
-	e.c = fake_connect(&e.f, &o);
-	CHECK(e.c != NULL);
-	if (!e.c)
+	if (env_open_opts(&e, &o))
 		return;
-	e.v = sd_vdi_open(e.c, "v", 0, NULL);
-	CHECK(e.v != NULL);
-	e.f.auto_serve = 0;
 	/* idle: nothing is due (a timer armed for the open's requests has
 	 * fired and found nothing) */
 	t0 = sdl_now_ms();
@@ -505,22 +474,11 @@ static void test_aio_close(void)
 	env_close(&e);
 
 	/* the sheep is gone: no release, no retry window */
-	memset(&e, 0, sizeof(e));
 	memset(&rc, 0, sizeof(rc));
-	fake_init(&e.f, SHIFT);
-	e.vid = fake_vdi_create(&e.f, "v", OBJ, 0);
 	sd_cluster_opts_init(&o);
 	o.retry_timeout_ms = 5000;
-	e.f.auto_serve = 1;
-	e.c = fake_connect(&e.f, &o);
-	CHECK(e.c != NULL);
-	if (!e.c)
+	if (env_open_opts(&e, &o))
 		return;
-	e.v = sd_vdi_open(e.c, "v", 0, NULL);
-	CHECK(e.v != NULL);
-	if (!e.v)
-		return;
-	e.f.auto_serve = 0;
 	e.f.refuse = 1;
 	fake_kill_all(&e.f);
 	fake_pump(&e.f, e.c, 50);
