@@ -5,9 +5,15 @@
  * are thread-local: a handle belongs to one thread, and tests inject faults
  * only in their own thread.
  */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include "sdl_alloc.h"
+
+/* sdl_malloc_big: the mapping's length sits in front of the block. */
+#define SDL_BIG_HDR 64
 
 static _Thread_local long g_fail_countdown;
 static _Thread_local long g_live;
@@ -54,6 +60,41 @@ void sdl_free(void *p)
 		return;
 	g_live--;
 	free(p);
+}
+
+/*
+ * Large transient buffers (an inode reload's 4 MiB) are mapped per use:
+ * freed, they go back to the kernel at once.  From malloc, glibc keeps
+ * freed multi-megabyte blocks in its heap once its dynamic mmap threshold
+ * has grown past them, and the application's RSS keeps the high-water
+ * mark of every reload that ever overlapped.
+ */
+void *sdl_malloc_big(size_t size)
+{
+	size_t maplen = SDL_BIG_HDR + size;
+	char *p;
+
+	if (sdl_alloc_should_fail() || size > SIZE_MAX - SDL_BIG_HDR)
+		return NULL;
+	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	memcpy(p, &maplen, sizeof(maplen));
+	g_live++;
+	return p + SDL_BIG_HDR;
+}
+
+void sdl_free_big(void *block)
+{
+	char *p = block;
+	size_t maplen;
+
+	if (!p)
+		return;
+	g_live--;
+	p -= SDL_BIG_HDR;
+	memcpy(&maplen, p, sizeof(maplen));
+	munmap(p, maplen);
 }
 
 void sdl_alloc_fail_nth(long nth)

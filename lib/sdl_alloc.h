@@ -11,6 +11,9 @@
 void *sdl_malloc(size_t size);
 void *sdl_calloc(size_t n, size_t size);
 void sdl_free(void *p);
+/* A large transient buffer (mapped: unmapped again by sdl_free_big). */
+void *sdl_malloc_big(size_t size);
+void sdl_free_big(void *p);
 /*
  * Tests: make the nth allocation from now fail (1 = the next one); 0 turns
  * injection off.  sdl_alloc_live() counts blocks currently allocated

@@ -640,7 +640,7 @@ static void sdl_reload_finish(struct sd_vdi *vdi, int ret)
 
 	vdi->reload = NULL;
 	if (r) {
-		sdl_free(r->buf);
+		sdl_free_big(r->buf);
 		sdl_free(r);
 	}
 	sdl_vdi_reload_done(vdi, ret);
@@ -827,7 +827,7 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 	r = sdl_calloc(1, sizeof(*r));
 	/* full size: a header reload becomes a full one when the vid changed */
 	if (r)
-		r->buf = sdl_malloc(SD_INODE_INDEX_END);
+		r->buf = sdl_malloc_big(SD_INODE_INDEX_END);
 	if (!r || !r->buf) {
 		sdl_free(r);
 		sdl_set_err(&vdi->c->e, "reload of %s: out of memory", vdi->name);
