@@ -179,6 +179,9 @@ int bss_cmd_submit(struct scsi_cmd *cmd);
 /* tgt_event_add() handler for the library's fd. */
 void bss_cluster_event_cb(int fd, int events, void *data);
 
+/* CLOCK_MONOTONIC in milliseconds (bss_reap.c). */
+uint64_t bss_now_ms(void);
+
 /* bss_reap.c: LU delete's background close of the vdi and cluster handles. */
 void bss_reap_start(struct bss_lu *blu);
 /* Keep p until blu's background close is done, then release(p). */

@@ -120,14 +120,6 @@ static time_t bss_now(void)
 	return ts.tv_sec;
 }
 
-static uint64_t bss_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint64_t bss_vdi_size(struct bss_cache *c)
 {
 	return sd_vdi_size(c->blu->vdi);

@@ -72,7 +72,7 @@ void bss_reap_adopt(struct bss_lu *blu, void *p, void (*release)(void *p))
 	blu->nr_orphans++;
 }
 
-static uint64_t bss_reap_now_ms(void)
+uint64_t bss_now_ms(void)
 {
 	struct timespec ts;
 
@@ -110,7 +110,7 @@ static void bss_reap_free(struct bss_reap *r)
 	if (ret)
 		eprintf("%s: sheepdog: disconnect: %s\n", r->label, strerror(-ret));
 	eprintf("%s: sheepdog: released vdi '%s' (%" PRIu64 " ms after the LU was deleted)\n",
-		r->label, r->vdi, bss_reap_now_ms() - r->started_ms);
+		r->label, r->vdi, bss_now_ms() - r->started_ms);
 	list_del(&r->link);
 	bss_orphans_free(r->orphans, r->nr_orphans);
 	free(r);
@@ -133,7 +133,7 @@ static int bss_reap_finish(struct bss_reap *r, uint64_t deadline_ms)
 	int fd = sd_cluster_fd(r->cluster);
 
 	while (!r->closed) {
-		uint64_t now = bss_reap_now_ms();
+		uint64_t now = bss_now_ms();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 		if (now >= deadline_ms)
@@ -165,7 +165,7 @@ void bss_reap_start(struct bss_lu *blu)
 	}
 	r->cluster = blu->cluster;
 	r->fd = -1;
-	r->started_ms = bss_reap_now_ms();
+	r->started_ms = bss_now_ms();
 	snprintf(r->label, sizeof(r->label), "%s", blu->label);
 	snprintf(r->addr, sizeof(r->addr), "%s", blu->path.addr);
 	snprintf(r->vdi, sizeof(r->vdi), "%s", blu->path.vdi);
@@ -210,7 +210,7 @@ sync_close:
 
 void bss_reap_wait(const char *addr, const char *vdi, unsigned timeout_ms)
 {
-	uint64_t deadline = bss_reap_now_ms() + timeout_ms;
+	uint64_t deadline = bss_now_ms() + timeout_ms;
 	struct bss_reap *r, *next;
 
 	list_for_each_entry_safe(r, next, &bss_reaps, link) {
