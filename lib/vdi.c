@@ -442,41 +442,49 @@ int sd_vdi_close(struct sd_vdi *vdi)
  */
 enum { SDL_CLOSE_NONE, SDL_CLOSE_DRAIN, SDL_CLOSE_RELOAD, SDL_CLOSE_RELEASE };
 
-struct sdl_close_release {
+/*
+ * RELEASE_VDI in the background: of a vid this handle moved away from
+ * (closing NULL), or of a closing handle's lock, which counts it in
+ * close_pending until the answer (or the failure) is in.
+ */
+struct sdl_release {
 	struct sdl_req req;
-	struct sd_vdi *vdi;
+	struct sd_vdi *closing;
 };
 
-static void sdl_close_release_done(struct sdl_req *req, int ret)
+static void sdl_release_done(struct sdl_req *req, int ret)
 {
-	struct sdl_close_release *r = req->priv;
-	struct sd_vdi *vdi = r->vdi;
+	struct sdl_release *r = req->priv;
+	struct sd_vdi *vdi = r->closing;
 
-	if (ret < 0 || req->rsp.result != SD_RES_SUCCESS)
-		sdl_log(&vdi->c->e, LOG_WARNING, "%s: releasing vid %x at close: %s", vdi->name,
-			req->hdr.vdi.base_vdi_id,
-			ret < 0 ? strerror(-ret) : sd_strerror((int)req->rsp.result));
-	vdi->close_pending--;
+	if (vdi) {
+		if (ret < 0 || req->rsp.result != SD_RES_SUCCESS)
+			sdl_log(&vdi->c->e, LOG_WARNING, "%s: releasing vid %x at close: %s",
+				vdi->name, req->hdr.vdi.base_vdi_id,
+				ret < 0 ? strerror(-ret) : sd_strerror((int)req->rsp.result));
+		vdi->close_pending--;
+	}
 	sdl_free(r);
 }
 
-static void sdl_close_release(struct sd_vdi *vdi, uint8_t type)
+static void sdl_release_async(struct sd_cluster *c, uint32_t vid, uint8_t type,
+			      struct sd_vdi *closing)
 {
-	struct sdl_close_release *r = sdl_calloc(1, sizeof(*r));
+	struct sdl_release *r = sdl_calloc(1, sizeof(*r));
 
 	if (!r) {
-		sdl_log(&vdi->c->e, LOG_WARNING, "%s: not releasing vid %x: out of memory",
-			vdi->name, vdi->vid);
+		sdl_log(&c->e, LOG_WARNING, "not releasing vid %x: out of memory", vid);
 		return;
 	}
-	r->vdi = vdi;
+	r->closing = closing;
 	sdl_init_hdr(&r->req.hdr, SD_OP_RELEASE_VDI, 0, 0);
-	r->req.hdr.vdi.base_vdi_id = vdi->vid;
+	r->req.hdr.vdi.base_vdi_id = vid;
 	r->req.hdr.vdi.type = type;
-	r->req.done = sdl_close_release_done;
+	r->req.done = sdl_release_done;
 	r->req.priv = r;
-	vdi->close_pending++;
-	sdl_req_submit(&vdi->c->e, &r->req);
+	if (closing)
+		closing->close_pending++;
+	sdl_req_submit(&c->e, &r->req);
 }
 
 static void sdl_close_start_release(struct sd_vdi *vdi)
@@ -490,9 +498,9 @@ static void sdl_close_start_release(struct sd_vdi *vdi)
 		return;
 	}
 	if (vdi->excl && !sdl_other_excl(c, vdi, vdi->vid))
-		sdl_close_release(vdi, SD_LOCK_TYPE_EXT_EXCLUSIVE);
+		sdl_release_async(c, vdi->vid, SD_LOCK_TYPE_EXT_EXCLUSIVE, vdi);
 	if (vdi->locked)
-		sdl_close_release(vdi, SD_LOCK_TYPE_SHARED);
+		sdl_release_async(c, vdi->vid, SD_LOCK_TYPE_SHARED, vdi);
 }
 
 /* One step of a closing vdi; 1 when it is done. */
@@ -606,33 +614,6 @@ struct sdl_reload {
 	struct sdc_vdi_name names;
 	char *buf;
 };
-
-/* RELEASE_VDI of a vid this handle moved away from, in the background. */
-struct sdl_release {
-	struct sdl_req req;
-};
-
-static void sdl_release_done(struct sdl_req *req, int ret)
-{
-	(void)ret;
-	sdl_free(req->priv);
-}
-
-static void sdl_release_vid_async(struct sd_cluster *c, uint32_t vid)
-{
-	struct sdl_release *r = sdl_calloc(1, sizeof(*r));
-
-	if (!r) {
-		sdl_log(&c->e, LOG_WARNING, "not releasing vid %x: out of memory", vid);
-		return;
-	}
-	sdl_init_hdr(&r->req.hdr, SD_OP_RELEASE_VDI, 0, 0);
-	r->req.hdr.vdi.base_vdi_id = vid;
-	r->req.hdr.vdi.type = SD_LOCK_TYPE_SHARED;
-	r->req.done = sdl_release_done;
-	r->req.priv = r;
-	sdl_req_submit(&c->e, &r->req);
-}
 
 static void sdl_reload_finish(struct sd_vdi *vdi, int ret)
 {
@@ -794,7 +775,7 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name,
 			vdi->vid, old_vid);
 	if (old_vid != vdi->vid && vdi->locked && vdi->shared && !r->rejoin) {
-		sdl_release_vid_async(vdi->c, old_vid);
+		sdl_release_async(vdi->c, old_vid, SD_LOCK_TYPE_SHARED, NULL);
 		vdi->locked = r->locked_new;
 	}
 	/* re-joined and refreshed; forgotten again meanwhile: once more */
