@@ -33,6 +33,10 @@ struct bss_range {
 	int excl;		/* exclusive (read-modify-write) or shared */
 	int granted;
 	void (*granted_cb)(struct bss_range *r); /* a waiter's grant */
+	/* Another LU's command holding this range (EXTENDED COPY): the LU is
+	 * being closed, the range is off its list already, and requests the
+	 * holder has out on the LU's vdi will never call back. */
+	void (*closed_cb)(struct bss_range *r);
 };
 
 struct bss_aiocb;
@@ -251,6 +255,9 @@ void bss_acb_defer(struct bss_aiocb *acb, int err);
 int bss_range_lock(struct bss_lu *blu, struct bss_range *r, uint64_t start, uint64_t len, int excl,
 		   void (*granted)(struct bss_range *r));
 void bss_range_unlock(struct bss_lu *blu, struct bss_range *r);
+/* bs_close: hand every range with a closed_cb (granted or waiting) back to
+ * its holder; the other ranges stay (the LU is about to be freed). */
+void bss_range_close(struct bss_lu *blu);
 
 /* The caching mode page's WCE bit (1 if the page is missing). */
 int bss_write_cache_enabled(struct scsi_lu *lu);

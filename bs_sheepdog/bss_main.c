@@ -384,6 +384,8 @@ static void bss_close(struct scsi_lu *lu)
 	bss_done_event_cb(&blu->done_ev);
 	/* the cache flushes everything first (bounded by the timeouts) */
 	bss_cache_close(blu);
+	/* other LUs' copies reading or writing here abort now (bss_xcopy.c) */
+	bss_range_close(blu);
 
 	/* Detached PRE-FETCHes (bss_caw.c) are all that can still be in
 	 * flight (tgt deletes a LU with no active command): their reads

@@ -46,6 +46,7 @@ int bss_range_lock(struct bss_lu *blu, struct bss_range *r, uint64_t start, uint
 	r->end = start + len;
 	r->excl = excl;
 	r->granted_cb = granted;
+	r->closed_cb = NULL;
 	list_add_tail(&r->entry, &blu->ranges);
 	if (excl)
 		blu->nr_excl_ranges++;
@@ -73,6 +74,27 @@ void bss_range_unlock(struct bss_lu *blu, struct bss_range *r)
 			e->granted = 1;
 			found = 1;
 			e->granted_cb(e);
+			break;
+		}
+	} while (found);
+}
+
+void bss_range_close(struct bss_lu *blu)
+{
+	struct bss_range *e;
+	int found;
+
+	/* one at a time, rescanning: a callback may unlock other ranges */
+	do {
+		found = 0;
+		list_for_each_entry(e, &blu->ranges, entry) {
+			if (!e->closed_cb)
+				continue;
+			list_del_init(&e->entry);
+			if (e->excl)
+				blu->nr_excl_ranges--;
+			found = 1;
+			e->closed_cb(e);
 			break;
 		}
 	} while (found);

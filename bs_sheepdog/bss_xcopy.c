@@ -30,9 +30,11 @@
  * mid-copy aborts the copy (COPY ABORTED / COPY TARGET DEVICE NOT
  * REACHABLE) and no pointer to it is kept across steps.  A range is only
  * held on a LU while requests to it are in flight (or while it waits for
- * a command of that LU to release an exclusive range), and bs_close
- * completes those requests before the LU goes, so a range never outlives
- * its LU.
+ * a command of that LU to release an exclusive range).  bs_close does not
+ * wait for those requests (the sheep may be hung): it takes the range
+ * back (bss_range_close), the copy aborts the same way at once, and the
+ * closing LU adopts the copy's buffer until its library requests are
+ * drained (bss_reap.c), so a range never outlives its LU.
  *
  * Each LU keeps BSS_XCOPY_RECS records of recent copies per I_T nexus and
  * list identifier (LIST ID USAGE 00b) for RECEIVE COPY RESULTS; the same
@@ -471,13 +473,43 @@ static void bss_xcopy_granted(struct bss_range *r)
 	xc->granted(xc);
 }
 
+static void bss_xcopy_write(struct bss_xcopy *xc);
+
+/*
+ * The LU xc holds a range on is being closed (bss_range_close; the range is
+ * off its list): the copy aborts.  If the range was granted, the step's
+ * requests to that LU's vdi are out; they will never call back but may
+ * still fill or read xc->buf, so the closing LU adopts xc, freed when its
+ * background close is done (bss_reap.c), and the acb lets go of it.
+ */
+static void bss_xcopy_closed(struct bss_range *r)
+{
+	struct bss_xcopy *xc = container_of(r, struct bss_xcopy, range);
+	struct bss_lu *blu = xc->held;
+	int dst = xc->granted == bss_xcopy_write;
+
+	xc->held = NULL;
+	if (r->granted) {
+		r->granted = 0;
+		xc->acb->tmp = NULL;
+		bss_reap_adopt(blu, xc, free);
+	}
+	eprintf("%s: xcopy segment %u: its %s LU (%s) was deleted: copy aborted\n",
+		xc->acb->blu->label, xc->cur, dst ? "destination" : "source", blu->label);
+	bss_xcopy_unreachable(xc, dst);
+}
+
 /* Hold [off, off + len) of blu shared, then run fn (now or when granted). */
 static void bss_xcopy_hold(struct bss_xcopy *xc, struct bss_lu *blu, uint64_t off, uint64_t len,
 			   void (*fn)(struct bss_xcopy *xc))
 {
+	int granted;
+
 	xc->held = blu;
 	xc->granted = fn;
-	if (bss_range_lock(blu, &xc->range, off, len, 0, bss_xcopy_granted))
+	granted = bss_range_lock(blu, &xc->range, off, len, 0, bss_xcopy_granted);
+	xc->range.closed_cb = bss_xcopy_closed;
+	if (granted)
 		fn(xc);
 }
 

@@ -10,8 +10,11 @@
  * window of reads then writes, never completes inside the handler, and
  * COPY STATUS reports it; a read error mid-copy gives COPY ABORTED with the
  * segment number; the source LU closed between steps aborts with COPY
- * TARGET DEVICE NOT REACHABLE; out of memory is HARDWARE ERROR answered
- * synchronously; a same-LU overlapping copy runs backwards.
+ * TARGET DEVICE NOT REACHABLE; so does a source or destination LU closed
+ * while the copy's requests to it are out (they never call back: the
+ * closing LU adopts the copy's buffer, which they may still fill) or while
+ * the copy waits for a range of it; out of memory is HARDWARE ERROR
+ * answered synchronously; a same-LU overlapping copy runs backwards.
  */
 #include "../bss.h"
 #include "../../tests/unit/sdl_check.h"
@@ -99,6 +102,42 @@ int sd_vdi_aio_write(struct sd_vdi *vdi, const void *buf, size_t count, uint64_t
 int sd_vdi_aio_flush(struct sd_vdi *vdi, sd_aio_cb cb, void *opaque)
 {
 	return -EINVAL;
+}
+
+/* bss_reap.c's: what a closing LU adopted, freed by the test. */
+static void *g_adopted[4];
+static int g_nr_adopted;
+
+void bss_reap_adopt(struct bss_lu *blu, void *p, void (*release)(void *p))
+{
+	(void)blu;
+	CHECK(release == free);
+	CHECK(g_nr_adopted < 4);
+	if (g_nr_adopted < 4)
+		g_adopted[g_nr_adopted++] = p;
+}
+
+/* The library drains a closing vdi's requests without their callbacks:
+ * the data still moves, into or out of the adopted buffer. */
+static int fake_drain_silently(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < g_nr_req; i++) {
+		struct fake_req *r = &g_req[i];
+
+		if (r->done)
+			continue;
+		r->done = 1;
+		n++;
+		if (r->write)
+			memcpy(r->vdi->mem + r->offset, r->buf, r->count);
+		else
+			memcpy(r->buf, r->vdi->mem + r->offset, r->count);
+	}
+	while (g_nr_adopted)
+		free(g_adopted[--g_nr_adopted]);
+	return n;
 }
 
 /* Complete every pending request (in reverse order), with ret for the
@@ -359,6 +398,72 @@ static void test_source_gone(void)
 	lu_teardown();
 }
 
+/* COPY ABORTED, COPY TARGET DEVICE NOT REACHABLE, segment 0, the SKS
+ * pointing at the segment's source (4) or destination (6) field. */
+static void check_unreachable(struct tcmd *t, unsigned int field)
+{
+	CHECK_EQ(t->cmd.result, SAM_STAT_CHECK_CONDITION);
+	CHECK_EQ(sense_key(&t->cmd), 0x0a);
+	CHECK_EQ(sense_asc(&t->cmd), 0x0d02);
+	CHECK_EQ(bss_get_be(&t->cmd.sense_buffer[8], 4), 0);
+	CHECK_EQ(t->cmd.sense_buffer[15], 0xa0);
+	CHECK_EQ(bss_get_be(&t->cmd.sense_buffer[16], 2), field);
+}
+
+/* bs_close of a LU while another LU's copy has requests out on it: the
+ * copy aborts at once, not when (if ever) the sheep answers. */
+static void test_lu_closed_mid_step(void)
+{
+	struct tcmd *t;
+	int dst;
+
+	for (dst = 0; dst < 2; dst++) {
+		lu_setup();
+		/* LU 2 copies from LU 1 to LU 1; the LU closed is LU 1 */
+		t = xcopy_cmd(g_lu[1], 4, 0, 0, 34816, 0, 40000);
+		CHECK_EQ(perform(t), SAM_STAT_GOOD);
+		if (dst)
+			CHECK_EQ(fake_complete_all(0), 16); /* reads back: writes out */
+		CHECK_EQ(fake_pending(dst), 16);
+		bss_lu_of(g_lu[0])->opened = 0;
+		bss_range_close(bss_lu_of(g_lu[0]));
+		CHECK_EQ(g_stub.done_calls, 1);
+		check_unreachable(t, dst ? 6 : 4);
+		CHECK_EQ(g_nr_adopted, 1); /* the copy's state and buffer */
+		CHECK(list_empty(&bss_lu_of(g_lu[0])->ranges));
+		CHECK_EQ(bss_lu_of(g_lu[1])->nr_inflight, 0);
+		CHECK_EQ(fake_drain_silently(), 16);
+		bss_lu_of(g_lu[0])->opened = 1;
+		free(t);
+		lu_teardown();
+	}
+}
+
+/* The copy waits for a range of the LU being closed: it aborts, and
+ * nothing is out that could use its buffer. */
+static void test_lu_closed_while_waiting(void)
+{
+	struct bss_range excl;
+	struct tcmd *t;
+
+	lu_setup();
+	CHECK_EQ(bss_range_lock(bss_lu_of(g_lu[0]), &excl, 0, 1 << 20, 1, NULL), 1);
+	t = xcopy_cmd(g_lu[1], 5, 0, 1, 64, 0, 0);
+	CHECK_EQ(perform(t), SAM_STAT_GOOD);
+	CHECK_EQ(fake_pending(0), 0);
+	bss_lu_of(g_lu[0])->opened = 0;
+	bss_range_close(bss_lu_of(g_lu[0]));
+	CHECK_EQ(g_stub.done_calls, 1);
+	check_unreachable(t, 4);
+	CHECK_EQ(g_nr_adopted, 0);
+	/* a range with no closed hook stays (its LU is about to be freed) */
+	CHECK(!list_empty(&bss_lu_of(g_lu[0])->ranges));
+	bss_range_unlock(bss_lu_of(g_lu[0]), &excl);
+	bss_lu_of(g_lu[0])->opened = 1;
+	free(t);
+	lu_teardown();
+}
+
 static void test_nomem_and_checks(void)
 {
 	struct tcmd *t;
@@ -420,6 +525,8 @@ int main(void)
 	RUN_TEST(test_copy_two_batches, passed, failed);
 	RUN_TEST(test_read_error, passed, failed);
 	RUN_TEST(test_source_gone, passed, failed);
+	RUN_TEST(test_lu_closed_mid_step, passed, failed);
+	RUN_TEST(test_lu_closed_while_waiting, passed, failed);
 	RUN_TEST(test_nomem_and_checks, passed, failed);
 	RUN_TEST(test_overlap_backwards, passed, failed);
 	printf("test_bss_xcopy: %d passed, %d failed\n", passed, failed);

@@ -27,6 +27,7 @@ setup() {
 }
 
 teardown() {
+	[ -z "${PROXY_PID:-}" ] || kill "$PROXY_PID" 2>/dev/null || true
 	bss_teardown
 }
 
@@ -201,21 +202,52 @@ vdi_zero() {
 	bss_log_has "xcopy: 2 copies, $((64 * MiB)) bytes, at most 16 chunk requests in flight"
 }
 
-@test "bs_xcopy: the source LUN deleted while a copy runs: the copy aborts (or had finished), tgtd lives" {
+@test "bs_xcopy: the source LUN deleted while the copy's reads hang: the delete returns, the copy aborts at once, the vdi is released later" {
+	# LUN 1 again, through a proxy that delays 100 ms each way: the copy
+	# (8 batches, each a round trip to the source) takes over 1.6 s
+	port=$(sd_free_port)
+	"$SD_TOOLS/sd-proxy" --listen "$port" --target "127.0.0.1:$SHEEP_PORT" --delay 100 \
+		--control "$T/ctl" >"$T/proxy.out" 2>"$T/proxy.err" &
+	PROXY_PID=$!
+	sd_wait_for 10 grep -qx ready "$T/proxy.out"
+	tgt_lun_del 1 1
+	bss_lun 1 "tcp:127.0.0.1:$port:src"
 	t1=$(xc_cscd "$(xc_desig 1)")
 	t2=$(xc_cscd "$(xc_desig 2)")
 	xc_list "$T/p" 15 0 "$t1$t2" "$(xc_seg 0 1 65535 0 0)$(xc_seg 0 1 65535 65535 65535)"
 	xc_send 2 "$T/p" >"$T/out" &
 	pid=$!
-	sleep 0.3
+	sleep 0.5
+	# the source's sheep stops answering: its reads are out for good
+	"$SD_TOOLS/sd-proxy" --control "$T/ctl" --send "blackhole on" >/dev/null
+	t0=$(date +%s%N)
 	tgt_lun_del 1 1
-	wait $pid
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "delete took $ms ms"
+	[ "$ms" -lt 2000 ]
+	# the copy answers without waiting for the sheep (bounded: the
+	# library would give up on the reads only after 30 + 10 s)
+	for _ in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "copy answered $ms ms after the delete began"
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "the copy is still waiting for the sheep"
+		kill "$pid"
+		false
+	fi
+	wait "$pid"
 	cat "$T/out"
-	grep -qx status=GOOD "$T/out" ||
-		grep -q "key=0x0a asc=0x0d ascq=0x02 csi=[01] sks=0xa00004" "$T/out"
+	grep -q "key=0x0a asc=0x0d ascq=0x02 csi=[01] sks=0xa00004" "$T/out"
+	bss_log_has "its source LU (tid 1 lun 1) was deleted: copy aborted"
 	# the copy manager still answers, and a new copy from the gone LUN is refused
 	run xc_send 2 "$T/p"
 	[[ "$output" == *"key=0x0a asc=0x0d ascq=0x02 csi=0 sks=0xa00004"* ]]
+	# the path returns: the deleted LU's close finishes in the background
+	"$SD_TOOLS/sd-proxy" --control "$T/ctl" --send "blackhole off" >/dev/null
+	bss_log_has "released vdi 'src'"
 }
 
 @test "bs_xcopy: beyond capacity, unknown designator, bad index: COPY ABORTED with the segment" {
