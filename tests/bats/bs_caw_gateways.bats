@@ -82,7 +82,7 @@ gw_hammer() {
 	[ "$FINAL" -eq $((OK_A + OK_B)) ]
 	for g in a b; do
 		tgtd_use $g
-		! grep -q "no compare-and-write extension" "$TGTD_LOG"
+		sd_refute grep -q "no compare-and-write extension" "$TGTD_LOG"
 	done
 }
 

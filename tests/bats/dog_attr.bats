@@ -103,7 +103,7 @@ dog_err_to_file() {
 	sd_dog vdi delete v
 	ls "$DOG_TMP/store/obj" | grep -q '^20'
 	sd_dog vdi delete -s s1 v
-	! ls "$DOG_TMP/store/obj" | grep -q '^20'
+	[ -z "$(ls "$DOG_TMP/store/obj" | grep '^20')" ]
 	# a new vdi of the same name starts without attributes
 	sd_dog vdi create v 8M
 	run sd_dog vdi getattr v k

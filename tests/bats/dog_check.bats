@@ -77,7 +77,7 @@ oid_file() { printf '%s/store/obj/%016x' "$DOG_TMP" $(( ($1 << 32) | $2 )); }
 	[ "$status" -eq 0 ]
 	grep -q "^index 0 of v points to vdi $(printf '%x' $other), which is neither v nor one of its ancestors$" "$DOG_TMP/err"
 	# the other entries are fine and no object is missing
-	! grep -q "no node has" "$DOG_TMP/err"
+	sd_refute grep -q "no node has" "$DOG_TMP/err"
 	# the vdi `other` itself is clean
 	run dog_err_to_file vdi check other
 	[ "$status" -eq 0 ]

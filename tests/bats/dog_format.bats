@@ -183,7 +183,7 @@ node" ]
 		kill -0 "$SHEEP_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	! kill -0 "$SHEEP_PID" 2>/dev/null
+	sd_refute kill -0 "$SHEEP_PID" 2>/dev/null
 	run sd_dog vdi list
 	[ "$status" -eq 2 ]
 }

@@ -82,7 +82,7 @@ lx_try() {
 	cat "$LX_TMP/hold.out"
 	[ "$rc" -eq 0 ]
 	grep -q '^hold done' "$LX_TMP/hold.out"
-	! grep -q 'write failed' "$LX_TMP/hold.out"
+	sd_refute grep -q 'write failed' "$LX_TMP/hold.out"
 	# released at the end
 	run lx_try hv 0
 	[ "$status" -eq 0 ]
@@ -114,7 +114,7 @@ lx_try() {
 	# the next ones ask for the lock again first: "another gateway ...")
 	sd_wait_for 60 grep -q 'write failed: Device or resource busy' "$LX_TMP/hold.out"
 	sd_wait_for 30 grep -q 'write failed: .*another gateway' "$LX_TMP/hold.out"
-	! grep -q '^recovered' "$LX_TMP/hold.out"
+	sd_refute grep -q '^recovered' "$LX_TMP/hold.out"
 	# the other gateway dies (TERM: timeout(1) passes it on): the holder
 	# takes the lock back and writes on
 	kill -TERM "$TRY_PID"

@@ -120,7 +120,7 @@ teardown() {
 	[ "$(sd_field result "$out")" = 0x00 ]
 	kill -TERM "$DPID"
 	for i in $(seq 1 100); do kill -0 "$DPID" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$DPID" 2>/dev/null
+	sd_refute kill -0 "$DPID" 2>/dev/null
 	DPID=
 	[ ! -e "$STORE/sheep.pid" ]
 }

@@ -341,7 +341,7 @@ teardown() {
 	run sd_raw req 0x85
 	[ "$(sd_field result "$output")" = 0x00 ]
 	for i in $(seq 1 100); do kill -0 "$SHEEP_PID" 2>/dev/null || break; sleep 0.1; done
-	! kill -0 "$SHEEP_PID" 2>/dev/null
+	sd_refute kill -0 "$SHEEP_PID" 2>/dev/null
 	rc=0
 	wait "$SHEEP_PID" || rc=$?
 	SHEEP_PID=

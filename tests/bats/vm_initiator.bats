@@ -55,7 +55,7 @@ gateway() {
 expect_pass() {
 	# the guest's PASS/FAIL lines go into the TAP log (test-all prints them)
 	{ vm_lines | sed 's/^/# guest: /' >&3; } 2>/dev/null || vm_lines >&2
-	! vm_lines | grep -q '^FAIL'
+	[ -z "$(vm_lines | grep '^FAIL')" ]
 	vm_lines | grep -qx 'RESULT PASS'
 }
 

@@ -30,6 +30,17 @@ sd_libtool_unwrap() {
 }
 sd_libtool_unwrap DOG
 
+# sd_refute CMD...: fails when CMD succeeds.  Write this, not `! CMD`, in
+# the middle of a test: bash exempts a `!` command from errexit, so there
+# `! CMD` never fails the test (only as a test's last command does it).
+sd_refute() {
+	if "$@"; then
+		echo "expected to fail: $*" >&2
+		return 1
+	fi
+	return 0
+}
+
 # A free TCP port on 127.0.0.1.  digits=4 keeps it below 10000 (the built-in
 # tgt sheepdog client truncates 5-digit ports).
 sd_free_port() {
