@@ -39,93 +39,139 @@ static struct sd_vdi_attr *attr_record(struct sd_cluster *c, const char *name, c
 	return a;
 }
 
-/* One GET_VDI_ATTR; *oid set on success.  0 or -errno. */
-static int attr_request(struct sd_cluster *c, const struct sd_vdi_attr *a, uint16_t flags,
-			uint64_t *oid)
-{
+/*
+ * One attribute call in flight: GET_VDI_ATTR (lookup, create, replace or
+ * delete), then for a read the READ_OBJ of the attribute object.  Owned by
+ * the engine from submit until the last step's done, which calls back.
+ */
+struct sdl_attr_op {
 	struct sdl_req req;
-	int ret;
+	struct sd_cluster *c;
+	struct sd_vdi_attr *a;	 /* the record sent */
+	struct sd_vdi_attr *got; /* read: the record read back, or NULL */
+	void *buf;		 /* read: where the value goes */
+	size_t len;
+	sd_req_cb cb;
+	void *opaque;
+};
 
-	memset(&req, 0, sizeof(req));
-	sdl_init_hdr(&req.hdr, SD_OP_GET_VDI_ATTR, SD_FLAG_CMD_WRITE | flags, sizeof(*a));
-	req.wbuf = a;
-	ret = sdl_run_req(&c->e, &req, 0);
-	if (ret < 0) {
-		sdl_set_err(&c->e, "attribute %s of %s: %s", a->key, a->name, strerror(-ret));
-		return ret;
-	}
-	if (req.rsp.result != SD_RES_SUCCESS) {
-		sdl_set_err(&c->e, "attribute %s of %s: %s", a->key, a->name,
-			    sd_strerror((int)req.rsp.result));
-		return sd_result_to_errno((int)req.rsp.result);
-	}
-	*oid = sd_vid_to_attr_oid(req.rsp.vdi.vdi_id, req.rsp.vdi.attr_id);
-	return 0;
+static void sdl_attr_finish(struct sdl_attr_op *op, int ret)
+{
+	sd_req_cb cb = op->cb;
+	struct sd_cluster *c = op->c;
+	void *opaque = op->opaque;
+
+	sdl_free(op->got);
+	sdl_free(op->a);
+	sdl_free(op);
+	cb(c, ret, opaque);
 }
 
-int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf, size_t len)
+static void sdl_attr_read_done(struct sdl_req *req, int ret)
 {
-	struct sd_vdi_attr *a, *got = NULL;
-	struct sdl_req req;
-	uint64_t oid;
-	int ret;
+	struct sdl_attr_op *op = (struct sdl_attr_op *)req;
+	struct sd_vdi_attr *got = op->got, *a = op->a;
 
-	ret = sdl_sync_allowed(&c->e, "sd_vdi_getattr");
-	if (ret)
-		return ret;
-	a = attr_record(c, name, key, NULL, 0);
-	if (!a)
-		return -errno;
-	ret = attr_request(c, a, 0, &oid);
-	if (ret)
-		goto out;
-	got = sdl_malloc(sizeof(*got));
-	if (!got) {
-		sdl_set_err(&c->e, "attribute: out of memory");
-		ret = -ENOMEM;
-		goto out;
-	}
-	memset(&req, 0, sizeof(req));
-	sdl_init_hdr(&req.hdr, SD_OP_READ_OBJ, 0, sizeof(*got));
-	req.hdr.obj.oid = oid;
-	req.rbuf = got;
-	req.rlen = sizeof(*got);
-	ret = sdl_run_req(&c->e, &req, 0);
-	if (!ret && req.rsp.result != SD_RES_SUCCESS)
-		ret = sd_result_to_errno((int)req.rsp.result);
+	if (!ret && req->rsp.result != SD_RES_SUCCESS)
+		ret = sd_result_to_errno((int)req->rsp.result);
 	/* deleted (or replaced by another key) between the two requests */
 	if (!ret && (strncmp(got->name, a->name, sizeof(a->name)) ||
 		     strncmp(got->key, a->key, sizeof(a->key)) || got->tag[0] || got->snap_id ||
 		     got->value_len > sizeof(got->value)))
 		ret = -ENOENT;
 	if (ret) {
-		sdl_set_err(&c->e, "reading attribute %s of %s: %s", key, name, strerror(-ret));
-		goto out;
+		sdl_set_err(&op->c->e, "reading attribute %s of %s: %s", a->key, a->name,
+			    strerror(-ret));
+	} else {
+		if (op->len && got->value_len)
+			memcpy(op->buf, got->value,
+			       op->len < got->value_len ? op->len : got->value_len);
+		ret = (int)got->value_len;
 	}
-	if (len && got->value_len)
-		memcpy(buf, got->value, len < got->value_len ? len : got->value_len);
-	ret = (int)got->value_len;
-out:
-	sdl_free(got);
-	sdl_free(a);
-	return ret;
+	sdl_attr_finish(op, ret);
 }
 
-int sd_vdi_setattr(struct sd_cluster *c, const char *name, const char *key, const void *value,
-		   size_t len, unsigned flags)
+static void sdl_attr_lookup_done(struct sdl_req *req, int ret)
 {
-	uint16_t wire = 0;
-	struct sd_vdi_attr *a;
+	struct sdl_attr_op *op = (struct sdl_attr_op *)req;
+	struct sd_cluster *c = op->c;
 	uint64_t oid;
-	int ret;
 
-	ret = sdl_sync_allowed(&c->e, "sd_vdi_setattr");
-	if (ret)
-		return ret;
+	if (!ret && req->rsp.result != SD_RES_SUCCESS)
+		ret = sd_result_to_errno((int)req->rsp.result);
+	if (ret) {
+		sdl_set_err(&c->e, "attribute %s of %s: %s", op->a->key, op->a->name,
+			    strerror(-ret));
+		sdl_attr_finish(op, ret);
+		return;
+	}
+	if (!op->got) { /* a change: done */
+		sdl_attr_finish(op, 0);
+		return;
+	}
+	oid = sd_vid_to_attr_oid(req->rsp.vdi.vdi_id, req->rsp.vdi.attr_id);
+	memset(&op->req, 0, sizeof(op->req));
+	sdl_init_hdr(&op->req.hdr, SD_OP_READ_OBJ, 0, sizeof(*op->got));
+	op->req.hdr.obj.oid = oid;
+	op->req.rbuf = op->got;
+	op->req.rlen = sizeof(*op->got);
+	op->req.done = sdl_attr_read_done;
+	sdl_req_submit(&c->e, &op->req);
+}
+
+/* Start one attribute call: it takes the record a (freed with the call). */
+static struct sdl_attr_op *sdl_attr_submit(struct sd_cluster *c, struct sd_vdi_attr *a,
+					   uint16_t flags, void *buf, size_t len, sd_req_cb cb,
+					   void *opaque)
+{
+	struct sdl_attr_op *op = sdl_calloc(1, sizeof(*op));
+
+	if (op && !(flags & (SD_FLAG_CMD_CREAT | SD_FLAG_CMD_DEL))) {
+		op->got = sdl_malloc(sizeof(*op->got));
+		if (!op->got) {
+			sdl_free(op);
+			op = NULL;
+		}
+	}
+	if (!op) {
+		sdl_free(a);
+		sdl_set_err(&c->e, "attribute: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	op->c = c;
+	op->a = a;
+	op->buf = buf;
+	op->len = len;
+	op->cb = cb;
+	op->opaque = opaque;
+	sdl_init_hdr(&op->req.hdr, SD_OP_GET_VDI_ATTR, SD_FLAG_CMD_WRITE | flags, sizeof(*a));
+	op->req.wbuf = a;
+	op->req.done = sdl_attr_lookup_done;
+	sdl_req_submit(&c->e, &op->req);
+	return op;
+}
+
+static struct sdl_attr_op *sdl_attr_get(struct sd_cluster *c, const char *name, const char *key,
+					void *buf, size_t len, sd_req_cb cb, void *opaque)
+{
+	struct sd_vdi_attr *a = attr_record(c, name, key, NULL, 0);
+
+	return a ? sdl_attr_submit(c, a, 0, buf, len, cb, opaque) : NULL;
+}
+
+static struct sdl_attr_op *sdl_attr_set(struct sd_cluster *c, const char *name, const char *key,
+					const void *value, size_t len, unsigned flags, sd_req_cb cb,
+					void *opaque)
+{
+	uint16_t wire;
+	struct sd_vdi_attr *a;
+
 	if (flags & ~(unsigned)(SD_ATTR_EXCL | SD_ATTR_DELETE) ||
 	    (flags & SD_ATTR_EXCL && flags & SD_ATTR_DELETE)) {
 		sdl_set_err(&c->e, "attribute: invalid flags 0x%x", flags);
-		return -EINVAL;
+		errno = EINVAL;
+		return NULL;
 	}
 	if (flags & SD_ATTR_DELETE) {
 		value = NULL;
@@ -135,9 +181,76 @@ int sd_vdi_setattr(struct sd_cluster *c, const char *name, const char *key, cons
 		wire = SD_FLAG_CMD_CREAT | (flags & SD_ATTR_EXCL ? SD_FLAG_CMD_EXCL : 0);
 	}
 	a = attr_record(c, name, key, value, len);
-	if (!a)
+	return a ? sdl_attr_submit(c, a, wire, NULL, 0, cb, opaque) : NULL;
+}
+
+int sd_vdi_aio_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf,
+		       size_t len, sd_req_cb cb, void *opaque)
+{
+	if (!cb)
+		return -EINVAL;
+	return sdl_attr_get(c, name, key, buf, len, cb, opaque) ? 0 : -errno;
+}
+
+int sd_vdi_aio_setattr(struct sd_cluster *c, const char *name, const char *key, const void *value,
+		       size_t len, unsigned flags, sd_req_cb cb, void *opaque)
+{
+	if (!cb)
+		return -EINVAL;
+	return sdl_attr_set(c, name, key, value, len, flags, cb, opaque) ? 0 : -errno;
+}
+
+/* The synchronous calls: the asynchronous one, waited for. */
+struct sdl_attr_sync {
+	int done;
+	int ret;
+};
+
+static void sdl_attr_sync_done(struct sd_cluster *c, int ret, void *opaque)
+{
+	struct sdl_attr_sync *st = opaque;
+
+	(void)c;
+	st->ret = ret;
+	st->done = 1;
+}
+
+/* Wait for op (NULL: it did not start); on a failed wait, cancel it. */
+static int sdl_attr_wait(struct sd_cluster *c, struct sdl_attr_sync *st, struct sdl_attr_op *op)
+{
+	int ret;
+
+	if (!op)
 		return -errno;
-	ret = attr_request(c, a, wire, &oid);
-	sdl_free(a);
-	return ret;
+	/* no deadline of its own: every request has the cluster's timeouts */
+	ret = sdl_wait(&c->e, &st->done, 0);
+	if (ret && !st->done) {
+		sdl_req_cancel(&c->e, &op->req);
+		sdl_free(op->got);
+		sdl_free(op->a);
+		sdl_free(op);
+	}
+	return ret ? ret : st->ret;
+}
+
+int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf, size_t len)
+{
+	struct sdl_attr_sync st = { 0, 0 };
+	int ret = sdl_sync_allowed(&c->e, "sd_vdi_getattr");
+
+	if (ret)
+		return ret;
+	return sdl_attr_wait(c, &st, sdl_attr_get(c, name, key, buf, len, sdl_attr_sync_done, &st));
+}
+
+int sd_vdi_setattr(struct sd_cluster *c, const char *name, const char *key, const void *value,
+		   size_t len, unsigned flags)
+{
+	struct sdl_attr_sync st = { 0, 0 };
+	int ret = sdl_sync_allowed(&c->e, "sd_vdi_setattr");
+
+	if (ret)
+		return ret;
+	return sdl_attr_wait(
+		c, &st, sdl_attr_set(c, name, key, value, len, flags, sdl_attr_sync_done, &st));
 }

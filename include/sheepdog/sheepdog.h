@@ -379,7 +379,7 @@ struct sd_vdi_info {
 int sd_vdi_list(struct sd_cluster *c, struct sd_vdi_info **out);
 
 /* ------------------------------------------------------------------ */
-/* vdi attributes (synchronous)                                         */
+/* vdi attributes                                                       */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -420,6 +420,19 @@ int sd_vdi_getattr(struct sd_cluster *c, const char *name, const char *key, void
  */
 int sd_vdi_setattr(struct sd_cluster *c, const char *name, const char *key, const void *value,
 		   size_t len, unsigned flags);
+
+/*
+ * The same two calls without blocking: cb runs once, from
+ * sd_cluster_service() (never from inside the call), with what the
+ * synchronous call would have returned (getattr: the value's length or
+ * -errno; setattr: 0 or -errno).  buf must stay valid until then; the
+ * value is copied before the call returns.  Submit errors (cb will not
+ * run): -EINVAL (bad name, key, length or flags, or no cb), -ENOMEM.
+ */
+int sd_vdi_aio_getattr(struct sd_cluster *c, const char *name, const char *key, void *buf,
+		       size_t len, sd_req_cb cb, void *opaque);
+int sd_vdi_aio_setattr(struct sd_cluster *c, const char *name, const char *key, const void *value,
+		       size_t len, unsigned flags, sd_req_cb cb, void *opaque);
 
 #ifdef __cplusplus
 }

@@ -14,8 +14,10 @@
  *                            sd_vdi_setattr/getattr on vdi NAME (which must
  *                            exist and have no attributes): create, replace,
  *                            exclusive, delete, binary and limit values,
- *                            errors; leaves key "from-lib" = "lib-value" and
- *                            prints "attr OK"
+ *                            errors, and the asynchronous calls (8 exclusive
+ *                            creates racing in flight: exactly one wins);
+ *                            leaves key "from-lib" = "lib-value" and prints
+ *                            "attr OK"
  *   test_lib_sheep ADDR --caw NAME
  *                            sd_vdi_cmp_write on vdi NAME (which must exist,
  *                            empty, at least 3 objects): probe, a hole
@@ -284,6 +286,78 @@ static int soak_mode(const char *addr, const char *name, unsigned secs)
 	return g_check_failed ? 1 : 0;
 }
 
+/* sd_vdi_aio_getattr/setattr: results by slot, counted as they come. */
+struct attr_async {
+	int ret[16];
+	int done;
+};
+
+static struct attr_async g_aa;
+
+static void attr_async_cb(struct sd_cluster *cl, int ret, void *opaque)
+{
+	(void)cl;
+	g_aa.ret[(intptr_t)opaque] = ret;
+	g_aa.done++;
+}
+
+/* Service c until n callbacks ran (at most 10 s). */
+static int attr_async_wait(int n)
+{
+	time_t end = time(NULL) + 10;
+
+	while (g_aa.done < n && time(NULL) < end) {
+		struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
+
+		poll(&pfd, 1, 100);
+		sd_cluster_service(c);
+	}
+	return g_aa.done == n;
+}
+
+static void attr_async_checks(const char *name, const char *bin, size_t binlen)
+{
+	char out[16];
+	int i, won = 0, lost = 0;
+
+	memset(&g_aa, 0, sizeof(g_aa));
+	memset(out, 0, sizeof(out));
+	/* 8 exclusive creates of one key and a read, all in flight at once */
+	for (i = 0; i < 8; i++)
+		CHECK(sd_vdi_aio_setattr(c, name, "race", &i, sizeof(i), SD_ATTR_EXCL,
+					 attr_async_cb, (void *)(intptr_t)i) == 0);
+	CHECK(sd_vdi_aio_getattr(c, name, "bin", out, sizeof(out), attr_async_cb,
+				 (void *)(intptr_t)8) == 0);
+	CHECK(g_aa.done == 0); /* never from inside the call */
+	CHECK(attr_async_wait(9));
+	for (i = 0; i < 8; i++) {
+		won += g_aa.ret[i] == 0;
+		lost += g_aa.ret[i] == -EEXIST;
+	}
+	CHECK(won == 1 && lost == 7);
+	CHECK(g_aa.ret[8] == (int)binlen && !memcmp(out, bin, binlen));
+	/* the winner's value (copied at submit) is what is stored */
+	for (i = 0; i < 8; i++)
+		if (g_aa.ret[i] == 0) {
+			int v = -1;
+
+			CHECK(sd_vdi_getattr(c, name, "race", &v, sizeof(v)) == (int)sizeof(v));
+			CHECK(v == i);
+		}
+	/* an unknown key and a delete, then submit errors (no callback) */
+	CHECK(sd_vdi_aio_getattr(c, name, "nokey", out, sizeof(out), attr_async_cb,
+				 (void *)(intptr_t)9) == 0);
+	CHECK(sd_vdi_aio_setattr(c, name, "race", NULL, 0, SD_ATTR_DELETE, attr_async_cb,
+				 (void *)(intptr_t)10) == 0);
+	CHECK(attr_async_wait(11));
+	CHECK(g_aa.ret[9] == -ENOENT && g_aa.ret[10] == 0);
+	CHECK(sd_vdi_aio_setattr(c, name, "k", "v", 1, 0x80, attr_async_cb, NULL) == -EINVAL);
+	CHECK(sd_vdi_aio_getattr(c, name, "", out, sizeof(out), attr_async_cb, NULL) == -EINVAL);
+	CHECK(sd_vdi_aio_getattr(c, name, "k", out, sizeof(out), NULL, NULL) == -EINVAL);
+	sd_cluster_service(c);
+	CHECK(g_aa.done == 11);
+}
+
 static int attr_mode(const char *addr, const char *name)
 {
 	char big[SD_MAX_VDI_ATTR_VALUE_LEN + 1], out[SD_MAX_VDI_ATTR_VALUE_LEN + 1];
@@ -336,6 +410,7 @@ static int attr_mode(const char *addr, const char *name)
 	CHECK(sd_vdi_setattr(c, name, "k", "v", 1, 0x80) == -EINVAL);
 	CHECK(sd_vdi_setattr(c, "no-such-vdi", "k", "v", 1, 0) == -ENOENT);
 	CHECK(sd_vdi_getattr(c, "no-such-vdi", "k", out, sizeof(out)) == -ENOENT);
+	attr_async_checks(name, bin, sizeof(bin));
 	/* for the bats side: dog must see this one */
 	CHECK(sd_vdi_setattr(c, name, "from-lib", "lib-value", 9, 0) == 0);
 	CHECK(sd_disconnect(c) == 0);
