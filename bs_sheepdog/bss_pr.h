@@ -207,8 +207,15 @@ int bss_pr_decode(const uint8_t *buf, size_t len, struct bss_pr_state *st);
  *           cb(opaque, ret) runs later exactly once, never from inside the
  *           call, with what validate would return; or a negative errno and
  *           cb never runs.
+ *   load_async, commit_async: (may be NULL) load and commit without
+ *           waiting: 0 and cb(opaque, ret) runs later exactly once, never
+ *           from inside the call, with what load / commit would return (the
+ *           outputs are written before it runs; buf and the output
+ *           pointers must stay valid until then, commit_async copies its
+ *           blob at once); or a negative errno and cb never runs.
  *   destroy: free the store (the state goes with it for the memory store);
- *           pending validate_async callbacks run first (with an error).
+ *           pending asynchronous calls' callbacks run first (with an
+ *           error).
  */
 struct bss_pr_store;
 typedef void (*bss_pr_done_fn)(void *opaque, int ret);
@@ -221,6 +228,10 @@ struct bss_pr_store_ops {
 	int (*validate)(struct bss_pr_store *s, uint64_t version);
 	int (*validate_async)(struct bss_pr_store *s, uint64_t version, bss_pr_done_fn cb,
 			      void *opaque);
+	int (*load_async)(struct bss_pr_store *s, uint8_t *buf, size_t size, size_t *len,
+			  uint64_t *version, bss_pr_done_fn cb, void *opaque);
+	int (*commit_async)(struct bss_pr_store *s, const uint8_t *buf, size_t len, uint64_t expect,
+			    uint64_t *version, bss_pr_done_fn cb, void *opaque);
 	void (*destroy)(struct bss_pr_store *s);
 };
 
@@ -235,14 +246,18 @@ struct bss_pr_store *bss_pr_mem_store_create(void);
 
 /*
  * The vdi attributes the cluster store works on (one vdi; keys are
- * NUL-terminated strings).  All synchronous.
+ * NUL-terminated strings).
  *   get:     copy at most `size` bytes of the value of `key` to buf;
  *            returns the value's full length (>= 0), -ENOENT if the key
  *            does not exist, another negative errno on failure.
  *   exists:  0 if `key` exists, -ENOENT if not, another negative errno.
- *   exists_async: (may be NULL) the same without waiting: 0 and cb(opaque,
- *            what exists would return) runs later, exactly once, never
- *            from inside the call; or a negative errno and cb never runs.
+ *   exists_async, get_async, set_async: (may be NULL) the same without
+ *            waiting: 0 and cb(opaque, what the synchronous call would
+ *            return) runs later, exactly once, never from inside the call
+ *            (get_async's buf must stay valid until then; set_async copies
+ *            val at once); or a negative errno and cb never runs.  The
+ *            store's load_async and commit_async need get_async and
+ *            set_async.
  *   set:     excl = 1: create `key` only if it does not exist (-EEXIST
  *            otherwise), atomically against every other call on the vdi,
  *            from any gateway; excl = 0: create or replace.  0 or a
@@ -254,6 +269,10 @@ struct bss_pr_attr_ops {
 	int (*exists)(void *priv, const char *key);
 	int (*exists_async)(void *priv, const char *key, bss_pr_done_fn cb, void *opaque);
 	int (*set)(void *priv, const char *key, const void *val, size_t len, int excl);
+	int (*get_async)(void *priv, const char *key, void *buf, size_t size, bss_pr_done_fn cb,
+			 void *opaque);
+	int (*set_async)(void *priv, const char *key, const void *val, size_t len, int excl,
+			 bss_pr_done_fn cb, void *opaque);
 	void (*destroy)(void *priv);
 };
 

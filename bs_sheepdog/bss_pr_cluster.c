@@ -45,8 +45,10 @@
  * ... until one does not exist.  validate(N): one lookup of P.<N+1>
  * (GET_VDI_ATTR without reading the value): absent -> N is current.
  *
- * Thread context: tgtd's main thread; every call is synchronous on the
- * attribute table.
+ * load_async / commit_async: the same steps, each get or set waited for
+ * through the table's get_async / set_async.
+ *
+ * Thread context: tgtd's main thread.
  */
 #include "bss_pr.h"
 
@@ -60,13 +62,14 @@
 #define MAX_PROBES     4096 /* keys one load may look at */
 #define VERSION_BYTES  8
 #define CLUSTER_KEYLEN 96
+#define VAL_BYTES      (VERSION_BYTES + BSS_PR_BLOB_MAX)
 
 struct cluster_store {
 	struct bss_pr_store base;
 	const struct bss_pr_attr_ops *ops;
 	void *priv;
 	char prefix[CLUSTER_KEYLEN - 24];
-	uint8_t val[VERSION_BYTES + BSS_PR_BLOB_MAX];
+	uint8_t val[VAL_BYTES]; /* the synchronous calls' */
 };
 
 static void put_u64(uint8_t *p, uint64_t v)
@@ -93,22 +96,99 @@ static void key_of(const struct cluster_store *cs, uint64_t n, char *key)
 }
 
 /*
- * Read version n into cs->val: the blob length (>= 0), -EAGAIN if it was
- * pruned, -ENOENT if it never existed, -EIO if the value is not version n,
- * other negative errnos from the table.
+ * One load, as steps shared by the synchronous and the asynchronous call:
+ * load_step() takes the answer of the last get and names the next key to
+ * get (1), or ends the load (0, or a negative errno).
  */
-static int read_version(struct cluster_store *cs, uint64_t n)
-{
-	char key[CLUSTER_KEYLEN];
-	int ret;
+struct load_walk {
+	uint8_t *val; /* VERSION_BYTES + BSS_PR_BLOB_MAX: each get's value */
+	size_t get_size;
+	uint8_t *buf; /* the caller's */
+	size_t size;
+	size_t *len;
+	uint64_t *version;
+	uint64_t c, n; /* c: the key being read; n: the newest read whole */
+	int stage;     /* 0: not started, 1: the head hint asked, 2: versions */
+	int probes, jumped;
+	size_t blob_len;
+};
 
-	key_of(cs, n, key);
-	ret = cs->ops->get(cs->priv, key, cs->val, sizeof(cs->val));
+/*
+ * A get of version c answered ret: the blob length (>= 0), -EAGAIN if it
+ * was pruned, -ENOENT if it never existed, -EIO if the value is not
+ * version c, other negative errnos from the table.
+ */
+static int version_answer(const struct load_walk *w, int ret)
+{
 	if (ret < 0)
 		return ret;
-	if (ret < VERSION_BYTES || ret > (int)sizeof(cs->val) || get_u64(cs->val) != n)
+	if (ret < VERSION_BYTES || ret > VAL_BYTES || get_u64(w->val) != w->c)
 		return -EIO;
 	return ret == VERSION_BYTES ? -EAGAIN : ret - VERSION_BYTES;
+}
+
+static int load_step(struct cluster_store *cs, struct load_walk *w, int ret, char *key)
+{
+	switch (w->stage) {
+	case 0:
+		w->stage = 1;
+		w->c = 1;
+		w->get_size = VERSION_BYTES;
+		snprintf(key, CLUSTER_KEYLEN, "%s.head", cs->prefix);
+		return 1;
+	case 1:
+		w->stage = 2;
+		w->get_size = VAL_BYTES;
+		if (ret == VERSION_BYTES && get_u64(w->val))
+			w->c = get_u64(w->val);
+		else if (ret != -ENOENT && ret < 0)
+			return ret;
+		/* a malformed hint is ignored: the versions themselves decide */
+		break;
+	default:
+		ret = version_answer(w, ret);
+		if (ret >= 0) {
+			if ((size_t)ret > w->size)
+				return -EOVERFLOW;
+			memcpy(w->buf, w->val + VERSION_BYTES, (size_t)ret);
+			w->blob_len = (size_t)ret;
+			w->n = w->c++;
+			w->jumped = 0;
+		} else if (ret == -EAGAIN) {
+			/* pruned by the commit of c + KEEP, which exists */
+			w->c += KEEP;
+			w->jumped = 1;
+		} else if (ret != -ENOENT) {
+			return ret;
+		} else if (w->jumped) {
+			return -EIO; /* c - KEEP was pruned, yet c never existed */
+		} else if (w->n + 1 == w->c) {
+			/* c never existed: n is the newest (0: empty) */
+			*w->len = w->n ? w->blob_len : 0;
+			*w->version = w->n;
+			return 0;
+		} else {
+			/* the hint names a version that never existed: ignore it */
+			w->c = 1;
+			w->n = 0;
+		}
+		break;
+	}
+	if (++w->probes > MAX_PROBES)
+		return -ELOOP;
+	key_of(cs, w->c, key);
+	return 1;
+}
+
+static void load_walk_init(struct load_walk *w, uint8_t *val, uint8_t *buf, size_t size,
+			   size_t *len, uint64_t *version)
+{
+	memset(w, 0, sizeof(*w));
+	w->val = val;
+	w->buf = buf;
+	w->size = size;
+	w->len = len;
+	w->version = version;
 }
 
 static int cluster_load(struct bss_pr_store *s, uint8_t *buf, size_t size, size_t *len,
@@ -116,50 +196,71 @@ static int cluster_load(struct bss_pr_store *s, uint8_t *buf, size_t size, size_
 {
 	struct cluster_store *cs = (struct cluster_store *)s;
 	char key[CLUSTER_KEYLEN];
-	uint8_t head[VERSION_BYTES];
-	uint64_t c = 1, n = 0; /* c: next key to read; n: newest read whole */
-	int ret, probes = 0, jumped = 0;
-	size_t blob_len = 0;
+	struct load_walk w;
+	int ret = 0;
 
-	snprintf(key, sizeof(key), "%s.head", cs->prefix);
-	ret = cs->ops->get(cs->priv, key, head, sizeof(head));
-	if (ret == VERSION_BYTES && get_u64(head))
-		c = get_u64(head);
-	else if (ret != -ENOENT && ret < 0)
-		return ret;
-	/* a malformed hint is ignored: the versions themselves decide */
+	load_walk_init(&w, cs->val, buf, size, len, version);
+	while ((ret = load_step(cs, &w, ret, key)) == 1)
+		ret = cs->ops->get(cs->priv, key, cs->val, w.get_size);
+	return ret;
+}
 
-	for (;;) {
-		if (++probes > MAX_PROBES)
-			return -ELOOP;
-		ret = read_version(cs, c);
-		if (ret >= 0) {
-			if ((size_t)ret > size)
-				return -EOVERFLOW;
-			memcpy(buf, cs->val + VERSION_BYTES, (size_t)ret);
-			blob_len = (size_t)ret;
-			n = c++;
-			jumped = 0;
-			continue;
-		}
-		if (ret == -EAGAIN) {
-			/* pruned by the commit of c + KEEP, which exists */
-			c += KEEP;
-			jumped = 1;
-			continue;
-		}
-		if (ret != -ENOENT)
-			return ret;
-		if (jumped)
-			return -EIO; /* c - KEEP was pruned, yet c never existed */
-		if (n + 1 == c)
-			break; /* c never existed: n is the newest (0: empty) */
-		/* the hint names a version that never existed: ignore it */
-		c = 1;
-		n = 0;
+/*
+ * One commit, as steps: the exclusive create of P.<expect + 1> (the
+ * compare and swap), then, best effort, the head hint and the pruning of
+ * P.<n - KEEP>.  commit_step() takes the answer of the last set and names
+ * the next one (1: key, length, excl; the value is in w->val), or ends
+ * (0).  The commit's result is w->result from the first answer on.
+ */
+struct commit_walk {
+	uint8_t *val;
+	size_t set_len;
+	int excl;
+	uint64_t n;
+	uint64_t *version;
+	int stage;
+	int result;
+};
+
+static int commit_step(struct cluster_store *cs, struct commit_walk *w, int ret, char *key)
+{
+	switch (w->stage++) {
+	case 0: /* the value is in w->val already */
+		key_of(cs, w->n, key);
+		w->excl = 1;
+		return 1;
+	case 1:
+		w->result = ret == -EEXIST ? -ESTALE : ret;
+		if (ret)
+			return 0;
+		*w->version = w->n;
+		snprintf(key, CLUSTER_KEYLEN, "%s.head", cs->prefix);
+		w->set_len = VERSION_BYTES;
+		w->excl = 0;
+		return 1;
+	case 2:
+		if (w->n <= KEEP)
+			return 0;
+		put_u64(w->val, w->n - KEEP);
+		key_of(cs, w->n - KEEP, key);
+		return 1;
+	default: return 0;
 	}
-	*len = n ? blob_len : 0;
-	*version = n;
+}
+
+/* Start a commit walk: the value P.<expect + 1> gets into val. */
+static int commit_walk_init(struct commit_walk *w, uint8_t *val, const uint8_t *buf, size_t len,
+			    uint64_t expect, uint64_t *version)
+{
+	if (len > BSS_PR_BLOB_MAX)
+		return -EINVAL;
+	memset(w, 0, sizeof(*w));
+	w->val = val;
+	w->n = expect + 1;
+	w->version = version;
+	w->set_len = VERSION_BYTES + len;
+	put_u64(val, w->n);
+	memcpy(val + VERSION_BYTES, buf, len);
 	return 0;
 }
 
@@ -168,30 +269,137 @@ static int cluster_commit(struct bss_pr_store *s, const uint8_t *buf, size_t len
 {
 	struct cluster_store *cs = (struct cluster_store *)s;
 	char key[CLUSTER_KEYLEN];
-	uint64_t n = expect + 1;
-	int ret;
+	struct commit_walk w;
+	int ret = commit_walk_init(&w, cs->val, buf, len, expect, version);
 
-	if (len > BSS_PR_BLOB_MAX)
-		return -EINVAL;
-	put_u64(cs->val, n);
-	memcpy(cs->val + VERSION_BYTES, buf, len);
-	key_of(cs, n, key);
-	ret = cs->ops->set(cs->priv, key, cs->val, VERSION_BYTES + len, 1);
-	if (ret == -EEXIST)
-		return -ESTALE;
 	if (ret)
 		return ret;
-	*version = n;
+	while (commit_step(cs, &w, ret, key) == 1)
+		ret = cs->ops->set(cs->priv, key, w.val, w.set_len, w.excl);
+	return w.result;
+}
 
-	/* Best effort from here: the state is committed. */
-	snprintf(key, sizeof(key), "%s.head", cs->prefix);
-	cs->ops->set(cs->priv, key, cs->val, VERSION_BYTES, 0);
-	if (n > KEEP) {
-		put_u64(cs->val, n - KEEP);
-		key_of(cs, n - KEEP, key);
-		cs->ops->set(cs->priv, key, cs->val, VERSION_BYTES, 0);
+/*
+ * load_async and commit_async: the same walks, one get or set in flight
+ * at a time, in a call of their own (its own value buffer: a synchronous
+ * call may run on the store between two steps).  A commit's caller hears
+ * its result after the compare and swap; the best-effort steps go on
+ * without it, and stop at the first error (a store being destroyed
+ * cancels them).
+ */
+struct cluster_async {
+	struct cluster_store *cs;
+	struct load_walk load;
+	struct commit_walk commit;
+	int is_commit;
+	int told; /* the caller's cb ran */
+	bss_pr_done_fn cb;
+	void *opaque;
+	char key[CLUSTER_KEYLEN];
+	uint8_t val[VAL_BYTES];
+};
+
+static void cluster_async_step(void *opaque, int ret);
+
+/* The caller's callback, once. */
+static void cluster_async_tell(struct cluster_async *a, int ret)
+{
+	if (!a->told) {
+		a->told = 1;
+		a->cb(a->opaque, ret);
 	}
-	return 0;
+}
+
+/* The next get or set of a, or its end (a freed). */
+static void cluster_async_next(struct cluster_async *a, int ret)
+{
+	struct cluster_store *cs = a->cs;
+	int r;
+
+	if (a->is_commit) {
+		if (a->commit.stage >= 2 && ret < 0)
+			goto end; /* best effort: stop at the first error */
+		r = commit_step(cs, &a->commit, ret, a->key);
+		if (a->commit.stage == 2)
+			cluster_async_tell(a, a->commit.result);
+		if (r != 1)
+			goto end;
+		r = cs->ops->set_async(cs->priv, a->key, a->val, a->commit.set_len, a->commit.excl,
+				       cluster_async_step, a);
+		if (r)
+			goto end;
+		return;
+	}
+	r = load_step(cs, &a->load, ret, a->key);
+	if (r == 1) {
+		r = cs->ops->get_async(cs->priv, a->key, a->val, a->load.get_size,
+				       cluster_async_step, a);
+		if (!r)
+			return;
+	}
+	cluster_async_tell(a, r);
+end:
+	free(a);
+}
+
+static void cluster_async_step(void *opaque, int ret)
+{
+	cluster_async_next(opaque, ret);
+}
+
+static struct cluster_async *cluster_async_new(struct cluster_store *cs, bss_pr_done_fn cb,
+					       void *opaque)
+{
+	struct cluster_async *a;
+
+	if (!cs->ops->get_async || !cs->ops->set_async)
+		return NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->cs = cs;
+	a->cb = cb;
+	a->opaque = opaque;
+	return a;
+}
+
+static int cluster_load_async(struct bss_pr_store *s, uint8_t *buf, size_t size, size_t *len,
+			      uint64_t *version, bss_pr_done_fn cb, void *opaque)
+{
+	struct cluster_store *cs = (struct cluster_store *)s;
+	struct cluster_async *a = cluster_async_new(cs, cb, opaque);
+	int ret;
+
+	if (!a)
+		return cs->ops->get_async ? -ENOMEM : -EOPNOTSUPP;
+	load_walk_init(&a->load, a->val, buf, size, len, version);
+	/* the first step only names the head hint's key */
+	ret = load_step(cs, &a->load, 0, a->key);
+	if (ret == 1)
+		ret = cs->ops->get_async(cs->priv, a->key, a->val, a->load.get_size,
+					 cluster_async_step, a);
+	if (ret)
+		free(a);
+	return ret;
+}
+
+static int cluster_commit_async(struct bss_pr_store *s, const uint8_t *buf, size_t len,
+				uint64_t expect, uint64_t *version, bss_pr_done_fn cb, void *opaque)
+{
+	struct cluster_store *cs = (struct cluster_store *)s;
+	struct cluster_async *a = cluster_async_new(cs, cb, opaque);
+	int ret;
+
+	if (!a)
+		return cs->ops->set_async ? -ENOMEM : -EOPNOTSUPP;
+	a->is_commit = 1;
+	ret = commit_walk_init(&a->commit, a->val, buf, len, expect, version);
+	if (!ret && commit_step(cs, &a->commit, 0, a->key) == 1)
+		ret = cs->ops->set_async(cs->priv, a->key, a->val, a->commit.set_len,
+					 a->commit.excl, cluster_async_step, a);
+	if (ret)
+		free(a);
+	return ret;
 }
 
 static int cluster_validate(struct bss_pr_store *s, uint64_t version)
@@ -260,6 +468,8 @@ static const struct bss_pr_store_ops g_cluster_store_ops = {
 	.commit = cluster_commit,
 	.validate = cluster_validate,
 	.validate_async = cluster_validate_async,
+	.load_async = cluster_load_async,
+	.commit_async = cluster_commit_async,
 	.destroy = cluster_destroy,
 };
 
