@@ -37,30 +37,36 @@
 
 #include "driver.h"
 
-#define BSS_PR_IN	   0x5e
-#define BSS_PR_OUT	   0x5f
-#define BSS_RESERVE6	   0x16
-#define BSS_RELEASE6	   0x17
-#define BSS_PR_RETRIES	   16 /* lost compare-and-swaps, then HARDWARE ERROR */
-#define BSS_PR_RTPI	   1  /* tgtd gives a target one port */
-#define BSS_INQUIRY	   0x12
-#define BSS_REQ_SENSE	   0x03
-#define BSS_REPORT_LUNS	   0xa0
-#define BSS_PREVENT	   0x1e
+#define BSS_PR_IN	      0x5e
+#define BSS_PR_OUT	      0x5f
+#define BSS_RESERVE6	      0x16
+#define BSS_RELEASE6	      0x17
+#define BSS_PR_RETRIES	      16 /* lost compare-and-swaps, then HARDWARE ERROR */
+#define BSS_PR_RTPI	      1	 /* tgtd gives a target one port */
+#define BSS_INQUIRY	      0x12
+#define BSS_REQ_SENSE	      0x03
+#define BSS_REPORT_LUNS	      0xa0
+#define BSS_PREVENT	      0x1e
 /*
  * How long a command no reservation can conflict (TEST UNIT READY ...)
  * waits for the lookup that would show another gateway's LUN reset before
  * it runs without it: a sheep that does not answer must not hold TURs for
  * the whole retry window.
  */
-#define BSS_PR_UA_WAIT_SEC 2
+#define BSS_PR_UA_WAIT_SEC    2
+/*
+ * How long a LOGICAL UNIT RESET's response waits for the reset to be
+ * published to the other gateways (shared=1) before it goes anyway; the
+ * publication goes on behind it, within the LU's timeouts.
+ */
+#define BSS_PR_RESET_WAIT_SEC 2
 /*
  * Reservation lookups out at once per LU (shared=1).  One would serve the
  * most commands per lookup (CPU), but a command arriving while it is out
  * waits up to a whole round trip for the next; with a few out the wait is
  * about a fraction of a round trip (docs/performance.md, "CPU per I/O").
  */
-#define BSS_PR_LOOKUPS	   2
+#define BSS_PR_LOOKUPS	      2
 
 /*
  * In itn_lu->prevent, outside PREVENT_MASK: "this nexus was marked since
@@ -119,7 +125,45 @@ struct bss_pr_lu {
 	struct bss_lu *blu;
 	uint64_t *marked;
 	unsigned int nr_marked, marked_cap;
-	int reset_ua; /* a load raised another gateway's reset: answer with it */
+	int reset_ua;		    /* a load raised another gateway's reset: answer with it */
+	struct list_head publishes; /* bss_pr_publish in flight (shared=1) */
+};
+
+/*
+ * A LOGICAL UNIT RESET's response, held while the reset is published to
+ * the other gateways (shared=1), for at most BSS_PR_RESET_WAIT_SEC.  Core
+ * frees its mgmt_req as soon as mgmt_end_notify returns; the iSCSI
+ * driver's completion reads only `mid` (its task, which holds a reference
+ * on the connection and frees itself if that closed meanwhile) and
+ * `result`, so a copy answers later.
+ */
+struct bss_pr_tmf {
+	struct mgmt_req mreq;
+	unsigned int pending; /* publishes not done */
+	int answered;
+	struct tgt_work deadline;
+};
+
+/*
+ * One publication of a reset (shared=1): load the state, bump its reset
+ * counter, compare and swap, again on a lost race; without holding tgtd's
+ * loop.  The library's callbacks only record the answer and schedule `ev`,
+ * which runs the next step from tgtd's loop: a callback may run inside a
+ * synchronous store call (PR OUT) that is using the LU's state.
+ */
+struct bss_pr_publish {
+	struct list_head entry; /* on pl->publishes */
+	struct bss_pr_lu *pl;
+	struct bss_pr_tmf *tmf; /* whose response waits for it, or NULL */
+	struct event_data ev;
+	int committing; /* the answer in `ret` is the commit's, not the load's */
+	int ret;
+	int tries;
+	size_t len;
+	uint64_t version, committed;
+	uint64_t started_ms;
+	struct bss_pr_state st;
+	uint8_t blob[BSS_PR_BLOB_MAX];
 };
 
 /* One lookup out and the commands it validates (shared=1). */
@@ -243,6 +287,33 @@ static int bss_pr_load(struct bss_lu *blu)
 	return bss_pr_load_full(blu);
 }
 
+/*
+ * The state the store holds at `version` (its blob): make it `cur`, with
+ * the unit attentions another gateway's changes since the cached one imply
+ * for this gateway's nexuses.  Not from a library callback (a synchronous
+ * store call may be waiting under it).
+ */
+static int bss_pr_apply(struct bss_lu *blu, const uint8_t *blob, size_t len, uint64_t version)
+{
+	struct bss_pr_lu *pl = blu->pr;
+
+	if (pl->loaded && version == pl->version)
+		return 0;
+	pl->work = pl->cur;
+	if (!len)
+		bss_pr_state_init(&pl->cur);
+	else if (bss_pr_decode(blob, len, &pl->cur))
+		return -EIO;
+	if (pl->loaded && pl->store->ops->validate) {
+		bss_pr_remote_uas(blu->lu, &pl->work, &pl->cur);
+		if (pl->work.resets != pl->cur.resets)
+			bss_pr_remote_reset(blu);
+	}
+	pl->version = version;
+	pl->loaded = 1;
+	return 0;
+}
+
 static int bss_pr_load_full(struct bss_lu *blu)
 {
 	struct bss_pr_lu *pl = blu->pr;
@@ -253,23 +324,7 @@ static int bss_pr_load_full(struct bss_lu *blu)
 	if (!pl->store)
 		return -ENODEV;
 	ret = pl->store->ops->load(pl->store, pl->blob, sizeof(pl->blob), &len, &version);
-	if (ret)
-		return ret;
-	if (pl->loaded && version == pl->version)
-		return 0;
-	pl->work = pl->cur;
-	if (!len)
-		bss_pr_state_init(&pl->cur);
-	else if (bss_pr_decode(pl->blob, len, &pl->cur))
-		return -EIO;
-	if (pl->loaded && pl->store->ops->validate) {
-		bss_pr_remote_uas(blu->lu, &pl->work, &pl->cur);
-		if (pl->work.resets != pl->cur.resets)
-			bss_pr_remote_reset(blu);
-	}
-	pl->version = version;
-	pl->loaded = 1;
-	return 0;
+	return ret ? ret : bss_pr_apply(blu, pl->blob, len, version);
 }
 
 static int bss_pr_fail(struct bss_lu *blu, struct scsi_cmd *cmd, const char *what, int err)
@@ -463,21 +518,16 @@ static void bss_pr_mark_all(struct scsi_lu *lu, struct bss_pr_lu *pl)
  * Core reset the LU through one of this gateway's nexuses.  shared=1:
  * bump the state's reset counter with the store's compare and swap, so the
  * other gateways' next check of a command raises the unit attention.
- * Synchronous on tgtd's loop, like PR OUT (bounded by the LU's timeouts):
- * it runs before the TMF's response goes out (bss_pr_tmf_done), so that
- * an initiator that sends a command to another gateway after the response
- * finds the reset there.  shared=0: nobody else to tell.
+ * Synchronous: only where the store has no asynchronous calls (its
+ * connection could not be registered with tgtd); else bss_pr_publish_start.
  */
-static void bss_pr_reset_publish(struct bss_lu *blu)
+static void bss_pr_reset_publish_sync(struct bss_lu *blu)
 {
 	struct bss_pr_lu *pl = blu->pr;
 	uint64_t version;
 	size_t len;
 	int ret = 0, tries;
 
-	bss_pr_mark_all(blu->lu, pl);
-	if (!pl->store || !pl->store->ops->validate)
-		return;
 	for (tries = 0; tries < BSS_PR_RETRIES; tries++) {
 		ret = bss_pr_load(blu);
 		if (ret)
@@ -499,6 +549,181 @@ static void bss_pr_reset_publish(struct bss_lu *blu)
 	pl->version = version;
 }
 
+/* Send the TMF's response now (its copy of core's request). */
+static void bss_pr_tmf_answer(struct bss_pr_tmf *tmf)
+{
+	if (tmf->answered)
+		return;
+	tmf->answered = 1;
+	del_work(&tmf->deadline);
+	g_tmf_done_orig(&tmf->mreq);
+}
+
+static void bss_pr_tmf_deadline(void *data)
+{
+	struct bss_pr_tmf *tmf = data;
+
+	eprintf("sheepdog: LUN reset: answering after %u s, still publishing it to the other "
+		"gateways\n",
+		BSS_PR_RESET_WAIT_SEC);
+	bss_pr_tmf_answer(tmf);
+}
+
+static void bss_pr_publish_end(struct bss_pr_publish *p, int ret)
+{
+	struct bss_pr_lu *pl = p->pl;
+	struct bss_pr_tmf *tmf = p->tmf;
+	uint64_t ms = bss_now_ms() - p->started_ms;
+
+	if (ret)
+		eprintf("%s: sheepdog: LUN reset not published to the other gateways: %s\n",
+			pl->blu->label, strerror(-ret));
+	else if (tmf && tmf->answered)
+		eprintf("%s: sheepdog: LUN reset published to the other gateways (%" PRIu32
+			"), %" PRIu64 " ms after it began, after its response\n",
+			pl->blu->label, p->st.resets, ms);
+	else
+		dprintf("%s: LUN reset published (%" PRIu32 ") in %" PRIu64 " ms\n", pl->blu->label,
+			p->st.resets, ms);
+	list_del(&p->entry);
+	tgt_remove_sched_event(&p->ev);
+	free(p);
+	if (tmf && !--tmf->pending) {
+		bss_pr_tmf_answer(tmf);
+		free(tmf);
+	}
+}
+
+static void bss_pr_publish_cb(void *opaque, int ret)
+{
+	struct bss_pr_publish *p = opaque;
+
+	p->ret = ret;
+	tgt_add_sched_event(&p->ev);
+}
+
+/* Submit the load of the current state: 0, or the submit's error. */
+static int bss_pr_publish_load(struct bss_pr_publish *p)
+{
+	struct bss_pr_store *st = p->pl->store;
+
+	p->committing = 0;
+	return st->ops->load_async(st, p->blob, sizeof(p->blob), &p->len, &p->version,
+				   bss_pr_publish_cb, p);
+}
+
+/* Submit the compare and swap of the cached state (version p->version)
+ * with its reset counter bumped: 0, or the submit's error. */
+static int bss_pr_publish_commit(struct bss_pr_publish *p)
+{
+	struct bss_pr_lu *pl = p->pl;
+	struct bss_pr_store *st = pl->store;
+
+	p->st = pl->cur;
+	p->st.resets++;
+	p->len = bss_pr_encode(&p->st, p->blob);
+	p->committing = 1;
+	return st->ops->commit_async(st, p->blob, p->len, p->version, &p->committed,
+				     bss_pr_publish_cb, p);
+}
+
+/* ev: the load or the commit answered (p->ret); the next step. */
+static void bss_pr_publish_event(struct event_data *ev)
+{
+	struct bss_pr_publish *p = ev->data;
+	struct bss_pr_lu *pl = p->pl;
+	int ret = p->ret;
+
+	if (!pl->store) /* the store went (a path update): bss_pr_publishes_cancel */
+		ret = -ECANCELED;
+	if (ret == -ESTALE && ++p->tries < BSS_PR_RETRIES) {
+		/* another gateway (or a PR OUT here) committed first */
+		ret = bss_pr_publish_load(p);
+		if (ret)
+			bss_pr_publish_end(p, ret);
+		return;
+	}
+	if (ret) {
+		bss_pr_publish_end(p, ret);
+		return;
+	}
+	if (p->committing) {
+		/* a synchronous load may have found our version already */
+		if (!pl->loaded || pl->version < p->committed) {
+			pl->cur = p->st;
+			pl->version = p->committed;
+			pl->loaded = 1;
+		}
+		bss_pr_publish_end(p, 0);
+		return;
+	}
+	/* loaded: the unit attentions of others' changes first, as any load */
+	if (!pl->loaded || p->version > pl->version) {
+		ret = bss_pr_apply(pl->blu, p->blob, p->len, p->version);
+		if (ret) {
+			bss_pr_publish_end(p, ret);
+			return;
+		}
+	}
+	if (pl->version != p->version) {
+		/* a synchronous commit came after the load's last lookup */
+		p->ret = -ESTALE;
+		bss_pr_publish_event(ev);
+		return;
+	}
+	ret = bss_pr_publish_commit(p);
+	if (ret)
+		bss_pr_publish_end(p, ret);
+}
+
+/*
+ * Publish a reset of pl's LU (shared=1): 1 if a publication started (tmf,
+ * if any, then waits for it), 0 if there was nothing to publish or it was
+ * done synchronously.  With a cached state the first step is its compare
+ * and swap (one round trip; a lost race loads and tries again), else a
+ * load.
+ */
+static int bss_pr_publish_start(struct bss_pr_lu *pl, struct bss_pr_tmf *tmf)
+{
+	struct bss_pr_publish *p;
+	int ret;
+
+	bss_pr_mark_all(pl->blu->lu, pl);
+	if (!pl->store || !pl->store->ops->validate)
+		return 0; /* shared=0: nobody else to tell */
+	p = pl->store->ops->load_async ? calloc(1, sizeof(*p)) : NULL;
+	if (p) {
+		p->pl = pl;
+		p->started_ms = bss_now_ms();
+		tgt_init_sched_event(&p->ev, bss_pr_publish_event, p);
+		p->version = pl->version;
+		ret = pl->loaded ? bss_pr_publish_commit(p) : bss_pr_publish_load(p);
+		if (ret) {
+			free(p);
+			p = NULL;
+		}
+	}
+	/* the store's connection is not on tgtd's loop, or no memory */
+	if (!p) {
+		bss_pr_reset_publish_sync(pl->blu);
+		return 0;
+	}
+	p->tmf = tmf;
+	list_add_tail(&p->entry, &pl->publishes);
+	if (tmf)
+		tmf->pending++;
+	return 1;
+}
+
+/* The store was destroyed (LU gone, path update): what was in flight got
+ * -ECANCELED; end it now, not from an event after pl is freed. */
+static void bss_pr_publishes_cancel(struct bss_pr_lu *pl)
+{
+	while (!list_empty(&pl->publishes))
+		bss_pr_publish_end(list_first_entry(&pl->publishes, struct bss_pr_publish, entry),
+				   -ECANCELED);
+}
+
 /* Every command: mark a new nexus; a marked one without the mark saw a
  * reset whose TMF completion was not seen (a transport not wrapped). */
 static void bss_pr_mark(struct bss_lu *blu, struct it_nexus_lu_info *itl)
@@ -508,7 +733,7 @@ static void bss_pr_mark(struct bss_lu *blu, struct it_nexus_lu_info *itl)
 	if (itl->prevent & BSS_PR_MARK)
 		return;
 	if (bss_pr_is_marked(pl, itl->itn_id))
-		bss_pr_reset_publish(blu);
+		bss_pr_publish_start(pl, NULL);
 	else if (!bss_pr_remember(blu->lu, pl, itl->itn_id))
 		itl->prevent |= BSS_PR_MARK;
 }
@@ -516,16 +741,38 @@ static void bss_pr_mark(struct bss_lu *blu, struct it_nexus_lu_info *itl)
 /*
  * The iSCSI driver's mgmt_end_notify, wrapped: core calls it when a TMF is
  * done, just before the response is queued.  A LOGICAL UNIT RESET names
- * no LU here; the LU is the one whose marks are gone.
+ * no LU here; the LU is the one whose marks are gone.  With shared=1 its
+ * response waits (a bounded time) for the reset's publication, so that an
+ * initiator that sends a command to another gateway after the response
+ * finds the reset there; tgtd's loop goes on meanwhile.
  */
 static int bss_pr_tmf_done(struct mgmt_req *mreq)
 {
-	struct bss_pr_lu *pl;
+	struct bss_pr_tmf *tmf = NULL;
+	struct bss_pr_lu *pl, *next;
 
-	if (mreq->function == LOGICAL_UNIT_RESET && !mreq->result)
-		list_for_each_entry(pl, &g_pr_lus, entry)
-			if (pl->blu->lu && bss_pr_reset_happened(pl->blu->lu, pl))
-				bss_pr_reset_publish(pl->blu);
+	if (mreq->function != LOGICAL_UNIT_RESET || mreq->result)
+		return g_tmf_done_orig(mreq);
+	list_for_each_entry_safe(pl, next, &g_pr_lus, entry) {
+		if (!pl->blu->lu || !bss_pr_reset_happened(pl->blu->lu, pl))
+			continue;
+		if (!tmf) {
+			tmf = calloc(1, sizeof(*tmf)); /* NULL: answer at once */
+			if (tmf) {
+				tmf->mreq = *mreq;
+				tmf->pending = 1; /* this loop's: a publish may end at once */
+				INIT_LIST_HEAD(&tmf->deadline.entry);
+				tmf->deadline.func = bss_pr_tmf_deadline;
+				tmf->deadline.data = tmf;
+			}
+		}
+		bss_pr_publish_start(pl, tmf);
+	}
+	if (tmf && --tmf->pending) {
+		add_work(&tmf->deadline, BSS_PR_RESET_WAIT_SEC);
+		return 0;
+	}
+	free(tmf);
 	return g_tmf_done_orig(mreq);
 }
 
@@ -946,6 +1193,73 @@ static int bss_pr_attr_exists_async(void *priv, const char *key, bss_pr_done_fn 
 	return ret;
 }
 
+/* get_async / set_async: the library's callback turned into the table's. */
+struct bss_pr_attr_call {
+	bss_pr_done_fn cb;
+	void *opaque;
+};
+
+static void bss_pr_attr_call_done(struct sd_cluster *c, int ret, void *opaque)
+{
+	struct bss_pr_attr_call *call = opaque;
+	bss_pr_done_fn cb = call->cb;
+	void *cb_opaque = call->opaque;
+
+	(void)c;
+	free(call);
+	cb(cb_opaque, ret);
+}
+
+static struct bss_pr_attr_call *bss_pr_attr_call_new(struct bss_pr_attrs *a, bss_pr_done_fn cb,
+						     void *opaque)
+{
+	struct bss_pr_attr_call *call;
+
+	if (a->fd < 0) { /* nothing would service the connection */
+		errno = ENOTCONN;
+		return NULL;
+	}
+	call = malloc(sizeof(*call));
+	if (!call) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	call->cb = cb;
+	call->opaque = opaque;
+	return call;
+}
+
+static int bss_pr_attr_get_async(void *priv, const char *key, void *buf, size_t size,
+				 bss_pr_done_fn cb, void *opaque)
+{
+	struct bss_pr_attrs *a = priv;
+	struct bss_pr_attr_call *call = bss_pr_attr_call_new(a, cb, opaque);
+	int ret;
+
+	if (!call)
+		return -errno;
+	ret = sd_vdi_aio_getattr(a->cluster, a->vdi, key, buf, size, bss_pr_attr_call_done, call);
+	if (ret)
+		free(call);
+	return ret;
+}
+
+static int bss_pr_attr_set_async(void *priv, const char *key, const void *val, size_t len, int excl,
+				 bss_pr_done_fn cb, void *opaque)
+{
+	struct bss_pr_attrs *a = priv;
+	struct bss_pr_attr_call *call = bss_pr_attr_call_new(a, cb, opaque);
+	int ret;
+
+	if (!call)
+		return -errno;
+	ret = sd_vdi_aio_setattr(a->cluster, a->vdi, key, val, len, excl ? SD_ATTR_EXCL : 0,
+				 bss_pr_attr_call_done, call);
+	if (ret)
+		free(call);
+	return ret;
+}
+
 /* tgt_event_add() handler of the store's connection. */
 static void bss_pr_attr_event_cb(int fd, int events, void *data)
 {
@@ -972,6 +1286,8 @@ static const struct bss_pr_attr_ops g_pr_attr_ops = {
 	.exists = bss_pr_attr_exists,
 	.exists_async = bss_pr_attr_exists_async,
 	.set = bss_pr_attr_set,
+	.get_async = bss_pr_attr_get_async,
+	.set_async = bss_pr_attr_set_async,
 	.destroy = bss_pr_attr_destroy,
 };
 
@@ -1035,6 +1351,7 @@ int bss_pr_attach(struct scsi_lu *lu)
 	if (pl && strcmp(pl->owner, owner)) {
 		pl->store->ops->destroy(pl->store);
 		pl->store = NULL;
+		bss_pr_publishes_cancel(pl);
 	}
 	if (!pl) {
 		pl = calloc(1, sizeof(*pl));
@@ -1042,6 +1359,7 @@ int bss_pr_attach(struct scsi_lu *lu)
 			return -ENOMEM;
 		INIT_LIST_HEAD(&pl->checks);
 		INIT_LIST_HEAD(&pl->waiting);
+		INIT_LIST_HEAD(&pl->publishes);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		pl->blu = blu;
 		list_add_tail(&pl->entry, &g_pr_lus);
@@ -1090,6 +1408,7 @@ void bss_pr_free(struct scsi_lu *lu)
 	blu->pr->store = NULL;
 	if (st)
 		st->ops->destroy(st);
+	bss_pr_publishes_cancel(blu->pr);
 	/* the checks the destroy cancelled: complete them before the free */
 	tgt_remove_sched_event(&blu->pr->check_ev);
 	bss_pr_check_event(&blu->pr->check_ev);

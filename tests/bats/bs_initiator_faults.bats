@@ -17,8 +17,9 @@
 # timeout=1 (the commands fail with sense data during the hang, and the
 # sheep wakes up to requests whose connection the library gave up); the
 # ASan and valgrind phases check that nothing is completed twice or touched
-# after free.  The last test, skipped unless SD_OPEN_BUGS=1, shows an open
-# problem (a LU RESET with the sheep hung holds tgtd's loop).
+# after free.  The last test stops the sheep before a LU RESET: the reset
+# is answered within 2 s without holding tgtd's loop, and published to the
+# cluster once the sheep is back.
 #
 # Time (2 cores shared with other runs): normal phase about 2 min
 # (20 rounds of each fault; the hang tests 25 s and 35 s); SD_HEAVY=0 runs
@@ -188,11 +189,7 @@ run_faults() {
 @test "bs_initiator_faults: a sheep hung past the LU's timeout: commands fail, tgtd answers" {
 	# timeout=1;retry=0: the commands inside the module fail 1 s into the
 	# 2.5 s hang (the library gives their connection up); the sheep then
-	# wakes up to requests whose connection is gone.  The LU RESET's
-	# publication to the cluster (bss_pr_reset_publish, synchronous on
-	# tgtd's loop) waits for the hung sheep up to that 1 s timeout: with
-	# the default timeout=20 it holds tgtd's whole loop about 40 s (see
-	# docs/reliability.md, "Initiator faults": an open problem).
+	# wakes up to requests whose connection is gone.
 	bss_vdi_create vol2 64M
 	bss_lun 2 "tcp:127.0.0.1:$PROXY_PORT:vol2" "timeout=1;retry=0"
 	ROUNDS=3
@@ -205,27 +202,44 @@ run_faults() {
 	[ "$(field reads_verified drop)" -ge 128 ]
 }
 
-@test "bs_initiator_faults: a LU RESET while the sheep is hung does not hold tgtd (open)" {
-	# Known failure, kept ready for the fix (docs/reliability.md,
-	# "Initiator faults"): with shared=1 the reset is published to the
-	# cluster synchronously on tgtd's loop; with the sheep stopped and the
-	# default timeout tgtd answered nothing for about 40 s.  Runs with
-	# SD_OPEN_BUGS=1 (about 45 s while the bug is there, 5 s once fixed).
-	[ "${SD_OPEN_BUGS:-0}" = 1 ] || skip "open: LU RESET publication blocks tgtd while sheep hangs"
+@test "bs_initiator_faults: a LU RESET while the sheep is hung: tgtd's loop goes on, the reset is answered within 2 s and published when the sheep is back" {
+	# shared=1: the reset is published to the other gateways through the
+	# vdi's attributes, asynchronously; the TMF's response waits for that
+	# at most 2 s (bss_pr_tmf_done).  Before, the publication ran on
+	# tgtd's loop: with the sheep stopped and the default timeout tgtd
+	# answered nothing for about 40 s.
 	local iopid t0 ms
 	bss_io 1 --mode write --length 1M --qd 4 >/dev/null
 	kill -STOP "$SHEEP_PID"
+	t0=$(date +%s%N)
 	printf 'login S iqn.2026-11.org.sheepdog.tests:ifault\nlunreset S\n' |
 		timeout 120 "$IO" "$(tgt_url 1 1)" --mode script >"$T/script.out" 2>&1 &
 	iopid=$!
-	sleep 5
+	# the answers: the login's TEST UNIT READYs (clearing its unit
+	# attentions) wait 2 s for their reservation lookup, the reset 2 s
+	# for its publication, then both go on without the sheep
+	for _ in $(seq 1 80); do
+		kill -0 "$iopid" 2>/dev/null || break
+		sleep 0.1
+	done
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "login and LU RESET answered after $ms ms"
+	cat "$T/script.out"
+	if kill -0 "$iopid" 2>/dev/null; then
+		kill -CONT "$SHEEP_PID"
+		false
+	fi
+	wait "$iopid"
+	grep -qx 'S tmf=0' "$T/script.out"
 	t0=$(date +%s%N)
 	timeout 60 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode target >/dev/null
 	ms=$((($(date +%s%N) - t0) / 1000000))
-	kill -CONT "$SHEEP_PID"
-	wait "$iopid"
-	echo "tgtadm answered in $ms ms while the LU RESET was pending"
-	cat "$T/script.out"
-	grep -qx 'S tmf=0' "$T/script.out"
+	echo "tgtadm answered in $ms ms with the sheep still stopped"
 	[ "$ms" -lt 2000 ]
+	bss_log_has "LUN reset: answering after 2 s, still publishing it"
+	kill -CONT "$SHEEP_PID"
+	bss_log_has "LUN reset published to the other gateways"
+	grep "LUN reset" "$TGTD_LOG"
+	# and I/O goes on
+	bss_io 1 --mode verify --length 1M --qd 4 >/dev/null
 }
