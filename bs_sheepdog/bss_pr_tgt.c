@@ -27,8 +27,10 @@
  * library's callback) reloads if needed and finishes the command's check.
  * A state loaded from another gateway's commit raises the unit attentions
  * its changes imply for this gateway's nexuses (bss_pr_remote_uas).
- * PR IN/OUT, RESERVE/RELEASE(6) and an LU's first command use the
- * synchronous store calls (bounded by the LU's timeouts).
+ * PR IN/OUT and RESERVE/RELEASE(6) run as jobs (bss_pr_job_*) and a LUN
+ * reset is published (bss_pr_publish_*) with the store's asynchronous
+ * calls; an LU's first command and the reload after a changed lookup use
+ * the synchronous ones (bounded by the LU's timeouts).
  *
  * All of it runs on tgtd's main thread.
  */
@@ -119,6 +121,7 @@ struct bss_pr_lu {
 	struct list_head waiting;
 	int nr_out;
 	uint64_t nr_checked, nr_lookups; /* logged when the LU goes */
+	uint64_t nr_jobs;		 /* PR commands run as bss_pr_job */
 
 	/* LUN reset detection: the nexuses marked with BSS_PR_MARK */
 	struct list_head entry; /* on g_pr_lus */
@@ -127,6 +130,37 @@ struct bss_pr_lu {
 	unsigned int nr_marked, marked_cap;
 	int reset_ua;		    /* a load raised another gateway's reset: answer with it */
 	struct list_head publishes; /* bss_pr_publish in flight (shared=1) */
+	struct list_head jobs;	    /* bss_pr_job: PR IN/OUT, RESERVE/RELEASE(6) */
+};
+
+/*
+ * A PR IN, PR OUT, RESERVE(6) or RELEASE(6) against a store other gateways
+ * write to (shared=1), without holding tgtd's loop: the command is async
+ * while its job refreshes the cached state (a lookup, a load if it
+ * changed; a PR OUT on a cached state goes straight to its compare and
+ * swap) and commits a change, again on a lost race.  Jobs of a LU run one
+ * at a time, in arrival order, as the synchronous calls did.  Like the
+ * publication of a reset, the library's callbacks only record the answer
+ * and schedule `ev`.
+ */
+enum { BSS_PR_JOB_VALIDATE, BSS_PR_JOB_LOAD, BSS_PR_JOB_COMMIT, BSS_PR_JOB_ANSWER };
+
+struct bss_pr_job {
+	struct list_head entry; /* on pl->jobs, the running one first */
+	struct bss_pr_lu *pl;
+	struct scsi_cmd *cmd;
+	struct event_data ev;
+	int stage; /* BSS_PR_JOB_*: whose answer `ret` is */
+	int ret;
+	int status; /* BSS_PR_JOB_ANSWER: the command's */
+	int tries;
+	size_t len;
+	uint64_t version, expect, committed;
+	struct bss_pr_nexus n;
+	struct bss_pr_cmd c;
+	struct bss_pr_result r;
+	struct bss_pr_state before, after; /* PR OUT: the state it ran on, its result */
+	uint8_t blob[BSS_PR_BLOB_MAX];
 };
 
 /*
@@ -364,22 +398,32 @@ static void bss_pr_cmd_init(struct scsi_cmd *cmd, struct bss_pr_cmd *c,
 	}
 }
 
-static int bss_pr_in_cmd(int host_no, struct scsi_cmd *cmd)
+/* PR IN on the current state. */
+static int bss_pr_in_run(struct bss_lu *blu, struct scsi_cmd *cmd)
 {
-	struct bss_lu *blu = bss_lu_of(cmd->dev);
 	struct bss_pr_nexus n;
 	struct bss_pr_result r;
 	struct bss_pr_cmd c;
-	int ret;
 
-	(void)host_no;
-	ret = bss_pr_load(blu);
-	if (ret)
-		return bss_pr_fail(blu, cmd, "load", ret);
 	bss_pr_nexus_of(cmd->dev, cmd->cmd_itn_id, &n);
 	bss_pr_cmd_init(cmd, &c, &n);
 	bss_pr_in(&blu->pr->cur, &c, &r);
 	return bss_pr_finish(cmd, &r);
+}
+
+static int bss_pr_job_submit(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd);
+
+static int bss_pr_in_cmd(int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	int ret;
+
+	if (bss_pr_job_submit(blu, host_no, cmd) == 0)
+		return SAM_STAT_GOOD;
+	ret = bss_pr_load(blu);
+	if (ret)
+		return bss_pr_fail(blu, cmd, "load", ret);
+	return bss_pr_in_run(blu, cmd);
 }
 
 /* Unit attention `asc` for every I_T nexus of this LU named `who`. */
@@ -396,9 +440,36 @@ static void bss_pr_ua(struct scsi_lu *lu, const struct bss_pr_nexus *who, uint16
 }
 
 /*
+ * A PR OUT committed: the unit attentions it raises (naming registrations
+ * of `before`, the state it ran on), then its state cached at `version`
+ * (unless a load found a newer one meanwhile).
+ */
+static int bss_pr_out_done(struct bss_lu *blu, struct scsi_cmd *cmd,
+			   const struct bss_pr_state *before, const struct bss_pr_state *after,
+			   uint64_t version, const struct bss_pr_result *r)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	unsigned int i;
+
+	for (i = 0; i < r->nr_ua; i++)
+		bss_pr_ua(cmd->dev, &before->regs[r->ua[i].reg].nexus, r->ua[i].asc);
+	if (r->aborts)
+		dprintf("%s: PREEMPT AND ABORT: tasks of the preempted nexuses are not aborted "
+			"(no abort path into tgt)\n",
+			blu->label);
+	if (!pl->loaded || pl->version < version) {
+		pl->cur = *after;
+		pl->version = version;
+		pl->loaded = 1;
+	}
+	return bss_pr_finish(cmd, r);
+}
+
+/*
  * PR OUT: load, apply, commit-if-unchanged; a concurrent writer (another
  * gateway, with a cluster store) makes the commit fail with -ESTALE and the
- * command is redone on the newer state.
+ * command is redone on the newer state.  Asynchronous where the store can
+ * (bss_pr_job_*), else here, on tgtd's loop.
  */
 static int bss_pr_out_cmd(int host_no, struct scsi_cmd *cmd)
 {
@@ -408,11 +479,11 @@ static int bss_pr_out_cmd(int host_no, struct scsi_cmd *cmd)
 	struct bss_pr_result r;
 	struct bss_pr_cmd c;
 	uint64_t version;
-	unsigned int i;
 	size_t len;
 	int ret = 0, tries;
 
-	(void)host_no;
+	if (bss_pr_job_submit(blu, host_no, cmd) == 0)
+		return SAM_STAT_GOOD;
 	bss_pr_nexus_of(cmd->dev, cmd->cmd_itn_id, &n);
 	bss_pr_cmd_init(cmd, &c, &n);
 	for (tries = 0; tries < BSS_PR_RETRIES; tries++) {
@@ -430,17 +501,7 @@ static int bss_pr_out_cmd(int host_no, struct scsi_cmd *cmd)
 	}
 	if (ret)
 		return bss_pr_fail(blu, cmd, "commit", ret);
-
-	/* pl->cur is still the state before the command: UAs name it. */
-	for (i = 0; i < r.nr_ua; i++)
-		bss_pr_ua(cmd->dev, &pl->cur.regs[r.ua[i].reg].nexus, r.ua[i].asc);
-	if (r.aborts)
-		dprintf("%s: PREEMPT AND ABORT: tasks of the preempted nexuses are not aborted "
-			"(no abort path into tgt)\n",
-			blu->label);
-	pl->cur = pl->work;
-	pl->version = version;
-	return bss_pr_finish(cmd, &r);
+	return bss_pr_out_done(blu, cmd, &pl->cur, &pl->work, version, &r);
 }
 
 /* ---- LOGICAL UNIT RESET across gateways ------------------------------- */
@@ -789,17 +850,12 @@ static void bss_pr_tmf_hook(struct scsi_lu *lu)
 }
 
 /* RESERVE(6)/RELEASE(6) with compatible reservation handling (5.13.3). */
-static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
+static int bss_pr_reserve6_run(struct bss_lu *blu, struct scsi_cmd *cmd)
 {
-	struct bss_lu *blu = bss_lu_of(cmd->dev);
 	struct scsi_lu *lu = cmd->dev;
 	struct bss_pr_nexus n;
 	int ret;
 
-	(void)host_no;
-	ret = bss_pr_load(blu);
-	if (ret)
-		return bss_pr_fail(blu, cmd, "load", ret);
 	bss_pr_nexus_of(lu, cmd->cmd_itn_id, &n);
 	ret = bss_pr_scsi2_allowed(&blu->pr->cur, &n);
 	if (ret > 0)
@@ -814,6 +870,213 @@ static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 		lu->reserve_id = 0;
 	}
 	return SAM_STAT_GOOD;
+}
+
+static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	int ret;
+
+	if (bss_pr_job_submit(blu, host_no, cmd) == 0)
+		return SAM_STAT_GOOD;
+	ret = bss_pr_load(blu);
+	if (ret)
+		return bss_pr_fail(blu, cmd, "load", ret);
+	return bss_pr_reserve6_run(blu, cmd);
+}
+
+/* ---- PR commands without holding tgtd's loop (shared=1) --------------- */
+
+static void bss_pr_job_cb(void *opaque, int ret)
+{
+	struct bss_pr_job *job = opaque;
+
+	job->ret = ret;
+	tgt_add_sched_event(&job->ev);
+}
+
+/* Submit the job's first step on pl's current cache: 0 or the error. */
+static int bss_pr_job_begin(struct bss_pr_job *job);
+
+/* The command is answered: the next job of the LU starts (a job whose
+ * first step cannot be submitted fails at once). */
+static void bss_pr_job_end(struct bss_pr_job *job, int status)
+{
+	struct bss_pr_lu *pl = job->pl;
+	struct scsi_cmd *cmd = job->cmd;
+	int ret;
+
+	list_del(&job->entry);
+	tgt_remove_sched_event(&job->ev);
+	free(job);
+	target_cmd_io_done(cmd, status);
+	while (!list_empty(&pl->jobs)) {
+		job = list_first_entry(&pl->jobs, struct bss_pr_job, entry);
+		ret = job->pl->store ? bss_pr_job_begin(job) : -ECANCELED;
+		if (!ret)
+			return;
+		list_del(&job->entry);
+		cmd = job->cmd;
+		free(job);
+		target_cmd_io_done(cmd, bss_pr_fail(pl->blu, cmd, "load", ret));
+	}
+}
+
+/* Answer the command from ev, not from inside its handler. */
+static void bss_pr_job_answer(struct bss_pr_job *job, int status)
+{
+	job->stage = BSS_PR_JOB_ANSWER;
+	job->status = status;
+	tgt_add_sched_event(&job->ev);
+}
+
+/* PR OUT on the cached state: its answer, or its compare and swap sent. */
+static void bss_pr_job_out(struct bss_pr_job *job)
+{
+	struct bss_pr_lu *pl = job->pl;
+	struct bss_pr_store *st = pl->store;
+	int ret;
+
+	job->before = pl->cur;
+	job->after = pl->cur;
+	bss_pr_out(&job->after, &job->c, &job->r);
+	if (!job->r.changed) {
+		bss_pr_job_answer(job, bss_pr_finish(job->cmd, &job->r));
+		return;
+	}
+	job->len = bss_pr_encode(&job->after, job->blob);
+	job->expect = pl->version;
+	job->stage = BSS_PR_JOB_COMMIT;
+	ret = st->ops->commit_async(st, job->blob, job->len, job->expect, &job->committed,
+				    bss_pr_job_cb, job);
+	if (ret)
+		bss_pr_job_answer(job, bss_pr_fail(pl->blu, job->cmd, "commit", ret));
+}
+
+/* The cache is current: the command runs on it. */
+static void bss_pr_job_run(struct bss_pr_job *job)
+{
+	struct bss_lu *blu = job->pl->blu;
+	struct scsi_cmd *cmd = job->cmd;
+
+	switch (cmd->scb[0]) {
+	case BSS_PR_IN: bss_pr_job_end(job, bss_pr_in_run(blu, cmd)); break;
+	case BSS_PR_OUT: bss_pr_job_out(job); break;
+	default: bss_pr_job_end(job, bss_pr_reserve6_run(blu, cmd)); break;
+	}
+}
+
+static int bss_pr_job_load(struct bss_pr_job *job)
+{
+	struct bss_pr_store *st = job->pl->store;
+
+	job->stage = BSS_PR_JOB_LOAD;
+	return st->ops->load_async(st, job->blob, sizeof(job->blob), &job->len, &job->version,
+				   bss_pr_job_cb, job);
+}
+
+static int bss_pr_job_begin(struct bss_pr_job *job)
+{
+	struct bss_pr_lu *pl = job->pl;
+	struct bss_pr_store *st = pl->store;
+
+	if (!pl->loaded)
+		return bss_pr_job_load(job);
+	/* a change is a compare and swap, which a stale cache only loses */
+	if (job->cmd->scb[0] == BSS_PR_OUT) {
+		bss_pr_job_out(job);
+		return 0;
+	}
+	job->stage = BSS_PR_JOB_VALIDATE;
+	return st->ops->validate_async(st, pl->version, bss_pr_job_cb, job);
+}
+
+/* ev: the job's lookup, load or commit answered. */
+static void bss_pr_job_event(struct event_data *ev)
+{
+	struct bss_pr_job *job = ev->data;
+	struct bss_pr_lu *pl = job->pl;
+	struct bss_lu *blu = pl->blu;
+	int ret = pl->store ? job->ret : -ECANCELED;
+
+	switch (job->stage) {
+	case BSS_PR_JOB_ANSWER: bss_pr_job_end(job, job->status); return;
+	case BSS_PR_JOB_VALIDATE:
+		if (ret == 0) {
+			bss_pr_job_run(job);
+			return;
+		}
+		if (ret > 0)
+			ret = bss_pr_job_load(job);
+		if (ret)
+			bss_pr_job_end(job, bss_pr_fail(blu, job->cmd, "load", ret));
+		return;
+	case BSS_PR_JOB_LOAD:
+		if (!ret && (!pl->loaded || job->version > pl->version))
+			ret = bss_pr_apply(blu, job->blob, job->len, job->version);
+		if (ret)
+			bss_pr_job_end(job, bss_pr_fail(blu, job->cmd, "load", ret));
+		else
+			bss_pr_job_run(job);
+		return;
+	default: /* BSS_PR_JOB_COMMIT */
+		if (ret == -ESTALE && ++job->tries < BSS_PR_RETRIES) {
+			ret = bss_pr_job_load(job); /* another gateway was first */
+			if (ret)
+				bss_pr_job_end(job, bss_pr_fail(blu, job->cmd, "load", ret));
+			return;
+		}
+		if (ret) {
+			bss_pr_job_end(job, bss_pr_fail(blu, job->cmd, "commit", ret));
+			return;
+		}
+		bss_pr_job_end(job, bss_pr_out_done(blu, job->cmd, &job->before, &job->after,
+						    job->committed, &job->r));
+		return;
+	}
+}
+
+/*
+ * Run cmd (PR IN, PR OUT, RESERVE(6), RELEASE(6)) as a job: 0 and the
+ * command is async; a negative errno and nothing started (the store has
+ * no asynchronous calls, or its connection is not on tgtd's loop, or no
+ * memory): the caller runs it synchronously.
+ */
+static int bss_pr_job_submit(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_pr_lu *pl = blu->pr;
+	struct bss_pr_store *st = pl->store;
+	struct bss_pr_job *job;
+	int ret;
+
+	(void)host_no;
+	if (!st || !st->ops->validate_async || !st->ops->load_async || !st->ops->commit_async)
+		return -EOPNOTSUPP;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	job->pl = pl;
+	job->cmd = cmd;
+	bss_pr_nexus_of(cmd->dev, cmd->cmd_itn_id, &job->n);
+	bss_pr_cmd_init(cmd, &job->c, &job->n);
+	tgt_init_sched_event(&job->ev, bss_pr_job_event, job);
+	pl->nr_jobs++;
+	if (list_empty(&pl->jobs)) {
+		list_add_tail(&job->entry, &pl->jobs);
+		set_cmd_async(cmd);
+		ret = bss_pr_job_begin(job);
+		if (ret) {
+			clear_cmd_async(cmd);
+			list_del(&job->entry);
+			free(job);
+			pl->nr_jobs--;
+			return ret;
+		}
+		return 0;
+	}
+	list_add_tail(&job->entry, &pl->jobs);
+	set_cmd_async(cmd);
+	return 0;
 }
 
 /*
@@ -1360,6 +1623,7 @@ int bss_pr_attach(struct scsi_lu *lu)
 		INIT_LIST_HEAD(&pl->checks);
 		INIT_LIST_HEAD(&pl->waiting);
 		INIT_LIST_HEAD(&pl->publishes);
+		INIT_LIST_HEAD(&pl->jobs);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		pl->blu = blu;
 		list_add_tail(&pl->entry, &g_pr_lus);
@@ -1400,10 +1664,10 @@ void bss_pr_free(struct scsi_lu *lu)
 
 	if (!blu->pr)
 		return;
-	if (blu->pr->nr_checked)
+	if (blu->pr->nr_checked || blu->pr->nr_jobs)
 		eprintf("%s: sheepdog: reservation checks: %" PRIu64 " commands, %" PRIu64
-			" lookups\n",
-			blu->label, blu->pr->nr_checked, blu->pr->nr_lookups);
+			" lookups; %" PRIu64 " PR commands without waiting on tgtd's loop\n",
+			blu->label, blu->pr->nr_checked, blu->pr->nr_lookups, blu->pr->nr_jobs);
 	st = blu->pr->store;
 	blu->pr->store = NULL;
 	if (st)

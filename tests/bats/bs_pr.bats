@@ -281,6 +281,54 @@ EOT
 # still serves other backing stores (the module swaps handlers per LU only).
 # Measured, not asserted: with tgt 1.0.85 it fails PrinServiceactionRange,
 # four ProutReserve.Ownership tests and Reserve6.2Initiators.
+@test "bs_pr: with the sheep stopped, PR OUT, PR IN and RESERVE(6) wait for it without holding tgtd's loop" {
+	# the LU's first command loads its state (synchronously); a's key
+	run script 1 <<EOT
+login a $IQN:pra
+a $(prout 6 0 0 0xaa)
+EOT
+	[ "$status" -eq 0 ]
+	[ "$(status_of 1)" = GOOD ]
+	# b logs in while the sheep runs; its commands come through a fifo
+	mkfifo "$T/in"
+	script 1 <"$T/in" >"$T/s.out" 2>&1 &
+	local pid=$! t0 ms
+	exec 7>"$T/in"
+	printf 'login b %s\nb 000000000000\n' "$IQN:prb" >&7
+	sd_wait_for 30 grep -q status= "$T/s.out"
+	kill -STOP "$SHEEP_PID"
+	printf 'b %s\nb %s\nb 160000000000\nb 170000000000\n' "$(prout 6 0 0 0xbb)" "$(prin 0)" >&7
+	# PR commands wait at most 2 s for their reservation lookup before
+	# their handler runs, which then needs the state from the sheep
+	sleep 3.5
+	t0=$(date +%s%N)
+	timeout 60 "$TGTADM_BIN" -C "$TGTD_CTL" --op show --mode target >/dev/null
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	echo "tgtadm answered in $ms ms while the PR OUT waited for the sheep"
+	local answered
+	answered=$(grep -c status= "$T/s.out")
+	kill -CONT "$SHEEP_PID"
+	exec 7>&-
+	wait "$pid"
+	output=$(cat "$T/s.out")
+	echo "$output"
+	[ "$ms" -lt 2000 ]
+	# nothing but the TUR was answered while the sheep was stopped
+	[ "$answered" -eq 1 ]
+	[ "$(status_of 1)" = GOOD ] # TUR
+	[ "$(status_of 2)" = GOOD ] # b registers
+	# READ KEYS: PRgeneration 2, 16 bytes of keys, 0xaa and 0xbb
+	line_of 3 | grep -q 'status=GOOD data=000000020000001000000000000000aa00000000000000bb'
+	# RESERVE(6) and RELEASE(6) with registrations present: conflict (CRH)
+	[ "$(status_of 4)" = 0x18 ]
+	[ "$(status_of 5)" = 0x18 ]
+	tgt_lun_del 1 1
+	bss_log_has "PR commands without waiting on tgtd's loop"
+	n=$(sed -n "s/.* \([0-9]*\) PR commands without waiting.*/\1/p" "$TGTD_LOG" | tail -1)
+	echo "$n PR commands ran asynchronously"
+	[ "$n" -ge 4 ]
+}
+
 @test "bs_pr: the families on tgt's rdwr store in the same tgtd (measurement)" {
 	command -v iscsi-test-cu >/dev/null || skip "iscsi-test-cu not installed"
 	sd_skip_heavy "reservation families on rdwr"

@@ -332,7 +332,7 @@ EOT
 	line=$(grep 'reservation checks:' "$TGTD_LOG" | tail -1)
 	echo "$line"
 	checked=$(sed -n 's/.* \([0-9]*\) commands, .*/\1/p' <<<"$line")
-	lookups=$(sed -n 's/.* \([0-9]*\) lookups$/\1/p' <<<"$line")
+	lookups=$(sed -n 's/.* \([0-9]*\) lookups;.*/\1/p' <<<"$line")
 	# the first command loads the state synchronously, the rest are counted
 	[ "$checked" -ge 2990 ]
 	[ "$lookups" -gt 0 ]
