@@ -91,12 +91,17 @@ struct bss_pr_attrs {
 	char vdi[SD_MAX_VDI_LEN];
 };
 
-/* One asynchronous lookup: the header-only record and its reply header. */
-struct bss_pr_lookup {
-	struct sd_req hdr;
-	uint8_t rec[SD_VDI_ATTR_HEADER_SIZE];
+/* An asynchronous attribute call's callback (bss_pr_attr_call_done). */
+struct bss_pr_attr_call {
 	bss_pr_done_fn cb;
 	void *opaque;
+};
+
+/* One asynchronous lookup: the header-only record and its reply header. */
+struct bss_pr_lookup {
+	struct bss_pr_attr_call call; /* first: bss_pr_attr_call_done frees it */
+	struct sd_req hdr;
+	uint8_t rec[SD_VDI_ATTR_HEADER_SIZE];
 };
 
 struct bss_pr_lu {
@@ -413,7 +418,9 @@ static int bss_pr_in_run(struct bss_lu *blu, struct scsi_cmd *cmd)
 
 static int bss_pr_job_submit(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd);
 
-static int bss_pr_in_cmd(int host_no, struct scsi_cmd *cmd)
+/* PR IN, RESERVE/RELEASE(6): as a job, or `run` on the state loaded here. */
+static int bss_pr_state_cmd(int host_no, struct scsi_cmd *cmd,
+			    int (*run)(struct bss_lu *blu, struct scsi_cmd *cmd))
 {
 	struct bss_lu *blu = bss_lu_of(cmd->dev);
 	int ret;
@@ -423,7 +430,12 @@ static int bss_pr_in_cmd(int host_no, struct scsi_cmd *cmd)
 	ret = bss_pr_load(blu);
 	if (ret)
 		return bss_pr_fail(blu, cmd, "load", ret);
-	return bss_pr_in_run(blu, cmd);
+	return run(blu, cmd);
+}
+
+static int bss_pr_in_cmd(int host_no, struct scsi_cmd *cmd)
+{
+	return bss_pr_state_cmd(host_no, cmd, bss_pr_in_run);
 }
 
 /* Unit attention `asc` for every I_T nexus of this LU named `who`. */
@@ -874,15 +886,7 @@ static int bss_pr_reserve6_run(struct bss_lu *blu, struct scsi_cmd *cmd)
 
 static int bss_pr_reserve6(int host_no, struct scsi_cmd *cmd)
 {
-	struct bss_lu *blu = bss_lu_of(cmd->dev);
-	int ret;
-
-	if (bss_pr_job_submit(blu, host_no, cmd) == 0)
-		return SAM_STAT_GOOD;
-	ret = bss_pr_load(blu);
-	if (ret)
-		return bss_pr_fail(blu, cmd, "load", ret);
-	return bss_pr_reserve6_run(blu, cmd);
+	return bss_pr_state_cmd(host_no, cmd, bss_pr_reserve6_run);
 }
 
 /* ---- PR commands without holding tgtd's loop (shared=1) --------------- */
@@ -1416,17 +1420,23 @@ static int bss_pr_attr_exists(void *priv, const char *key)
 	return ret == SD_RES_SUCCESS ? 0 : sd_result_to_errno(ret);
 }
 
-static void bss_pr_lookup_cb(struct sd_cluster *c, int ret, void *opaque)
+/* The library's callback of an asynchronous attribute call (the call
+ * first in what opaque points to) turned into the table's; freed. */
+static void bss_pr_attr_call_done(struct sd_cluster *c, int ret, void *opaque)
 {
-	struct bss_pr_lookup *l = opaque;
-	bss_pr_done_fn cb = l->cb;
-	void *cb_opaque = l->opaque;
+	struct bss_pr_attr_call *call = opaque;
+	bss_pr_done_fn cb = call->cb;
+	void *cb_opaque = call->opaque;
 
 	(void)c;
-	free(l);
-	if (ret > 0)
-		ret = sd_result_to_errno(ret);
+	free(call);
 	cb(cb_opaque, ret);
+}
+
+static void bss_pr_lookup_cb(struct sd_cluster *c, int ret, void *opaque)
+{
+	/* a raw request answers the sheep's result code */
+	bss_pr_attr_call_done(c, ret > 0 ? sd_result_to_errno(ret) : ret, opaque);
 }
 
 static int bss_pr_attr_exists_async(void *priv, const char *key, bss_pr_done_fn cb, void *opaque)
@@ -1448,29 +1458,12 @@ static int bss_pr_attr_exists_async(void *priv, const char *key, bss_pr_done_fn 
 	l->hdr.opcode = SD_OP_GET_VDI_ATTR;
 	l->hdr.flags = SD_FLAG_CMD_WRITE;
 	l->hdr.data_length = SD_VDI_ATTR_HEADER_SIZE;
-	l->cb = cb;
-	l->opaque = opaque;
+	l->call.cb = cb;
+	l->call.opaque = opaque;
 	ret = sd_aio_run_sdreq(a->cluster, &l->hdr, l->rec, bss_pr_lookup_cb, l);
 	if (ret)
 		free(l);
 	return ret;
-}
-
-/* get_async / set_async: the library's callback turned into the table's. */
-struct bss_pr_attr_call {
-	bss_pr_done_fn cb;
-	void *opaque;
-};
-
-static void bss_pr_attr_call_done(struct sd_cluster *c, int ret, void *opaque)
-{
-	struct bss_pr_attr_call *call = opaque;
-	bss_pr_done_fn cb = call->cb;
-	void *cb_opaque = call->opaque;
-
-	(void)c;
-	free(call);
-	cb(cb_opaque, ret);
 }
 
 static struct bss_pr_attr_call *bss_pr_attr_call_new(struct bss_pr_attrs *a, bss_pr_done_fn cb,

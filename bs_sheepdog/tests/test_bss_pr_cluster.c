@@ -238,38 +238,35 @@ static void fake_pump_all(void)
 		CHECK(++n < 10000);
 }
 
+/* An asynchronous call submitted (ret): pumped to its end, its answer. */
+static int async_finish(int ret, struct async_result *r)
+{
+	if (ret)
+		return ret;
+	CHECK_EQ(r->calls, 0); /* never from inside the call */
+	fake_pump_all();
+	CHECK_EQ(r->calls, 1);
+	return r->ret;
+}
+
 static int do_load(struct bss_pr_store *s, uint8_t *buf, size_t size, size_t *len,
 		   uint64_t *version)
 {
 	struct async_result r = { 0, 0 };
-	int ret;
 
 	if (!g_async)
 		return s->ops->load(s, buf, size, len, version);
-	ret = s->ops->load_async(s, buf, size, len, version, async_done, &r);
-	if (ret)
-		return ret;
-	CHECK_EQ(r.calls, 0); /* never from inside the call */
-	fake_pump_all();
-	CHECK_EQ(r.calls, 1);
-	return r.ret;
+	return async_finish(s->ops->load_async(s, buf, size, len, version, async_done, &r), &r);
 }
 
 static int do_commit(struct bss_pr_store *s, const uint8_t *buf, size_t len, uint64_t expect,
 		     uint64_t *version)
 {
 	struct async_result r = { 0, 0 };
-	int ret;
 
 	if (!g_async)
 		return s->ops->commit(s, buf, len, expect, version);
-	ret = s->ops->commit_async(s, buf, len, expect, version, async_done, &r);
-	if (ret)
-		return ret;
-	CHECK_EQ(r.calls, 0);
-	fake_pump_all();
-	CHECK_EQ(r.calls, 1);
-	return r.ret;
+	return async_finish(s->ops->commit_async(s, buf, len, expect, version, async_done, &r), &r);
 }
 
 static void fake_reset(void)
