@@ -23,14 +23,15 @@
  * may change it at any time.  bss_pr_perform() then validates the cached
  * state before each command a reservation can conflict: the command is
  * marked async, the lookup goes out, and bss_pr_check_event() (a scheduled
- * event: synchronous store calls are allowed there, unlike in the
- * library's callback) reloads if needed and finishes the command's check.
+ * event, not the library's callback) has the state reloaded if needed and
+ * finishes the command's check.
  * A state loaded from another gateway's commit raises the unit attentions
  * its changes imply for this gateway's nexuses (bss_pr_remote_uas).
- * PR IN/OUT and RESERVE/RELEASE(6) run as jobs (bss_pr_job_*) and a LUN
- * reset is published (bss_pr_publish_*) with the store's asynchronous
- * calls; an LU's first command and the reload after a changed lookup use
- * the synchronous ones (bounded by the LU's timeouts).
+ * PR IN/OUT and RESERVE/RELEASE(6) run as jobs (bss_pr_job_*), a LUN
+ * reset is published (bss_pr_publish_*) and a state not cached or found
+ * changed is loaded (bss_pr_reload_wait) with the store's asynchronous
+ * calls; the synchronous ones (bounded by the LU's timeouts) only where the
+ * store's connection is not on tgtd's loop.
  *
  * All of it runs on tgtd's main thread.
  */
@@ -136,6 +137,16 @@ struct bss_pr_lu {
 	int reset_ua;		    /* a load raised another gateway's reset: answer with it */
 	struct list_head publishes; /* bss_pr_publish in flight (shared=1) */
 	struct list_head jobs;	    /* bss_pr_job: PR IN/OUT, RESERVE/RELEASE(6) */
+
+	/* shared=1: the load of a state not cached yet or found changed by a
+	 * lookup, without holding tgtd's loop; the commands waiting for it */
+	int reloading;
+	struct list_head reload_waiters; /* bss_pr_check */
+	struct event_data reload_ev;
+	int reload_ret;
+	size_t reload_len;
+	uint64_t reload_version;
+	uint8_t reload_blob[BSS_PR_BLOB_MAX];
 };
 
 /*
@@ -1252,9 +1263,11 @@ static void bss_pr_batch_cb(void *opaque, int ret)
 		bss_pr_batch_answer(pl, &pl->waiting, 0, 1);
 }
 
+static int bss_pr_reload_wait(struct bss_pr_lu *pl, struct bss_pr_check *chk);
+
 /*
- * check_ev: finish the checked commands.  A newer state is loaded here
- * (synchronously: rare), then the command conflicts, fails or goes to its
+ * check_ev: finish the checked commands.  A newer state is loaded first
+ * (the command waits for bss_pr_reload_wait's load), then the command conflicts, fails or goes to its
  * handler as bss_pr_perform would have sent it; a handler that completes
  * at once is completed here, one that goes async completes as usual.
  */
@@ -1272,10 +1285,14 @@ static void bss_pr_check_event(struct event_data *ev)
 		blu = chk->blu;
 		cmd = chk->cmd;
 		ret = chk->ret;
-		if (chk->sync)
+		if (chk->sync) {
 			ret = bss_pr_access_conflict(blu, cmd, 1);
-		else if (ret > 0)
+		} else if (ret > 0) {
+			/* another gateway changed it: load, the command waits */
+			if (bss_pr_reload_wait(pl, chk) == 0)
+				continue;
 			ret = bss_pr_load_full(blu);
+		}
 		if (ret == 0 && !chk->sync)
 			ret = bss_pr_access_conflict(blu, cmd, 0);
 		clear_cmd_async(cmd);
@@ -1301,6 +1318,74 @@ static void bss_pr_check_deadline(void *data)
 		target_cmd_io_done(cmd, status);
 }
 
+static void bss_pr_reload_cb(void *opaque, int ret)
+{
+	struct bss_pr_lu *pl = opaque;
+
+	pl->reload_ret = ret;
+	tgt_add_sched_event(&pl->reload_ev);
+}
+
+/* reload_ev: the load answered; its state is cached (with the unit
+ * attentions of what changed) and the waiting commands go to check_ev as
+ * checked against it, or with the load's error. */
+static void bss_pr_reload_event(struct event_data *ev)
+{
+	struct bss_pr_lu *pl = ev->data;
+	int ret = pl->store ? pl->reload_ret : -ECANCELED;
+
+	pl->reloading = 0;
+	if (!ret && (!pl->loaded || pl->reload_version > pl->version))
+		ret = bss_pr_apply(pl->blu, pl->reload_blob, pl->reload_len, pl->reload_version);
+	bss_pr_batch_answer(pl, &pl->reload_waiters, ret, 0);
+}
+
+/*
+ * chk waits for a load of the state (one load for every command waiting):
+ * 0, or a negative errno (no load could be sent: the caller loads
+ * synchronously).  A command no reservation conflicts waits at most
+ * BSS_PR_UA_WAIT_SEC, as for a lookup.
+ */
+static int bss_pr_reload_wait(struct bss_pr_lu *pl, struct bss_pr_check *chk)
+{
+	struct bss_pr_store *st = pl->store;
+	int ret;
+
+	if (!pl->reloading) {
+		if (!st || !st->ops->load_async)
+			return -EOPNOTSUPP;
+		ret = st->ops->load_async(st, pl->reload_blob, sizeof(pl->reload_blob),
+					  &pl->reload_len, &pl->reload_version, bss_pr_reload_cb,
+					  pl);
+		if (ret)
+			return ret;
+		pl->reloading = 1;
+	}
+	list_add_tail(&chk->entry, &pl->reload_waiters);
+	set_cmd_async(chk->cmd);
+	if (!bss_pr_checked(chk->cmd->scb))
+		add_work(&chk->deadline, BSS_PR_UA_WAIT_SEC);
+	return 0;
+}
+
+static struct bss_pr_check *bss_pr_check_new(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_pr_check *chk = malloc(sizeof(*chk));
+
+	if (!chk)
+		return NULL;
+	chk->blu = blu;
+	chk->cmd = cmd;
+	chk->host_no = host_no;
+	chk->ret = 0;
+	chk->late = 0;
+	chk->sync = 0;
+	INIT_LIST_HEAD(&chk->deadline.entry);
+	chk->deadline.func = bss_pr_check_deadline;
+	chk->deadline.data = chk;
+	return chk;
+}
+
 /*
  * Start the asynchronous check of `cmd`: 0 (the command is async now) or
  * a negative errno (nothing started: check synchronously).  With
@@ -1312,20 +1397,11 @@ static void bss_pr_check_deadline(void *data)
 static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
 {
 	struct bss_pr_lu *pl = blu->pr;
-	struct bss_pr_check *chk = malloc(sizeof(*chk));
+	struct bss_pr_check *chk = bss_pr_check_new(blu, host_no, cmd);
 	int ret;
 
 	if (!chk)
 		return -ENOMEM;
-	chk->blu = blu;
-	chk->cmd = cmd;
-	chk->host_no = host_no;
-	chk->ret = 0;
-	chk->late = 0;
-	chk->sync = 0;
-	INIT_LIST_HEAD(&chk->deadline.entry);
-	chk->deadline.func = bss_pr_check_deadline;
-	chk->deadline.data = chk;
 	/* fewer than BSS_PR_LOOKUPS out: nothing waits, the command goes
 	 * alone (and is checked synchronously if its lookup cannot go) */
 	list_add_tail(&chk->entry, &pl->waiting);
@@ -1344,6 +1420,24 @@ static int bss_pr_check_async(struct bss_lu *blu, int host_no, struct scsi_cmd *
 	return 0;
 }
 
+/* A command of a LU with no state cached yet: 0 (async, it waits for the
+ * load), or a negative errno (check it synchronously). */
+static int bss_pr_first_load(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd)
+{
+	struct bss_pr_check *chk = bss_pr_check_new(blu, host_no, cmd);
+	int ret;
+
+	if (!chk)
+		return -ENOMEM;
+	ret = bss_pr_reload_wait(blu->pr, chk);
+	if (ret) {
+		free(chk);
+		return ret;
+	}
+	blu->pr->nr_checked++;
+	return 0;
+}
+
 static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
 {
 	struct bss_lu *blu = bss_lu_of(cmd->dev);
@@ -1352,12 +1446,15 @@ static int bss_pr_perform(int host_no, struct scsi_cmd *cmd)
 	bss_pr_mark(blu, cmd->itn_lu_info);
 	/*
 	 * shared=1: the validation of the cached state is one lookup at
-	 * sheep; the command waits for it without holding tgtd's loop.  The
-	 * first command of the LU loads synchronously (nothing cached yet).
+	 * sheep; the command waits for it without holding tgtd's loop.  With
+	 * nothing cached yet (the LU's first commands) it waits for a load.
 	 */
-	if (pl->store && pl->store->ops->validate_async && pl->loaded &&
-	    bss_pr_ua_checked(cmd->scb) && bss_pr_check_async(blu, host_no, cmd) == 0)
-		return SAM_STAT_GOOD;
+	if (pl->store && pl->store->ops->validate_async && bss_pr_ua_checked(cmd->scb)) {
+		if (pl->loaded && bss_pr_check_async(blu, host_no, cmd) == 0)
+			return SAM_STAT_GOOD;
+		if (!pl->loaded && bss_pr_first_load(blu, host_no, cmd) == 0)
+			return SAM_STAT_GOOD;
+	}
 	return bss_pr_run(blu, host_no, cmd, bss_pr_access_conflict(blu, cmd, 1));
 }
 
@@ -1617,6 +1714,8 @@ int bss_pr_attach(struct scsi_lu *lu)
 		INIT_LIST_HEAD(&pl->waiting);
 		INIT_LIST_HEAD(&pl->publishes);
 		INIT_LIST_HEAD(&pl->jobs);
+		INIT_LIST_HEAD(&pl->reload_waiters);
+		tgt_init_sched_event(&pl->reload_ev, bss_pr_reload_event, pl);
 		tgt_init_sched_event(&pl->check_ev, bss_pr_check_event, pl);
 		pl->blu = blu;
 		list_add_tail(&pl->entry, &g_pr_lus);
@@ -1666,7 +1765,10 @@ void bss_pr_free(struct scsi_lu *lu)
 	if (st)
 		st->ops->destroy(st);
 	bss_pr_publishes_cancel(blu->pr);
-	/* the checks the destroy cancelled: complete them before the free */
+	/* a load the destroy cancelled, and the checks: before the free */
+	tgt_remove_sched_event(&blu->pr->reload_ev);
+	if (blu->pr->reloading)
+		bss_pr_reload_event(&blu->pr->reload_ev);
 	tgt_remove_sched_event(&blu->pr->check_ev);
 	bss_pr_check_event(&blu->pr->check_ev);
 	list_del(&blu->pr->entry);

@@ -281,7 +281,7 @@ EOT
 # still serves other backing stores (the module swaps handlers per LU only).
 # Measured, not asserted: with tgt 1.0.85 it fails PrinServiceactionRange,
 # four ProutReserve.Ownership tests and Reserve6.2Initiators.
-@test "bs_pr: with the sheep stopped, PR OUT, PR IN and RESERVE(6) wait for it without holding tgtd's loop" {
+@test "bs_pr: with the sheep stopped, PR OUT, PR IN, RESERVE(6) and a LU's first commands wait for it without holding tgtd's loop" {
 	# the LU's first command loads its state (synchronously); a's key
 	run script 1 <<EOT
 login a $IQN:pra
@@ -298,6 +298,9 @@ EOT
 	sd_wait_for 30 grep -q status= "$T/s.out"
 	kill -STOP "$SHEEP_PID"
 	printf 'b %s\nb %s\nb 160000000000\nb 170000000000\n' "$(prout 6 0 0 0xbb)" "$(prin 0)" >&7
+	# and LUN 2's first commands ever: its state is not loaded yet
+	printf 'login c %s\nc %s\n' "$IQN:prc" "$(read10 0)" | script 2 >"$T/c.out" 2>&1 &
+	local cpid=$!
 	# PR commands wait at most 2 s for their reservation lookup before
 	# their handler runs, which then needs the state from the sheep
 	sleep 3.5
@@ -310,6 +313,9 @@ EOT
 	kill -CONT "$SHEEP_PID"
 	exec 7>&-
 	wait "$pid"
+	wait "$cpid"
+	cut -c1-40 "$T/c.out"
+	grep -q '^c status=GOOD data=00' "$T/c.out"
 	output=$(cat "$T/s.out")
 	echo "$output"
 	[ "$ms" -lt 2000 ]
