@@ -23,6 +23,7 @@
  */
 #include "bss.h"
 #include "bss_cache.h"
+#include "mapbuf.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -195,7 +196,7 @@ static void bss_unit_drop(struct bss_cache *c, struct bss_cunit *u)
 		list_del_init(&acb->cache_entry);
 		bss_cache_start(acb);
 	}
-	bss_ubuf_free(u->buf);
+	sdc_map_free(u->buf);
 	free(u);
 }
 
@@ -394,7 +395,7 @@ static void bss_flush_done(struct bss_cunit *u)
 	u->flush_len = 0;
 	u->flushing = 0;
 	u->flush_done = u->flush_started;
-	bss_ubuf_free(u->buf);
+	sdc_map_free(u->buf);
 	u->buf = NULL;
 	if (err) {
 		/* the chunks are dirty again; the timer retries */
@@ -539,7 +540,7 @@ static void bss_flush_start(struct bss_cache *c, struct bss_cunit *u)
 	whole = runs > 0 && hull_len <= (uint64_t)ndirty * BSS_CACHE_CHUNK * 16;
 	u->flush_len = whole ? hull_len : (uint64_t)ndirty * BSS_CACHE_CHUNK;
 	c->flush_bytes += u->flush_len;
-	u->buf = bss_ubuf_alloc(u->flush_len);
+	u->buf = sdc_map_alloc(u->flush_len);
 	if (!u->buf) {
 		u->flush_err = -ENOMEM;
 		goto put;
@@ -660,7 +661,7 @@ static void bss_fill_cb(struct sd_vdi *vdi, int ret, void *opaque)
 		if (ret)
 			bss_file_error(c, "filling", u->idx, ret);
 	}
-	bss_ubuf_free(u->buf);
+	sdc_map_free(u->buf);
 	u->buf = NULL;
 	if (ret) {
 		/* the waiters go to the sheep themselves and meet the error
@@ -778,7 +779,7 @@ static int bss_cache_prepare(struct bss_aiocb *acb)
 		if (u->state == BSS_CU_READY)
 			continue;
 		u->fill_len = ulen;
-		u->buf = bss_ubuf_alloc(ulen);
+		u->buf = sdc_map_alloc(ulen);
 		if (!u->buf ||
 		    sd_vdi_aio_read(acb->blu->vdi, u->buf, ulen, ustart, bss_fill_cb, u) < 0) {
 			bss_unit_drop(c, u);
@@ -1211,7 +1212,7 @@ static void bss_cache_free(struct bss_cache *c)
 			free(fw);
 		if (u->fd >= 0)
 			close(u->fd);
-		bss_ubuf_free(u->buf);
+		sdc_map_free(u->buf);
 		free(u);
 	}
 	if (c->dirty_fd >= 0)
@@ -1447,7 +1448,7 @@ void bss_cache_close(struct bss_lu *blu)
 			blu->label, BSS_CACHE_CLOSE_STALL_MS, c->dirty_bytes, c->dir);
 		list_for_each_entry(u, &c->lru, lru) {
 			if (u->flushing || u->state == BSS_CU_FETCHING) {
-				bss_reap_adopt(blu, u->buf, bss_ubuf_free);
+				bss_reap_adopt(blu, u->buf, sdc_map_free);
 				u->buf = NULL;
 			}
 		}

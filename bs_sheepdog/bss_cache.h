@@ -18,9 +18,6 @@
 #define BSS_CACHE_VERSION  1u
 
 /* Bits [first, last] set; bit i's value; number of bits set among nbits. */
-/* A unit buffer of len bytes (mmap'd: freed memory goes back at once), or NULL. */
-void *bss_ubuf_alloc(size_t len);
-void bss_ubuf_free(void *buf);
 
 void bss_bm_set(uint64_t *bm, unsigned int first, unsigned int last);
 int bss_bm_test(const uint64_t *bm, unsigned int i);

@@ -10,46 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/mman.h>
-
 #include "bss_cache.h"
-
-/*
- * Unit buffers (fills and flushes, up to a whole unit, 4 MiB by default)
- * are mapped for each use and unmapped after it, so that tgtd's RSS
- * follows the buffers in flight.  From malloc, glibc keeps freed
- * multi-megabyte chunks in its heap once its dynamic mmap threshold has
- * grown past them: a 10-minute soak saw tgtd's RSS climb from 52 to
- * 75 MiB, where with the threshold pinned it stayed at 25 MiB.  The
- * mapping's length sits in front of the buffer.
- */
-#define BSS_UBUF_HDR 64
-
-void *bss_ubuf_alloc(size_t len)
-{
-	size_t maplen = BSS_UBUF_HDR + len;
-	char *p;
-
-	if (len > SIZE_MAX - BSS_UBUF_HDR)
-		return NULL;
-	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	memcpy(p, &maplen, sizeof(maplen));
-	return p + BSS_UBUF_HDR;
-}
-
-void bss_ubuf_free(void *buf)
-{
-	char *p = buf;
-	size_t maplen;
-
-	if (!p)
-		return;
-	p -= BSS_UBUF_HDR;
-	memcpy(&maplen, p, sizeof(maplen));
-	munmap(p, maplen);
-}
 
 void bss_bm_set(uint64_t *bm, unsigned int first, unsigned int last)
 {

@@ -8,12 +8,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "mapbuf.h"
 #include "sdl_alloc.h"
-
-/* sdl_malloc_big: the mapping's length sits in front of the block. */
-#define SDL_BIG_HDR 64
 
 static _Thread_local long g_fail_countdown;
 static _Thread_local long g_live;
@@ -71,30 +68,22 @@ void sdl_free(void *p)
  */
 void *sdl_malloc_big(size_t size)
 {
-	size_t maplen = SDL_BIG_HDR + size;
-	char *p;
+	void *p;
 
-	if (sdl_alloc_should_fail() || size > SIZE_MAX - SDL_BIG_HDR)
+	if (sdl_alloc_should_fail())
 		return NULL;
-	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	memcpy(p, &maplen, sizeof(maplen));
-	g_live++;
-	return p + SDL_BIG_HDR;
+	p = sdc_map_alloc(size);
+	if (p)
+		g_live++;
+	return p;
 }
 
 void sdl_free_big(void *block)
 {
-	char *p = block;
-	size_t maplen;
-
-	if (!p)
+	if (!block)
 		return;
 	g_live--;
-	p -= SDL_BIG_HDR;
-	memcpy(&maplen, p, sizeof(maplen));
-	munmap(p, maplen);
+	sdc_map_free(block);
 }
 
 void sdl_alloc_fail_nth(long nth)

@@ -82,37 +82,6 @@ static void test_state(void)
 	      got.unit == 8192 && got.clean == 0);
 }
 
-/* Unit buffers are mappings of their own: freeing one unmaps it. */
-static void test_ubuf(void)
-{
-	char line[256], *p = bss_ubuf_alloc(4 << 20), *q;
-	unsigned long lo, hi;
-	int found = 0;
-	FILE *f;
-
-	CHECK(p != NULL);
-	if (!p)
-		return;
-	CHECK_EQ((uintptr_t)p % 64, 0);
-	memset(p, 0xa5, 4 << 20);
-	CHECK_EQ((unsigned char)p[(4 << 20) - 1], 0xa5);
-	q = bss_ubuf_alloc(1);
-	CHECK(q != NULL);
-	bss_ubuf_free(q);
-	bss_ubuf_free(NULL);
-	bss_ubuf_free(p);
-	/* no mapping of this process covers p any more */
-	f = fopen("/proc/self/maps", "r");
-	CHECK(f != NULL);
-	while (f && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)p >= lo &&
-		    (uintptr_t)p < hi)
-			found = 1;
-	if (f)
-		fclose(f);
-	CHECK_EQ(found, 0);
-}
-
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -120,7 +89,6 @@ int main(void)
 	RUN_TEST(test_runs, passed, failed);
 	RUN_TEST(test_dir_name, passed, failed);
 	RUN_TEST(test_state, passed, failed);
-	RUN_TEST(test_ubuf, passed, failed);
 	printf("test_bss_cache: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }

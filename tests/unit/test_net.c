@@ -4,7 +4,8 @@
  * engine: a numeric address (IPv4/IPv6 literal, UNIX path) never reaches the
  * resolver.  getaddrinfo is interposed: a lookup that could go to DNS (no
  * AI_NUMERICHOST) is counted and fails as a broken resolver would.  Also
- * the shared full-I/O loop (fullio.c) behind sdc_read_full/sdc_write_full.
+ * the shared full-I/O loop (fullio.c) behind sdc_read_full/sdc_write_full,
+ * and the mapped buffers of mapbuf.c.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "fullio.h"
+#include "mapbuf.h"
 #include "net.h"
 #include "sdl_check.h"
 #include "sdl_engine.h"
@@ -183,6 +186,37 @@ static void test_full_io(void)
 	close(sv[1]);
 }
 
+/* common/mapbuf.c: each buffer a mapping of its own; freeing one unmaps it. */
+static void test_mapbuf(void)
+{
+	char line[256], *p = sdc_map_alloc(4 << 20), *q;
+	unsigned long lo, hi;
+	int found = 0;
+	FILE *f;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_EQ((uintptr_t)p % 64, 0);
+	memset(p, 0xa5, 4 << 20);
+	CHECK_EQ((unsigned char)p[(4 << 20) - 1], 0xa5);
+	q = sdc_map_alloc(1);
+	CHECK(q != NULL);
+	sdc_map_free(q);
+	sdc_map_free(NULL);
+	sdc_map_free(p);
+	/* no mapping of this process covers p any more */
+	f = fopen("/proc/self/maps", "r");
+	CHECK(f != NULL);
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && (uintptr_t)p >= lo &&
+		    (uintptr_t)p < hi)
+			found = 1;
+	if (f)
+		fclose(f);
+	CHECK_EQ(found, 0);
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -191,6 +225,7 @@ int main(void)
 	RUN_TEST(test_connect_numeric, passed, failed);
 	RUN_TEST(test_engine_numeric, passed, failed);
 	RUN_TEST(test_full_io, passed, failed);
+	RUN_TEST(test_mapbuf, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
