@@ -9,7 +9,7 @@
 #
 # Time (normal phase, 2-core machine shared): shim tests ~1 s; the dense
 # snapshot window (13 cuts) ~50 s (~20 s quiet), the create/delete window
-# (27 cuts) ~7 s quiet; the crash-point
+# (27 cuts) ~7 s quiet, the format (6 cuts) ~1 s; the crash-point
 # sweep ~2 minutes for 40 points of a 200-write run, ~3 s a point
 # (SD_HEAVY=0: 6 points of a 100-write run, ~40 s under ASan; under valgrind,
 # SD_WRAP set, 2 points of a 50-write run and every 4th dense cut, ~2-3
@@ -224,6 +224,57 @@ every_call_of() {
 	[ -z "$SD_WRAP" ] || step=4
 	every_call_of 20 "$step"
 	echo "# dense crash points $N (create and delete)" >&3
+}
+
+# The calls sheep makes from its start to its stop with `dog cluster
+# format` in between (or without it: $1 = 0), under the shim.
+format_calls() {
+	rm -rf "$ST/store" "$ST/store.crash-save"
+	mkdir -p "$ST/store"
+	SD_CRASH_DIR="$ST/store" SD_CRASH_STATS="$T/stats" LD_PRELOAD="$SHIM" \
+		ASAN_OPTIONS="$ASAN_PL" sheep_start "$ST/store" "$PORT" || return 1
+	[ "$1" = 0 ] || sd_dog cluster format >/dev/null || return 1
+	sheep_stop || return 1
+	awk '/^ops/ {print $2}' "$T/stats"
+}
+
+@test "power cut at every call of dog cluster format: formatted or not, never half" {
+	local lo hi at n=0 formatted=0 acked
+	lo=$(format_calls 0) && hi=$(format_calls 1)
+	echo "format: calls $((lo + 1))..$hi"
+	[ "$hi" -gt $((lo + 2)) ]
+	for ((at = lo + 1; at <= hi; at++)); do
+		rm -rf "$ST/store" "$ST/store.crash-save"
+		mkdir -p "$ST/store"
+		SD_CRASH_DIR="$ST/store" SD_CRASH_AT=$at SD_CRASH_STATS="$T/stats" \
+			LD_PRELOAD="$SHIM" ASAN_OPTIONS="$ASAN_PL" sheep_start "$ST/store" "$PORT"
+		acked=0
+		! sd_dog cluster format >/dev/null 2>&1 || acked=1
+		if ! sd_wait_for 3 grep -q crashed "$T/stats"; then
+			kill -TERM "$SHEEP_PID" 2>/dev/null || true
+			sd_wait_for 10 grep -q crashed "$T/stats" || { echo "no crash at $at"; return 1; }
+		fi
+		sheep_stop KILL
+		sheep_start "$ST/store" "$PORT"
+		# either formatted (then it works) or not at all (a format now
+		# works): never a store that refuses both
+		if sd_dog vdi create v 4M >/dev/null 2>&1; then
+			formatted=$((formatted + 1))
+		else
+			run sd_dog cluster info
+			echo "cut at $at (format acknowledged: $acked): $output"
+			[[ "$output" == *"Waiting for cluster to be formatted"* ]]
+			# an acknowledged format survives the cut
+			[ "$acked" = 0 ]
+			sd_dog cluster format >/dev/null
+			sd_dog vdi create v 4M >/dev/null
+		fi
+		sd_dog vdi write v 0 512 < <(head -c 512 /dev/urandom)
+		[ "$(sd_dog vdi list -r | wc -l)" -eq 1 ]
+		sheep_stop
+		n=$((n + 1))
+	done
+	echo "# format cuts $n, formatted after the cut $formatted" >&3
 }
 
 @test "the checker can fail: sheep -n (nosync) loses acknowledged writes at a cut" {
