@@ -4,7 +4,8 @@ dist_noinst_DATA += tests/bats/lib/tgtd.bash
 # iscsi-io: libiscsi async I/O driver used by the tgt tests and scripts/bench.
 if HAVE_LIBISCSI
 noinst_PROGRAMS += tests/tools/iscsi-io
-tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c tests/tools/iscsi-stamp.c \
+tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c tests/tools/iscsi-io.h \
+	tests/tools/iscsi-script.c tests/tools/iscsi-ifault.c tests/tools/iscsi-stamp.c \
 	tests/tools/iscsi-stamp.h tests/tools/stamp.h
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
