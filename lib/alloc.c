@@ -51,6 +51,15 @@ void *sdl_calloc(size_t n, size_t size)
 	return p;
 }
 
+void *sdl_realloc(void *p, size_t size)
+{
+	if (!p)
+		return sdl_malloc(size);
+	if (sdl_alloc_should_fail())
+		return NULL;
+	return realloc(p, size ? size : 1);
+}
+
 void sdl_free(void *p)
 {
 	if (!p)

@@ -10,6 +10,8 @@
 
 void *sdl_malloc(size_t size);
 void *sdl_calloc(size_t n, size_t size);
+/* Like realloc(3); a failure leaves p as it was. */
+void *sdl_realloc(void *p, size_t size);
 void sdl_free(void *p);
 /* A large transient buffer (mapped: unmapped again by sdl_free_big). */
 void *sdl_malloc_big(size_t size);

@@ -50,9 +50,17 @@ struct sd_vdi {
 	int excl;
 	int nolock; /* SD_VDI_NOLOCK: no lock, I/O not TGT-flagged (dog) */
 	uint32_t vid;
-	char *inode;		     /* SD_INODE_INDEX_END bytes */
+	/*
+	 * The header and the part of the flat index the vdi's size needs
+	 * (nr_idx entries, never fewer than that size's objects): a 64 MiB
+	 * vdi keeps 16 entries, not the format's 2^20 (vdi.c,
+	 * sdl_vdi_index_fit).  Reads of the whole inode land in a transient
+	 * buffer first.
+	 */
+	char *inode;		     /* SD_INODE_HEADER_SIZE + 4 * nr_idx bytes */
 	struct sd_inode_header *hdr; /* == inode */
 	uint32_t *index;	     /* inode + SD_INODE_HEADER_SIZE */
+	uint32_t nr_idx;
 	unsigned shift;
 	uint32_t obj_size;
 	uint64_t size;

@@ -231,6 +231,44 @@ static int sdl_vdi_apply_header(struct sd_vdi *vdi)
 	return 0;
 }
 
+/*
+ * Room for the index entries a vdi of the size in header h needs, the new
+ * ones zero: 0, or -ENOMEM with the handle as it was (called before the
+ * header is taken, so that a failed reload changes nothing).  A header
+ * sdl_vdi_apply_header refuses needs nothing.  Never shrinks: a smaller
+ * size only ever means fewer entries are looked at.
+ */
+static int sdl_vdi_index_fit(struct sd_vdi *vdi, const struct sd_inode_header *h)
+{
+	struct sdc_inode_geom g;
+	uint64_t size, n;
+	char *p;
+	int ret = sdc_inode_decode(h, &g);
+
+	if (ret && ret != -EFBIG)
+		return 0;
+	size = h->vdi_size < sd_max_flat_vdi_size(g.shift) ? h->vdi_size
+							   : sd_max_flat_vdi_size(g.shift);
+	n = sd_count_data_objs(size, g.shift);
+	if (n > SD_INODE_DATA_INDEX)
+		n = SD_INODE_DATA_INDEX;
+	if (n <= vdi->nr_idx && vdi->index)
+		return 0;
+	p = sdl_realloc(vdi->inode, SD_INODE_HEADER_SIZE + (size_t)n * sizeof(uint32_t));
+	if (!p) {
+		sdl_set_err(&vdi->c->e, "%s: out of memory for its index (%llu entries)", vdi->name,
+			    (unsigned long long)n);
+		return -ENOMEM;
+	}
+	memset(p + SD_INODE_HEADER_SIZE + (size_t)vdi->nr_idx * sizeof(uint32_t), 0,
+	       (size_t)(n - vdi->nr_idx) * sizeof(uint32_t));
+	vdi->inode = p;
+	vdi->hdr = (struct sd_inode_header *)p;
+	vdi->index = (uint32_t *)(p + SD_INODE_HEADER_SIZE);
+	vdi->nr_idx = (uint32_t)n;
+	return 0;
+}
+
 struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid, const char *tag)
 {
 	return sd_vdi_open_flags(c, name, snapid, tag, 0);
@@ -242,6 +280,7 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	struct sd_vdi *vdi;
 	uint64_t deadline;
 	uint32_t excl_vid = 0;
+	char *buf = NULL;
 	int ret, locked = 0, excl = 0;
 
 	ret = sdl_sync_allowed(&c->e, "sd_vdi_open");
@@ -289,14 +328,16 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	vdi->snapid = snapid;
 	vdi->shared = !!(flags & SD_VDI_SHARED);
 	vdi->nolock = !!(flags & SD_VDI_NOLOCK);
-	vdi->inode = sdl_malloc(SD_INODE_INDEX_END);
-	if (!vdi->inode) {
+	/* the whole inode is read (the refresh read of the shared lock
+	 * protocol is exactly that), the index kept only as far as needed */
+	vdi->inode = sdl_malloc(SD_INODE_HEADER_SIZE);
+	buf = sdl_malloc_big(SD_INODE_INDEX_END);
+	if (!vdi->inode || !buf) {
 		sdl_set_err(&c->e, "out of memory");
 		ret = -ENOMEM;
 		goto fail;
 	}
 	vdi->hdr = (struct sd_inode_header *)vdi->inode;
-	vdi->index = (uint32_t *)(vdi->inode + SD_INODE_HEADER_SIZE);
 	/* open runs on the application's loop (tgtd's): every wait in it is
 	 * bounded by one connect timeout, not by the retry window */
 	deadline = sdl_now_ms() + c->e.opts.connect_timeout_ms;
@@ -337,13 +378,19 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	if (excl)
 		excl_vid = vdi->vid;
 	vdi->excl = excl;
-	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), vdi->inode, SD_INODE_INDEX_END, 0,
-				1, deadline);
+	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), buf, SD_INODE_INDEX_END, 0, 1,
+				deadline);
 	if (ret)
 		goto fail;
+	ret = sdl_vdi_index_fit(vdi, (const struct sd_inode_header *)buf);
+	if (ret)
+		goto fail;
+	memcpy(vdi->inode, buf, SD_INODE_HEADER_SIZE);
 	ret = sdl_vdi_apply_header(vdi);
 	if (ret)
 		goto fail;
+	memcpy(vdi->index, buf + SD_INODE_HEADER_SIZE, (size_t)vdi->nr_idx * sizeof(uint32_t));
+	sdl_free_big(buf);
 	vdi->readonly = snapid || vdi->tag[0] || sd_inode_is_snapshot(vdi->hdr);
 	sdl_list_add_tail(&vdi->link, &c->vdis);
 	c->nr_vdis++;
@@ -357,6 +404,7 @@ fail:
 		sdl_release_vid(c, excl_vid, SD_LOCK_TYPE_EXT_EXCLUSIVE);
 	if (locked)
 		sdl_release_vid(c, vdi->vid, SD_LOCK_TYPE_SHARED);
+	sdl_free_big(buf);
 	sdl_free(vdi->inode);
 	sdl_free(vdi);
 	errno = -ret;
@@ -760,6 +808,11 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, -ENOENT);
 		return;
 	}
+	/* a larger vdi (resized): room for its new range first */
+	if (sdl_vdi_index_fit(vdi, (const struct sd_inode_header *)r->buf)) {
+		sdl_reload_finish(vdi, -ENOMEM);
+		return;
+	}
 	old_vid = vdi->vid;
 	vdi->reload_gen++;
 	memcpy(vdi->inode, r->buf, SD_INODE_HEADER_SIZE);
@@ -770,7 +823,7 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 				    old_vid);
 	else if (r->mode == SDL_RELOAD_FULL)
 		memcpy(vdi->index, r->buf + SD_INODE_HEADER_SIZE,
-		       SD_INODE_INDEX_END - SD_INODE_HEADER_SIZE);
+		       (size_t)vdi->nr_idx * sizeof(uint32_t));
 	if (old_vid != vdi->vid)
 		sdl_log(&vdi->c->e, LOG_INFO, "%s: now writing to vid %x (was %x)", vdi->name,
 			vdi->vid, old_vid);
