@@ -87,6 +87,31 @@ teardown() {
 	[ "$status" -eq 0 ]
 }
 
+@test "bs_io: a 1 TiB vdi: the LUN opens, its far end is written and read back (index past one page)" {
+	# 262,144 index entries (1 MiB of index, one transient 4 MiB inode
+	# read at open), objects only where written
+	local tib=$((1024 * 1024 * MiB)) far
+	far=$((tib - 3 * MiB - 65536))
+	bss_vdi_create big 1T
+	bss_pattern $((tib - MiB)) "$MiB" 21 >"$T/dogdata"
+	sd_dog vdi write big $((tib - MiB)) "$MiB" <"$T/dogdata"
+	bss_lun 1 "$(bss_tcp big)"
+	# the last MiB, written by dog before the open
+	run bss_io 1 --mode verify --qd 8 --bs 65536 --offset $((tib - MiB)) --length "$MiB" --seed 21
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# across the boundary of the last objects, through the LUN
+	run bss_io 1 --mode write --qd 16 --bs 65536 --offset "$far" --length $((2 * MiB)) --seed 22
+	[ "$status" -eq 0 ]
+	sd_dog vdi read big "$far" $((2 * MiB)) >"$T/got"
+	bss_pattern "$far" $((2 * MiB)) 22 >"$T/want"
+	cmp "$T/got" "$T/want"
+	# and the beginning still reads as zeros
+	run bss_io 1 --mode read --qd 4 --bs 65536 --offset 0 --length "$MiB"
+	[ "$status" -eq 0 ]
+	cmp <(sd_dog vdi read big 0 "$MiB") <(head -c "$MiB" /dev/zero)
+}
+
 @test "bs_io: a snapshot exports read-only (by tag and by id), writes get DATA PROTECT" {
 	bss_vdi_create vol 16M
 	bss_lun 1 "$(bss_tcp vol)"
