@@ -146,7 +146,7 @@ struct bss_pr_lu {
 	int reload_ret;
 	size_t reload_len;
 	uint64_t reload_version;
-	uint8_t reload_blob[BSS_PR_BLOB_MAX];
+	uint8_t *reload_blob; /* BSS_PR_BLOB_MAX bytes while reloading */
 };
 
 /*
@@ -1337,6 +1337,8 @@ static void bss_pr_reload_event(struct event_data *ev)
 	pl->reloading = 0;
 	if (!ret && (!pl->loaded || pl->reload_version > pl->version))
 		ret = bss_pr_apply(pl->blu, pl->reload_blob, pl->reload_len, pl->reload_version);
+	free(pl->reload_blob); /* rare: not kept by every LU */
+	pl->reload_blob = NULL;
 	bss_pr_batch_answer(pl, &pl->reload_waiters, ret, 0);
 }
 
@@ -1354,11 +1356,16 @@ static int bss_pr_reload_wait(struct bss_pr_lu *pl, struct bss_pr_check *chk)
 	if (!pl->reloading) {
 		if (!st || !st->ops->load_async)
 			return -EOPNOTSUPP;
-		ret = st->ops->load_async(st, pl->reload_blob, sizeof(pl->reload_blob),
-					  &pl->reload_len, &pl->reload_version, bss_pr_reload_cb,
-					  pl);
-		if (ret)
+		pl->reload_blob = malloc(BSS_PR_BLOB_MAX);
+		if (!pl->reload_blob)
+			return -ENOMEM;
+		ret = st->ops->load_async(st, pl->reload_blob, BSS_PR_BLOB_MAX, &pl->reload_len,
+					  &pl->reload_version, bss_pr_reload_cb, pl);
+		if (ret) {
+			free(pl->reload_blob);
+			pl->reload_blob = NULL;
 			return ret;
+		}
 		pl->reloading = 1;
 	}
 	list_add_tail(&chk->entry, &pl->reload_waiters);
