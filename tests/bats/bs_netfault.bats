@@ -143,7 +143,13 @@ resumes() {
 	# that fails at the end of its own window: measured up to 18 s; the
 	# bound is both windows (+ 2 s of timer slack).
 	[ "$(field fail_ms_max "$OUT")" -le $((2 * (TMO + RETRY) * 1000 + 2000)) ]
-	[ "$(field max_stall_ms "$OUT")" -le $(((TMO + RETRY + 2) * 1000)) ]
+	# No gap between completions lasts the whole blackhole (a wedged LU
+	# stalls to the end of the run): after the in-flight commands fail,
+	# those sent during the outage fail at the end of their lookup's
+	# window (14.0 s after the first failures in most runs) or, when the
+	# path is back by then, complete once the library has reconnected
+	# and re-joined (16.8 s in one CI run).
+	[ "$(field max_stall_ms "$OUT")" -lt $(((t1 - t0) * 1000)) ]
 	resumes "long blackhole"
 }
 
