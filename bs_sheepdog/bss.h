@@ -293,6 +293,10 @@ void bss_sbc_override(struct scsi_lu *lu);
  */
 int bss_pr_attach(struct scsi_lu *lu);
 void bss_pr_free(struct scsi_lu *lu);
+/* bss_pr_attrs.c: the LU's cluster store (shared=1) on a connection of its
+ * own; NULL + errno (connect failed, no memory). */
+struct bss_pr_store;
+struct bss_pr_store *bss_pr_cluster_store(struct bss_lu *blu);
 
 /*
  * bss_thin.c: thin provisioning, UNMAP, WRITE SAME (10/16), VPD B0.

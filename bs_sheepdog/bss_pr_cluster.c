@@ -4,7 +4,7 @@
  * sheepdog vdi attributes, so that every gateway exporting the vdi reads
  * and changes the same state (bsopt shared=1).  Written against a small
  * attribute table (struct bss_pr_attr_ops) so the unit test runs it over a
- * fake; bss_pr_tgt.c supplies the libsheepdog one.
+ * fake; bss_pr_attrs.c supplies the libsheepdog one.
  *
  * Layout, under a key prefix P ("bss.pr" for a working vdi, one per
  * snapshot otherwise):
@@ -299,7 +299,7 @@ struct cluster_async {
 	uint8_t val[VAL_BYTES];
 };
 
-static void cluster_async_step(void *opaque, int ret);
+static void cluster_async_next(void *opaque, int ret);
 
 /* The caller's callback, once. */
 static void cluster_async_tell(struct cluster_async *a, int ret)
@@ -310,9 +310,11 @@ static void cluster_async_tell(struct cluster_async *a, int ret)
 	}
 }
 
-/* The next get or set of a, or its end (a freed). */
-static void cluster_async_next(struct cluster_async *a, int ret)
+/* The table's answer (ret) to a's last get or set: a's next one, or its
+ * end (a freed). */
+static void cluster_async_next(void *opaque, int ret)
 {
+	struct cluster_async *a = opaque;
 	struct cluster_store *cs = a->cs;
 	int r;
 
@@ -325,7 +327,7 @@ static void cluster_async_next(struct cluster_async *a, int ret)
 		if (r != 1)
 			goto end;
 		r = cs->ops->set_async(cs->priv, a->key, a->val, a->commit.set_len, a->commit.excl,
-				       cluster_async_step, a);
+				       cluster_async_next, a);
 		if (r)
 			goto end;
 		return;
@@ -333,18 +335,13 @@ static void cluster_async_next(struct cluster_async *a, int ret)
 	r = load_step(cs, &a->load, ret, a->key);
 	if (r == 1) {
 		r = cs->ops->get_async(cs->priv, a->key, a->val, a->load.get_size,
-				       cluster_async_step, a);
+				       cluster_async_next, a);
 		if (!r)
 			return;
 	}
 	cluster_async_tell(a, r);
 end:
 	free(a);
-}
-
-static void cluster_async_step(void *opaque, int ret)
-{
-	cluster_async_next(opaque, ret);
 }
 
 static struct cluster_async *cluster_async_new(struct cluster_store *cs, bss_pr_done_fn cb,
@@ -377,7 +374,7 @@ static int cluster_load_async(struct bss_pr_store *s, uint8_t *buf, size_t size,
 	ret = load_step(cs, &a->load, 0, a->key);
 	if (ret == 1)
 		ret = cs->ops->get_async(cs->priv, a->key, a->val, a->load.get_size,
-					 cluster_async_step, a);
+					 cluster_async_next, a);
 	if (ret)
 		free(a);
 	return ret;
@@ -396,7 +393,7 @@ static int cluster_commit_async(struct bss_pr_store *s, const uint8_t *buf, size
 	ret = commit_walk_init(&a->commit, a->val, buf, len, expect, version);
 	if (!ret && commit_step(cs, &a->commit, 0, a->key) == 1)
 		ret = cs->ops->set_async(cs->priv, a->key, a->val, a->commit.set_len,
-					 a->commit.excl, cluster_async_step, a);
+					 a->commit.excl, cluster_async_next, a);
 	if (ret)
 		free(a);
 	return ret;
