@@ -85,10 +85,13 @@ struct bss_pr_lu {
 	struct bss_pr_store *store;
 	char owner[512 + SD_MAX_VDI_LEN + SD_MAX_VDI_TAG_LEN + 32]; /* vdi it is for */
 	int loaded;
-	uint64_t version;	       /* store version of `cur` */
-	struct bss_pr_state cur;       /* last loaded or committed state */
-	struct bss_pr_state work;      /* scratch for PR OUT */
-	uint8_t blob[BSS_PR_BLOB_MAX]; /* scratch for the store */
+	uint64_t version;	 /* store version of `cur` */
+	struct bss_pr_state cur; /* last loaded or committed state */
+	/* Scratch of the synchronous paths and of a changed state's unit
+	 * attentions (bss_pr_scratch): 33 KiB, allocated on first use, so
+	 * that the LUs that never need it (most of hundreds) do not pay. */
+	struct bss_pr_state *work;
+	uint8_t *blob; /* BSS_PR_BLOB_MAX bytes, after work */
 	bss_perform_fn orig[NR_SCSI_OPCODES];
 
 	/* shared=1: commands whose validation answered, run by check_ev */
@@ -298,6 +301,18 @@ static void bss_pr_remote_reset(struct bss_lu *blu)
  */
 static int bss_pr_load_full(struct bss_lu *blu);
 
+/* pl->work and pl->blob: 0, or -ENOMEM. */
+static int bss_pr_scratch(struct bss_pr_lu *pl)
+{
+	if (pl->work)
+		return 0;
+	pl->work = malloc(sizeof(*pl->work) + BSS_PR_BLOB_MAX);
+	if (!pl->work)
+		return -ENOMEM;
+	pl->blob = (uint8_t *)(pl->work + 1);
+	return 0;
+}
+
 static int bss_pr_load(struct bss_lu *blu)
 {
 	struct bss_pr_lu *pl = blu->pr;
@@ -323,16 +338,24 @@ static int bss_pr_apply(struct bss_lu *blu, const uint8_t *blob, size_t len, uin
 {
 	struct bss_pr_lu *pl = blu->pr;
 
+	struct bss_pr_state *old = NULL;
+
 	if (pl->loaded && version == pl->version)
 		return 0;
-	pl->work = pl->cur;
+	/* another gateway changed it: what changed raises unit attentions */
+	if (pl->loaded && pl->store->ops->validate) {
+		if (bss_pr_scratch(pl))
+			return -ENOMEM;
+		old = pl->work;
+		*old = pl->cur;
+	}
 	if (!len)
 		bss_pr_state_init(&pl->cur);
 	else if (bss_pr_decode(blob, len, &pl->cur))
 		return -EIO;
-	if (pl->loaded && pl->store->ops->validate) {
-		bss_pr_remote_uas(blu->lu, &pl->work, &pl->cur);
-		if (pl->work.resets != pl->cur.resets)
+	if (old) {
+		bss_pr_remote_uas(blu->lu, old, &pl->cur);
+		if (old->resets != pl->cur.resets)
 			bss_pr_remote_reset(blu);
 	}
 	pl->version = version;
@@ -349,7 +372,9 @@ static int bss_pr_load_full(struct bss_lu *blu)
 
 	if (!pl->store)
 		return -ENODEV;
-	ret = pl->store->ops->load(pl->store, pl->blob, sizeof(pl->blob), &len, &version);
+	if (bss_pr_scratch(pl))
+		return -ENOMEM;
+	ret = pl->store->ops->load(pl->store, pl->blob, BSS_PR_BLOB_MAX, &len, &version);
 	return ret ? ret : bss_pr_apply(blu, pl->blob, len, version);
 }
 
@@ -487,20 +512,22 @@ static int bss_pr_out_cmd(int host_no, struct scsi_cmd *cmd)
 	bss_pr_cmd_init(cmd, &c, &n);
 	for (tries = 0; tries < BSS_PR_RETRIES; tries++) {
 		ret = bss_pr_load(blu);
+		if (!ret)
+			ret = bss_pr_scratch(pl);
 		if (ret)
 			return bss_pr_fail(blu, cmd, "load", ret);
-		pl->work = pl->cur;
-		bss_pr_out(&pl->work, &c, &r);
+		*pl->work = pl->cur;
+		bss_pr_out(pl->work, &c, &r);
 		if (!r.changed)
 			return bss_pr_finish(cmd, &r);
-		len = bss_pr_encode(&pl->work, pl->blob);
+		len = bss_pr_encode(pl->work, pl->blob);
 		ret = pl->store->ops->commit(pl->store, pl->blob, len, pl->version, &version);
 		if (ret != -ESTALE)
 			break;
 	}
 	if (ret)
 		return bss_pr_fail(blu, cmd, "commit", ret);
-	return bss_pr_out_done(blu, cmd, &pl->cur, &pl->work, version, &r);
+	return bss_pr_out_done(blu, cmd, &pl->cur, pl->work, version, &r);
 }
 
 /* ---- LOGICAL UNIT RESET across gateways ------------------------------- */
@@ -590,11 +617,13 @@ static void bss_pr_reset_publish_sync(struct bss_lu *blu)
 
 	for (tries = 0; tries < BSS_PR_RETRIES; tries++) {
 		ret = bss_pr_load(blu);
+		if (!ret)
+			ret = bss_pr_scratch(pl);
 		if (ret)
 			break;
-		pl->work = pl->cur;
-		pl->work.resets++;
-		len = bss_pr_encode(&pl->work, pl->blob);
+		*pl->work = pl->cur;
+		pl->work->resets++;
+		len = bss_pr_encode(pl->work, pl->blob);
 		ret = pl->store->ops->commit(pl->store, pl->blob, len, pl->version, &version);
 		if (ret != -ESTALE)
 			break;
@@ -604,8 +633,8 @@ static void bss_pr_reset_publish_sync(struct bss_lu *blu)
 			blu->label, strerror(-ret));
 		return;
 	}
-	dprintf("%s: LUN reset published (%" PRIu32 ")\n", blu->label, pl->work.resets);
-	pl->cur = pl->work;
+	dprintf("%s: LUN reset published (%" PRIu32 ")\n", blu->label, pl->work->resets);
+	pl->cur = *pl->work;
 	pl->version = version;
 }
 
@@ -1542,6 +1571,7 @@ void bss_pr_free(struct scsi_lu *lu)
 	bss_pr_check_event(&blu->pr->check_ev);
 	list_del(&blu->pr->entry);
 	free(blu->pr->marked);
+	free(blu->pr->work);
 	free(blu->pr);
 	blu->pr = NULL;
 }
