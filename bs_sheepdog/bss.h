@@ -39,6 +39,18 @@ struct bss_range {
 	void (*closed_cb)(struct bss_range *r);
 };
 
+/*
+ * Round-robin admission of the commands of several LUs (bss_io.c): at most
+ * max acbs in the library at a time; the others wait on their own LU's
+ * queue and a freed slot goes to the next waiting LU in turn.  Each
+ * connection pool (bss_pool.c) has one for the LUs sharing it.
+ */
+struct bss_admit {
+	unsigned int admitted, max;
+	struct list_head waiting_lus;
+};
+void bss_admit_init(struct bss_admit *a, unsigned int max);
+
 struct bss_aiocb;
 struct bss_xcopy_lu;
 /* The next thing a command does: submit library requests, or finish. */
@@ -57,6 +69,13 @@ struct bss_aiocb {
 	unsigned int flags; /* SD_AIO_* of the first step */
 	void *tmp;	    /* verify read-back buffer, malloc'ed */
 	int err;	    /* deferred completion: negative errno */
+
+	/* Admission (struct bss_admit): the slots it holds one of (NULL:
+	 * none yet), its place on the LU's wait queue and the range mode
+	 * bss_acb_start was given while it waits. */
+	struct bss_admit *admit;
+	struct list_head admit_entry;
+	int admit_excl;
 
 	/* Runs once the range is granted (bss_acb_start). */
 	void (*start)(struct bss_aiocb *acb);
@@ -89,10 +108,17 @@ struct bss_lu {
 	struct scsi_lu *lu;
 	struct bss_opts opts;
 	struct bss_path path;
+	/* The shared connection set (bss_pool.c) and, for short, its handle
+	 * and fd (serviced by the pool, never registered by the LU). */
+	struct bss_pool *pool;
 	struct sd_cluster *cluster;
+	int cluster_fd;
 	struct sd_vdi *vdi;
-	int cluster_fd; /* registered with tgt_event_add, or -1 */
-	int opened;	/* bs_open succeeded, bs_close not yet run */
+	struct bss_admit *admit;     /* the pool's slots, or NULL: no cap */
+	struct list_head admit_wait; /* acbs waiting for a slot, FIFO */
+	struct list_head admit_link; /* on admit->waiting_lus while not empty */
+	unsigned int nr_admit_waits; /* acbs that had to wait, for the close log */
+	int opened;		     /* bs_open succeeded, bs_close not yet run */
 
 	struct list_head inflight;  /* submitted to libsheepdog */
 	struct list_head done;	    /* failed at submit, completed by done_ev */
@@ -180,8 +206,34 @@ static inline struct bss_lu *bss_lu_of(struct scsi_lu *lu)
 #define BSS_SUBMIT_FAILED EIO
 int bss_cmd_submit(struct scsi_cmd *cmd);
 
-/* tgt_event_add() handler for the library's fd. */
-void bss_cluster_event_cb(int fd, int events, void *data);
+/* bs_close: the LU's acbs still waiting for a slot go on at once, past the
+ * cap (they find the LU closed and fail); blu->admit is NULL after. */
+void bss_admit_forget(struct bss_lu *blu);
+/* An admitted acb is done: its slot goes to the next waiting LU. */
+void bss_admit_release(struct bss_admit *a);
+
+/*
+ * bss_pool.c: connection sets shared by the LUs with the same sheep
+ * addresses, connection options and pool= name.  bss_pool_get: a reference
+ * for blu (NULL + errno if a new handle cannot connect); bss_pool_lu_put
+ * gives it back; bss_pool_hold/bss_pool_put: references of the background
+ * closes.  Whoever services a pool holds a reference meanwhile.
+ */
+enum bss_pool_kind { BSS_POOL_IO, BSS_POOL_PR };
+struct bss_pool;
+struct bss_pool *bss_pool_get(struct bss_lu *blu, int kind);
+void bss_pool_hold(struct bss_pool *p);
+void bss_pool_put(struct bss_pool *p);
+void bss_pool_lu_put(struct bss_pool *p);
+struct sd_cluster *bss_pool_cluster(const struct bss_pool *p);
+int bss_pool_fd(const struct bss_pool *p);
+struct bss_admit *bss_pool_admit(struct bss_pool *p);
+/* An I/O pool's reference also holds blu's vdi name in it (no second LU of
+ * that vdi joins the pool) until this, at the end of the close. */
+void bss_pool_vdi_put(struct bss_pool *p, const char *vdi);
+/* The cluster's identity once a LU of the pool read it: 1 + *ctime, or 0. */
+int bss_pool_ctime(const struct bss_pool *p, uint64_t *ctime);
+void bss_pool_set_ctime(struct bss_pool *p, uint64_t ctime);
 
 /* CLOCK_MONOTONIC in milliseconds (bss_reap.c). */
 uint64_t bss_now_ms(void);
@@ -196,6 +248,8 @@ struct bss_orphan {
 void bss_reap_adopt(struct bss_lu *blu, void *p, void (*release)(void *p));
 /* bss_open: finish the background closes of addr's vdi first (bounded). */
 void bss_reap_wait(const char *addr, const char *vdi, unsigned timeout_ms);
+/* Free the background closes that are done (after a pool's service round). */
+void bss_reap_collect(void);
 
 /* Scheduled-event handler: completes acbs parked on blu->done. */
 void bss_done_event_cb(struct event_data *ev);

@@ -357,6 +357,22 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	i = bss_parse_cache_opt(s, klen, eq + 1, len - klen - 1, o, err, errlen);
 	if (i != 1)
 		return i;
+	if (klen == 4 && !memcmp(s, "pool", 4)) {
+		size_t vlen = len - klen - 1;
+
+		if (vlen == 0 || vlen > BSS_POOL_NAME_MAX ||
+		    strspn(eq + 1,
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") <
+			    vlen)
+			return bss_fail(
+				err, errlen,
+				"bsopts: pool needs 1..%d characters of A-Z, a-z, 0-9, '.', "
+				"'_' and '-'",
+				BSS_POOL_NAME_MAX);
+		memset(o->pool, 0, sizeof(o->pool));
+		memcpy(o->pool, eq + 1, vlen);
+		return 0;
+	}
 	if (klen == 5 && !memcmp(s, "ident", 5)) {
 		if (len - klen - 1 == 0 || len - klen - 1 >= sizeof(o->ident))
 			return bss_fail(err, errlen, "bsopts: ident needs 1..%zu characters",
@@ -379,7 +395,7 @@ static int bss_parse_one_opt(const char *s, size_t len, struct bss_opts *o, char
 	}
 	return bss_fail(err, errlen,
 			"bsopts: unknown option '%.*s' (known: conns, timeout, retry, "
-			"connect_timeout, max_inflight, thin, refresh, ident, shared, cache, "
+			"connect_timeout, max_inflight, pool, thin, refresh, ident, shared, cache, "
 			"cache_dir, cache_size, cache_age, cache_dirty)",
 			(int)klen, s);
 }

@@ -59,7 +59,13 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  *   retry=SEC          reconnect window before I/O fails   20    0..3600
  *                      (0: no window, I/O fails at the first error)
  *   connect_timeout=SEC  one connect attempt (bounds open) 5     1..600
- *   max_inflight=N     sheep requests in flight per LUN    512   1..65536
+ *   max_inflight=N     sheep requests (and commands) in    512   1..65536
+ *                      flight per connection pool
+ *   pool=NAME          connection pool: LUNs with the same  ""    1..31 of
+ *                      sheep addresses, conns, timeout,           [A-Za-z0-9._-]
+ *                      retry, connect_timeout, max_inflight
+ *                      and pool name share one set of
+ *                      connections (bss_pool.c)
  *   thin=0|1           thin provisioning (UNMAP, WRITE     1     0..1
  *                      SAME with UNMAP, LBPME) announced
  *                      and accepted
@@ -99,6 +105,8 @@ static inline int bss_path_is_snapshot(const struct bss_path *p)
  * is still ridden out.  The same window bounds how long deleting a LUN
  * whose sheep is dead blocks tgtd (the vdi release is retried that long).
  */
+#define BSS_POOL_NAME_MAX 31
+
 struct bss_opts {
 	unsigned int conns;
 	unsigned int timeout_sec;
@@ -107,9 +115,10 @@ struct bss_opts {
 	unsigned int max_inflight;
 	unsigned int thin;
 	unsigned int refresh_sec;
-	char ident[64];		 /* "" unless ident= was given */
-	unsigned int shared;	 /* 1: other gateways may export the vdi too */
-	unsigned int shared_set; /* shared= was given */
+	char ident[64];			  /* "" unless ident= was given */
+	char pool[BSS_POOL_NAME_MAX + 1]; /* "": the default pool */
+	unsigned int shared;		  /* 1: other gateways may export the vdi too */
+	unsigned int shared_set;	  /* shared= was given */
 
 	unsigned int cache; /* enum bss_cache_mode */
 	char cache_dir[201];

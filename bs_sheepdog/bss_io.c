@@ -8,7 +8,8 @@
  * bs_cmd_submit runs (sbc_rw, sbc_verify, sbc_sync_cache).  Each command gets
  * one bss_aiocb; it is marked async and completed later with
  * target_cmd_io_done(), from the library callback (run by
- * sd_cluster_service() in bss_cluster_event_cb) or, if the library refused
+ * sd_cluster_service() in the LU's pool's event handler, bss_pool.c) or, if
+ * the library refused
  * the submit, from the LU's scheduled "done" event: completing inside
  * bs_cmd_submit would race with core, which still touches the command after
  * the submit returns (target_cmd_perform).
@@ -40,6 +41,7 @@ struct bss_aiocb *bss_acb_get(struct bss_lu *blu, struct scsi_cmd *cmd)
 	memset(acb, 0, sizeof(*acb));
 	INIT_LIST_HEAD(&acb->entry);
 	INIT_LIST_HEAD(&acb->cache_entry);
+	INIT_LIST_HEAD(&acb->admit_entry);
 	acb->blu = blu;
 	acb->cmd = cmd;
 	return acb;
@@ -131,6 +133,7 @@ void bss_acb_finish(struct bss_aiocb *acb, int status)
 {
 	struct bss_lu *blu = acb->blu;
 	struct scsi_cmd *cmd = acb->cmd;
+	struct bss_admit *admit;
 
 	list_del(&acb->entry);
 	blu->nr_inflight--;
@@ -140,9 +143,13 @@ void bss_acb_finish(struct bss_aiocb *acb, int status)
 	}
 	if (acb->cache_gate || acb->cache_through)
 		bss_cache_leave(acb);
+	admit = acb->admit;
 	bss_acb_put(blu, acb);
 	if (cmd)
 		target_cmd_io_done(cmd, status);
+	/* last: the slot may start another LU's command */
+	if (admit)
+		bss_admit_release(admit);
 }
 
 void bss_acb_fail(struct bss_aiocb *acb, int err)
@@ -309,7 +316,8 @@ static void bss_range_granted(struct bss_range *r)
 	acb->start(acb);
 }
 
-void bss_acb_start(struct bss_aiocb *acb, int excl)
+/* bss_acb_start once the command holds a slot of the LU's pool. */
+static void bss_acb_go(struct bss_aiocb *acb, int excl)
 {
 	struct bss_lu *blu = acb->blu;
 
@@ -329,6 +337,64 @@ void bss_acb_start(struct bss_aiocb *acb, int excl)
 	acb->locked = 1;
 	if (bss_range_lock(blu, &acb->range, acb->offset, acb->length, excl, bss_range_granted))
 		acb->start(acb);
+}
+
+void bss_admit_init(struct bss_admit *a, unsigned int max)
+{
+	a->admitted = 0;
+	a->max = max;
+	INIT_LIST_HEAD(&a->waiting_lus);
+}
+
+/* The slot goes to blu's first waiting acb, which goes on. */
+static void bss_admit_hand(struct bss_admit *a, struct bss_lu *blu)
+{
+	struct bss_aiocb *acb = list_first_entry(&blu->admit_wait, struct bss_aiocb, admit_entry);
+
+	list_del_init(&acb->admit_entry);
+	list_del(&blu->admit_link);
+	/* round robin: a LU with more waiting goes to the back of the line */
+	if (!list_empty(&blu->admit_wait))
+		list_add_tail(&blu->admit_link, &a->waiting_lus);
+	a->admitted++;
+	acb->admit = a;
+	bss_acb_go(acb, acb->admit_excl);
+}
+
+void bss_admit_release(struct bss_admit *a)
+{
+	a->admitted--;
+	if (!list_empty(&a->waiting_lus))
+		bss_admit_hand(a, list_first_entry(&a->waiting_lus, struct bss_lu, admit_link));
+}
+
+void bss_admit_forget(struct bss_lu *blu)
+{
+	while (!list_empty(&blu->admit_wait))
+		bss_admit_hand(blu->admit, blu);
+	blu->admit = NULL;
+}
+
+void bss_acb_start(struct bss_aiocb *acb, int excl)
+{
+	struct bss_lu *blu = acb->blu;
+	struct bss_admit *a = blu->admit;
+
+	/* Once per command (the cache's gate starts it again): a slot, or a
+	 * place on the LU's wait queue; FIFO within the LU. */
+	if (a && !acb->admit) {
+		if (a->admitted >= a->max || !list_empty(&blu->admit_wait)) {
+			if (list_empty(&blu->admit_wait))
+				list_add_tail(&blu->admit_link, &a->waiting_lus);
+			list_add_tail(&acb->admit_entry, &blu->admit_wait);
+			acb->admit_excl = excl;
+			blu->nr_admit_waits++;
+			return;
+		}
+		a->admitted++;
+		acb->admit = a;
+	}
+	bss_acb_go(acb, excl);
 }
 
 void bss_step_begin(struct bss_aiocb *acb, bss_step_fn done)
@@ -377,19 +443,6 @@ void bss_step_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	if (ret < 0 && !acb->step_err)
 		acb->step_err = ret;
 	bss_step_put(acb, 0);
-}
-
-void bss_cluster_event_cb(int fd, int events, void *data)
-{
-	struct bss_lu *blu = data;
-	int ret;
-
-	ret = sd_cluster_service(blu->cluster);
-	if (ret < 0) {
-		blu->nr_errors++;
-		if (blu->nr_errors <= 10 || blu->nr_errors % 1000 == 0)
-			eprintf("%s: sd_cluster_service: %s\n", blu->label, strerror(-ret));
-	}
 }
 
 /* Length in bytes the backend moves: what core validated (cmd->tl) clamped

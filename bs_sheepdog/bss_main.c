@@ -23,18 +23,6 @@
  */
 #include "bss.h"
 
-#include <syslog.h>
-
-static void bss_log_cb(int level, const char *msg, void *opaque)
-{
-	struct bss_lu *blu = opaque;
-
-	if (level <= LOG_WARNING)
-		eprintf("%s: %s\n", blu->label, msg);
-	else
-		dprintf("%s: %s\n", blu->label, msg);
-}
-
 static void bss_refresh_work(void *data);
 
 static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
@@ -49,6 +37,7 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 	INIT_LIST_HEAD(&blu->done);
 	INIT_LIST_HEAD(&blu->free_acbs);
 	INIT_LIST_HEAD(&blu->ranges);
+	INIT_LIST_HEAD(&blu->admit_wait);
 	tgt_init_sched_event(&blu->done_ev, bss_done_event_cb, blu);
 	INIT_LIST_HEAD(&blu->refresh_work.entry);
 	blu->refresh_work.func = bss_refresh_work;
@@ -79,6 +68,10 @@ static int bss_cluster_ctime(struct bss_lu *blu, uint64_t *ctime)
 	size_t len;
 	int ret;
 
+	/* one cluster per pool: the first LU's answer serves the others */
+	if (bss_pool_ctime(blu->pool, ctime))
+		return 0;
+
 	for (;;) {
 		len = sizeof(struct sd_epoch_log) + (size_t)nodes * sizeof(struct sd_node);
 		buf = calloc(1, len);
@@ -100,6 +93,7 @@ static int bss_cluster_ctime(struct bss_lu *blu, uint64_t *ctime)
 
 		memcpy(&log, buf, sizeof(log));
 		*ctime = log.ctime;
+		bss_pool_set_ctime(blu->pool, log.ctime);
 	}
 	free(buf);
 	if (ret < 0 || ret != SD_RES_SUCCESS) {
@@ -231,7 +225,6 @@ static void bss_refresh_stop(struct bss_lu *blu)
 static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
-	struct sd_cluster_opts copts;
 	unsigned int vflags = 0;
 	uint64_t cluster = 0;
 	char err[256];
@@ -244,24 +237,16 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	/* a deleted LU of this vdi may still be releasing it */
 	bss_reap_wait(blu->path.addr, blu->path.vdi, blu->opts.connect_timeout_sec * 1000);
 
-	sd_cluster_opts_init(&copts);
-	copts.struct_size = sizeof(copts);
-	copts.nr_connections = blu->opts.conns;
-	copts.connect_timeout_ms = blu->opts.connect_timeout_sec * 1000;
-	copts.io_timeout_ms = blu->opts.timeout_sec * 1000;
-	/* retry=0 stays 0: libsheepdog then fails a request at its first
-	 * transport error (no retry window), as the bsopts docs promise */
-	copts.retry_timeout_ms = blu->opts.retry_sec * 1000;
-	copts.max_inflight = blu->opts.max_inflight;
-
-	blu->cluster = sd_connect_opts(blu->path.addr, &copts);
-	if (!blu->cluster) {
+	blu->pool = bss_pool_get(blu, BSS_POOL_IO);
+	if (!blu->pool) {
 		ret = -errno;
 		eprintf("%s: sheepdog: cannot connect to sheep at %s: %s\n", blu->label,
 			blu->path.addr, strerror(-ret));
 		return ret;
 	}
-	sd_set_log_cb(blu->cluster, bss_log_cb, blu);
+	blu->cluster = bss_pool_cluster(blu->pool);
+	blu->cluster_fd = bss_pool_fd(blu->pool);
+	blu->admit = bss_pool_admit(blu->pool);
 
 	/* The vdi's open flags, all decided here.  shared=1: other gateways
 	 * may write the vdi too (coherent index).  shared=0 (implied by any
@@ -296,15 +281,6 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 			goto close_vdi;
 	}
 
-	blu->cluster_fd = sd_cluster_fd(blu->cluster);
-	ret = tgt_event_add(blu->cluster_fd, EPOLLIN, bss_cluster_event_cb, blu);
-	if (ret) {
-		eprintf("%s: sheepdog: tgt_event_add failed (%d)\n", blu->label, ret);
-		ret = -EIO;
-		blu->cluster_fd = -1;
-		goto close_vdi;
-	}
-
 	if (sd_vdi_is_readonly(blu->vdi))
 		lu->attrs.readonly = 1;
 	bss_set_identity(lu, blu, cluster);
@@ -318,14 +294,14 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 	if (ret) {
 		eprintf("%s: sheepdog: cannot set up reservations (%s store): %s\n", blu->label,
 			blu->opts.shared ? "cluster" : "memory", strerror(-ret));
-		goto del_event;
+		goto close_vdi;
 	}
 	/* a write-back gateway's dirty data is invisible to shared ones */
 	ret = bss_cache_shared_check(blu);
 	if (!ret)
 		ret = bss_cache_open(blu, cluster);
 	if (ret)
-		goto del_event;
+		goto close_vdi;
 
 	/*
 	 * There is no file: core's only user of lu->fd, GET LBA STATUS, is
@@ -357,15 +333,16 @@ static int bss_open(struct scsi_lu *lu, char *path, int *fd, uint64_t *size)
 		sd_vdi_is_readonly(blu->vdi) ? ", read-only snapshot" : "");
 	return 0;
 
-del_event:
-	tgt_event_del(blu->cluster_fd);
-	blu->cluster_fd = -1;
 close_vdi:
 	sd_vdi_close(blu->vdi);
 	blu->vdi = NULL;
 disconnect:
-	sd_disconnect(blu->cluster);
+	blu->admit = NULL;
+	bss_pool_vdi_put(blu->pool, blu->path.vdi);
+	bss_pool_lu_put(blu->pool);
+	blu->pool = NULL;
 	blu->cluster = NULL;
+	blu->cluster_fd = -1;
 	return ret;
 }
 
@@ -378,6 +355,7 @@ static void bss_close(struct scsi_lu *lu)
 		return;
 	blu->opened = 0;
 	bss_refresh_stop(blu);
+	bss_admit_forget(blu);
 
 	/* Commands refused at submit: complete them now, not after free. */
 	tgt_remove_sched_event(&blu->done_ev);
@@ -396,6 +374,9 @@ static void bss_close(struct scsi_lu *lu)
 		list_del(&acb->entry);
 		blu->nr_inflight--;
 		blu->nr_prefetch_bg--;
+		if (acb->admit)
+			bss_admit_release(acb->admit);
+		acb->admit = NULL;
 		bss_reap_adopt(blu, acb->tmp, free);
 		bss_reap_adopt(blu, acb, free);
 	}
@@ -404,9 +385,9 @@ static void bss_close(struct scsi_lu *lu)
 	if (blu->nr_inflight)
 		eprintf("%s: sheepdog: %u commands still in flight after close\n", blu->label,
 			blu->nr_inflight);
-	eprintf("%s: sheepdog: closed vdi '%s' (at most %u commands were in flight, %u failed); "
-		"releasing it in the background\n",
-		blu->label, blu->path.vdi, blu->peak_inflight, blu->nr_errors);
+	eprintf("%s: sheepdog: closed vdi '%s' (at most %u commands were in flight, %u failed, "
+		"%u waited for a slot of the pool); releasing it in the background\n",
+		blu->label, blu->path.vdi, blu->peak_inflight, blu->nr_errors, blu->nr_admit_waits);
 	if (bss_path_is_snapshot(&blu->path))
 		lu->attrs.readonly = 0;
 }

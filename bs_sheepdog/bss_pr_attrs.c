@@ -12,20 +12,31 @@
 #include "bss_pr.h"
 
 /*
- * The cluster store's attribute table on libsheepdog: a connection of its
- * own (one socket), so that its synchronous requests never run the LU's
- * I/O completions from inside a SCSI handler.
+ * The cluster store's attribute table on libsheepdog: a reservation pool
+ * (bss_pool.c: one socket shared by every LU's store with the same sheep
+ * addresses and timeouts), not the I/O pool, so that its synchronous
+ * requests never run I/O completions from inside a SCSI handler.
+ *
+ * The handle outlives the store: at destroy the calls still out are
+ * answered -ECANCELED at once and detached; the library's late answer
+ * then frees only the call (a get lands in the call's own buffer).
  */
 struct bss_pr_attrs {
+	struct bss_pool *pool;
 	struct sd_cluster *cluster;
-	int fd; /* registered with tgt_event_add, or -1 */
+	int fd; /* the pool's, serviced by it, or -1 */
 	char vdi[SD_MAX_VDI_LEN];
+	struct list_head calls; /* asynchronous calls still out */
 };
 
 /* An asynchronous attribute call's callback (bss_pr_attr_call_done). */
 struct bss_pr_attr_call {
+	struct list_head entry; /* on bss_pr_attrs.calls; empty: detached */
 	bss_pr_done_fn cb;
 	void *opaque;
+	void *buf; /* a get's destination (its value lands in val first) */
+	size_t size;
+	unsigned char *val; /* a get's own buffer, size bytes, after the call */
 };
 
 /* One asynchronous lookup: the header-only record and its reply header. */
@@ -79,10 +90,15 @@ static void bss_pr_attr_call_done(struct sd_cluster *c, int ret, void *opaque)
 	struct bss_pr_attr_call *call = opaque;
 	bss_pr_done_fn cb = call->cb;
 	void *cb_opaque = call->opaque;
+	int detached = list_empty(&call->entry);
 
 	(void)c;
+	list_del(&call->entry);
+	if (!detached && call->buf && ret >= 0)
+		memcpy(call->buf, call->val, call->size);
 	free(call);
-	cb(cb_opaque, ret);
+	if (!detached)
+		cb(cb_opaque, ret);
 }
 
 static void bss_pr_lookup_cb(struct sd_cluster *c, int ret, void *opaque)
@@ -115,11 +131,14 @@ static int bss_pr_attr_exists_async(void *priv, const char *key, bss_pr_done_fn 
 	ret = sd_aio_run_sdreq(a->cluster, &l->hdr, l->rec, bss_pr_lookup_cb, l);
 	if (ret)
 		free(l);
+	else
+		list_add_tail(&l->call.entry, &a->calls);
 	return ret;
 }
 
+/* buf, size: a get's destination, or NULL, 0. */
 static struct bss_pr_attr_call *bss_pr_attr_call_new(struct bss_pr_attrs *a, bss_pr_done_fn cb,
-						     void *opaque)
+						     void *opaque, void *buf, size_t size)
 {
 	struct bss_pr_attr_call *call;
 
@@ -127,21 +146,27 @@ static struct bss_pr_attr_call *bss_pr_attr_call_new(struct bss_pr_attrs *a, bss
 		errno = ENOTCONN;
 		return NULL;
 	}
-	call = malloc(sizeof(*call));
+	call = malloc(sizeof(*call) + size);
 	if (!call) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	INIT_LIST_HEAD(&call->entry);
 	call->cb = cb;
 	call->opaque = opaque;
+	call->buf = buf;
+	call->size = size;
+	call->val = (unsigned char *)(call + 1);
 	return call;
 }
 
 /* A submit's answer for call: freed if the library refused it. */
-static int bss_pr_attr_call_sent(struct bss_pr_attr_call *call, int ret)
+static int bss_pr_attr_call_sent(struct bss_pr_attrs *a, struct bss_pr_attr_call *call, int ret)
 {
 	if (ret)
 		free(call);
+	else
+		list_add_tail(&call->entry, &a->calls);
 	return ret;
 }
 
@@ -149,45 +174,43 @@ static int bss_pr_attr_get_async(void *priv, const char *key, void *buf, size_t 
 				 bss_pr_done_fn cb, void *opaque)
 {
 	struct bss_pr_attrs *a = priv;
-	struct bss_pr_attr_call *call = bss_pr_attr_call_new(a, cb, opaque);
+	struct bss_pr_attr_call *call = bss_pr_attr_call_new(a, cb, opaque, buf, size);
 
 	if (!call)
 		return -errno;
-	return bss_pr_attr_call_sent(call, sd_vdi_aio_getattr(a->cluster, a->vdi, key, buf, size,
-							      bss_pr_attr_call_done, call));
+	return bss_pr_attr_call_sent(a, call,
+				     sd_vdi_aio_getattr(a->cluster, a->vdi, key, call->val, size,
+							bss_pr_attr_call_done, call));
 }
 
 static int bss_pr_attr_set_async(void *priv, const char *key, const void *val, size_t len, int excl,
 				 bss_pr_done_fn cb, void *opaque)
 {
 	struct bss_pr_attrs *a = priv;
-	struct bss_pr_attr_call *call = bss_pr_attr_call_new(a, cb, opaque);
+	struct bss_pr_attr_call *call = bss_pr_attr_call_new(a, cb, opaque, NULL, 0);
 
 	if (!call)
 		return -errno;
-	return bss_pr_attr_call_sent(call, sd_vdi_aio_setattr(a->cluster, a->vdi, key, val, len,
-							      excl ? SD_ATTR_EXCL : 0,
-							      bss_pr_attr_call_done, call));
-}
-
-/* tgt_event_add() handler of the store's connection. */
-static void bss_pr_attr_event_cb(int fd, int events, void *data)
-{
-	struct bss_pr_attrs *a = data;
-
-	(void)fd;
-	(void)events;
-	sd_cluster_service(a->cluster);
+	return bss_pr_attr_call_sent(a, call,
+				     sd_vdi_aio_setattr(a->cluster, a->vdi, key, val, len,
+							excl ? SD_ATTR_EXCL : 0,
+							bss_pr_attr_call_done, call));
 }
 
 static void bss_pr_attr_destroy(void *priv)
 {
 	struct bss_pr_attrs *a = priv;
 
-	if (a->fd >= 0)
-		tgt_event_del(a->fd);
-	/* runs the pending lookups' callbacks with -ECANCELED */
-	sd_disconnect(a->cluster);
+	/* the pending calls are answered -ECANCELED now, as a disconnect
+	 * would, and detached: their late answers free only themselves */
+	while (!list_empty(&a->calls)) {
+		struct bss_pr_attr_call *call =
+			list_first_entry(&a->calls, struct bss_pr_attr_call, entry);
+
+		list_del_init(&call->entry);
+		call->cb(call->opaque, -ECANCELED);
+	}
+	bss_pool_lu_put(a->pool);
 	free(a);
 }
 
@@ -204,7 +227,6 @@ static const struct bss_pr_attr_ops g_pr_attr_ops = {
 /* The LU's cluster store; NULL + errno (connect failed, no memory). */
 struct bss_pr_store *bss_pr_cluster_store(struct bss_lu *blu)
 {
-	struct sd_cluster_opts copts;
 	struct bss_pr_store *st;
 	struct bss_pr_attrs *a;
 	char prefix[64];
@@ -214,27 +236,16 @@ struct bss_pr_store *bss_pr_cluster_store(struct bss_lu *blu)
 	if (!a)
 		return NULL;
 	snprintf(a->vdi, sizeof(a->vdi), "%s", blu->path.vdi);
-	sd_cluster_opts_init(&copts);
-	copts.struct_size = sizeof(copts);
-	copts.nr_connections = 1;
-	copts.connect_timeout_ms = blu->opts.connect_timeout_sec * 1000;
-	copts.io_timeout_ms = blu->opts.timeout_sec * 1000;
-	copts.retry_timeout_ms = blu->opts.retry_sec * 1000;
-	a->cluster = sd_connect_opts(blu->path.addr, &copts);
-	if (!a->cluster) {
+	INIT_LIST_HEAD(&a->calls);
+	a->pool = bss_pool_get(blu, BSS_POOL_PR);
+	if (!a->pool) {
 		err = errno;
 		free(a);
 		errno = err;
 		return NULL;
 	}
-	/* without it the checks stay synchronous (exists_async refuses) */
-	a->fd = sd_cluster_fd(a->cluster);
-	if (tgt_event_add(a->fd, EPOLLIN, bss_pr_attr_event_cb, a)) {
-		eprintf("%s: sheepdog: tgt_event_add failed for the reservation store: "
-			"checks wait for sheep on tgtd's loop\n",
-			blu->label);
-		a->fd = -1;
-	}
+	a->cluster = bss_pool_cluster(a->pool);
+	a->fd = bss_pool_fd(a->pool);
 	/* attributes follow the vdi's name: a snapshot gets keys of its own */
 	if (bss_path_is_snapshot(&blu->path))
 		snprintf(prefix, sizeof(prefix), "bss.pr.snap.%08" PRIx32, sd_vdi_id(blu->vdi));

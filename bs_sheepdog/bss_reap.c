@@ -3,14 +3,15 @@
  * The background close of a deleted LU's library handles: LU delete (and
  * target delete) must not wait for a sheep that is gone or hung.
  *
- * bss_close hands the LU's vdi and cluster handles to a reaper entry and
- * returns; the entry owns them from then on (the LU's memory is freed by
- * tgt right after bs_exit).  sd_vdi_aio_close() drains whatever library
- * work is still pending (a size refresh, an inode reload: tgt deletes a LU
- * only when no command is active in it), releases the vdi's locks and
- * frees the vdi handle; the entry's tgt_event_add() handler services the
- * cluster fd meanwhile, and once the close is done disconnects and frees
- * itself.  How long that takes is bounded by the library's request timeout
+ * bss_close hands the LU's vdi handle and its reference on the LU's
+ * connection pool (bss_pool.c) to a reaper entry and returns; the entry
+ * owns them from then on (the LU's memory is freed by tgt right after
+ * bs_exit).  sd_vdi_aio_close() drains whatever library work is still
+ * pending (a size refresh, an inode reload: tgt deletes a LU only when no
+ * command is active in it), releases the vdi's locks and frees the vdi
+ * handle; the pool's event handler services the connections meanwhile,
+ * and after the round in which the close completed frees the entry, which
+ * drops its pool reference (the last one disconnects).  How long that takes is bounded by the library's request timeout
  * and retry window (timeout= and retry=), and nothing waits for it.
  * The callbacks of library requests still pending then do not run (the
  * library drops them once the close has begun); memory those requests
@@ -25,13 +26,11 @@
 #include "bss.h"
 
 #include <poll.h>
-#include <syslog.h>
 #include <time.h>
 
 struct bss_reap {
-	struct list_head link;
-	struct sd_cluster *cluster;
-	int fd;	    /* the cluster fd, registered with tgt; -1 if not */
+	struct list_head link; /* on bss_reaps, then bss_reaps_done */
+	struct bss_pool *pool;
 	int closed; /* sd_vdi_aio_close's callback ran */
 	uint64_t started_ms;
 	char label[48];
@@ -42,6 +41,7 @@ struct bss_reap {
 };
 
 static LIST_HEAD(bss_reaps);
+static LIST_HEAD(bss_reaps_done);
 
 static void bss_orphans_free(struct bss_orphan *orphans, unsigned int n)
 {
@@ -80,69 +80,60 @@ uint64_t bss_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void bss_reap_log_cb(int level, const char *msg, void *opaque)
-{
-	struct bss_reap *r = opaque;
-
-	if (level <= LOG_WARNING)
-		eprintf("%s: %s (closing)\n", r->label, msg);
-	else
-		dprintf("%s: %s (closing)\n", r->label, msg);
-}
-
 static void bss_reap_closed(struct sd_vdi *vdi, int ret, void *opaque)
 {
 	struct bss_reap *r = opaque;
 
 	(void)vdi;
-	(void)ret;
+	if (ret && ret != -ECANCELED)
+		eprintf("%s: sheepdog: releasing vdi '%s': %s\n", r->label, r->vdi, strerror(-ret));
 	r->closed = 1;
+	list_del(&r->link);
+	list_add_tail(&r->link, &bss_reaps_done);
 }
 
-/* The close is done: disconnect (not from inside the service round). */
+/* The close is done: drop the pool (not from inside its service round). */
 static void bss_reap_free(struct bss_reap *r)
 {
-	int ret;
-
-	if (r->fd >= 0)
-		tgt_event_del(r->fd);
-	ret = sd_disconnect(r->cluster);
-	if (ret)
-		eprintf("%s: sheepdog: disconnect: %s\n", r->label, strerror(-ret));
 	eprintf("%s: sheepdog: released vdi '%s' (%" PRIu64 " ms after the LU was deleted)\n",
 		r->label, r->vdi, bss_now_ms() - r->started_ms);
 	list_del(&r->link);
 	bss_orphans_free(r->orphans, r->nr_orphans);
+	bss_pool_vdi_put(r->pool, r->vdi);
+	bss_pool_put(r->pool);
 	free(r);
 }
 
-static void bss_reap_event_cb(int fd, int events, void *data)
+void bss_reap_collect(void)
 {
-	struct bss_reap *r = data;
-
-	(void)fd;
-	(void)events;
-	sd_cluster_service(r->cluster);
-	if (r->closed)
-		bss_reap_free(r);
+	while (!list_empty(&bss_reaps_done))
+		bss_reap_free(list_first_entry(&bss_reaps_done, struct bss_reap, link));
 }
 
-/* Service r here until it is closed or deadline_ms; 1 if it was freed. */
+/* Service r's pool here until r is closed or deadline_ms; 1 if it was. */
 static int bss_reap_finish(struct bss_reap *r, uint64_t deadline_ms)
 {
-	int fd = sd_cluster_fd(r->cluster);
+	struct bss_pool *pool = r->pool;
+	int fd = bss_pool_fd(pool);
 
+	bss_pool_hold(pool);
 	while (!r->closed) {
 		uint64_t now = bss_now_ms();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 		if (now >= deadline_ms)
-			return 0;
+			break;
 		poll(&pfd, 1, (int)(deadline_ms - now < 100 ? deadline_ms - now : 100));
-		sd_cluster_service(r->cluster);
+		sd_cluster_service(bss_pool_cluster(pool));
 	}
-	bss_reap_free(r);
-	return 1;
+	/* r itself may be gone after this (it is on the done list if closed) */
+	if (r->closed) {
+		bss_reap_collect();
+		bss_pool_put(pool);
+		return 1;
+	}
+	bss_pool_put(pool);
+	return 0;
 }
 
 void bss_reap_start(struct bss_lu *blu)
@@ -163,8 +154,7 @@ void bss_reap_start(struct bss_lu *blu)
 		free(r);
 		goto sync_close;
 	}
-	r->cluster = blu->cluster;
-	r->fd = -1;
+	r->pool = blu->pool;
 	r->started_ms = bss_now_ms();
 	snprintf(r->label, sizeof(r->label), "%s", blu->label);
 	snprintf(r->addr, sizeof(r->addr), "%s", blu->path.addr);
@@ -174,35 +164,26 @@ void bss_reap_start(struct bss_lu *blu)
 	blu->orphans = NULL;
 	blu->nr_orphans = blu->max_orphans = 0;
 	list_add_tail(&r->link, &bss_reaps);
-	/* the handles are r's now: nothing may call back into the LU */
-	sd_set_log_cb(r->cluster, bss_reap_log_cb, r);
-	if (blu->cluster_fd >= 0)
-		tgt_event_del(blu->cluster_fd);
+	/* the handle and the LU's pool reference are r's now */
+	bss_pool_hold(r->pool);
+	bss_pool_lu_put(blu->pool);
+	blu->pool = NULL;
 	blu->cluster_fd = -1;
 	blu->vdi = NULL;
 	blu->cluster = NULL;
-	if (tgt_event_add(sd_cluster_fd(r->cluster), EPOLLIN, bss_reap_event_cb, r) == 0) {
-		r->fd = sd_cluster_fd(r->cluster);
-		return;
-	}
-	eprintf("%s: sheepdog: tgt_event_add failed: closing vdi '%s' in the foreground\n",
-		r->label, r->vdi);
-	bss_reap_finish(r, UINT64_MAX);
 	return;
 
 sync_close:
-	if (blu->cluster_fd >= 0)
-		tgt_event_del(blu->cluster_fd);
-	blu->cluster_fd = -1;
 	ret = sd_vdi_close(blu->vdi);
 	if (ret)
 		eprintf("%s: sheepdog: closing vdi '%s': %s\n", blu->label, blu->path.vdi,
 			strerror(-ret));
 	blu->vdi = NULL;
-	ret = sd_disconnect(blu->cluster);
-	if (ret)
-		eprintf("%s: sheepdog: disconnect: %s\n", blu->label, strerror(-ret));
+	bss_pool_vdi_put(blu->pool, blu->path.vdi);
+	bss_pool_lu_put(blu->pool);
+	blu->pool = NULL;
 	blu->cluster = NULL;
+	blu->cluster_fd = -1;
 	bss_orphans_free(blu->orphans, blu->nr_orphans);
 	blu->orphans = NULL;
 	blu->nr_orphans = blu->max_orphans = 0;
@@ -211,14 +192,25 @@ sync_close:
 void bss_reap_wait(const char *addr, const char *vdi, unsigned timeout_ms)
 {
 	uint64_t deadline = bss_now_ms() + timeout_ms;
-	struct bss_reap *r, *next;
+	struct bss_reap *r;
 
-	list_for_each_entry_safe(r, next, &bss_reaps, link) {
-		if (strcmp(r->addr, addr) || strcmp(r->vdi, vdi))
-			continue;
-		if (!bss_reap_finish(r, deadline))
+	/* from the top each time: a finish moves and frees other entries */
+	for (;;) {
+		struct bss_reap *found = NULL;
+
+		list_for_each_entry(r, &bss_reaps, link) {
+			if (!strcmp(r->addr, addr) && !strcmp(r->vdi, vdi)) {
+				found = r;
+				break;
+			}
+		}
+		if (!found)
+			return;
+		if (!bss_reap_finish(found, deadline)) {
 			eprintf("%s: sheepdog: vdi '%s' is still being released by a deleted LU "
 				"after %u ms; opening it anyway\n",
-				r->label, vdi, timeout_ms);
+				found->label, vdi, timeout_ms);
+			return;
+		}
 	}
 }

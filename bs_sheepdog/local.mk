@@ -24,7 +24,7 @@ if BUILD_BS_SHEEPDOG
 bs_LTLIBRARIES = bs_sheepdog/bs_sheepdog.la
 bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
-	bs_sheepdog/bss_main.c bs_sheepdog/bss_reap.c bs_sheepdog/bss_io.c \
+	bs_sheepdog/bss_main.c bs_sheepdog/bss_pool.c bs_sheepdog/bss_reap.c bs_sheepdog/bss_io.c \
 	bs_sheepdog/bss_range.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c bs_sheepdog/bss_defect.c \
 	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr_attrs.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr_cluster.c \
@@ -108,6 +108,7 @@ BSS_BATS = \
 	tests/bats/bs_thin.bats \
 	tests/bats/bs_resize.bats \
 	tests/bats/bs_pr.bats \
+	tests/bats/bs_scale.bats \
 	tests/bats/bs_xcopy.bats \
 	tests/bats/bs_failover.bats \
 	tests/bats/bs_initiator_faults.bats \

@@ -9,6 +9,13 @@ tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c tests/tools/iscsi-io.h \
 	tests/tools/iscsi-stamp.h tests/tools/stamp.h
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
+
+# iscsi-luns: many LUNs of one target through one session (the LUN pool's
+# scale and fairness tests, scripts/bench --luns).
+noinst_PROGRAMS += tests/tools/iscsi-luns
+tests_tools_iscsi_luns_SOURCES = tests/tools/iscsi-luns.c
+tests_tools_iscsi_luns_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
+tests_tools_iscsi_luns_LDADD = $(LIBISCSI_LIBS)
 TESTS += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
 # scripts/bench --quick, its output format (the tables land in the TAP log)
 TESTS += tests/bats/bench.bats
