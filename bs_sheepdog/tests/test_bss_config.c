@@ -203,6 +203,27 @@ static void test_opt_ident(void)
 	CHECK(strlen(o.ident) == 63);
 }
 
+static void test_opt_pool(void)
+{
+	struct bss_opts o;
+	char err[256];
+
+	bss_opts_init(&o);
+	CHECK(o.pool[0] == '\0');
+	CHECK(bss_parse_opts("pool=db-1.a_b ;conns=2", &o, err, sizeof(err)) == 0);
+	CHECK(!strcmp(o.pool, "db-1.a_b") && o.conns == 2);
+	/* empty, too long, a character outside the set: refused, unchanged */
+	CHECK(bss_parse_opts("pool=", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(strstr(err, "pool needs 1..31") != NULL);
+	CHECK(bss_parse_opts("pool=abcdefghijklmnopqrstuvwxyz0123456", &o, err, sizeof(err)) ==
+	      -EINVAL);
+	CHECK(bss_parse_opts("pool=a/b", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(bss_parse_opts("pool=a b", &o, err, sizeof(err)) == -EINVAL);
+	CHECK(!strcmp(o.pool, "db-1.a_b"));
+	CHECK(bss_parse_opts("pool=abcdefghijklmnopqrstuvwxyz01234", &o, err, sizeof(err)) == 0);
+	CHECK(strlen(o.pool) == 31);
+}
+
 static void test_ids(void)
 {
 	char sn1[BSS_SN_LEN + 1], id1[BSS_ID_LEN + 1], sn2[BSS_SN_LEN + 1], id2[BSS_ID_LEN + 1];
@@ -288,6 +309,7 @@ int main(void)
 	RUN_TEST(test_path_bad, passed, failed);
 	RUN_TEST(test_opts, passed, failed);
 	RUN_TEST(test_opt_ident, passed, failed);
+	RUN_TEST(test_opt_pool, passed, failed);
 	RUN_TEST(test_ids, passed, failed);
 	RUN_TEST(test_opt_cache, passed, failed);
 	printf("test_bss_config: %d passed, %d failed\n", passed, failed);

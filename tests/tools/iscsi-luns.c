@@ -18,7 +18,8 @@
  *	errors on LUN --expect-errors (a LUN whose vdi is made to fail) are
  *	counted in its line but not in the summary, and do not stop the run.
  *
- * URL is iscsi://HOST:PORT/IQN/LUN (the LUN part is ignored).  Exit status
+ * URL is iscsi://HOST:PORT/IQN/LUN (the LUN part is ignored).  Each LUN
+ * first gets a TEST UNIT READY (its unit attention of the new session).  Exit status
  * 0 when the summary has no errors and no mismatches, 1 otherwise, 2 for a
  * usage or connection error.
  */
@@ -330,6 +331,24 @@ int main(int argc, char **argv)
 	}
 	iscsi_destroy_url(url);
 
+	/*
+	 * Each LUN's power-on UNIT ATTENTION on this new nexus, taken by a
+	 * TEST UNIT READY as initiators do: a READ answered with it gets
+	 * tgt core to send its (never written) data-in buffer too.
+	 */
+	for (i = 0; i < r.nluns; i++) {
+		int tries;
+
+		for (tries = 0; tries < 3; tries++) {
+			struct scsi_task *t = iscsi_testunitready_sync(r.iscsi, r.luns[i].no);
+			int ok = t && t->status == SCSI_STATUS_GOOD;
+
+			if (t)
+				scsi_free_scsi_task(t);
+			if (ok)
+				break;
+		}
+	}
 	for (i = 0; i < nslots; i++) {
 		slots[i].r = &r;
 		slots[i].l = r.mode == M_LOAD ? &r.luns[i / r.qd] : NULL;
