@@ -185,3 +185,51 @@ object_file() {
 		[[ "$output" == *"lun=$i "*" errors=0 mismatches=0"* ]]
 	done
 }
+
+@test "bs_scale: LUNs created and deleted while others of the pool are under load; a second LUN of one vdi gets a pool of its own" {
+	local i round pid
+	bss_vdi_create l1 64M
+	bss_vdi_create l2 64M
+	for i in $(seq 1 40); do
+		bss_vdi_create "c$i" 64M
+	done
+	bss_lun 1 "$(bss_tcp l1)"
+	bss_lun 2 "$(bss_tcp l2)"
+	# LUNs 1 and 2 busy for the whole churn; every read checked
+	timeout 300 "$LUNS_TOOL" "$(tgt_url 1 1)" --luns 1-2 --mode load --time 10 --qd 8 \
+		--seed 21 >"$T/load" 2>&1 &
+	pid=$!
+	sleep 1
+	# the opens and closes run while the pool carries LUNs 1 and 2 (an
+	# open's own wait completes their commands meanwhile)
+	for round in 1 2 3; do
+		for i in $(seq 1 40); do
+			bss_lun $((10 + i)) "$(bss_tcp "c$i")" || { kill "$pid"; return 1; }
+		done
+		for i in $(seq 1 40); do
+			tgt_lun_del 1 $((10 + i)) || { kill "$pid"; return 1; }
+		done
+	done
+	wait "$pid" || { cat "$T/load"; return 1; }
+	cat "$T/load"
+	grep -q '^luns=2 .* errors=0 mismatches=0' "$T/load"
+	sd_wait_for 30 test "$(log_count "sheepdog: released vdi 'c")" -ge 120
+	[ "$(log_count "sheepdog I/O pool at 127.0.0.1:$SHEEP_PORT: 4 connections")" -eq 1 ]
+
+	# LUN 3 on l1 too (multipath through one gateway): its own pool, so
+	# the sheep sees two clients of l1 and keeps them coherent
+	bss_lun 3 "$(bss_tcp l1)"
+	[ "$(log_count "sheepdog I/O pool at 127.0.0.1:$SHEEP_PORT: 4 connections")" -eq 2 ]
+	run bss_io 3 --mode write --offset $((40 << 20)) --length $((4 << 20)) --bs 65536 --qd 8 \
+		--seed 23
+	[ "$status" -eq 0 ]
+	run bss_io 1 --mode verify --offset $((40 << 20)) --length $((4 << 20)) --bs 65536 --qd 8 \
+		--seed 23
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# and the first pool goes on serving LUN 2 after LUN 3's pool closes
+	tgt_lun_del 1 3
+	sd_wait_for 30 bss_log_has "sheepdog I/O pool at 127.0.0.1:$SHEEP_PORT: closed"
+	run bss_io 2 --mode randread --offset 0 --length $((8 << 20)) --count 500 --qd 8
+	[ "$status" -eq 0 ]
+}
