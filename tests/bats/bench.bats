@@ -7,7 +7,9 @@
 # every table and column is there, and every contender that is built has a
 # number, not n/a.  The tables go to the TAP log as "# bench: " lines, which
 # scripts/test-all prints, so every CI run shows them.  Runs once per CI run
-# (the normal phase): SD_HEAVY=0 (sanitizer phases) skips it.
+# (the normal phase): SD_HEAVY=0 (sanitizer phases) skips it.  Its second
+# test runs scripts/bench --luns 20 (ours and the built-in client with 20
+# LUNs each) and checks that table the same way.
 
 load lib/common
 
@@ -153,4 +155,24 @@ expect_fields() {
 	[ "$status" -eq 2 ]
 	run "$BENCH" --bogus
 	[ "$status" -eq 2 ]
+}
+
+@test "scripts/bench --luns 20 --time 2: the many-LUNs table for ours and the built-in client" {
+	local so="$SD_TOP_BUILDDIR/bs_sheepdog/.libs/bs_sheepdog.so" r
+	[ -f "$so" ] || skip "no module built (configure found no tgt source)"
+	[ -x "$SD_TOOLS/iscsi-luns" ] || { echo "iscsi-luns not built" >&2; return 1; }
+	run timeout 600 "$BENCH" --luns 20 --time 2 --builddir "$SD_TOP_BUILDDIR"
+	{ sed 's/^/# bench: /' <<<"$output" >&3; } 2>/dev/null || true
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"20 LUNs of 64M on one tgtd; 2s of random 4 KiB, qd 4 per LUN, all at once"* ]]
+	expect_fields "$(row contender)" create/LUN RSS growth "^\+fds$" threads aggr IOPS slowest \
+		fastest slow/fast
+	for c in ours builtin; do
+		r=$(row "$c")
+		expect_fields "$r" '^[0-9]+\.[0-9]$' ms "$NUM" KiB "$NUM" "$NUM" "$NUM" "$NUM" "$NUM" \
+			"$RATIO"
+	done
+	# ours: one thread, the pool's fds whatever the LUN count
+	[[ "$(row ours)" =~ ^[0-9.]+\ ms\ [0-9]+\ KiB\ 11\ 1\  ]]
+	[[ "$output" =~ ours/built-in:\ aggregate\ IOPS\ [0-9]+\.[0-9]{2}x,\ RSS\ growth\ [0-9]+\.[0-9]{2}x ]]
 }
