@@ -521,6 +521,10 @@ void fake_serve(struct fake *f, struct fake_req *r)
 			fake_reply(f, r, SD_RES_INVALID_PARMS, NULL, 0);
 			return;
 		}
+		if (sd_is_vdi_obj(h->obj.oid)) {
+			f->nr_inode_reads++;
+			f->inode_read_bytes += len;
+		}
 		fake_reply(f, r, SD_RES_SUCCESS, o->data + off, len);
 		return;
 	case SD_OP_WRITE_OBJ:

@@ -69,8 +69,10 @@ struct fake {
 	uint32_t hello_flags;  /* rsp.hello.flags of EXT_HELLO replies */
 	int nr_shared_locks;   /* LOCK_VDI type SHARED requests served */
 	int nr_excl_locks;     /* LOCK_VDI type EXT_EXCLUSIVE requests served */
-	int nr_excl_releases;  /* RELEASE_VDI type EXT_EXCLUSIVE requests served */
-	uint32_t excl_result;  /* answer LOCK_VDI EXT_EXCLUSIVE with this (0: as any lookup) */
+	int nr_inode_reads;    /* READ_OBJs of inodes served, and their bytes */
+	uint64_t inode_read_bytes;
+	int nr_excl_releases; /* RELEASE_VDI type EXT_EXCLUSIVE requests served */
+	uint32_t excl_result; /* answer LOCK_VDI EXT_EXCLUSIVE with this (0: as any lookup) */
 };
 
 extern const struct sdl_transport fake_transport;

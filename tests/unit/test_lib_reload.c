@@ -801,6 +801,57 @@ static void test_partial_index_invalidated(void)
 	env_close(&e);
 }
 
+/*
+ * What an open reads of the inode: without SD_VDI_SHARED only the header
+ * and the index its size needs (one read up to 4,096 entries, a second
+ * beyond); with it the whole inode, the shared lock's refresh read.
+ */
+static void test_open_reads(void)
+{
+	static const struct {
+		uint32_t objs;
+		unsigned flags;
+		int reads;
+		uint64_t bytes;
+	} cases[] = {
+		{ 16, 0, 1, SD_INODE_HEADER_SIZE + 4096 * 4 },
+		{ 4096, 0, 1, SD_INODE_HEADER_SIZE + 4096 * 4 },
+		{ 5000, 0, 2, SD_INODE_HEADER_SIZE + 5000 * 4 },
+		{ 16, SD_VDI_SHARED, 1, SD_INODE_INDEX_END },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct env e;
+		char far[32], rd[32];
+		uint32_t last = cases[i].objs - 1;
+
+		memset(&e, 0, sizeof(e));
+		fake_init(&e.f, SHIFT);
+		e.vid = fake_vdi_create(&e.f, "v", (uint64_t)cases[i].objs * OBJ, 0);
+		fill(far, sizeof(far), 7);
+		memcpy(fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, last), OBJ)->data, far,
+		       sizeof(far));
+		fake_index(&e.f, e.vid)[last] = e.vid;
+		e.f.auto_serve = 1;
+		e.c = fake_connect(&e.f, NULL);
+		CHECK(e.c != NULL);
+		e.v = e.c ? sd_vdi_open_flags(e.c, "v", 0, NULL, cases[i].flags) : NULL;
+		CHECK(e.v != NULL);
+		if (!e.v) {
+			env_close(&e);
+			continue;
+		}
+		CHECK_EQ(e.f.nr_inode_reads, cases[i].reads);
+		CHECK_EQ(e.f.inode_read_bytes, cases[i].bytes);
+		CHECK_EQ(e.v->nr_idx, cases[i].objs);
+		/* the last entry came with it (from the second read past 4,096) */
+		CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), (uint64_t)last * OBJ), 0);
+		CHECK(!memcmp(rd, far, sizeof(far)));
+		env_close(&e);
+	}
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -820,6 +871,7 @@ int main(void)
 	RUN_TEST(test_refresh_alloc_failures, passed, failed);
 	RUN_TEST(test_partial_index, passed, failed);
 	RUN_TEST(test_partial_index_invalidated, passed, failed);
+	RUN_TEST(test_open_reads, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
