@@ -13,8 +13,9 @@
  *	pattern, then QD (default 8) random 4 KiB READs and WRITEs each, at
  *	once, for SEC seconds; every READ is checked against the pattern.
  *	Then a line per LUN and a summary:
- *	  lun=N ops=N iops=N errors=N mismatches=N
- *	  luns=N aggregate_iops=N min_iops=N max_iops=N errors=N mismatches=N
+ *	  lun=N ops=N iops=N errors=N mismatches=N max_ms=MS
+ *	  luns=N aggregate_iops=N min_iops=N max_iops=N errors=N mismatches=N max_ms=MS
+ *	(max_ms: the slowest command of the timed phase)
  *	errors on LUN --expect-errors (a LUN whose vdi is made to fail) are
  *	counted in its line but not in the summary, and do not stop the run.
  *
@@ -46,6 +47,7 @@ struct lun {
 	int no;
 	uint64_t ops, errors, mismatches;
 	uint64_t fill_off; /* load: the prefill's next offset */
+	double max_lat;	   /* seconds, the slowest command of the timed phase */
 	uint64_t rng;
 };
 
@@ -56,6 +58,7 @@ struct slot {
 	uint64_t off;
 	uint32_t len;
 	bool write, busy;
+	double t_submit;
 	unsigned int retries; /* UNIT ATTENTIONs of the current command */
 };
 
@@ -149,8 +152,13 @@ static void done_cb(struct iscsi_context *iscsi, int status, void *command_data,
 					l->no, s->off);
 		}
 	}
-	if (status == SCSI_STATUS_GOOD && !r->filling)
+	if (status == SCSI_STATUS_GOOD && !r->filling) {
+		double lat = now() - s->t_submit;
+
 		l->ops++;
+		if (lat > l->max_lat)
+			l->max_lat = lat;
+	}
 	if (task)
 		scsi_free_scsi_task(task);
 	if (status != SCSI_STATUS_GOOD && l->no != r->expect_errors)
@@ -209,6 +217,7 @@ static void issue(struct run *r, struct slot *s)
 		return;
 	}
 	s->busy = true;
+	s->t_submit = now();
 	r->inflight++;
 }
 
@@ -273,6 +282,7 @@ int main(int argc, char **argv)
 	int first = -1, last = -1, c, mode = -1;
 	unsigned int i, nslots;
 	uint64_t agg = 0, minops = UINT64_MAX, maxops = 0, errors = 0, mism = 0;
+	double maxlat = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -375,8 +385,9 @@ int main(int argc, char **argv)
 
 		if (r.mode == M_LOAD)
 			printf("lun=%d ops=%" PRIu64 " iops=%.0f errors=%" PRIu64
-			       " mismatches=%" PRIu64 "\n",
-			       l->no, l->ops, l->ops / (t1 - t0), l->errors, l->mismatches);
+			       " mismatches=%" PRIu64 " max_ms=%.1f\n",
+			       l->no, l->ops, l->ops / (t1 - t0), l->errors, l->mismatches,
+			       l->max_lat * 1e3);
 		if (l->no == r.expect_errors)
 			continue;
 		agg += l->ops;
@@ -384,14 +395,16 @@ int main(int argc, char **argv)
 		maxops = l->ops > maxops ? l->ops : maxops;
 		errors += l->errors;
 		mism += l->mismatches;
+		if (l->max_lat > maxlat)
+			maxlat = l->max_lat;
 	}
 	if (minops == UINT64_MAX)
 		minops = 0;
 	if (r.mode == M_LOAD)
 		printf("luns=%u aggregate_iops=%.0f min_iops=%.0f max_iops=%.0f errors=%" PRIu64
-		       " mismatches=%" PRIu64 "\n",
+		       " mismatches=%" PRIu64 " max_ms=%.1f\n",
 		       r.nluns, agg / (t1 - t0), minops / (t1 - t0), maxops / (t1 - t0), errors,
-		       mism);
+		       mism, maxlat * 1e3);
 	else
 		printf("luns=%u ok=%" PRIu64 " errors=%" PRIu64 " mismatches=%" PRIu64
 		       " seconds=%.2f\n",
