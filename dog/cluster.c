@@ -7,6 +7,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "clusterfmt.h"
 #include "dog.h"
 
 static int any_vdi_in_use(bool *in_use)
@@ -106,29 +107,6 @@ int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv)
 	return DOG_EXIT_SUCCESS;
 }
 
-static void print_epoch(const struct dog_opts *o, const struct sd_epoch_log *log,
-			const struct sd_node *nodes, unsigned nodes_nr)
-{
-	char when[64], host[80];
-	time_t t = (time_t)log->time;
-	unsigned j, nr = log->nr_nodes < nodes_nr ? log->nr_nodes : nodes_nr;
-	struct tm tm;
-
-	if (o->raw) {
-		snprintf(when, sizeof(when), "%" PRIu64, log->time);
-		printf("%s %" PRIu32, when, log->epoch);
-	} else {
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("%s %6" PRIu32, when, log->epoch);
-	}
-	printf(" [");
-	for (j = 0; j < nr; j++)
-		printf("%s%s:%u", j ? ", " : "", dog_node_str(&nodes[j], host, sizeof(host)),
-		       nodes[j].nr_vnodes);
-	printf("]\n");
-}
-
 /*
  * -v, as 1.0.1 prints it: the store and redundancy and the vnodes strategy
  * come from the newest epoch record (or the reason there is none), then the
@@ -162,7 +140,7 @@ int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 	struct sd_node *nodes;
 	struct sd_req req;
 	struct sd_rsp rsp;
-	unsigned nr = 0, nodes_nr, nr_logs, i;
+	unsigned nr = 0, nodes_nr;
 	uint32_t epoch;
 	size_t rec, len;
 	char *logs = NULL;
@@ -174,7 +152,7 @@ int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 	free(nodes);
 	nodes_nr = nr ? nr : 1;
 	for (;;) {
-		rec = sizeof(struct sd_epoch_log) + (size_t)nodes_nr * sizeof(struct sd_node);
+		rec = sdc_epoch_rec_size(nodes_nr);
 		len = (epoch ? epoch : 1) * rec;
 		if (len > (64u << 20))
 			len = (64u << 20) / rec * rec;
@@ -196,40 +174,15 @@ int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 		nodes_nr *= 2;
 	}
 
-	if (!o->raw)
-		printf("Cluster status: ");
-	if (rsp.result == SD_RES_SUCCESS)
-		printf("running, auto-recovery %s\n",
-		       rsp.data_length >= sizeof(struct sd_epoch_log) &&
-				       ((struct sd_epoch_log *)logs)->disable_recovery
-			       ? "disabled"
-			       : "enabled");
-	else
-		printf("%s\n", sd_strerror((int)rsp.result));
-
 	len = rsp.data_length < len ? rsp.data_length : len;
-	nr_logs = (unsigned)(len / rec);
+	sdc_print_cluster_status(stdout, (int)rsp.result, logs, len, o->raw);
 	memcpy(&first, logs, sizeof(first)); /* all zero when there is none */
 	/* without -v, upstream ends the status with a blank line, raw or not */
 	if (o->verbose)
 		print_verbose(o, (int)rsp.result, &first);
 	else
 		printf("\n");
-	if (!o->raw && nr_logs) {
-		time_t ct = (time_t)(first.ctime >> 32);
-		char cbuf[64];
-
-		printf("Cluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
-		printf("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
-	}
-	for (i = 0; i < nr_logs; i++) {
-		struct sd_epoch_log log;
-		const char *p = logs + (size_t)i * rec;
-
-		memcpy(&log, p, sizeof(log));
-		print_epoch(o, &log, (const struct sd_node *)(const void *)(p + sizeof(log)),
-			    nodes_nr);
-	}
+	sdc_print_epochs(stdout, logs, len, nodes_nr, o->raw);
 	free(logs);
 	return DOG_EXIT_SUCCESS;
 }
@@ -252,25 +205,14 @@ int dog_cmd_cluster_shutdown(const struct dog_opts *o, int argc, char **argv)
 int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv)
 {
 	struct sd_node *nodes;
-	unsigned nr = 0, i;
+	unsigned nr = 0;
 	uint32_t epoch;
-	char host[80];
 	int ret;
 
 	ret = dog_node_list(&nodes, &nr, &epoch);
 	if (ret)
 		return ret;
-	if (!o->raw)
-		printf("  Id   Host:Port         V-Nodes       Zone\n");
-	for (i = 0; i < nr; i++) {
-		dog_node_str(&nodes[i], host, sizeof(host));
-		if (o->raw)
-			printf("%u %s %u %" PRIu32 "\n", i, host, nodes[i].nr_vnodes,
-			       nodes[i].zone);
-		else
-			printf("%4u   %-20s\t%2u%11" PRIu32 "\n", i, host, nodes[i].nr_vnodes,
-			       nodes[i].zone);
-	}
+	sdc_print_node_list(stdout, nodes, nr, o->raw);
 	free(nodes);
 	return DOG_EXIT_SUCCESS;
 }
