@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -46,6 +47,9 @@ static const struct sfs_entry entries[] = {
 static const char *const dirs[] = { "/cluster", "/node", "/vdi", "/volume", "/config" };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every file and directory shows the time of the mount. */
+static time_t g_mount_time;
 
 /* An open file: fi->fh. */
 struct sfs_file {
@@ -104,6 +108,7 @@ static int sfs_getattr(const char *path, struct stat *st, struct fuse_file_info 
 	memset(st, 0, sizeof(*st));
 	st->st_uid = getuid();
 	st->st_gid = getgid();
+	st->st_atime = st->st_mtime = st->st_ctime = g_mount_time;
 	if (is_dir(path)) {
 		st->st_mode = S_IFDIR | 0755;
 		st->st_nlink = 2;
@@ -319,12 +324,13 @@ static void *sfs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->attr_timeout = 0;
 	cfg->entry_timeout = 0;
 	cfg->negative_timeout = 0;
+	/* before the thread starts: from then on g_sfs.addr is its own */
+	sfs_log(LOG_INFO, "mounted, sheep at %s", g_sfs.addr);
 	ret = sfs_service_start();
 	if (ret < 0) {
 		sfs_log(LOG_ERR, "cannot start the service thread: %s", strerror(-ret));
 		exit(1);
 	}
-	sfs_log(LOG_INFO, "mounted, sheep at %s", g_sfs.addr);
 	return NULL;
 }
 
@@ -471,6 +477,7 @@ int main(int argc, char *argv[])
 		ret = 2;
 		goto out;
 	}
+	g_mount_time = time(NULL);
 	openlog("sheepfs", LOG_PID | LOG_PERROR, LOG_DAEMON);
 	setlogmask(LOG_UPTO(LOG_INFO));
 	sd_cluster_opts_init(&g_sfs.opts);

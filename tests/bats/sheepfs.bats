@@ -278,6 +278,17 @@ attach() {
 	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
 	[[ "$output" == *"Input/output error"* ]]
 	[ "$SECONDS" -le $((3 * SFS_T + 10)) ]
+	# so does a read of written data past the page cache, and an info file
+	# (unwritten ranges read as zeros from the handle's index, no request)
+	SECONDS=0
+	run timeout 120 dd if="$M/volume/vol" of=/dev/null bs=64k count=1 iflag=direct
+	echo "$output"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" == *"Input/output error"* ]]
+	run timeout 120 cat "$M/cluster/info"
+	[ "$status" -ne 0 ] && [ "$status" -ne 124 ]
+	[[ "$output" == *"Input/output error"* ]]
+	[ "$SECONDS" -le $((6 * SFS_T + 20)) ]
 	# a new address that does not answer: EIO, the old connection stays
 	run timeout 60 bash -c 'echo "127.0.0.1:$2" >"$1"' sh "$M/config/sheep_info" "$(sd_free_port)"
 	[ "$status" -ne 0 ]
