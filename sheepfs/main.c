@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse.h>
+#include <fuse_lowlevel.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -436,6 +437,23 @@ static int build_addr(const struct sfs_cmdline *cl, char *addr, size_t len)
 	return 0;
 }
 
+/*
+ * FUSE's own options, parsed before connecting: 0 when they name a mount
+ * point, -1 when libfuse refused them (it said why), -2 with no mount point.
+ */
+static int check_fuse_cmdline(const struct fuse_args *args)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(args->argc, args->argv);
+	struct fuse_cmdline_opts opts;
+	int ret;
+
+	memset(&opts, 0, sizeof(opts));
+	ret = fuse_parse_cmdline(&copy, &opts) ? -1 : opts.mountpoint ? 0 : -2;
+	free(opts.mountpoint);
+	fuse_opt_free_args(&copy);
+	return ret;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -472,6 +490,15 @@ int main(int argc, char *argv[])
 			ret = 2;
 			goto out;
 		}
+	}
+	ret = check_fuse_cmdline(&args);
+	if (ret) {
+		if (ret == -2) {
+			fprintf(stderr, "sheepfs: no mount point given\n");
+			usage(stderr);
+		}
+		ret = 2;
+		goto out;
 	}
 	if (build_addr(&cl, addr, sizeof(addr))) {
 		ret = 2;
