@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* Text of `dog cluster info` and `dog node list` (see clusterfmt.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -105,4 +107,43 @@ void sdc_print_epochs(FILE *f, const void *logs, size_t len, unsigned rec_nodes,
 		print_epoch(f, &log, (const struct sd_node *)(const void *)(p + sizeof(log)),
 			    rec_nodes, raw);
 	}
+}
+
+int sdc_stat_cluster(sdc_exec_fn exec, void *ctx, unsigned nr_nodes, uint32_t epoch, void **logs,
+		     size_t *len, unsigned *rec_nodes, struct sd_rsp *rsp)
+{
+	const size_t max_len = 64u << 20;
+	unsigned slots = nr_nodes ? nr_nodes : 1;
+	struct sd_req req;
+	size_t rec, n;
+	void *buf;
+	int ret;
+
+	for (;;) {
+		rec = sdc_epoch_rec_size(slots);
+		n = (epoch ? epoch : 1) * rec;
+		if (n > max_len)
+			n = max_len / rec * rec;
+		buf = calloc(1, n);
+		if (!buf)
+			return -ENOMEM;
+		memset(&req, 0, sizeof(req));
+		req.opcode = SD_OP_STAT_CLUSTER;
+		req.proto_ver = SD_SHEEP_PROTO_VER;
+		req.data_length = (uint32_t)n;
+		req.cluster.nodes_nr = slots;
+		ret = exec(ctx, &req, buf, n, rsp);
+		if (ret) {
+			free(buf);
+			return ret;
+		}
+		if (rsp->result != SD_RES_BUFFER_SMALL || slots >= SD_MAX_NODES)
+			break;
+		free(buf);
+		slots *= 2;
+	}
+	*logs = buf;
+	*len = rsp->data_length < n ? rsp->data_length : n;
+	*rec_nodes = slots;
+	return 0;
 }

@@ -34,4 +34,24 @@ void sdc_print_epochs(FILE *f, const void *logs, size_t len, unsigned rec_nodes,
 /* Size of one STAT_CLUSTER record with rec_nodes node slots. */
 size_t sdc_epoch_rec_size(unsigned rec_nodes);
 
+/*
+ * Run one read request: fill *rsp, and at most len reply bytes into buf.
+ * Returns 0, or a negative errno for a transport error (already reported
+ * by the callee as it sees fit).
+ */
+typedef int (*sdc_exec_fn)(void *ctx, struct sd_req *req, void *buf, size_t len,
+			   struct sd_rsp *rsp);
+
+/*
+ * The epoch history for `dog cluster info`: STAT_CLUSTER with records of
+ * nr_nodes node slots (at least 1) and room for `epoch` records, doubling
+ * the slots while the sheep answers BUFFER_SMALL (up to SD_MAX_NODES); the
+ * history is cut at 64 MiB.  On success (0) *logs is malloc'ed (caller
+ * frees), *len the payload bytes in it, *rec_nodes the slots per record
+ * and *rsp the reply (its result may be an error to print).  Errors:
+ * -ENOMEM, or what exec returned.
+ */
+int sdc_stat_cluster(sdc_exec_fn exec, void *ctx, unsigned nr_nodes, uint32_t epoch, void **logs,
+		     size_t *len, unsigned *rec_nodes, struct sd_rsp *rsp);
+
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* dog: cluster format/info/shutdown and node list. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,55 +135,41 @@ static void print_verbose(const struct dog_opts *o, int result, const struct sd_
 	printf("%s\n", log->flags & SD_CLUSTER_FLAG_DISKMODE ? "disk" : "node");
 }
 
+static int exec_cb(void *ctx, struct sd_req *req, void *buf, size_t len, struct sd_rsp *rsp)
+{
+	(void)ctx;
+	return dog_exec(req, NULL, buf, len, rsp);
+}
+
 int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 {
 	struct sd_epoch_log first;
 	struct sd_node *nodes;
-	struct sd_req req;
 	struct sd_rsp rsp;
-	unsigned nr = 0, nodes_nr;
+	unsigned nr = 0, rec_nodes;
 	uint32_t epoch;
-	size_t rec, len;
-	char *logs = NULL;
+	size_t len;
+	void *logs;
 	int ret;
 
 	ret = dog_node_list(&nodes, &nr, &epoch);
 	if (ret)
 		return ret;
 	free(nodes);
-	nodes_nr = nr ? nr : 1;
-	for (;;) {
-		rec = sdc_epoch_rec_size(nodes_nr);
-		len = (epoch ? epoch : 1) * rec;
-		if (len > (64u << 20))
-			len = (64u << 20) / rec * rec;
-		free(logs);
-		logs = calloc(1, len);
-		if (!logs) {
-			dog_err("Out of memory");
-			return DOG_EXIT_SYSFAIL;
-		}
-		dog_init_req(&req, SD_OP_STAT_CLUSTER);
-		req.data_length = (uint32_t)len;
-		req.cluster.nodes_nr = nodes_nr;
-		if (dog_exec(&req, NULL, logs, len, &rsp)) {
-			free(logs);
-			return DOG_EXIT_SYSFAIL;
-		}
-		if (rsp.result != SD_RES_BUFFER_SMALL || nodes_nr >= SD_MAX_NODES)
-			break;
-		nodes_nr *= 2;
-	}
-
-	len = rsp.data_length < len ? rsp.data_length : len;
+	ret = sdc_stat_cluster(exec_cb, NULL, nr, epoch, &logs, &len, &rec_nodes, &rsp);
+	if (ret == -ENOMEM)
+		dog_err("Out of memory");
+	if (ret)
+		return DOG_EXIT_SYSFAIL;
 	sdc_print_cluster_status(stdout, (int)rsp.result, logs, len, o->raw);
-	memcpy(&first, logs, sizeof(first)); /* all zero when there is none */
+	memset(&first, 0, sizeof(first)); /* all zero when there is none */
+	memcpy(&first, logs, len < sizeof(first) ? len : sizeof(first));
 	/* without -v, upstream ends the status with a blank line, raw or not */
 	if (o->verbose)
 		print_verbose(o, (int)rsp.result, &first);
 	else
 		printf("\n");
-	sdc_print_epochs(stdout, logs, len, nodes_nr, o->raw);
+	sdc_print_epochs(stdout, logs, len, rec_nodes, o->raw);
 	free(logs);
 	return DOG_EXIT_SUCCESS;
 }

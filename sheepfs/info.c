@@ -16,8 +16,6 @@
 
 /* Sheep replies this large at most: SD_MAX_NODES node records. */
 #define NODE_LIST_LEN (SD_MAX_NODES * sizeof(struct sd_node))
-/* An epoch history larger than this is cut (as dog does). */
-#define MAX_LOGS_LEN  (64u << 20)
 
 static int run_req(uint8_t opcode, void *buf, size_t len, unsigned nodes_nr, struct sd_rsp *rsp)
 {
@@ -101,14 +99,20 @@ int sfs_node_list_cb(struct sfs_call *call)
 	return close_text(call, f, 0);
 }
 
+static int exec_cb(void *ctx, struct sd_req *req, void *buf, size_t len, struct sd_rsp *rsp)
+{
+	(void)ctx;
+	return run_req(req->opcode, buf, len, req->cluster.nodes_nr, rsp);
+}
+
 int sfs_cluster_info_cb(struct sfs_call *call)
 {
 	struct sd_node *nodes;
 	struct sd_rsp rsp;
-	unsigned nr = 0, nodes_nr;
+	unsigned nr = 0, rec_nodes;
 	uint32_t epoch;
-	size_t rec, len;
-	char *logs = NULL;
+	size_t len;
+	void *logs;
 	FILE *f;
 	int ret;
 
@@ -116,33 +120,17 @@ int sfs_cluster_info_cb(struct sfs_call *call)
 	if (ret)
 		return ret;
 	free(nodes);
-	/* the records carry nodes_nr node slots: double it until they fit */
-	for (nodes_nr = nr ? nr : 1;; nodes_nr *= 2) {
-		rec = sdc_epoch_rec_size(nodes_nr);
-		len = (epoch ? epoch : 1) * rec;
-		if (len > MAX_LOGS_LEN)
-			len = MAX_LOGS_LEN / rec * rec;
-		free(logs);
-		logs = calloc(1, len);
-		if (!logs)
-			return -ENOMEM;
-		ret = run_req(SD_OP_STAT_CLUSTER, logs, len, nodes_nr, &rsp);
-		if (ret) {
-			free(logs);
-			return ret;
-		}
-		if (rsp.result != SD_RES_BUFFER_SMALL || nodes_nr >= SD_MAX_NODES)
-			break;
-	}
+	ret = sdc_stat_cluster(exec_cb, NULL, nr, epoch, &logs, &len, &rec_nodes, &rsp);
+	if (ret)
+		return ret;
 	f = open_text(call);
 	if (!f) {
 		free(logs);
 		return -ENOMEM;
 	}
-	len = rsp.data_length < len ? rsp.data_length : len;
 	sdc_print_cluster_status(f, (int)rsp.result, logs, len, false);
 	fprintf(f, "\n");
-	sdc_print_epochs(f, logs, len, nodes_nr, false);
+	sdc_print_epochs(f, logs, len, rec_nodes, false);
 	free(logs);
 	return close_text(call, f, 0);
 }
