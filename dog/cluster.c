@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* dog: cluster format/info/shutdown and node list. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "clusterfmt.h"
 #include "dog.h"
 
 static int any_vdi_in_use(bool *in_use)
@@ -106,29 +108,6 @@ int dog_cmd_cluster_format(const struct dog_opts *o, int argc, char **argv)
 	return DOG_EXIT_SUCCESS;
 }
 
-static void print_epoch(const struct dog_opts *o, const struct sd_epoch_log *log,
-			const struct sd_node *nodes, unsigned nodes_nr)
-{
-	char when[64], host[80];
-	time_t t = (time_t)log->time;
-	unsigned j, nr = log->nr_nodes < nodes_nr ? log->nr_nodes : nodes_nr;
-	struct tm tm;
-
-	if (o->raw) {
-		snprintf(when, sizeof(when), "%" PRIu64, log->time);
-		printf("%s %" PRIu32, when, log->epoch);
-	} else {
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		printf("%s %6" PRIu32, when, log->epoch);
-	}
-	printf(" [");
-	for (j = 0; j < nr; j++)
-		printf("%s%s:%u", j ? ", " : "", dog_node_str(&nodes[j], host, sizeof(host)),
-		       nodes[j].nr_vnodes);
-	printf("]\n");
-}
-
 /*
  * -v, as 1.0.1 prints it: the store and redundancy and the vnodes strategy
  * come from the newest epoch record (or the reason there is none), then the
@@ -156,80 +135,41 @@ static void print_verbose(const struct dog_opts *o, int result, const struct sd_
 	printf("%s\n", log->flags & SD_CLUSTER_FLAG_DISKMODE ? "disk" : "node");
 }
 
+static int exec_cb(void *ctx, struct sd_req *req, void *buf, size_t len, struct sd_rsp *rsp)
+{
+	(void)ctx;
+	return dog_exec(req, NULL, buf, len, rsp);
+}
+
 int dog_cmd_cluster_info(const struct dog_opts *o, int argc, char **argv)
 {
 	struct sd_epoch_log first;
 	struct sd_node *nodes;
-	struct sd_req req;
 	struct sd_rsp rsp;
-	unsigned nr = 0, nodes_nr, nr_logs, i;
+	unsigned nr = 0, rec_nodes;
 	uint32_t epoch;
-	size_t rec, len;
-	char *logs = NULL;
+	size_t len;
+	void *logs;
 	int ret;
 
 	ret = dog_node_list(&nodes, &nr, &epoch);
 	if (ret)
 		return ret;
 	free(nodes);
-	nodes_nr = nr ? nr : 1;
-	for (;;) {
-		rec = sizeof(struct sd_epoch_log) + (size_t)nodes_nr * sizeof(struct sd_node);
-		len = (epoch ? epoch : 1) * rec;
-		if (len > (64u << 20))
-			len = (64u << 20) / rec * rec;
-		free(logs);
-		logs = calloc(1, len);
-		if (!logs) {
-			dog_err("Out of memory");
-			return DOG_EXIT_SYSFAIL;
-		}
-		dog_init_req(&req, SD_OP_STAT_CLUSTER);
-		req.data_length = (uint32_t)len;
-		req.cluster.nodes_nr = nodes_nr;
-		if (dog_exec(&req, NULL, logs, len, &rsp)) {
-			free(logs);
-			return DOG_EXIT_SYSFAIL;
-		}
-		if (rsp.result != SD_RES_BUFFER_SMALL || nodes_nr >= SD_MAX_NODES)
-			break;
-		nodes_nr *= 2;
-	}
-
-	if (!o->raw)
-		printf("Cluster status: ");
-	if (rsp.result == SD_RES_SUCCESS)
-		printf("running, auto-recovery %s\n",
-		       rsp.data_length >= sizeof(struct sd_epoch_log) &&
-				       ((struct sd_epoch_log *)logs)->disable_recovery
-			       ? "disabled"
-			       : "enabled");
-	else
-		printf("%s\n", sd_strerror((int)rsp.result));
-
-	len = rsp.data_length < len ? rsp.data_length : len;
-	nr_logs = (unsigned)(len / rec);
-	memcpy(&first, logs, sizeof(first)); /* all zero when there is none */
+	ret = sdc_stat_cluster(exec_cb, NULL, nr, epoch, &logs, &len, &rec_nodes, &rsp);
+	if (ret == -ENOMEM)
+		dog_err("Out of memory");
+	if (ret)
+		return DOG_EXIT_SYSFAIL;
+	sdc_print_cluster_status(stdout, (int)rsp.result, logs, len, o->raw);
+	memset(&first, 0, sizeof(first)); /* all zero when there is none */
+	memcpy(&first, logs, len < sizeof(first) ? len : sizeof(first));
 	/* without -v, upstream ends the status with a blank line, raw or not */
 	if (o->verbose)
 		print_verbose(o, (int)rsp.result, &first);
 	else
 		printf("\n");
-	if (!o->raw && nr_logs) {
-		time_t ct = (time_t)(first.ctime >> 32);
-		char cbuf[64];
-
-		printf("Cluster created at %s\n", ctime_r(&ct, cbuf) ? cbuf : "?\n");
-		printf("Epoch Time           Version [Host:Port:V-Nodes,,,]\n");
-	}
-	for (i = 0; i < nr_logs; i++) {
-		struct sd_epoch_log log;
-		const char *p = logs + (size_t)i * rec;
-
-		memcpy(&log, p, sizeof(log));
-		print_epoch(o, &log, (const struct sd_node *)(const void *)(p + sizeof(log)),
-			    nodes_nr);
-	}
+	sdc_print_epochs(stdout, logs, len, rec_nodes, o->raw);
 	free(logs);
 	return DOG_EXIT_SUCCESS;
 }
@@ -252,25 +192,14 @@ int dog_cmd_cluster_shutdown(const struct dog_opts *o, int argc, char **argv)
 int dog_cmd_node_list(const struct dog_opts *o, int argc, char **argv)
 {
 	struct sd_node *nodes;
-	unsigned nr = 0, i;
+	unsigned nr = 0;
 	uint32_t epoch;
-	char host[80];
 	int ret;
 
 	ret = dog_node_list(&nodes, &nr, &epoch);
 	if (ret)
 		return ret;
-	if (!o->raw)
-		printf("  Id   Host:Port         V-Nodes       Zone\n");
-	for (i = 0; i < nr; i++) {
-		dog_node_str(&nodes[i], host, sizeof(host));
-		if (o->raw)
-			printf("%u %s %u %" PRIu32 "\n", i, host, nodes[i].nr_vnodes,
-			       nodes[i].zone);
-		else
-			printf("%4u   %-20s\t%2u%11" PRIu32 "\n", i, host, nodes[i].nr_vnodes,
-			       nodes[i].zone);
-	}
+	sdc_print_node_list(stdout, nodes, nr, o->raw);
 	free(nodes);
 	return DOG_EXIT_SUCCESS;
 }

@@ -15,6 +15,7 @@
 
 #include <sheepdog/sheepdog.h>
 
+#include "clusterfmt.h"
 #include "codec.h"
 #include "net.h"
 #include "dog.h"
@@ -160,7 +161,7 @@ int dog_exec_node(const struct sd_node *n, struct sd_req *req, struct sd_rsp *rs
 		dog_err("dog_exec_node: requests with a payload are not supported");
 		return -EINVAL;
 	}
-	dog_node_str(n, addr, sizeof(addr));
+	sdc_node_str(n, addr, sizeof(addr));
 	sd_cluster_opts_init(&opts);
 	opts.nr_connections = 1;
 	opts.connect_timeout_ms = DOG_CONNECT_TIMEOUT_MS;
@@ -357,21 +358,6 @@ int dog_inode_write_vids_res(const struct dog_inode *ino, uint64_t start, uint64
 				 (uint32_t)((end - start) * sizeof(uint32_t)),
 				 sd_inode_index_offset((uint32_t)start), flags, ino->hdr.nr_copies,
 				 ino->hdr.copy_policy, false);
-}
-
-const char *dog_node_str(const struct sd_node *n, char *buf, size_t len)
-{
-	static const uint8_t v4_prefix[12];
-	char ip[INET6_ADDRSTRLEN];
-
-	if (!memcmp(n->nid.addr, v4_prefix, sizeof(v4_prefix))) {
-		inet_ntop(AF_INET, n->nid.addr + 12, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, n->nid.port);
-	} else {
-		inet_ntop(AF_INET6, n->nid.addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, n->nid.port);
-	}
-	return buf;
 }
 
 int dog_node_list(struct sd_node **nodes, unsigned *nr, uint32_t *epoch)

@@ -265,9 +265,6 @@ int dog_cluster_info(struct sd_cluster_info **ci);
  */
 int dog_node_list(struct sd_node **nodes, unsigned *nr, uint32_t *epoch);
 
-/* "127.0.0.1:7000" of a node (into buf). */
-const char *dog_node_str(const struct sd_node *n, char *buf, size_t len);
-
 /* Sum of the sizes of all working vdis (not snapshots).  DOG_EXIT_* code. */
 int dog_total_vdi_size(uint64_t *total);
 

@@ -4,5 +4,7 @@
 # and sheep option the code has.
 dist_man3_MANS = man/libsheepdog.3
 dist_man8_MANS = man/sheep.8 man/dog.8 man/bs_sheepdog.8
+# sheepfs(8) is installed with sheepfs (sheepfs/local.mk), shipped always.
+EXTRA_DIST += man/sheepfs.8
 
 TESTS += tests/bats/man_pages.bats

@@ -7,7 +7,7 @@
 # documenting it fails here.  Every command runs under `timeout`.
 
 MAN_DIR="$SD_TOP_SRCDIR/man"
-PAGES=(sheep.8 dog.8 bs_sheepdog.8 libsheepdog.3)
+PAGES=(sheep.8 dog.8 bs_sheepdog.8 sheepfs.8 libsheepdog.3)
 
 setup() {
 	export LC_ALL=C.UTF-8 MAN_DISABLE_SECCOMP=1
@@ -140,4 +140,22 @@ render() {
 		[[ "$text" == *"$fn"* ]] || { echo "$fn missing"; return 1; }
 	done < <(grep -oE '\bsd_[a-z_]+\(' "$h" | tr -d '(' | sort -u)
 	[ "$n" -ge 20 ]
+}
+
+@test "man_pages: sheepfs(8) documents every option and every file of sheepfs/main.c" {
+	local src="$SD_TOP_SRCDIR/sheepfs/main.c" text opt path n=0
+	text=$(render sheepfs.8 200)
+	# SFS_OPT("--address=%s", addr),  SFS_OPT("-a %s", addr),
+	while read -r opt; do
+		n=$((n + 1))
+		[[ "$text" == *"$opt"* ]] || { echo "$opt missing"; return 1; }
+	done < <(sed -n 's/^\tSFS_OPT("\(-[-a-zA-Z]*\).*/\1/p' "$src")
+	[ "$n" -ge 10 ]
+	# { "/cluster/info", 0444, ... }: each file under FILES, without the slash
+	n=0
+	while read -r path; do
+		n=$((n + 1))
+		printf '%s\n' "$text" | grep -Eq "^ {7}${path#/}\$" || { echo "$path missing"; return 1; }
+	done < <(sed -n 's/^\t{ "\(\/[a-z_/]*\)", 0[0-7]*,.*/\1/p' "$src")
+	[ "$n" -ge 6 ]
 }
