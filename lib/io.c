@@ -155,6 +155,18 @@ static void sdl_part_send(struct sdl_part *p, uint8_t opcode, uint64_t oid, uint
 		flags |= SD_FLAG_CMD_WRITE;
 	if (cow_oid)
 		flags |= SD_FLAG_CMD_COW;
+	/*
+	 * The sheep checks coherence per (vid of the object, client).  An
+	 * ancestor's object (a clone's or a snapshotted vdi's inherited
+	 * data) is immutable, and whether our index still points at it is
+	 * our own vid's question, which the probe of our inode asks
+	 * (sdl_part_needs_probe).  Flagged, the read would be checked
+	 * against the ancestor vid's participant of this client, which
+	 * another handle on the same connections may own and leave stale
+	 * (a clone and its base in one gateway pool): no flag.
+	 */
+	if (opcode == SD_OP_READ_OBJ && sd_oid_to_vid(oid) != vdi->vid)
+		flags &= (uint16_t)~SD_FLAG_CMD_TGT;
 	if (opcode == SD_OP_FLUSH_VDI)
 		len = 0;
 	else if (opcode == SD_OP_EXT_CMP_WRITE_OBJ)

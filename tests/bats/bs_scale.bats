@@ -240,3 +240,37 @@ object_file() {
 	run bss_io 2 --mode randread --offset 0 --length $((8 << 20)) --count 500 --qd 8
 	[ "$status" -eq 0 ]
 }
+
+@test "bs_scale: a gold image, its snapshot and ten clones as LUNs of one pool: every clone reads the inherited data and diverges on its own" {
+	local i
+	bss_vdi_create gold 16M
+	bss_lun 1 "$(bss_tcp gold)"
+	run bss_io 1 --mode write --qd 8 --bs 65536 --offset 0 --length $((12 << 20)) --seed 41
+	[ "$status" -eq 0 ]
+	sd_dog vdi snapshot -s v1 gold
+	for i in $(seq 1 10); do
+		sd_dog vdi clone -s v1 gold "desk$i"
+		bss_lun $((1 + i)) "$(bss_tcp "desk$i")"
+	done
+	# the base LUN (now on gold's new working vid) and the ten clones
+	# share the pool: one client to the sheep, whose participation in
+	# the snapshot's vid the base left stale
+	[ "$(log_count "sheepdog I/O pool at 127.0.0.1:$SHEEP_PORT: 4 connections")" -eq 1 ]
+	for i in $(seq 1 10); do
+		run bss_io $((1 + i)) --mode verify --qd 8 --bs 65536 --offset 0 \
+			--length $((12 << 20)) --seed 41
+		echo "desk$i: $output"
+		[ "$status" -eq 0 ]
+	done
+	# each clone writes its own object 1; the others and the base keep v1's
+	run bss_io 2 --mode write --qd 8 --bs 65536 --offset $((4 << 20)) --length $((4 << 20)) \
+		--seed 42
+	[ "$status" -eq 0 ]
+	run bss_io 2 --mode verify --qd 8 --bs 65536 --offset $((4 << 20)) --length $((4 << 20)) \
+		--seed 42
+	[ "$status" -eq 0 ]
+	run bss_io 3 --mode verify --qd 8 --bs 65536 --offset 0 --length $((12 << 20)) --seed 41
+	[ "$status" -eq 0 ]
+	run bss_io 1 --mode verify --qd 8 --bs 65536 --offset 0 --length $((12 << 20)) --seed 41
+	[ "$status" -eq 0 ]
+}

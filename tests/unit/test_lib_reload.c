@@ -852,6 +852,79 @@ static void test_open_reads(void)
 	}
 }
 
+/*
+ * Coherence is checked per (vid of the object, client): a read of an
+ * ancestor's object goes without the TGT flag (our own inode's probe
+ * covers it), so a stale participation of the ancestor's vid held by
+ * another handle of the same client (a gateway pool with a clone and its
+ * base) cannot refuse it; reads of our own objects stay flagged.
+ */
+static void test_ancestor_reads_unflagged(void)
+{
+	static const unsigned flags[] = { 0, SD_VDI_SHARED };
+	size_t i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		struct env e;
+		struct rec r = { 0 }, r2 = { 0 };
+		char buf[32], want[32];
+		struct fake_req *q;
+		uint32_t base, child;
+
+		memset(&e, 0, sizeof(e));
+		fake_init(&e.f, SHIFT);
+		base = fake_vdi_create(&e.f, "base", 2 * OBJ, 0);
+		fill(want, sizeof(want), 9);
+		memcpy(fake_obj_create(&e.f, sd_vid_to_data_oid(base, 0), OBJ)->data, want,
+		       sizeof(want));
+		fake_index(&e.f, base)[0] = base;
+		child = fake_vdi_create(&e.f, "child", 2 * OBJ, base);
+		fake_obj_create(&e.f, sd_vid_to_data_oid(child, 1), OBJ);
+		fake_index(&e.f, child)[1] = child;
+		e.f.auto_serve = 1;
+		e.c = fake_connect(&e.f, NULL);
+		CHECK(e.c != NULL);
+		e.v = e.c ? sd_vdi_open_flags(e.c, "child", 0, NULL, flags[i]) : NULL;
+		CHECK(e.v != NULL);
+		if (!e.v) {
+			env_close(&e);
+			continue;
+		}
+		e.f.auto_serve = 0;
+		CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), 0, rec_cb, &r)), 0);
+		fake_pump(&e.f, e.c, 50);
+		/* shared: the probe of our own inode first, flagged */
+		q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(child));
+		CHECK(flags[i] ? q != NULL : q == NULL);
+		if (q) {
+			CHECK(q->hdr.flags & SD_FLAG_CMD_TGT);
+			fake_serve(&e.f, q);
+			fake_pump(&e.f, e.c, 50);
+		}
+		q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(base, 0));
+		CHECK(q != NULL);
+		if (q) {
+			CHECK(!(q->hdr.flags & SD_FLAG_CMD_TGT));
+			fake_serve(&e.f, q);
+		}
+		drive(&e, &r);
+		CHECK_EQ(r.ret, 0);
+		CHECK(!memcmp(buf, want, sizeof(want)));
+		/* our own object: flagged */
+		CHECK_EQ(SUBMIT(sd_vdi_aio_read(e.v, buf, sizeof(buf), OBJ, rec_cb, &r2)), 0);
+		fake_pump(&e.f, e.c, 50);
+		q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_data_oid(child, 1));
+		CHECK(q != NULL);
+		if (q) {
+			CHECK(q->hdr.flags & SD_FLAG_CMD_TGT);
+			fake_serve(&e.f, q);
+		}
+		drive(&e, &r2);
+		CHECK_EQ(r2.ret, 0);
+		env_close(&e);
+	}
+}
+
 int main(void)
 {
 	int passed = 0, failed = 0;
@@ -872,6 +945,7 @@ int main(void)
 	RUN_TEST(test_partial_index, passed, failed);
 	RUN_TEST(test_partial_index_invalidated, passed, failed);
 	RUN_TEST(test_open_reads, passed, failed);
+	RUN_TEST(test_ancestor_reads_unflagged, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
