@@ -44,3 +44,6 @@ check_PROGRAMS += tests/unit/test_sdnbd
 tests_unit_test_sdnbd_SOURCES = tests/unit/test_sdnbd.c tests/unit/sdl_check.h \
 	$(SDNBD_PURE_SOURCES)
 TESTS += tests/unit/test_sdnbd
+
+# scripts/bench --nbd: the plugin against tgtd + the module (docs/nbd.md).
+EXTRA_DIST += scripts/bench-nbd.sh
