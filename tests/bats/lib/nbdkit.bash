@@ -83,6 +83,27 @@ nbd_start() {
 	fi
 }
 
+# nbd_start_tcp NAME ARGS...: the same on a free TCP port of 127.0.0.1
+# (NBD_PORT), for a qemu guest, which reaches it as 10.0.2.2:NBD_PORT.
+nbd_start_tcp() {
+	local name=$1 pid; shift
+	NBD_PORT=$(sd_free_port)
+	"${NBD_PRELOAD[@]}" $NBD_WRAP nbdkit -f -v -i 127.0.0.1 -p "$NBD_PORT" "$NBD_PLUGIN" \
+		address="127.0.0.1:$SHEEP_PORT" "$@" >>"$DOG_TMP/$name.log" 2>&1 &
+	pid=$!
+	NBD_PIDS+=("$pid")
+	NBD_URI="nbd://127.0.0.1:$NBD_PORT"
+	if ! sd_wait_for 60 nbd_ready_uri "$pid" "$NBD_URI"; then
+		echo "nbdkit $name did not start:" >&2
+		tail -n 20 "$DOG_TMP/$name.log" >&2
+		return 1
+	fi
+}
+
+nbd_ready_uri() {
+	kill -0 "$1" 2>/dev/null && timeout 10 nbdinfo --size "$2"
+}
+
 nbd_ready() {
 	kill -0 "$1" 2>/dev/null && [ -S "$2" ] && timeout 10 nbdinfo --size "nbd+unix:///?socket=$2"
 }
