@@ -45,6 +45,17 @@ nbd_map() {
 	timeout 30 nbdinfo --map "$NBD_URI" | awk '{ print $1, $2, $3 }'
 }
 
+# qio URI EXPECT ARGS...: qemu-io on URI with ARGS must print EXPECT (a
+# grep -E pattern) and no "failed" (qemu-io reports a pattern mismatch or
+# an I/O error that way, and may still exit 0 and print "read N/N").
+qio() {
+	local uri=$1 expect=$2 out; shift 2
+	out=$(timeout 60 qemu-io -f raw "$uri" "$@" 2>&1) || { echo "$out"; return 1; }
+	echo "$out"
+	if grep -q 'failed' <<<"$out"; then return 1; fi
+	grep -Eq "$expect" <<<"$out"
+}
+
 @test "nbdkit: nbdinfo shows the vdi's size and what the plugin can do" {
 	nbd_start a vdi=nv
 	run timeout 30 nbdinfo --json "$NBD_URI"
@@ -86,23 +97,23 @@ nbd_map() {
 	nbd_start a vdi=nv
 	local q=(timeout 60 qemu-io -f raw "$NBD_URI")
 	# a patterned write with FUA straddling objects 1 and 2, unaligned
-	"${q[@]}" -c "write -f -P 0xab $((2 * OBJ - 1000)) 8000" | grep -q 'wrote 8000/8000'
+	qio "$NBD_URI" 'wrote 8000/8000' -c "write -f -P 0xab $((2 * OBJ - 1000)) 8000"
 	printf '\xab%.0s' $(seq 1 8000) >"$DOG_TMP/ab"
 	dog_overlay "$DOG_TMP/expect" "$DOG_TMP/ab" $((2 * OBJ - 1000))
 	check_dog
-	"${q[@]}" -c "read -P 0xab $((2 * OBJ - 1000)) 8000" | grep -q 'read 8000/8000'
-	"${q[@]}" -c "read -P 0 0 $((2 * OBJ - 1000))" | grep -q 'read'
+	qio "$NBD_URI" 'read 8000/8000' -c "read -P 0xab $((2 * OBJ - 1000)) 8000"
+	qio "$NBD_URI" "read $((2 * OBJ - 1000))/" -c "read -P 0 0 $((2 * OBJ - 1000))"
 	sd_refute "${q[@]}" -c "read -P 0xab 0 512" 2>&1 | grep -q 'Pattern verification failed'
 	# write zeroes without unmap: the range reads as zeros, still allocated
-	"${q[@]}" -c "write -z $((2 * OBJ - 500)) 1000" | grep -q 'wrote 1000/1000'
+	qio "$NBD_URI" 'wrote 1000/1000' -c "write -z $((2 * OBJ - 500)) 1000"
 	head -c 1000 /dev/zero >"$DOG_TMP/z"
 	dog_overlay "$DOG_TMP/expect" "$DOG_TMP/z" $((2 * OBJ - 500))
 	check_dog
 	[ "$(used)" = $((2 * OBJ)) ]
 	# several requests at once from one client (aio), then a flush
-	"${q[@]}" -c "aio_write -P 0x11 0 64k" -c "aio_write -P 0x22 64k 64k" \
-		-c "aio_write -P 0x33 128k 64k" -c aio_flush -c flush -c "read -P 0x22 64k 64k" |
-		grep -q 'read 65536/65536'
+	qio "$NBD_URI" 'read 65536/65536' -c "aio_write -P 0x11 0 64k" \
+		-c "aio_write -P 0x22 64k 64k" -c "aio_write -P 0x33 128k 64k" -c aio_flush -c flush \
+		-c "read -P 0x22 64k 64k"
 	for p in 11:0 22:65536 33:131072; do
 		printf "\x${p%%:*}%.0s" $(seq 1 65536) >"$DOG_TMP/pp"
 		dog_overlay "$DOG_TMP/expect" "$DOG_TMP/pp" "${p#*:}"
@@ -119,13 +130,13 @@ nbd_map() {
 	local q=(timeout 60 qemu-io -f raw "$NBD_URI")
 	# trim object 1 whole and 4 KiB of object 0's end: one object freed,
 	# the partial range zeroed (as UNMAP does)
-	"${q[@]}" -c "discard $((OBJ - 4096)) $((OBJ + 4096))" | grep -q '^discard .* bytes'
+	qio "$NBD_URI" '^discard .* bytes' -c "discard $((OBJ - 4096)) $((OBJ + 4096))"
 	head -c $((OBJ + 4096)) /dev/zero >"$DOG_TMP/z"
 	dog_overlay "$DOG_TMP/expect" "$DOG_TMP/z" $((OBJ - 4096))
 	check_dog
 	[ "$(used)" = $((3 * OBJ)) ]
 	# zero with unmap, and fast (no fallback): object 3 whole leaves too
-	"${q[@]}" -c "write -z -u -n $((3 * OBJ)) $OBJ" | grep -q 'wrote'
+	qio "$NBD_URI" "wrote $OBJ/$OBJ" -c "write -z -u -n $((3 * OBJ)) $OBJ"
 	head -c "$OBJ" /dev/zero >"$DOG_TMP/z"
 	dog_overlay "$DOG_TMP/expect" "$DOG_TMP/z" $((3 * OBJ))
 	check_dog
@@ -212,13 +223,11 @@ nbd_map() {
 	local a=$NBD_URI
 	nbd_start b vdi=nv
 	# b reads the object a allocates (b's index has it as a hole)
-	timeout 60 qemu-io -f raw "$a" -c "write -P 0x5a $((OBJ + 512)) 4096" | grep -q wrote
-	timeout 60 qemu-io -f raw "$NBD_URI" -c "read -P 0x5a $((OBJ + 512)) 4096" |
-		grep -q 'read 4096/4096'
+	qio "$a" 'wrote 4096/4096' -c "write -P 0x5a $((OBJ + 512)) 4096"
+	qio "$NBD_URI" 'read 4096/4096' -c "read -P 0x5a $((OBJ + 512)) 4096"
 	# and the other way, after a trim through a
-	timeout 60 qemu-io -f raw "$a" -c "discard $OBJ $OBJ" | grep -q '^discard .* bytes'
-	timeout 60 qemu-io -f raw "$NBD_URI" -c "read -P 0 $((OBJ + 512)) 4096" |
-		grep -q 'read 4096/4096'
+	qio "$a" '^discard .* bytes' -c "discard $OBJ $OBJ"
+	qio "$NBD_URI" 'read 4096/4096' -c "read -P 0 $((OBJ + 512)) 4096"
 }
 
 @test "nbdkit: shared=false opens the vdi exclusively and maps holes as zero" {
@@ -229,10 +238,26 @@ nbd_map() {
 	grep -q "cannot open vdi 'nv'.*Device or resource busy" <<<"$output"
 	dog_random_file "$DOG_TMP/p" 4096
 	sd_refute sd_dog vdi write nv 0 <"$DOG_TMP/p"
-	timeout 60 qemu-io -f raw "$NBD_URI" -c "write -P 7 0 4096" | grep -q wrote
+	qio "$NBD_URI" 'wrote 4096/4096' -c "write -P 7 0 4096"
 	[ "$(nbd_map)" = "0 4194304 0
 4194304 16777216 3" ]
 	# released when nbdkit exits: dog can write again
 	nbd_stop_all
 	sd_dog vdi write nv 0 <"$DOG_TMP/p"
+}
+
+@test "nbdkit: a sheep restart under a running export: it reconnects, nothing lost" {
+	nbd_start a vdi=nv
+	qio "$NBD_URI" 'wrote 65536/65536' -c "write -P 0x11 0 64k"
+	sheep_stop
+	sheep_start "$DOG_TMP/store" "$SHEEP_PORT"
+	# the same export, no restart of nbdkit: old data, new writes
+	qio "$NBD_URI" 'read 65536/65536' -c "read -P 0x11 0 64k"
+	qio "$NBD_URI" 'wrote 65536/65536' -c "write -P 0x22 $OBJ 64k"
+	printf '\x11%.0s' $(seq 1 65536) >"$DOG_TMP/a"
+	printf '\x22%.0s' $(seq 1 65536) >"$DOG_TMP/b"
+	dog_overlay "$DOG_TMP/expect" "$DOG_TMP/a" 0
+	dog_overlay "$DOG_TMP/expect" "$DOG_TMP/b" "$OBJ"
+	check_dog
+	grep -q 'connection [0-9]* to 127.0.0.1:'"$SHEEP_PORT"' lost' "$DOG_TMP/a.log"
 }
