@@ -176,3 +176,26 @@ expect_fields() {
 	[[ "$(row ours)" =~ ^[0-9.]+\ ms\ [0-9]+\ KiB\ 11\ 1\  ]]
 	[[ "$output" =~ ours/built-in:\ aggregate\ IOPS\ [0-9]+\.[0-9]{2}x,\ RSS\ growth\ [0-9]+\.[0-9]{2}x ]]
 }
+
+@test "scripts/bench --nbd --quick: NBD vs iSCSI tables with ratios" {
+	[ -f "$SD_TOP_BUILDDIR/bs_sheepdog/.libs/bs_sheepdog.so" ] || skip "no module built"
+	[ -f "$SD_TOP_BUILDDIR/nbdkit/.libs/nbdkit-sheepdog-plugin.so" ] || skip "no nbdkit plugin built"
+	local q m r d
+	run timeout 600 "$BENCH" --nbd --quick --builddir "$SD_TOP_BUILDDIR"
+	{ grep -v '^bench: [a-z0-9.]*,' <<<"$output" | sed 's/^/# bench: /' >&3; } 2>/dev/null || true
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"NBD (nbdkit-sheepdog-plugin) vs iSCSI (tgtd + bs_sheepdog), same vdi size 64M"* ]]
+	expect_fields "$(row test nbd iscsi)" nbd/iscsi
+	for q in 32 1; do
+		for m in read write; do
+			expect_fields "$(row "$m" "qd$q")" "$NUM" "$NUM" "$RATIO"
+		done
+	done
+	for m in read write; do
+		expect_fields "$(row "$m" qd32/qd1)" "$RATIO"
+	done
+	for d in in out; do
+		expect_fields "$(row qemu-img convert "$d")" "$NUM" "$NUM" "$RATIO"
+		expect_fields "$(row nbdcopy "$d")" "$NUM" n/a "$RATIO"
+	done
+}

@@ -7,7 +7,7 @@
 # documenting it fails here.  Every command runs under `timeout`.
 
 MAN_DIR="$SD_TOP_SRCDIR/man"
-PAGES=(sheep.8 dog.8 bs_sheepdog.8 sheepfs.8 libsheepdog.3)
+PAGES=(sheep.8 dog.8 bs_sheepdog.8 sheepfs.8 libsheepdog.3 nbdkit-sheepdog-plugin.1)
 
 setup() {
 	export LC_ALL=C.UTF-8 MAN_DISABLE_SECCOMP=1
@@ -48,7 +48,7 @@ render() {
 	local sections=(NAME SYNOPSIS DESCRIPTION 'EXAMPLES?' 'SEE ALSO')
 	for p in "${PAGES[@]}"; do
 		sect=${p##*.}
-		grep -Eq "^\.TH [A-Z_]+ $sect " "$MAN_DIR/$p"
+		grep -Eq "^\.TH [A-Z_-]+ $sect " "$MAN_DIR/$p"
 		for s in "${sections[@]}"; do
 			grep -Eq "^\.SH \"?$s\"?\$" "$MAN_DIR/$p" || { echo "$p: no $s"; return 1; }
 		done
@@ -158,4 +158,17 @@ render() {
 		printf '%s\n' "$text" | grep -Eq "^ {7}${path#/}\$" || { echo "$path missing"; return 1; }
 	done < <(sed -n 's/^\t{ "\(\/[a-z_/]*\)", 0[0-7]*,.*/\1/p' "$src")
 	[ "$n" -ge 6 ]
+}
+
+@test "man_pages: nbdkit-sheepdog-plugin(1) documents every parameter of the plugin" {
+	local src="$SD_TOP_SRCDIR/nbdkit/sdnbd_config.c" text keys key n=0
+	text=$(render nbdkit-sheepdog-plugin.1 200)
+	# the plugin's own list of its keys, from its "unknown parameter" message
+	keys=$(sed -n 's/.*(known: \([a-z, ]*\)).*/\1/p' "$src" | tr -d ',')
+	for key in $keys; do
+		n=$((n + 1))
+		grep -q "^ *$key=" <<<"$text" || { echo "$key= not documented"; return 1; }
+		grep -q "strcmp(key, \"$key\")" "$src" || { echo "$key not parsed"; return 1; }
+	done
+	[ "$n" -eq 5 ]
 }

@@ -18,6 +18,7 @@
 load lib/common
 load lib/tgtd
 load lib/vm
+load lib/nbdkit
 
 IQN=iqn.2026-11.org.sheepdog.tests:vm
 VDI_SIZE=256M
@@ -32,6 +33,7 @@ setup() {
 
 teardown() {
 	vm_kill
+	nbd_stop_all || true
 	tgtd_stop_all || true
 	sheep_stop || true
 	if [ -n "${T:-}" ] && [ -f "${VM_SERIAL:-}" ]; then
@@ -59,13 +61,13 @@ expect_pass() {
 	vm_lines | grep -qx 'RESULT PASS'
 }
 
-# host_check NAME...: the vdi as the guest left it: dog vdi check, its image
-# fsck-clean on the host, and each named file's sha256 equal to the SUM line
-# the guest printed for it.
+# host_check NAME...: the vdi as the guest left it (vol, or $HC_VDI): dog
+# vdi check, its image fsck-clean on the host, and each named file's sha256
+# equal to the SUM line the guest printed for it.
 host_check() {
-	local f sum got
-	sd_dog vdi check vol
-	sd_dog vdi read vol >"$T/vol.img"
+	local f sum got vdi=${HC_VDI:-vol}
+	sd_dog vdi check "$vdi"
+	sd_dog vdi read "$vdi" >"$T/vol.img"
 	[ "$(stat -c %s "$T/vol.img")" -eq $((256 * 1048576)) ]
 	e2fsck -f -n "$T/vol.img"
 	for f in "$@"; do
@@ -77,16 +79,31 @@ host_check() {
 	done
 }
 
-@test "vm: open-iscsi, one path: mkfs.ext4, 64 MiB + 200 files, e2fsck clean, checksums" {
+# The same boot then tests the kernel's NBD client (nbd-client, /dev/nbd0)
+# on nbdkit-sheepdog-plugin serving vdi nvol on a loopback TCP port (the
+# guest reaches it as 10.0.2.2): a second guest would cost another boot.
+@test "vm: open-iscsi, one path, then nbd-client on the nbdkit plugin: mkfs.ext4, files, e2fsck clean, checksums" {
+	local nbd=()
 	sd_dog vdi create vol "$VDI_SIZE"
 	gateway a
+	if [ -f "$NBD_PLUGIN" ] || command -v nbdkit >/dev/null; then
+		sd_dog vdi create nvol "$VDI_SIZE"
+		DOG_TMP=$T nbd_start_tcp nbd vdi=nvol
+		nbd=("sd.nbd=10.0.2.2:$NBD_PORT")
+	fi
 	vm_boot "$T/serial.log" sd.mode=single "sd.iqn=$IQN" "sd.portals=10.0.2.2:$TGTD_PORT" \
-		sd.initiator=iqn.2026-11.org.sheepdog.tests:vm-single
+		sd.initiator=iqn.2026-11.org.sheepdog.tests:vm-single "${nbd[@]}"
 	vm_wait_exit "$VM_TIMEOUT"
 	expect_pass
 	vm_lines | grep -q '^PASS e2fsck -f -n clean'
 	vm_lines | grep -q '^PASS checksums verified (20[0-9] files)'
 	host_check big
+	[ ${#nbd[@]} -gt 0 ] || { echo "nbdkit not installed: no NBD part" >&2; return 0; }
+	vm_lines | grep -q '^PASS nbd: nbd-client 10.0.2.2:'"$NBD_PORT"' /dev/nbd0'
+	vm_lines | grep -q '^PASS nbd: e2fsck -f -n clean'
+	vm_lines | grep -q '^PASS nbd: checksums verified (10[0-9] files)'
+	vm_lines | grep -q '^PASS nbd: nbd-client -d'
+	HC_VDI=nvol host_check nbdbig
 }
 
 @test "vm: dm-multipath over two gateways, one killed while the guest writes" {
