@@ -106,6 +106,8 @@ struct bss_aiocb {
 
 struct bss_lu {
 	struct scsi_lu *lu;
+	/* core's lu->cmd_perform, which bss_lu_cmd_perform wraps (bss_main.c) */
+	int (*core_cmd_perform)(int tid, struct scsi_cmd *cmd);
 	struct bss_opts opts;
 	struct bss_path path;
 	/* The shared connection set (bss_pool.c) and, for short, its handle

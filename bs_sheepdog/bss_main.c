@@ -25,6 +25,27 @@
 
 static void bss_refresh_work(void *data);
 
+/*
+ * tgt core answers a pending UNIT ATTENTION itself (scsi_cmd_perform), but
+ * leaves the command's data-in length at the whole allocation length, so
+ * iSCSI sends the never-written data buffer (tgtd heap memory) along with
+ * the CHECK CONDITION.  A command that will get the unit attention moves
+ * no data: the length goes to 0 here, before core's check, and comes back
+ * in bss_pr_cmd's wrapper if a handler runs after all (the command was
+ * queued and another one consumed the unit attention first).
+ */
+static int bss_lu_cmd_perform(int tid, struct scsi_cmd *cmd)
+{
+	struct bss_lu *blu = bss_lu_of(cmd->dev);
+	uint8_t op = cmd->scb[0];
+
+	if (cmd->itn_lu_info && !list_empty(&cmd->itn_lu_info->pending_ua_sense_list) &&
+	    op != INQUIRY && op != REPORT_LUNS && op != REQUEST_SENSE &&
+	    cmd->dev->lun == cmd->dev_id)
+		scsi_set_in_resid_by_actual(cmd, 0);
+	return blu->core_cmd_perform(tid, cmd);
+}
+
 static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 {
 	struct bss_lu *blu = bss_lu_of(lu);
@@ -50,6 +71,8 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 		return TGTADM_INVALID_REQUEST;
 	}
 	bss_thin_init(lu, blu->opts.thin);
+	blu->core_cmd_perform = lu->cmd_perform;
+	lu->cmd_perform = bss_lu_cmd_perform;
 	return TGTADM_SUCCESS;
 }
 

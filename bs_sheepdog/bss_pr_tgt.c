@@ -1194,6 +1194,11 @@ static int bss_pr_run(struct bss_lu *blu, int host_no, struct scsi_cmd *cmd, int
 		scsi_set_in_resid_by_actual(cmd, 0);
 		return SAM_STAT_RESERVATION_CONFLICT;
 	}
+	/* the handler runs: core's default data-in length back, which
+	 * bss_lu_cmd_perform took away for a unit attention that another
+	 * command consumed while this one was queued */
+	scsi_set_in_resid(cmd, 0);
+	scsi_set_in_transfer_len(cmd, scsi_get_in_length(cmd));
 	status = blu->pr->orig[cmd->scb[0]](host_no, cmd);
 	if (cmd->scb[0] == BSS_PREVENT) /* its handler overwrote the mark */
 		cmd->itn_lu_info->prevent |= BSS_PR_MARK;
