@@ -63,7 +63,16 @@ sfs_start() {
 sfs_wait_exit() {
 	local end=$(($(date +%s) + $1))
 	while kill -0 "$SFS_PID" 2>/dev/null; do
-		[ "$(date +%s)" -lt "$end" ] || return 1
+		if [ "$(date +%s)" -ge "$end" ]; then
+			# where its threads wait, for the failure's output
+			local t
+			for t in /proc/"$SFS_PID"/task/*; do
+				echo "sheepfs thread ${t##*/}: $(cut -d' ' -f3 "$t/stat" 2>/dev/null)" \
+					"wchan=$(cat "$t/wchan" 2>/dev/null)" \
+					"syscall=$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
+			done
+			return 1
+		fi
 		sleep 0.1
 	done
 	SFS_RC=0
