@@ -11,8 +11,9 @@
  * command is active in it), releases the vdi's locks and frees the vdi
  * handle; the pool's event handler services the connections meanwhile,
  * and after the round in which the close completed frees the entry, which
- * drops its pool reference (the last one disconnects).  How long that takes is bounded by the library's request timeout
- * and retry window (timeout= and retry=), and nothing waits for it.
+ * drops its pool reference (the last one disconnects).  How long that
+ * takes is bounded by the library's request timeout and retry window
+ * (timeout= and retry=), and nothing waits for it.
  * The callbacks of library requests still pending then do not run (the
  * library drops them once the close has begun); memory those requests
  * still use (a detached PRE-FETCH's buffer, a cache flush given up on) is
