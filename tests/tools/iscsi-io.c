@@ -8,7 +8,7 @@
  *	[--time SECONDS] [--count N] [--fua] [--op10|--op16]
  *	[--verify-reads] [--timeout SECONDS] [--sync-every N]
  *   iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]
- *	[--count N] [--time SECONDS] [--shared]
+ *	[--count N] [--time SECONDS] [--shared [--torn-ok]]
  *
  * The pattern is a function of the seed and of the 512-byte block number
  * (byte offset / 512), so every 512-byte block is distinct and data written
@@ -47,7 +47,12 @@
  * (through other paths or gateways): the region is not set to 0 (the
  * caller does it first), the line gets start=N (the counter when this run
  * began), and only the sum of caw_ok over every run can be checked against
- * the final counter (the caller does it); torn regions still fail the run.
+ * the final counter (the caller does it); torn regions still fail the run,
+ * unless --torn-ok: then a torn region is counted (torn=N), the locker
+ * reads again, and the run does not fail for it.  That is for runs that
+ * show what an unlocked configuration does (gateways that do not lock
+ * against each other), where a torn region is one of the expected outcomes
+ * and stopping at the first one would end the demonstration early.
  *
  * --mode xwrite --peer URL2 checks coherence between two gateways of one
  * vdi: --bs-aligned pattern WRITE16s at distinct pseudo-random positions of
@@ -462,8 +467,10 @@ static void io_caw_done_cb(struct iscsi_context *iscsi, int status, void *comman
 			break;
 		}
 		if (!io_caw_get(task->datain.data, len, &v)) {
-			fprintf(stderr, "iscsi-io: caw: READ16 saw a torn region\n");
 			c->caw_torn++;
+			if (c->o.caw_torn_ok)
+				break; /* read it again */
+			fprintf(stderr, "iscsi-io: caw: READ16 saw a torn region\n");
 			c->stop = true;
 			break;
 		}
@@ -489,11 +496,13 @@ static void io_caw_done_cb(struct iscsi_context *iscsi, int status, void *comman
 		c->caw_miscompare++;
 		info = io_sense_info(task);
 		if (info < 0 || info >= 8) {
+			c->caw_torn++;
+			if (c->o.caw_torn_ok)
+				break;
 			fprintf(stderr,
 				"iscsi-io: caw: MISCOMPARE at byte %" PRId64
 				" (torn region, or no INFORMATION)\n",
 				info);
-			c->caw_torn++;
 			c->stop = true;
 		}
 		break;
@@ -729,7 +738,7 @@ static void io_usage(FILE *f)
 		"       [--time SECONDS] [--count N] [--fua] [--op10|--op16]\n"
 		"       [--verify-reads] [--timeout SECONDS] [--sync-every N]\n"
 		"       iscsi-io URL --mode caw --offset BYTES --bs BYTES [--qd N] [--writers N]\n"
-		"       [--count N] [--time SECONDS]\n"
+		"       [--count N] [--time SECONDS] [--shared [--torn-ok]]\n"
 		"       iscsi-io URL --mode script < COMMANDS\n"
 		"       iscsi-io URL --mode xwrite --peer URL2 [--qd N] [--bs BYTES] [--offset BYTES]\n"
 		"       [--length BYTES] [--seed N] [--count N] [--time SECONDS]\n"
@@ -791,6 +800,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "writers", required_argument, NULL, 'W' },
 		{ "shared", no_argument, NULL, 'S' },
+		{ "torn-ok", no_argument, NULL, 'O' },
 		{ "peer", required_argument, NULL, 'P' },
 		{ "sync-every", required_argument, NULL, 'Y' },
 		{ "fault", required_argument, NULL, 'f' },
@@ -849,6 +859,7 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 		case '6': o->op10 = false; break;
 		case 'V': o->verify_reads = true; break;
 		case 'S': o->caw_shared = true; break;
+		case 'O': o->caw_torn_ok = true; break;
 		case 'T':
 			r = io_parse_u64(optarg, &v, false);
 			if (!r && (v < 1 || v > 86400))
@@ -917,6 +928,11 @@ static int io_parse_args(int argc, char **argv, struct io_opts *o)
 	if (o->sync_every && (o->mode < IO_RANDREAD || o->mode > IO_RANDRW) &&
 	    o->mode != IO_STAMP) {
 		fprintf(stderr, "iscsi-io: --sync-every goes with the rand* and stamp modes\n");
+		return -EINVAL;
+	}
+	if (o->caw_torn_ok && (o->mode != IO_CAW || !o->caw_shared)) {
+		fprintf(stderr,
+			"iscsi-io: --torn-ok goes with --mode caw --shared, and only there\n");
 		return -EINVAL;
 	}
 	if ((o->mode == IO_IFAULT) != (o->fault != NULL)) {
@@ -1173,7 +1189,7 @@ int main(int argc, char **argv)
 		if (c.o.caw_shared)
 			printf(" start=%" PRIu64, caw_start);
 		printf("\n");
-		if ((!c.o.caw_shared && final != c.caw_ok) || c.caw_torn) {
+		if ((!c.o.caw_shared && final != c.caw_ok) || (c.caw_torn && !c.o.caw_torn_ok)) {
 			fprintf(stderr,
 				"iscsi-io: caw: NOT ATOMIC: %" PRIu64 " successful "
 				"COMPARE AND WRITEs, counter %" PRIu64 ", %" PRIu64 " torn\n",

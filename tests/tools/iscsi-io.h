@@ -52,6 +52,7 @@ struct io_opts {
 	unsigned int writers; /* --mode caw: slots issuing plain WRITEs */
 	bool writers_set;
 	bool caw_shared;     /* --mode caw: other runs on the same region */
+	bool caw_torn_ok;    /* --mode caw: count torn regions, read again */
 	const char *peer;    /* --mode xwrite: the second gateway's URL */
 	uint64_t sync_every; /* rand*: a SYNCHRONIZE CACHE after every N WRITEs */
 	const char *fault;   /* --mode ifault: drop|abort|lunreset|reset */
