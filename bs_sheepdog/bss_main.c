@@ -22,6 +22,7 @@
  * "invalid request".
  */
 #include "bss.h"
+#include "clusterfmt.h"
 
 static void bss_refresh_work(void *data);
 
@@ -76,50 +77,51 @@ static tgtadm_err bss_init(struct scsi_lu *lu, char *bsopts)
 	return TGTADM_SUCCESS;
 }
 
+/* sdc_stat_cluster's request runner: one synchronous request on the LU's pool */
+static int bss_stat_exec(void *ctx, struct sd_req *req, void *buf, size_t len, struct sd_rsp *rsp)
+{
+	int ret;
+
+	(void)len; /* req->data_length is len */
+	ret = sd_run_sdreq(ctx, req, buf);
+	if (ret < 0)
+		return ret;
+	memcpy(rsp, req, sizeof(*rsp));
+	return 0;
+}
+
 /*
  * The cluster's identity: its creation time (set by `dog cluster format`,
  * shown by `dog cluster info` as "Cluster created at"), from the first
- * record STAT_CLUSTER returns; upstream sheep answers it the same way.  The
- * record is followed by room for the nodes, grown on BUFFER_SMALL.
+ * record STAT_CLUSTER returns; upstream sheep answers it the same way.
+ * Asked as dog asks (sdc_stat_cluster), for one record.
  * 0 (ctime in *ctime), or -errno with the reason logged.
  */
 static int bss_cluster_ctime(struct bss_lu *blu, uint64_t *ctime)
 {
-	uint32_t nodes = 64;
-	struct sd_req hdr;
-	void *buf;
-	size_t len;
+	struct sd_epoch_log log;
+	struct sd_rsp rsp;
+	unsigned rec_nodes;
+	void *logs = NULL;
+	size_t len = 0;
 	int ret;
 
 	/* one cluster per pool: the first LU's answer serves the others */
 	if (bss_pool_ctime(blu->pool, ctime))
 		return 0;
 
-	for (;;) {
-		len = sizeof(struct sd_epoch_log) + (size_t)nodes * sizeof(struct sd_node);
-		buf = calloc(1, len);
-		if (!buf)
-			return -ENOMEM;
-		memset(&hdr, 0, sizeof(hdr));
-		hdr.proto_ver = SD_SHEEP_PROTO_VER;
-		hdr.opcode = SD_OP_STAT_CLUSTER;
-		hdr.data_length = (uint32_t)len;
-		hdr.cluster.nodes_nr = nodes;
-		ret = sd_run_sdreq(blu->cluster, &hdr, buf);
-		if (ret != SD_RES_BUFFER_SMALL || nodes >= SD_MAX_NODES)
-			break;
-		free(buf);
-		nodes *= 2;
-	}
-	if (ret == SD_RES_SUCCESS) {
-		struct sd_epoch_log log;
-
-		memcpy(&log, buf, sizeof(log));
+	ret = sdc_stat_cluster(bss_stat_exec, blu->cluster, 64, 1, &logs, &len, &rec_nodes, &rsp);
+	if (!ret && rsp.result == SD_RES_SUCCESS && len < sizeof(log))
+		rsp.result = SD_RES_INVALID_PARMS; /* no record */
+	if (!ret && rsp.result != SD_RES_SUCCESS)
+		ret = rsp.result;
+	if (!ret) {
+		memcpy(&log, logs, sizeof(log));
 		*ctime = log.ctime;
 		bss_pool_set_ctime(blu->pool, log.ctime);
 	}
-	free(buf);
-	if (ret < 0 || ret != SD_RES_SUCCESS) {
+	free(logs);
+	if (ret) {
 		eprintf("%s: sheepdog: cannot read the cluster's identity (STAT_CLUSTER) at %s: "
 			"%s; --bsopts ident=TEXT names the device without it\n",
 			blu->label, blu->path.addr, ret < 0 ? strerror(-ret) : sd_strerror(ret));
