@@ -527,6 +527,7 @@ int main(int argc, char *argv[])
 	ret = fuse_main(args.argc, args.argv, &sfs_ops, NULL);
 	/* the service thread stopped in destroy; if the mount failed it never ran */
 	sfs_service_stop();
+	sfs_log(LOG_INFO, "exiting with status %d", ret);
 	closelog();
 out:
 	free(cl.addr);
