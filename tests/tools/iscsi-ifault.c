@@ -285,13 +285,13 @@ static int if_tmf(struct if_run *r, enum iscsi_task_mgmt_funcs fn, uint32_t itt,
 /* Waits for every TMF answer; records how long the answers took. */
 static int if_tmf_wait(struct if_run *r)
 {
-	double t0 = io_now();
+	double t0 = tool_now();
 
 	while (r->tmf_pending)
 		if (if_poll(r, 50) < 0)
 			return -EIO;
-	if (io_now() - t0 > r->tmf_wait_max)
-		r->tmf_wait_max = io_now() - t0;
+	if (tool_now() - t0 > r->tmf_wait_max)
+		r->tmf_wait_max = tool_now() - t0;
 	return r->tmf_bad ? -EPROTO : 0;
 }
 
@@ -419,8 +419,8 @@ static int if_round(struct if_run *r, uint64_t round)
 		if (if_submit(r, &r->slots[i], (first + i) % r->nchunks, i % 4 != 3, false) < 0)
 			return -EIO;
 	/* every command on the wire (then in the module: the path is slow) */
-	t0 = io_now();
-	while (iscsi_out_queue_length(r->c.iscsi) > 0 && io_now() - t0 < 5)
+	t0 = tool_now();
+	while (iscsi_out_queue_length(r->c.iscsi) > 0 && tool_now() - t0 < 5)
 		if (if_poll(r, 10) < 0)
 			return -EIO;
 	r->inflight_at_fault += r->inflight;
@@ -460,8 +460,8 @@ static int if_round(struct if_run *r, uint64_t round)
 	 * (tgt answers only then).  A command libiscsi still waits for after
 	 * that gets its response shortly or never (aborted): give it 2 s.
 	 */
-	t0 = io_now();
-	while (r->inflight && io_now() - t0 < 2)
+	t0 = tool_now();
+	while (r->inflight && tool_now() - t0 < 2)
 		if (if_poll(r, 50) < 0)
 			return -EIO;
 	if (r->fault != IF_DROP && r->fault != IF_RESET) {

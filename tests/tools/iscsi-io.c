@@ -122,50 +122,10 @@
 #include "iscsi-stamp.h"
 #include "iscsi-io.h"
 
-double io_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t io_mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
 static uint64_t io_rand(struct io_ctx *c)
 {
-	c->rng = io_mix(c->rng);
+	c->rng = tool_mix(c->rng);
 	return c->rng;
-}
-
-/* One 512-byte block of the pattern: block number, seed, then a stream. */
-static void io_pattern_block(unsigned char *p, uint64_t blk, uint64_t seed)
-{
-	uint64_t s = io_mix(seed ^ io_mix(blk));
-	uint64_t w[IO_PATTERN_BLOCK / 8];
-	size_t i;
-
-	w[0] = blk;
-	w[1] = seed;
-	for (i = 2; i < IO_PATTERN_BLOCK / 8; i++) {
-		s = io_mix(s);
-		w[i] = s;
-	}
-	memcpy(p, w, sizeof(w));
-}
-
-static void io_pattern_fill(unsigned char *buf, uint64_t off, uint32_t len, uint64_t seed)
-{
-	uint32_t i;
-
-	for (i = 0; i < len; i += IO_PATTERN_BLOCK)
-		io_pattern_block(buf + i, (off + i) / IO_PATTERN_BLOCK, seed);
 }
 
 static void io_pattern_check(struct io_ctx *c, const unsigned char *buf, uint64_t off, uint32_t len)
@@ -176,7 +136,7 @@ static void io_pattern_check(struct io_ctx *c, const unsigned char *buf, uint64_
 
 	for (i = 0; i < len; i += IO_PATTERN_BLOCK) {
 		blk = (off + i) / IO_PATTERN_BLOCK;
-		io_pattern_block(want, blk, c->o.seed);
+		tool_pattern_block(want, blk, c->o.seed);
 		if (memcmp(buf + i, want, IO_PATTERN_BLOCK) == 0)
 			continue;
 		if (c->mismatches == 0 || blk < c->first_bad_block)
@@ -228,7 +188,7 @@ static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_da
 	if (s->sync) {
 		s->sync = false;
 		c->syncs++;
-		c->sync_lat_sum += io_now() - s->t_submit;
+		c->sync_lat_sum += tool_now() - s->t_submit;
 		if (status != SCSI_STATUS_GOOD) {
 			c->errors++;
 			c->stop = true;
@@ -240,7 +200,7 @@ static void io_done_cb(struct iscsi_context *iscsi, int status, void *command_da
 		return;
 	}
 	c->completed++;
-	c->lat_sum += io_now() - s->t_submit;
+	c->lat_sum += tool_now() - s->t_submit;
 	if (status != SCSI_STATUS_GOOD) {
 		io_report_error(c, s, status, task);
 	} else if (!s->write) {
@@ -310,7 +270,7 @@ static bool io_next(struct io_ctx *c, uint64_t *off, uint32_t *len, bool *write)
 	case IO_XWRITE:
 		/* distinct positions: a stride coprime with the number of chunks */
 		nchunks = c->o.length / c->o.bs;
-		if (c->submitted >= nchunks || (c->o.time > 0 && io_now() >= c->t_end))
+		if (c->submitted >= nchunks || (c->o.time > 0 && tool_now() >= c->t_end))
 			return false;
 		*off = c->o.offset +
 		       ((c->submitted * (nchunks % 7919 ? 7919 : 1) + c->o.seed) % nchunks) *
@@ -319,7 +279,7 @@ static bool io_next(struct io_ctx *c, uint64_t *off, uint32_t *len, bool *write)
 		*write = true;
 		return true;
 	default:
-		if (c->o.time > 0 && io_now() >= c->t_end)
+		if (c->o.time > 0 && tool_now() >= c->t_end)
 			return false;
 		nchunks = c->o.length / c->o.bs;
 		*off = c->o.offset + (io_rand(c) % nchunks) * c->o.bs;
@@ -338,7 +298,7 @@ static int io_submit(struct io_ctx *c, struct io_slot *s)
 	int fua = s->write && c->o.fua;
 	struct scsi_task *t;
 
-	s->t_submit = io_now();
+	s->t_submit = tool_now();
 	if (s->sync) {
 		t = iscsi_synchronizecache10_task(c->iscsi, c->lun, 0, 0, 0, 0, io_done_cb, s);
 		if (!t) {
@@ -364,7 +324,7 @@ static int io_submit(struct io_ctx *c, struct io_slot *s)
 		return 0;
 	}
 	if (s->write)
-		io_pattern_fill(s->buf, s->off, s->len, c->o.seed);
+		tool_pattern_fill(s->buf, s->off, s->len, c->o.seed);
 	if (c->o.op10 && s->write)
 		t = iscsi_write10_task(c->iscsi, c->lun, (uint32_t)lba, s->buf, s->len,
 				       c->block_size, 0, 0, fua, 0, 0, io_done_cb, s);
@@ -522,7 +482,7 @@ static int io_caw_submit(struct io_ctx *c, struct io_slot *s)
 		s->off = io_rand(c) & 1 ? c->o.offset - len : c->o.offset + len;
 		s->len = len;
 		s->write = true;
-		io_pattern_fill(s->buf, s->off, len, c->o.seed);
+		tool_pattern_fill(s->buf, s->off, len, c->o.seed);
 		t = iscsi_write16_task(c->iscsi, c->lun, s->off / c->block_size, s->buf, len,
 				       c->block_size, 0, 0, 0, 0, 0, io_caw_done_cb, s);
 		break;
@@ -555,7 +515,7 @@ static int io_caw_fill_queue(struct io_ctx *c)
 {
 	unsigned int i;
 
-	if (c->stop || (c->o.time > 0 && io_now() >= c->t_end)) {
+	if (c->stop || (c->o.time > 0 && tool_now() >= c->t_end)) {
 		c->stop = true;
 		return 0;
 	}
@@ -611,7 +571,7 @@ static int io_fill_queue(struct io_ctx *c)
 		if (s->busy)
 			continue;
 		if (c->o.sync_every && c->writes_unsynced >= c->o.sync_every && !c->stop &&
-		    (c->o.time <= 0 || io_now() < c->t_end)) {
+		    (c->o.time <= 0 || tool_now() < c->t_end)) {
 			c->writes_unsynced = 0;
 			s->sync = true;
 			if (io_submit(c, s) < 0)
@@ -662,7 +622,7 @@ static int io_run(struct io_ctx *c)
 	struct pollfd pfd;
 	int n;
 
-	c->t_start = io_now();
+	c->t_start = tool_now();
 	c->t_end = c->t_start + c->o.time;
 	for (;;) {
 		if (io_fill_queue(c) < 0)
@@ -1072,7 +1032,7 @@ static int io_print_pattern(const struct io_opts *o)
 	}
 	while (off < end) {
 		n = (uint32_t)(end - off < sizeof(buf) ? end - off : sizeof(buf));
-		io_pattern_fill(buf, off, n, o->seed);
+		tool_pattern_fill(buf, off, n, o->seed);
 		if (fwrite(buf, 1, n, stdout) != n) {
 			perror("iscsi-io: stdout");
 			return 2;
@@ -1163,7 +1123,7 @@ int main(int argc, char **argv)
 	}
 	c.next_off = c.o.offset;
 	/* Random positions are reproducible for a given seed. */
-	c.rng = io_mix(c.o.seed ^ 0x72616e646f6dULL);
+	c.rng = tool_mix(c.o.seed ^ 0x72616e646f6dULL);
 
 	if (c.o.mode == IO_CAW) {
 		if (!c.o.writers_set)
@@ -1197,7 +1157,7 @@ int main(int argc, char **argv)
 			c.errors++;
 		}
 	}
-	secs = io_now() - c.t_start;
+	secs = tool_now() - c.t_start;
 	if (secs <= 0)
 		secs = 1e-9;
 	if (c.peer)

@@ -14,7 +14,9 @@
 
 #include <iscsi/iscsi.h>
 
-#define IO_PATTERN_BLOCK 512
+#include "tool.h"
+
+#define IO_PATTERN_BLOCK TOOL_PATTERN_BLOCK
 #define IO_INITIATOR	 "iqn.2026-11.org.sheepdog.tests:iscsi-io"
 
 enum io_mode {
@@ -114,7 +116,6 @@ struct io_ctx {
 };
 
 /* Seconds on the monotonic clock. */
-double io_now(void);
 /* Log c in to c->o.url (initiator IO_INITIATOR) and find its LUN: 0 or -1. */
 int io_connect(struct io_ctx *c);
 /* READ CAPACITY: block size and capacity into c, checked against the

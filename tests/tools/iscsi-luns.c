@@ -37,6 +37,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "tool.h"
+
 #define BLK    512
 #define IOSIZE 4096
 #define FILLSZ 65536
@@ -76,38 +78,10 @@ struct run {
 	bool fatal;
 };
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* The pattern of a LUN: each 512-byte block names its LUN and block. */
+/* The pattern of a LUN: its own seed, which names the LUN in every block. */
 static void pattern(unsigned char *p, uint64_t off, uint32_t len, int lun, uint64_t seed)
 {
-	uint32_t i, j;
-
-	for (i = 0; i < len; i += BLK) {
-		uint64_t w[BLK / 8], s = mix(seed ^ mix((uint64_t)lun << 40 ^ (off + i) / BLK));
-
-		w[0] = (uint64_t)lun;
-		w[1] = (off + i) / BLK;
-		for (j = 2; j < BLK / 8; j++) {
-			s = mix(s);
-			w[j] = s;
-		}
-		memcpy(p + i, w, BLK);
-	}
+	tool_pattern_fill(p, off, len, seed ^ (uint64_t)lun << 40);
 }
 
 static void submit(struct run *r, struct slot *s);
@@ -153,7 +127,7 @@ static void done_cb(struct iscsi_context *iscsi, int status, void *command_data,
 		}
 	}
 	if (status == SCSI_STATUS_GOOD && !r->filling) {
-		double lat = now() - s->t_submit;
+		double lat = tool_now() - s->t_submit;
 
 		l->ops++;
 		if (lat > l->max_lat)
@@ -186,9 +160,9 @@ static void submit(struct run *r, struct slot *s)
 		l->fill_off += s->len;
 		s->write = true;
 	} else {
-		if (now() >= r->deadline)
+		if (tool_now() >= r->deadline)
 			return;
-		l->rng = mix(l->rng);
+		l->rng = tool_mix(l->rng);
 		s->off = (l->rng >> 8) % (r->length / IOSIZE) * IOSIZE;
 		s->len = IOSIZE;
 		s->write = l->rng & 1;
@@ -217,7 +191,7 @@ static void issue(struct run *r, struct slot *s)
 		return;
 	}
 	s->busy = true;
-	s->t_submit = now();
+	s->t_submit = tool_now();
 	r->inflight++;
 }
 
@@ -228,7 +202,7 @@ static int drain(struct run *r, double limit)
 		struct pollfd pfd = { .fd = iscsi_get_fd(r->iscsi),
 				      .events = iscsi_which_events(r->iscsi) };
 
-		if (now() > limit) {
+		if (tool_now() > limit) {
 			fprintf(stderr,
 				"iscsi-luns: %u commands still in flight at the time limit\n",
 				r->inflight);
@@ -320,7 +294,7 @@ int main(int argc, char **argv)
 		return 2;
 	for (i = 0; i < r.nluns; i++) {
 		r.luns[i].no = first + (int)i;
-		r.luns[i].rng = mix(r.seed + i);
+		r.luns[i].rng = tool_mix(r.seed + i);
 	}
 	nslots = r.mode == M_LOAD ? r.qd * r.nluns : r.qd;
 	slots = calloc(nslots, sizeof(*slots));
@@ -363,22 +337,22 @@ int main(int argc, char **argv)
 		slots[i].r = &r;
 		slots[i].l = r.mode == M_LOAD ? &r.luns[i / r.qd] : NULL;
 	}
-	t0 = now();
+	t0 = tool_now();
 	if (r.mode == M_LOAD) {
 		r.filling = true;
 		for (i = 0; i < nslots; i++)
 			submit(&r, &slots[i]);
-		if (drain(&r, now() + 600))
+		if (drain(&r, tool_now() + 600))
 			return 2;
 		r.filling = false;
-		t0 = now();
+		t0 = tool_now();
 		r.deadline = t0 + secs;
 	}
 	for (i = 0; i < nslots; i++)
 		submit(&r, &slots[i]);
-	if (drain(&r, now() + secs + 600))
+	if (drain(&r, tool_now() + secs + 600))
 		return 2;
-	t1 = now();
+	t1 = tool_now();
 
 	for (i = 0; i < r.nluns; i++) {
 		struct lun *l = &r.luns[i];

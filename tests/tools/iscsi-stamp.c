@@ -67,6 +67,7 @@
 
 #include "iscsi-stamp.h"
 #include "stamp.h"
+#include "tool.h"
 
 #define ST_INITIATOR "iqn.2026-11.org.sheepdog.tests:iscsi-stamp"
 #define ST_MAX_BAD   10 /* bad blocks printed by stampcheck */
@@ -130,14 +131,6 @@ static void st_on_signal(int sig)
 {
 	(void)sig;
 	g_st_signals++;
-}
-
-static double st_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static uint64_t st_rand(struct st_ctx *c)
@@ -390,7 +383,7 @@ static int st_check_range(const struct st_ctx *c)
 
 static void st_write_failed(struct st_ctx *c, struct st_slot *s, int status, struct scsi_task *task)
 {
-	double lat = st_now() - s->t_submit;
+	double lat = tool_now() - s->t_submit;
 
 	st_push(&c->chunks[s->chunk].u, s->gen);
 	if (!task || status == SCSI_STATUS_CANCELLED) {
@@ -415,7 +408,7 @@ static void st_write_failed(struct st_ctx *c, struct st_slot *s, int status, str
 
 static void st_progress(struct st_ctx *c)
 {
-	double now = st_now();
+	double now = tool_now();
 
 	if (now - c->last_progress > c->max_stall)
 		c->max_stall = now - c->last_progress;
@@ -507,7 +500,7 @@ static int st_submit_write(struct st_ctx *c, struct st_slot *s, uint64_t k)
 		stamp_fill(s->buf + b * STAMP_BLOCK, off / STAMP_BLOCK + b, s->gen, c->o.seed);
 	if (c->track_flush && st_push(&c->chunks[k].p, s->gen))
 		return -ENOMEM;
-	s->t_submit = st_now();
+	s->t_submit = tool_now();
 	if (c->inflight == 0 && !c->sync_busy)
 		c->last_progress = s->t_submit;
 	t = iscsi_write16_task(c->iscsi, c->lun, off / c->block_size, s->buf, (uint32_t)c->o.bs,
@@ -530,7 +523,7 @@ static int st_submit_sync(struct st_ctx *c)
 {
 	for (uint64_t i = 0; i < c->nchunks; i++)
 		c->flush_snap[i] = c->chunks[i].acked;
-	c->sync_t = st_now();
+	c->sync_t = tool_now();
 	if (!iscsi_synchronizecache10_task(c->iscsi, c->lun, 0, 0, 0, 0, st_sync_cb, c))
 		return -EIO;
 	c->sync_busy = true;
@@ -588,13 +581,13 @@ static void st_drop_session(struct st_ctx *c)
 
 static void st_loop(struct st_ctx *c)
 {
-	double now, t_end = st_now() + c->o.time, drain_end = 0, next_login = 0;
+	double now, t_end = tool_now() + c->o.time, drain_end = 0, next_login = 0;
 	bool stopping = false;
 	struct pollfd pfd;
 	int n, seen_signals = 0;
 
 	for (;;) {
-		now = st_now();
+		now = tool_now();
 		if (!stopping && (now >= t_end || g_st_signals)) {
 			stopping = true;
 			drain_end = now + (g_st_signals ? (c->o.drain < 10 ? c->o.drain : 10)
@@ -708,7 +701,7 @@ int io_stamp_run(const struct io_stamp_opts *o)
 			goto out;
 	}
 	c.rng = c.o.seed ^ (c.gen * 0x5851f42d4c957f2dULL) ^ 0x7374616d70ULL;
-	c.last_progress = st_now();
+	c.last_progress = tool_now();
 	st_loop(&c);
 	if (st_journal_write(&c))
 		goto out;

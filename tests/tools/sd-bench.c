@@ -35,6 +35,8 @@
 
 #include <sheepdog/sheepdog.h>
 
+#include "tool.h"
+
 struct bench_slot {
 	struct bench *b;
 	unsigned char *buf;
@@ -53,14 +55,6 @@ struct bench {
 	double lat_sum;
 	bool stop;
 };
-
-static double bench_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t bench_rand(struct bench *b)
 {
@@ -81,7 +75,7 @@ static void bench_done_cb(struct sd_vdi *vdi, int ret, void *opaque)
 	(void)vdi;
 	b->inflight--;
 	b->completed++;
-	b->lat_sum += bench_now() - s->t_submit;
+	b->lat_sum += tool_now() - s->t_submit;
 	if (ret < 0) {
 		if (!b->errors)
 			fprintf(stderr, "sd-bench: %s: %s\n", b->write ? "write" : "read",
@@ -99,7 +93,7 @@ static int bench_submit(struct bench_slot *s)
 	uint64_t off = (bench_rand(b) % b->nchunks) * b->bs;
 	int ret;
 
-	s->t_submit = bench_now();
+	s->t_submit = tool_now();
 	if (b->write)
 		ret = sd_vdi_aio_write(b->vdi, s->buf, b->bs, off, 0, bench_done_cb, s);
 	else
@@ -231,12 +225,12 @@ int main(int argc, char **argv)
 		memset(slots[i].buf, 0x5a, b.bs);
 	}
 
-	t_start = bench_now();
+	t_start = tool_now();
 	t_end = t_start + secs;
 	for (;;) {
 		struct pollfd pfd = { .fd = sd_cluster_fd(c), .events = POLLIN };
 
-		if (!b.stop && bench_now() >= t_end)
+		if (!b.stop && tool_now() >= t_end)
 			b.stop = true;
 		for (i = 0; i < qd && !b.stop; i++)
 			if (!slots[i].t_submit && bench_submit(&slots[i]) < 0) {
@@ -254,7 +248,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	el = bench_now() - t_start;
+	el = tool_now() - t_start;
 	printf("iops=%.0f mbps=%.1f ops=%" PRIu64 " errors=%" PRIu64 " lat_us=%.1f\n",
 	       b.completed / el, b.completed * b.bs / el / 1e6, b.completed, b.errors,
 	       b.completed ? b.lat_sum / b.completed * 1e6 : 0.0);

@@ -6,14 +6,14 @@ if HAVE_LIBISCSI
 noinst_PROGRAMS += tests/tools/iscsi-io
 tests_tools_iscsi_io_SOURCES = tests/tools/iscsi-io.c tests/tools/iscsi-io.h \
 	tests/tools/iscsi-script.c tests/tools/iscsi-ifault.c tests/tools/iscsi-stamp.c \
-	tests/tools/iscsi-stamp.h tests/tools/stamp.h
+	tests/tools/iscsi-stamp.h tests/tools/stamp.h tests/tools/tool.h
 tests_tools_iscsi_io_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_io_LDADD = $(LIBISCSI_LIBS)
 
 # iscsi-luns: many LUNs of one target through one session (the LUN pool's
 # scale and fairness tests, scripts/bench --luns).
 noinst_PROGRAMS += tests/tools/iscsi-luns
-tests_tools_iscsi_luns_SOURCES = tests/tools/iscsi-luns.c
+tests_tools_iscsi_luns_SOURCES = tests/tools/iscsi-luns.c tests/tools/tool.h
 tests_tools_iscsi_luns_CFLAGS = $(AM_CFLAGS) $(LIBISCSI_CFLAGS)
 tests_tools_iscsi_luns_LDADD = $(LIBISCSI_LIBS)
 TESTS += tests/bats/tgt_harness.bats tests/bats/tgt_builtin_interop.bats
@@ -27,7 +27,7 @@ EXTRA_DIST += tests/bats/bench.bats
 dist_noinst_SCRIPTS += scripts/fetch-tgt-source scripts/bench scripts/cpu-per-io scripts/soak
 # sd-bench: libsheepdog straight to sheep, the floor of scripts/bench.
 noinst_PROGRAMS += tests/tools/sd-bench
-tests_tools_sd_bench_SOURCES = tests/tools/sd-bench.c
+tests_tools_sd_bench_SOURCES = tests/tools/sd-bench.c tests/tools/tool.h
 tests_tools_sd_bench_LDADD = lib/libsheepdog.la
 # fetch-tgt-source's deb-src entries from fake apt configurations (offline).
 TESTS += tests/bats/fetch_tgt_source.bats
