@@ -666,7 +666,14 @@ const char *sd_vdi_name(const struct sd_vdi *vdi)
 
 /* ---- asynchronous reload ---- */
 
-enum { SDL_RL_RELEASE, SDL_RL_LOCK_EXCL, SDL_RL_LOCK, SDL_RL_LOCK_NEW, SDL_RL_READ };
+enum {
+	SDL_RL_RELEASE,
+	SDL_RL_LOCK_EXCL,
+	SDL_RL_LOCK,
+	SDL_RL_LOCK_NEW,
+	SDL_RL_READ,
+	SDL_RL_READ_MORE
+};
 
 struct sdl_reload {
 	struct sdl_req req;
@@ -678,6 +685,8 @@ struct sdl_reload {
 	int locked_new;	   /* shared lock of new_vid taken */
 	int rejoin;	   /* vdi->rejoin: the old vid released, LOCK_VDI joins again */
 	unsigned join_gen; /* vdi->join_gen when it started */
+	int whole;	   /* a full read must be the whole inode (below) */
+	uint32_t got;	   /* bytes of the inode in buf */
 	struct sdc_vdi_name names;
 	char *buf;
 };
@@ -703,17 +712,45 @@ void sdl_vdi_reload_done(struct sd_vdi *vdi, int ret)
 	sdl_want_kick(&vdi->c->e);
 }
 
+/*
+ * What a reload reads of the inode.  A header reload: the header.  A full
+ * one (the index too) is the whole inode when it is the refresh read of
+ * the shared-lock protocol: for a shared handle, after INODE_INVALIDATED
+ * and on a re-join (r->whole); otherwise (a non-shared handle moving to a
+ * snapshot's new working vid) the header and the index the handle keeps,
+ * as at open: at least SDL_OPEN_INDEX entries in the first read, the rest
+ * of a larger vdi in a second one (SDL_RL_READ_MORE).
+ */
 static void sdl_reload_send_read(struct sdl_reload *r)
 {
-	uint32_t len = r->mode == SDL_RELOAD_FULL ? SD_INODE_INDEX_END : SD_INODE_HEADER_SIZE;
+	uint32_t n = r->vdi->nr_idx > SDL_OPEN_INDEX ? r->vdi->nr_idx : SDL_OPEN_INDEX;
+	uint32_t len = SD_INODE_HEADER_SIZE;
 
+	if (r->mode == SDL_RELOAD_FULL && (r->whole || r->vdi->shared))
+		len = SD_INODE_INDEX_END;
+	else if (r->mode == SDL_RELOAD_FULL)
+		len = SD_INODE_HEADER_SIZE + n * (uint32_t)sizeof(uint32_t);
 	r->stage = SDL_RL_READ;
+	r->got = 0;
 	memset(&r->req.hdr, 0, sizeof(r->req.hdr));
 	sdl_init_hdr(&r->req.hdr, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, len);
 	r->req.hdr.obj.oid = sd_vid_to_vdi_oid(r->new_vid);
 	r->req.wbuf = NULL;
 	r->req.rbuf = r->buf;
 	r->req.rlen = len;
+}
+
+/* The rest of the index a partial full read left out, up to end bytes. */
+static void sdl_reload_send_more(struct sdl_reload *r, uint32_t end)
+{
+	r->stage = SDL_RL_READ_MORE;
+	memset(&r->req.hdr, 0, sizeof(r->req.hdr));
+	sdl_init_hdr(&r->req.hdr, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, end - r->got);
+	r->req.hdr.obj.oid = sd_vid_to_vdi_oid(r->new_vid);
+	r->req.hdr.obj.offset = r->got;
+	r->req.wbuf = NULL;
+	r->req.rbuf = r->buf + r->got;
+	r->req.rlen = end - r->got;
 }
 
 static void sdl_reload_req_done(struct sdl_req *req, int ret)
@@ -799,9 +836,10 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
 	}
-	if (res == SD_RES_INODE_INVALIDATED && r->mode != SDL_RELOAD_FULL) {
+	if (res == SD_RES_INODE_INVALIDATED && (r->mode != SDL_RELOAD_FULL || !r->whole)) {
 		/* our index is stale too: only the whole (refresh) read is served */
 		r->mode = SDL_RELOAD_FULL;
+		r->whole = 1;
 		sdl_reload_send_read(r);
 		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
@@ -817,6 +855,14 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, sd_result_to_errno((int)res));
 		return;
 	}
+	if (req->rsp.data_length < r->req.rlen) {
+		sdl_set_err(&vdi->c->e,
+			    "reload of %s: the sheep sent %u of the %u inode bytes asked for",
+			    vdi->name, req->rsp.data_length, r->req.rlen);
+		sdl_reload_finish(vdi, -EIO);
+		return;
+	}
+	r->got += r->req.rlen;
 	if (((struct sd_inode_header *)r->buf)->store_policy != SD_STORE_POLICY_FLAT) {
 		sdl_reload_finish(vdi, -ENOTSUP);
 		return;
@@ -830,6 +876,13 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 	/* a larger vdi (resized): room for its new range first */
 	if (sdl_vdi_index_fit(vdi, (const struct sd_inode_header *)r->buf)) {
 		sdl_reload_finish(vdi, -ENOMEM);
+		return;
+	}
+	if (r->mode == SDL_RELOAD_FULL &&
+	    r->got < SD_INODE_HEADER_SIZE + vdi->nr_idx * (uint32_t)sizeof(uint32_t)) {
+		sdl_reload_send_more(r, SD_INODE_HEADER_SIZE +
+						vdi->nr_idx * (uint32_t)sizeof(uint32_t));
+		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
 	}
 	old_vid = vdi->vid;
@@ -890,6 +943,8 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 	vdi->reload = r;
 	r->vdi = vdi;
 	r->mode = mode;
+	/* asked for in full: INODE_INVALIDATED, or a re-join (below) */
+	r->whole = mode == SDL_RELOAD_FULL;
 	r->req.done = sdl_reload_req_done;
 	r->req.priv = r;
 	if (vdi->readonly) {
@@ -899,6 +954,7 @@ void sdl_vdi_reload_kick(struct sd_vdi *vdi)
 		r->rejoin = 1;
 		r->join_gen = vdi->join_gen;
 		r->mode = SDL_RELOAD_FULL;
+		r->whole = 1;
 		sdc_pack_vdi_name(&r->names, vdi->name, NULL);
 		/*
 		 * Release first so that the LOCK_VDI below counts once

@@ -512,6 +512,12 @@ void fake_serve(struct fake *f, struct fake_req *r)
 			fake_reply(f, r, SD_RES_NO_OBJ, NULL, 0);
 			return;
 		}
+		if (sd_is_vdi_obj(h->obj.oid) && f->stale_partial_reads > 0 &&
+		    (off || len != SD_INODE_INDEX_END)) {
+			f->stale_partial_reads--;
+			fake_reply(f, r, SD_RES_INODE_INVALIDATED, NULL, 0);
+			return;
+		}
 		o = fake_obj(f, h->obj.oid);
 		if (!o) {
 			fake_reply(f, r, SD_RES_NO_OBJ, NULL, 0);

@@ -57,19 +57,22 @@ struct fake {
 	int nr_objs;
 	struct fake_vdi vdis[FAKE_MAX_VDIS];
 	int nr_vdis;
-	unsigned shift;	       /* object size of every vdi */
-	int auto_serve;	       /* answer everything at once (for sync calls) */
-	int fail_send;	       /* fail the next n sends with EPIPE */
-	int noobj_inode_reads; /* answer the next n inode reads with NO_OBJ */
-	int nr_releases;       /* RELEASE_VDI requests served */
-	int nr_seen;	       /* requests received so far (EXT_HELLO not counted) */
-	int nr_hellos;	       /* EXT_HELLO frames, answered at once */
-	uint64_t last_client;  /* client id of the last EXT_HELLO */
-	int no_ext;	       /* answer HELLO as upstream: no ack, no extensions */
-	uint32_t hello_flags;  /* rsp.hello.flags of EXT_HELLO replies */
-	int nr_shared_locks;   /* LOCK_VDI type SHARED requests served */
-	int nr_excl_locks;     /* LOCK_VDI type EXT_EXCLUSIVE requests served */
-	int nr_inode_reads;    /* READ_OBJs of inodes served, and their bytes */
+	unsigned shift;		 /* object size of every vdi */
+	int auto_serve;		 /* answer everything at once (for sync calls) */
+	int fail_send;		 /* fail the next n sends with EPIPE */
+	int noobj_inode_reads;	 /* answer the next n inode reads with NO_OBJ */
+	int stale_partial_reads; /* answer the next n inode reads that are not
+				    the whole inode INODE_INVALIDATED (a stale
+				    participant: only the refresh read serves) */
+	int nr_releases;	 /* RELEASE_VDI requests served */
+	int nr_seen;		 /* requests received so far (EXT_HELLO not counted) */
+	int nr_hellos;		 /* EXT_HELLO frames, answered at once */
+	uint64_t last_client;	 /* client id of the last EXT_HELLO */
+	int no_ext;		 /* answer HELLO as upstream: no ack, no extensions */
+	uint32_t hello_flags;	 /* rsp.hello.flags of EXT_HELLO replies */
+	int nr_shared_locks;	 /* LOCK_VDI type SHARED requests served */
+	int nr_excl_locks;	 /* LOCK_VDI type EXT_EXCLUSIVE requests served */
+	int nr_inode_reads;	 /* READ_OBJs of inodes served, and their bytes */
 	uint64_t inode_read_bytes;
 	int nr_excl_releases; /* RELEASE_VDI type EXT_EXCLUSIVE requests served */
 	uint32_t excl_result; /* answer LOCK_VDI EXT_EXCLUSIVE with this (0: as any lookup) */

@@ -56,9 +56,10 @@ static void test_readonly_reload_cow(void)
 	fake_pump(&e.f, e.c, 50);
 	q = fake_find(&e.f, SD_OP_READ_OBJ, sd_vid_to_vdi_oid(nvid));
 	CHECK(q != NULL);
-	/* a new working vid: its whole index is read and compared */
+	/* a new working vid: its index is read and compared (not shared:
+	 * the header and the first 4,096 entries, as at open) */
 	if (q)
-		CHECK_EQ(q->hdr.data_length, SD_INODE_INDEX_END);
+		CHECK_EQ(q->hdr.data_length, SD_INODE_HEADER_SIZE + 4096 * 4);
 	/* the new inode is not there yet twice: the reload retries */
 	e.f.noobj_inode_reads = 2;
 	for (i = 0, n = 0; i < 200 && n < 3; i++) {
@@ -705,8 +706,8 @@ static void test_refresh_alloc_failures(void)
 
 /*
  * The handle keeps the part of the index its vdi's size needs, not the
- * format's 2^20 entries (though every inode read is still the whole one:
- * the refresh read of the shared-lock protocol).  A resize elsewhere grows
+ * format's 2^20 entries (what it reads is test_open_reads' and
+ * test_reload_reads' business).  A resize elsewhere grows
  * it (an index past one page here), the new range is addressable; a
  * snapshot underneath (a full reload of the new vid) brings the entries
  * another writer put at the far end, and COW works across the range.
@@ -853,6 +854,78 @@ static void test_open_reads(void)
 }
 
 /*
+ * What a reload reads of the inode after a snapshot underneath (READONLY,
+ * GET_VDI_INFO names the new working vid, then its inode is read; served
+ * reads are counted, not the one refused as stale).  Without
+ * SD_VDI_SHARED: the header and the index the handle keeps (at least 4,096
+ * entries) in one read, and a second one for the rest when the vdi was
+ * resized larger meanwhile; with it, or when the sheep says the handle's index is stale
+ * (INODE_INVALIDATED), the whole inode: the shared-lock protocol's
+ * refresh read.
+ */
+static void test_reload_reads(void)
+{
+	static const struct {
+		uint32_t objs, grown; /* objects at open, and after a resize (0: none) */
+		unsigned flags;
+		int stale; /* the partial read is answered INODE_INVALIDATED */
+		int reads;
+		uint64_t bytes;
+	} cases[] = {
+		{ 16, 0, 0, 0, 1, SD_INODE_HEADER_SIZE + 4096 * 4 },
+		{ 5000, 0, 0, 0, 1, SD_INODE_HEADER_SIZE + 5000 * 4 },
+		{ 16, 5000, 0, 0, 2, SD_INODE_HEADER_SIZE + 5000 * 4 },
+		{ 16, 0, 0, 1, 1, SD_INODE_INDEX_END },
+		{ 16, 0, SD_VDI_SHARED, 0, 1, SD_INODE_INDEX_END },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t objs = cases[i].grown ? cases[i].grown : cases[i].objs;
+		uint32_t last = objs - 1, nvid;
+		struct env e;
+		char far[32], rd[32], w[32];
+
+		memset(&e, 0, sizeof(e));
+		fake_init(&e.f, SHIFT);
+		e.vid = fake_vdi_create(&e.f, "v", (uint64_t)cases[i].objs * OBJ, 0);
+		e.f.auto_serve = 1;
+		e.c = fake_connect(&e.f, NULL);
+		CHECK(e.c != NULL);
+		e.v = e.c ? sd_vdi_open_flags(e.c, "v", 0, NULL, cases[i].flags) : NULL;
+		CHECK(e.v != NULL);
+		if (!e.v) {
+			env_close(&e);
+			continue;
+		}
+		/* elsewhere: maybe a resize, an object at the far end, a snapshot */
+		inode_of(&e.f, e.vid)->vdi_size = (uint64_t)objs * OBJ;
+		fill(far, sizeof(far), 8);
+		memcpy(fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, last), OBJ)->data, far,
+		       sizeof(far));
+		fake_index(&e.f, e.vid)[last] = e.vid;
+		nvid = fake_vdi_snapshot(&e.f, "v");
+		e.f.nr_inode_reads = 0;
+		e.f.inode_read_bytes = 0;
+		e.f.stale_partial_reads = cases[i].stale;
+		fill(w, sizeof(w), 9);
+		CHECK_EQ(sd_vdi_write(e.v, w, sizeof(w), 0), 0);
+		CHECK_EQ(sd_vdi_id(e.v), nvid);
+		CHECK_EQ(e.f.stale_partial_reads, 0);
+		CHECK_EQ(e.f.nr_inode_reads, cases[i].reads);
+		CHECK_EQ(e.f.inode_read_bytes, cases[i].bytes);
+		CHECK_EQ(e.v->nr_idx, objs);
+		CHECK_EQ(sd_vdi_size(e.v), (uint64_t)objs * OBJ);
+		/* the far end came with it (past 4,096 entries: a second read if it grew) */
+		CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), (uint64_t)last * OBJ), 0);
+		CHECK(!memcmp(rd, far, sizeof(far)));
+		CHECK_EQ(sd_vdi_read(e.v, rd, sizeof(rd), 0), 0);
+		CHECK(!memcmp(rd, w, sizeof(w)));
+		env_close(&e);
+	}
+}
+
+/*
  * Coherence is checked per (vid of the object, client): a read of an
  * ancestor's object goes without the TGT flag (our own inode's probe
  * covers it), so a stale participation of the ancestor's vid held by
@@ -945,6 +1018,7 @@ int main(void)
 	RUN_TEST(test_partial_index, passed, failed);
 	RUN_TEST(test_partial_index_invalidated, passed, failed);
 	RUN_TEST(test_open_reads, passed, failed);
+	RUN_TEST(test_reload_reads, passed, failed);
 	RUN_TEST(test_ancestor_reads_unflagged, passed, failed);
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
