@@ -802,6 +802,28 @@ static void test_partial_index_invalidated(void)
 	env_close(&e);
 }
 
+/* An object of the fake's vdi at index idx, filled by seed (copied to far). */
+static void far_object(struct env *e, uint32_t idx, char *far, size_t len, int seed)
+{
+	fill(far, len, seed);
+	memcpy(fake_obj_create(&e->f, sd_vid_to_data_oid(e->vid, idx), OBJ)->data, far, len);
+	fake_index(&e->f, e->vid)[idx] = e->vid;
+}
+
+/* Connect and open "v" with flags, every request served: 0, or -1 (closed). */
+static int open_served(struct env *e, unsigned flags)
+{
+	e->f.auto_serve = 1;
+	e->c = fake_connect(&e->f, NULL);
+	CHECK(e->c != NULL);
+	e->v = e->c ? sd_vdi_open_flags(e->c, "v", 0, NULL, flags) : NULL;
+	CHECK(e->v != NULL);
+	if (e->v)
+		return 0;
+	env_close(e);
+	return -1;
+}
+
 /*
  * What an open reads of the inode: without SD_VDI_SHARED only the header
  * and the index its size needs (one read up to 4,096 entries, a second
@@ -830,19 +852,9 @@ static void test_open_reads(void)
 		memset(&e, 0, sizeof(e));
 		fake_init(&e.f, SHIFT);
 		e.vid = fake_vdi_create(&e.f, "v", (uint64_t)cases[i].objs * OBJ, 0);
-		fill(far, sizeof(far), 7);
-		memcpy(fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, last), OBJ)->data, far,
-		       sizeof(far));
-		fake_index(&e.f, e.vid)[last] = e.vid;
-		e.f.auto_serve = 1;
-		e.c = fake_connect(&e.f, NULL);
-		CHECK(e.c != NULL);
-		e.v = e.c ? sd_vdi_open_flags(e.c, "v", 0, NULL, cases[i].flags) : NULL;
-		CHECK(e.v != NULL);
-		if (!e.v) {
-			env_close(&e);
+		far_object(&e, last, far, sizeof(far), 7);
+		if (open_served(&e, cases[i].flags))
 			continue;
-		}
 		CHECK_EQ(e.f.nr_inode_reads, cases[i].reads);
 		CHECK_EQ(e.f.inode_read_bytes, cases[i].bytes);
 		CHECK_EQ(e.v->nr_idx, cases[i].objs);
@@ -889,21 +901,11 @@ static void test_reload_reads(void)
 		memset(&e, 0, sizeof(e));
 		fake_init(&e.f, SHIFT);
 		e.vid = fake_vdi_create(&e.f, "v", (uint64_t)cases[i].objs * OBJ, 0);
-		e.f.auto_serve = 1;
-		e.c = fake_connect(&e.f, NULL);
-		CHECK(e.c != NULL);
-		e.v = e.c ? sd_vdi_open_flags(e.c, "v", 0, NULL, cases[i].flags) : NULL;
-		CHECK(e.v != NULL);
-		if (!e.v) {
-			env_close(&e);
+		if (open_served(&e, cases[i].flags))
 			continue;
-		}
 		/* elsewhere: maybe a resize, an object at the far end, a snapshot */
 		inode_of(&e.f, e.vid)->vdi_size = (uint64_t)objs * OBJ;
-		fill(far, sizeof(far), 8);
-		memcpy(fake_obj_create(&e.f, sd_vid_to_data_oid(e.vid, last), OBJ)->data, far,
-		       sizeof(far));
-		fake_index(&e.f, e.vid)[last] = e.vid;
+		far_object(&e, last, far, sizeof(far), 8);
 		nvid = fake_vdi_snapshot(&e.f, "v");
 		e.f.nr_inode_reads = 0;
 		e.f.inode_read_bytes = 0;
