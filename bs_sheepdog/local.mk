@@ -26,9 +26,9 @@ bs_sheepdog_bs_sheepdog_la_SOURCES = \
 	bs_sheepdog/bss.h bs_sheepdog/bss_tgt.h \
 	bs_sheepdog/bss_main.c bs_sheepdog/bss_pool.c bs_sheepdog/bss_reap.c bs_sheepdog/bss_io.c \
 	bs_sheepdog/bss_range.c bs_sheepdog/bss_sbc.c bs_sheepdog/bss_caw.c bs_sheepdog/bss_thin.c bs_sheepdog/bss_defect.c \
-	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr_attrs.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
+	bs_sheepdog/bss_pr_tgt.c bs_sheepdog/bss_pr_job.c bs_sheepdog/bss_pr_reset.c bs_sheepdog/bss_pr_attrs.c bs_sheepdog/bss_pr.c bs_sheepdog/bss_pr_store.c \
 	bs_sheepdog/bss_pr_cluster.c \
-	bs_sheepdog/bss_pr.h \
+	bs_sheepdog/bss_pr.h bs_sheepdog/bss_pr_tgt.h \
 	bs_sheepdog/bss_xcopy.c \
 	bs_sheepdog/bss_ats.c \
 	bs_sheepdog/bss_cache.c bs_sheepdog/bss_cache.h bs_sheepdog/bss_cache_util.c \
