@@ -127,6 +127,12 @@ _tgtd_start_once() {
 	setup=$dir/setup.sh
 	cat >"$setup" <<-EOF
 	set -e
+	# The new namespace holds a copy of every mount, a FUSE file system
+	# of another test (sheepfs) too, and its daemon exits only when the
+	# last copy is gone: drop this one, or an unmount there waits for
+	# this tgtd to end.
+	awk '{ for (i = 7; i < NF; i++) if (\$i == "-") { if (\$(i + 1) ~ /^fuse/) print \$5; break } }' \\
+		/proc/self/mountinfo | while read -r m; do umount -l "\$(printf '%b' "\$m")" || true; done
 	bsdir=$TGTD_BSDIR_REAL
 	if [ ! -d "\$bsdir" ]; then
 		mount -t overlay sd-tgt-overlay \\
