@@ -87,9 +87,11 @@ scale_lun() {
 		[ "$status" -eq 0 ]
 		[[ "$output" == *"luns=$lun ok=$lun errors=0 mismatches=0"* ]]
 	done
-	# and the bytes are in the right vdis: the last LUN's, read by dog
+	# and the bytes are in the right vdis: the last LUN's, read by dog, is
+	# iscsi-luns's pattern of that LUN (iscsi-io's, with the LUN in the seed)
 	sd_dog vdi read "s${ntg}_$lun" 0 4096 >"$T/last" || return 1
-	[ "$(od -An -tu8 -N8 "$T/last" | tr -d ' ')" = "$lun" ]
+	"$IO" - --mode pattern --length 4096 --seed $((ntg ^ (lun << 40))) >"$T/want"
+	cmp "$T/last" "$T/want"
 
 	read -r rss2 fds2 thr2 < <(tgtd_usage)
 	echo "after I/O: rss ${rss2} KiB (+$((rss2 - rss0)), $(((rss2 - rss0) / n)) KiB per LUN), ${fds2} fds (+$((fds2 - fds0))), ${thr2} threads"
