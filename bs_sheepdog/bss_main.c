@@ -35,11 +35,45 @@ static void bss_refresh_work(void *data);
  * in bss_pr_cmd's wrapper if a handler runs after all (the command was
  * queued and another one consumed the unit attention first).
  */
+/*
+ * tgt core queues a UNIT ATTENTION per event and never coalesces them: a
+ * target whose LUNs are added or deleted 100 times queues 100 REPORTED
+ * LUNS DATA HAS CHANGED for every nexus of every other LUN, and each of
+ * the nexus's next commands gets one.  An initiator retries a command
+ * after a unit attention only a few times (Linux: 5) and then fails it.
+ * The device server may keep one of identical conditions (SPC-4,
+ * "Unit attention condition"), and LIO does: pending ones identical to an
+ * earlier pending one of the nexus are dropped before core reports one.
+ */
+static void bss_ua_coalesce(struct it_nexus_lu_info *itl)
+{
+	struct list_head *head = &itl->pending_ua_sense_list;
+	struct ua_sense *a, *b, *next;
+
+	if (list_empty(head) || head->next->next == head)
+		return;
+	list_for_each_entry(a, head, ua_sense_siblings) {
+		b = list_entry(a->ua_sense_siblings.next, struct ua_sense, ua_sense_siblings);
+		for (; &b->ua_sense_siblings != head; b = next) {
+			next = list_entry(b->ua_sense_siblings.next, struct ua_sense,
+					  ua_sense_siblings);
+			if (b->ua_sense_len == a->ua_sense_len &&
+			    !memcmp(b->ua_sense_buffer, a->ua_sense_buffer,
+				    (size_t)a->ua_sense_len)) {
+				list_del(&b->ua_sense_siblings);
+				free(b);
+			}
+		}
+	}
+}
+
 static int bss_lu_cmd_perform(int tid, struct scsi_cmd *cmd)
 {
 	struct bss_lu *blu = bss_lu_of(cmd->dev);
 	uint8_t op = cmd->scb[0];
 
+	if (cmd->itn_lu_info)
+		bss_ua_coalesce(cmd->itn_lu_info);
 	if (cmd->itn_lu_info && !list_empty(&cmd->itn_lu_info->pending_ua_sense_list) &&
 	    op != INQUIRY && op != REPORT_LUNS && op != REQUEST_SENSE &&
 	    cmd->dev->lun == cmd->dev_id)

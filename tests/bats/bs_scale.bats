@@ -243,6 +243,35 @@ object_file() {
 	[ "$status" -eq 0 ]
 }
 
+@test "bs_scale: LUNs added and deleted under a logged-in session: another LUN reports the change once, not once per change" {
+	local pid i
+	bss_vdi_create l1 64M
+	bss_vdi_create c1 64M
+	bss_lun 1 "$(bss_tcp l1)"
+	# one nexus on LUN 1 that stays logged in while LUN 2 comes and goes
+	mkfifo "$T/cmds"
+	timeout 120 "$IO" "$(tgt_url 1 1)" --mode script <"$T/cmds" >"$T/out" 2>&1 &
+	pid=$!
+	exec 7>"$T/cmds"
+	printf 'login S iqn.2026-12.org.sheepdog.tests:ua\nS 000000000000\n' >&7
+	sd_wait_for 30 grep -q '^S status=' "$T/out" || { exec 7>&-; return 1; }
+	# 20 adds and 20 deletes: tgt core queues 40 REPORTED LUNS DATA HAS
+	# CHANGED for the nexus; an initiator that retries a command 5 times
+	# after unit attentions (Linux's sd) would fail its next command
+	for i in $(seq 1 20); do
+		bss_lun 2 "$(bss_tcp c1)" || { exec 7>&-; return 1; }
+		tgt_lun_del 1 2 || { exec 7>&-; return 1; }
+	done
+	printf 'S 000000000000\nS 000000000000\n' >&7
+	exec 7>&-
+	wait "$pid"
+	cat "$T/out"
+	# the module's LUN keeps one of identical unit attentions
+	[ "$(grep -c '^S status=' "$T/out")" -eq 3 ]
+	[ "$(grep '^S status=' "$T/out" | sed -n 2p)" = "S status=CHECK_CONDITION key=0x06 asc=0x3f ascq=0x0e" ]
+	[ "$(grep '^S status=' "$T/out" | sed -n 3p)" = "S status=GOOD" ]
+}
+
 @test "bs_scale: a gold image, its snapshot and ten clones as LUNs of one pool: every clone reads the inherited data and diverges on its own" {
 	local i
 	bss_vdi_create gold 16M

@@ -97,9 +97,10 @@ static void done_cb(struct iscsi_context *iscsi, int status, void *command_data,
 	(void)iscsi;
 	s->busy = false;
 	r->inflight--;
-	/* a new LUN's first command reports its power-on: send it again */
+	/* a unit attention (a new LUN's power-on, a LUN added or deleted on
+	 * the target): send the command again, at most 5 times, as Linux's sd */
 	if (status == SCSI_STATUS_CHECK_CONDITION && task &&
-	    task->sense.key == SCSI_SENSE_UNIT_ATTENTION && s->retries++ < 3) {
+	    task->sense.key == SCSI_SENSE_UNIT_ATTENTION && s->retries++ < 5) {
 		scsi_free_scsi_task(task);
 		issue(r, s);
 		return;
@@ -108,12 +109,12 @@ static void done_cb(struct iscsi_context *iscsi, int status, void *command_data,
 	if (status != SCSI_STATUS_GOOD) {
 		if (l->errors++ < 3)
 			fprintf(stderr,
-				"iscsi-luns: LUN %d %s offset %" PRIu64 ": status 0x%x%s%s\n",
+				"iscsi-luns: LUN %d %s offset %" PRIu64
+				": status 0x%x key 0x%x asc/ascq 0x%04x\n",
 				l->no, s->write ? "WRITE" : "READ", s->off, status,
-				task && status == SCSI_STATUS_CHECK_CONDITION ? " sense " : "",
-				task && status == SCSI_STATUS_CHECK_CONDITION
-					? scsi_sense_ascq_str(task->sense.ascq)
-					: "");
+				task && status == SCSI_STATUS_CHECK_CONDITION ? task->sense.key : 0,
+				task && status == SCSI_STATUS_CHECK_CONDITION ? task->sense.ascq
+									      : 0);
 	} else if (!s->write) {
 		unsigned char want[IOSIZE];
 
