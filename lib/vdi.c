@@ -272,6 +272,27 @@ static int sdl_vdi_index_fit(struct sd_vdi *vdi, const struct sd_inode_header *h
 /* Index entries an open without SD_VDI_SHARED reads with the header. */
 #define SDL_OPEN_INDEX 4096
 
+/* Bytes of an inode from its start to the end of its first n index entries. */
+static uint32_t sdl_inode_bytes(uint32_t n)
+{
+	return SD_INODE_HEADER_SIZE + n * (uint32_t)sizeof(uint32_t);
+}
+
+/*
+ * The first read of an inode with its index (at open, in a full reload):
+ * with SD_VDI_SHARED the whole inode, the refresh read that makes this
+ * client current in the shared-lock protocol.  Otherwise only what the
+ * handle keeps: the header and the index its size needs, in one read of
+ * at least SDL_OPEN_INDEX entries (16 GiB of 4 MiB objects) and the rest
+ * in a second one (an open of a 64 MiB vdi moves 21,048 bytes, not 4 MiB).
+ */
+static uint32_t sdl_index_first_read(const struct sd_vdi *vdi)
+{
+	if (vdi->shared)
+		return SD_INODE_INDEX_END;
+	return sdl_inode_bytes(vdi->nr_idx > SDL_OPEN_INDEX ? vdi->nr_idx : SDL_OPEN_INDEX);
+}
+
 struct sd_vdi *sd_vdi_open(struct sd_cluster *c, const char *name, uint32_t snapid, const char *tag)
 {
 	return sd_vdi_open_flags(c, name, snapid, tag, 0);
@@ -380,24 +401,15 @@ struct sd_vdi *sd_vdi_open_flags(struct sd_cluster *c, const char *name, uint32_
 	if (excl)
 		excl_vid = vdi->vid;
 	vdi->excl = excl;
-	/*
-	 * SD_VDI_SHARED: the whole inode, the refresh read that makes this
-	 * client current in the shared-lock protocol.  Otherwise only what
-	 * the handle keeps: the header and the index its size needs, in one
-	 * read up to SDL_OPEN_INDEX entries (16 GiB of 4 MiB objects), the
-	 * rest in a second one (an open of a 64 MiB vdi moves 4,728 bytes,
-	 * not 4 MiB).
-	 */
-	len = vdi->shared ? SD_INODE_INDEX_END
-			  : SD_INODE_HEADER_SIZE + SDL_OPEN_INDEX * (uint32_t)sizeof(uint32_t);
+	len = sdl_index_first_read(vdi);
 	ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), buf, len, 0, 1, deadline);
 	if (ret)
 		goto fail;
 	ret = sdl_vdi_index_fit(vdi, (const struct sd_inode_header *)buf);
 	if (ret)
 		goto fail;
-	if (!vdi->shared && vdi->nr_idx > SDL_OPEN_INDEX) {
-		uint32_t end = SD_INODE_HEADER_SIZE + vdi->nr_idx * (uint32_t)sizeof(uint32_t);
+	if (len < sdl_inode_bytes(vdi->nr_idx)) {
+		uint32_t end = sdl_inode_bytes(vdi->nr_idx);
 
 		ret = sdl_read_obj_sync(c, sd_vid_to_vdi_oid(vdi->vid), buf + len, end - len, len,
 					1, deadline);
@@ -712,45 +724,34 @@ void sdl_vdi_reload_done(struct sd_vdi *vdi, int ret)
 	sdl_want_kick(&vdi->c->e);
 }
 
-/*
- * What a reload reads of the inode.  A header reload: the header.  A full
- * one (the index too) is the whole inode when it is the refresh read of
- * the shared-lock protocol: for a shared handle, after INODE_INVALIDATED
- * and on a re-join (r->whole); otherwise (a non-shared handle moving to a
- * snapshot's new working vid) the header and the index the handle keeps,
- * as at open: at least SDL_OPEN_INDEX entries in the first read, the rest
- * of a larger vdi in a second one (SDL_RL_READ_MORE).
- */
-static void sdl_reload_send_read(struct sdl_reload *r)
+/* Read [r->got, r->got + len) of the new vid's inode into buf, as `stage`. */
+static void sdl_reload_send_range(struct sdl_reload *r, int stage, uint32_t len)
 {
-	uint32_t n = r->vdi->nr_idx > SDL_OPEN_INDEX ? r->vdi->nr_idx : SDL_OPEN_INDEX;
-	uint32_t len = SD_INODE_HEADER_SIZE;
-
-	if (r->mode == SDL_RELOAD_FULL && (r->whole || r->vdi->shared))
-		len = SD_INODE_INDEX_END;
-	else if (r->mode == SDL_RELOAD_FULL)
-		len = SD_INODE_HEADER_SIZE + n * (uint32_t)sizeof(uint32_t);
-	r->stage = SDL_RL_READ;
-	r->got = 0;
+	r->stage = stage;
 	memset(&r->req.hdr, 0, sizeof(r->req.hdr));
 	sdl_init_hdr(&r->req.hdr, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, len);
-	r->req.hdr.obj.oid = sd_vid_to_vdi_oid(r->new_vid);
-	r->req.wbuf = NULL;
-	r->req.rbuf = r->buf;
-	r->req.rlen = len;
-}
-
-/* The rest of the index a partial full read left out, up to end bytes. */
-static void sdl_reload_send_more(struct sdl_reload *r, uint32_t end)
-{
-	r->stage = SDL_RL_READ_MORE;
-	memset(&r->req.hdr, 0, sizeof(r->req.hdr));
-	sdl_init_hdr(&r->req.hdr, SD_OP_READ_OBJ, SD_FLAG_CMD_TGT, end - r->got);
 	r->req.hdr.obj.oid = sd_vid_to_vdi_oid(r->new_vid);
 	r->req.hdr.obj.offset = r->got;
 	r->req.wbuf = NULL;
 	r->req.rbuf = r->buf + r->got;
-	r->req.rlen = end - r->got;
+	r->req.rlen = len;
+}
+
+/*
+ * What a reload reads of the inode.  A header reload: the header.  A full
+ * one (the index too) reads as an open does (sdl_index_first_read), and
+ * the whole inode where it must be the shared-lock protocol's refresh
+ * read: after INODE_INVALIDATED and on a re-join (r->whole).  The rest of
+ * a larger index follows as SDL_RL_READ_MORE.
+ */
+static void sdl_reload_send_read(struct sdl_reload *r)
+{
+	uint32_t len = SD_INODE_HEADER_SIZE;
+
+	if (r->mode == SDL_RELOAD_FULL)
+		len = r->whole ? SD_INODE_INDEX_END : sdl_index_first_read(r->vdi);
+	r->got = 0;
+	sdl_reload_send_range(r, SDL_RL_READ, len);
 }
 
 static void sdl_reload_req_done(struct sdl_req *req, int ret)
@@ -878,10 +879,9 @@ static void sdl_reload_req_done(struct sdl_req *req, int ret)
 		sdl_reload_finish(vdi, -ENOMEM);
 		return;
 	}
-	if (r->mode == SDL_RELOAD_FULL &&
-	    r->got < SD_INODE_HEADER_SIZE + vdi->nr_idx * (uint32_t)sizeof(uint32_t)) {
-		sdl_reload_send_more(r, SD_INODE_HEADER_SIZE +
-						vdi->nr_idx * (uint32_t)sizeof(uint32_t));
+	if (r->mode == SDL_RELOAD_FULL && r->got < sdl_inode_bytes(vdi->nr_idx)) {
+		/* the rest of a larger index */
+		sdl_reload_send_range(r, SDL_RL_READ_MORE, sdl_inode_bytes(vdi->nr_idx) - r->got);
 		sdl_req_submit(&vdi->c->e, &r->req);
 		return;
 	}

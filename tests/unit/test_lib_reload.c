@@ -869,11 +869,11 @@ static void test_open_reads(void)
  * What a reload reads of the inode after a snapshot underneath (READONLY,
  * GET_VDI_INFO names the new working vid, then its inode is read; served
  * reads are counted, not the one refused as stale).  Without
- * SD_VDI_SHARED: the header and the index the handle keeps (at least 4,096
- * entries) in one read, and a second one for the rest when the vdi was
- * resized larger meanwhile; with it, or when the sheep says the handle's index is stale
- * (INODE_INVALIDATED), the whole inode: the shared-lock protocol's
- * refresh read.
+ * SD_VDI_SHARED: the header and the index the handle keeps (at least
+ * 4,096 entries) in one read, and a second one for the rest when the vdi
+ * was resized larger meanwhile; with it, or when the sheep says the
+ * handle's index is stale (INODE_INVALIDATED), the whole inode: the
+ * shared-lock protocol's refresh read.
  */
 static void test_reload_reads(void)
 {
