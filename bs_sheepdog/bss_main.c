@@ -27,15 +27,6 @@
 static void bss_refresh_work(void *data);
 
 /*
- * tgt core answers a pending UNIT ATTENTION itself (scsi_cmd_perform), but
- * leaves the command's data-in length at the whole allocation length, so
- * iSCSI sends the never-written data buffer (tgtd heap memory) along with
- * the CHECK CONDITION.  A command that will get the unit attention moves
- * no data: the length goes to 0 here, before core's check, and comes back
- * in bss_pr_cmd's wrapper if a handler runs after all (the command was
- * queued and another one consumed the unit attention first).
- */
-/*
  * tgt core queues a UNIT ATTENTION per event and never coalesces them: a
  * target whose LUNs are added or deleted 100 times queues 100 REPORTED
  * LUNS DATA HAS CHANGED for every nexus of every other LUN, and each of
@@ -67,17 +58,26 @@ static void bss_ua_coalesce(struct it_nexus_lu_info *itl)
 	}
 }
 
+/*
+ * tgt core answers a pending UNIT ATTENTION itself (scsi_cmd_perform), but
+ * leaves the command's data-in length at the whole allocation length, so
+ * iSCSI sends the never-written data buffer (tgtd heap memory) along with
+ * the CHECK CONDITION.  A command that will get the unit attention moves
+ * no data: the length goes to 0 here, before core's check, and comes back
+ * in bss_pr_cmd's wrapper if a handler runs after all (the command was
+ * queued and another one consumed the unit attention first).
+ */
 static int bss_lu_cmd_perform(int tid, struct scsi_cmd *cmd)
 {
 	struct bss_lu *blu = bss_lu_of(cmd->dev);
 	uint8_t op = cmd->scb[0];
 
-	if (cmd->itn_lu_info)
+	if (cmd->itn_lu_info) {
 		bss_ua_coalesce(cmd->itn_lu_info);
-	if (cmd->itn_lu_info && !list_empty(&cmd->itn_lu_info->pending_ua_sense_list) &&
-	    op != INQUIRY && op != REPORT_LUNS && op != REQUEST_SENSE &&
-	    cmd->dev->lun == cmd->dev_id)
-		scsi_set_in_resid_by_actual(cmd, 0);
+		if (!list_empty(&cmd->itn_lu_info->pending_ua_sense_list) && op != INQUIRY &&
+		    op != REPORT_LUNS && op != REQUEST_SENSE && cmd->dev->lun == cmd->dev_id)
+			scsi_set_in_resid_by_actual(cmd, 0);
+	}
 	return blu->core_cmd_perform(tid, cmd);
 }
 
@@ -145,10 +145,10 @@ static int bss_cluster_ctime(struct bss_lu *blu, uint64_t *ctime)
 		return 0;
 
 	ret = sdc_stat_cluster(bss_stat_exec, blu->cluster, 64, 1, &logs, &len, &rec_nodes, &rsp);
-	if (!ret && rsp.result == SD_RES_SUCCESS && len < sizeof(log))
-		rsp.result = SD_RES_INVALID_PARMS; /* no record */
 	if (!ret && rsp.result != SD_RES_SUCCESS)
 		ret = rsp.result;
+	else if (!ret && len < sizeof(log))
+		ret = SD_RES_INVALID_PARMS; /* no record */
 	if (!ret) {
 		memcpy(&log, logs, sizeof(log));
 		*ctime = log.ctime;
