@@ -115,7 +115,6 @@ struct io_ctx {
 	double t_end;
 };
 
-/* Seconds on the monotonic clock. */
 /* Log c in to c->o.url (initiator IO_INITIATOR) and find its LUN: 0 or -1. */
 int io_connect(struct io_ctx *c);
 /* READ CAPACITY: block size and capacity into c, checked against the

@@ -135,11 +135,7 @@ static void st_on_signal(int sig)
 
 static uint64_t st_rand(struct st_ctx *c)
 {
-	uint64_t x = c->rng += 0x9e3779b97f4a7c15ULL;
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
+	return tool_next(&c->rng);
 }
 
 static int st_push(struct st_vec *v, uint64_t g)

@@ -58,11 +58,7 @@ struct bench {
 
 static uint64_t bench_rand(struct bench *b)
 {
-	uint64_t x = (b->rng += 0x9e3779b97f4a7c15ULL);
-
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
+	return tool_next(&b->rng);
 }
 
 static int bench_submit(struct bench_slot *s);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * tool.h: what the test tools share: a monotonic clock in seconds, the
- * 64-bit mixer behind their pseudo-random streams, and the data pattern of
+ * 64-bit mixer behind their pseudo-random streams (and splitmix64's
+ * stream itself), and the data pattern of
  * iscsi-io and iscsi-luns (every 512-byte block a function of its block
  * number and a seed, so that any block read back can be checked alone).
  */
@@ -22,13 +23,24 @@ static inline double tool_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+#define TOOL_MIX_STEP 0x9e3779b97f4a7c15ULL
+
 /* splitmix64's step: a bijection that spreads every input bit */
 static inline uint64_t tool_mix(uint64_t x)
 {
-	x += 0x9e3779b97f4a7c15ULL;
+	x += TOOL_MIX_STEP;
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
 	return x ^ (x >> 31);
+}
+
+/* splitmix64: the next number of the stream whose state is *state */
+static inline uint64_t tool_next(uint64_t *state)
+{
+	uint64_t x = tool_mix(*state);
+
+	*state += TOOL_MIX_STEP;
+	return x;
 }
 
 /* One block of the pattern: block number, seed, then a stream of both. */
